@@ -1,0 +1,75 @@
+/**
+ * Attestation by a signed JWT from a trusted issuer (Kubernetes projected service-account tokens, GitHub
+ * Actions OIDC, SPIFFE JWT-SVIDs, any OIDC provider). Keys come from an inline JWKS, a file, or the
+ * issuer's jwks_uri (fetched and cached by jose). Checks follow RFC 8725: an explicit algorithm allowlist
+ * (no `none`, no HMAC, so a public key can never be used as an HMAC secret), issuer and audience pinned,
+ * exp required, lifetime bounded. Header-supplied key references (`jku`, `x5u`, `jwk`) are never used:
+ * keys come only from configuration.
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JSONWebKeySet } from 'jose';
+import type { AttestorConfig } from '../config/config.js';
+import { AttestationError, type AttestedWorkload, type Attestor } from './attestor.js';
+
+export function loadKeySet(cfg: AttestorConfig): JWTVerifyGetKey {
+  if (cfg.jwks) return createLocalJWKSet(cfg.jwks as unknown as JSONWebKeySet);
+  if (cfg.jwksFile) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(readFileSync(cfg.jwksFile, 'utf8'));
+    } catch (e) {
+      throw new Error(`attestor "${cfg.name}": cannot read jwks_file ${cfg.jwksFile}: ${(e as Error).message}`);
+    }
+    try {
+      return createLocalJWKSet(doc as JSONWebKeySet);
+    } catch (e) {
+      throw new Error(`attestor "${cfg.name}": jwks_file ${cfg.jwksFile} is not a JWK Set: ${(e as Error).message}`);
+    }
+  }
+  if (cfg.jwksUri) return createRemoteJWKSet(new URL(cfg.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  throw new Error(`attestor "${cfg.name}": no key source`);
+}
+
+export class JwtAttestor implements Attestor {
+  readonly name: string;
+  readonly issuer: string;
+  private keys: JWTVerifyGetKey;
+
+  constructor(private cfg: AttestorConfig, keys?: JWTVerifyGetKey) {
+    this.name = cfg.name;
+    this.issuer = cfg.issuer;
+    this.keys = keys ?? loadKeySet(cfg);
+  }
+
+  async verify(token: string, nowMs: number): Promise<AttestedWorkload> {
+    try {
+      const { payload } = await jwtVerify(token, this.keys, {
+        issuer: this.cfg.issuer,
+        audience: this.cfg.audience,
+        algorithms: this.cfg.algorithms,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: Math.floor(this.cfg.clockSkewMs / 1000),
+        maxTokenAge: Math.floor(this.cfg.maxTokenAgeMs / 1000),
+        currentDate: new Date(nowMs),
+      });
+      return { attestor: this.name, claims: payload, expiresAt: payload.exp! * 1000 };
+    } catch (e) {
+      throw mapJoseError(e);
+    }
+  }
+}
+
+function mapJoseError(e: unknown): AttestationError {
+  if (e instanceof AttestationError) return e;
+  if (e instanceof errors.JWTExpired) return new AttestationError('attestation_expired', 'attestation token expired');
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.claim === 'aud') return new AttestationError('attestation_wrong_audience', 'attestation token audience not accepted');
+    if (e.claim === 'nbf' || (e.claim === 'iat' && e.reason === 'check_failed'))
+      return new AttestationError('attestation_not_yet_valid', `attestation token not valid: ${e.claim} check failed`);
+    return new AttestationError('attestation_invalid', `attestation token claim "${e.claim}" invalid`);
+  }
+  if (e instanceof errors.JWKSTimeout || e instanceof errors.JOSEError && e.code === 'ERR_JWKS_INVALID')
+    return new AttestationError('attestor_unavailable', 'attestor keys unavailable');
+  if (e instanceof errors.JOSEError) return new AttestationError('attestation_invalid', `attestation token rejected (${e.code})`);
+  return new AttestationError('attestation_invalid', 'attestation token rejected');
+}

@@ -1,0 +1,40 @@
+/**
+ * Audit: every grant, denial (with its reason), task open/close and revocation becomes one structured
+ * pino line and one entry in the store's bounded audit stream (a Redis stream on Redis). Events carry
+ * identifiers (jti, task id, SPIFFE IDs), never tokens or secrets.
+ */
+import type { Logger } from './logger.js';
+import type { Store } from '../store/store.js';
+
+export type AuditEventType =
+  | 'token.granted'
+  | 'token.denied'
+  | 'token.revoked'
+  | 'task.opened'
+  | 'task.denied'
+  | 'task.closed'
+  | 'identity.locked'
+  | 'identity.unlocked'
+  | 'principal.revoked'
+  | 'auth.denied';
+
+export type AuditFields = Record<string, string | number | boolean | string[] | undefined>;
+
+export class Audit {
+  constructor(
+    private log: Logger,
+    private store: Store,
+  ) {}
+
+  /** Records an event. Never throws: a store outage is logged, and the decision itself already failed closed. */
+  record(type: AuditEventType, fields: AuditFields): void {
+    const flat: Record<string, string> = { type, at: new Date().toISOString() };
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      flat[k] = Array.isArray(v) ? v.join(' ') : String(v);
+    }
+    const denied = type.endsWith('.denied');
+    this.log[denied ? 'warn' : 'info']({ audit: flat }, type);
+    this.store.appendAudit(flat).catch((e: unknown) => this.log.warn({ err: (e as Error).message, type }, 'audit event not written to store'));
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The broker's parts, wired once at start-up and handed to every route. Nothing here does I/O on its
+ * own; tests build a Broker around a ManualClock and a real store.
+ */
+import type { Config } from './config/config.js';
+import type { Store } from './store/store.js';
+import type { Keyring } from './keys/keyring.js';
+import type { Clock, IdSource } from './clock.js';
+import type { Audit } from './audit/audit.js';
+import type { Logger } from './audit/logger.js';
+import type { Attestation } from './attest/attestation.js';
+import type { AccessTokenVerifier } from './issue/access-token.js';
+
+export interface Broker {
+  config: Config;
+  store: Store;
+  keyring: Keyring;
+  clock: Clock;
+  ids: IdSource;
+  audit: Audit;
+  log: Logger;
+  attestation: Attestation;
+  accessTokens: AccessTokenVerifier;
+  /** Present only in dev mode: mints attestation tokens for a named workload. */
+  devMint?: (workload: string, ttlS?: number) => Promise<string>;
+}

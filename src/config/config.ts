@@ -1,0 +1,55 @@
+/** The validated, normalised configuration the broker runs on (durations in milliseconds). */
+import type { ATTESTATION_ALGS, SIGNING_ALGS } from './schema.js';
+
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+export type AttestationAlg = (typeof ATTESTATION_ALGS)[number];
+export type Role = 'agent' | 'orchestrator';
+
+export interface AttestorConfig {
+  name: string;
+  type: 'jwt' | 'dev';
+  issuer: string;
+  audience: string[];
+  jwks?: { keys: Record<string, unknown>[] };
+  jwksUri?: string;
+  jwksFile?: string;
+  algorithms: AttestationAlg[];
+  maxTokenAgeMs: number;
+  clockSkewMs: number;
+}
+
+export interface Registration {
+  spiffeId: string;
+  attestor: string;
+  match: Record<string, string | number | boolean>;
+  owner: string;
+  roles: Role[];
+  scopes: string[];
+  tools: string[];
+  audiences: string[];
+  /** Agent patterns this orchestrator may put in a task; undefined means any ID in the trust domain. */
+  agents?: string[];
+  maxTtlMs?: number;
+  certificates: boolean;
+}
+
+export interface Config {
+  issuer: string;
+  trustDomain: string;
+  listen: { host: string; port: number };
+  store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string };
+  tokens: { defaultTtlMs: number; maxTtlMs: number; alg: SigningAlg };
+  tasks: { defaultTtlMs: number; maxTtlMs: number; retentionMs: number };
+  keysDir: string;
+  attestors: AttestorConfig[];
+  registrations: Registration[];
+  clients: { clientId: string; clientSecret: string }[];
+  operators: { name: string; token: string }[];
+  limits: { bodyBytes: number };
+  audit: { streamMaxLen: number };
+  log: { level: string };
+  dev: boolean;
+  ca?: Record<string, unknown>;
+  /** Where the config came from (a path, or "embedded dev default"). */
+  source: string;
+}

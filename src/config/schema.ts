@@ -1,0 +1,125 @@
+/**
+ * The configuration file's schema: a user-facing contract (README "Configuration"). Unknown keys are
+ * refused so a typo is named at start-up instead of silently ignored.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { isAgentPattern, isSpiffeId, parseSpiffeId } from '../ids/spiffe.js';
+import { isAudience, isScopeToken } from '../ids/tokens.js';
+
+const duration = z.string().refine((s) => parseDuration(s) !== null, {
+  message: 'expected a duration such as "90s", "5m", "1h30m"',
+});
+const scopeList = z.array(z.string().refine(isScopeToken, { message: 'not a valid scope/tool token (printable ASCII, no spaces)' }));
+const audienceList = z.array(z.string().refine(isAudience, { message: 'not a valid audience (printable ASCII, no spaces)' }));
+
+export const SIGNING_ALGS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'] as const;
+export const ATTESTATION_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
+
+const jwksObject = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) });
+
+const attestor = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)'),
+    type: z.literal('jwt'),
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    jwks: jwksObject.optional(),
+    jwks_uri: z.url().optional(),
+    jwks_file: z.string().min(1).optional(),
+    algorithms: z.array(z.enum(ATTESTATION_ALGS)).min(1).optional(),
+    /** Longest lifetime (exp - iat) accepted for an attestation token. */
+    max_token_age: duration.optional(),
+    clock_skew: duration.optional(),
+  })
+  .strict()
+  .refine((a) => [a.jwks, a.jwks_uri, a.jwks_file].filter((x) => x !== undefined).length === 1, {
+    message: 'exactly one of jwks, jwks_uri, jwks_file is required',
+  });
+
+const matchValue = z.union([z.string().min(1).max(1024), z.number(), z.boolean()]);
+
+const registration = z
+  .object({
+    spiffe_id: z.string().refine(isSpiffeId, { message: 'not a valid SPIFFE ID (spiffe://trust-domain/path)' }),
+    attestor: z.string().min(1),
+    match: z.record(z.string().min(1), matchValue).refine((m) => Object.keys(m).length > 0, {
+      message: 'at least one claim to match is required',
+    }),
+    owner: z.string().trim().min(1, 'every registration needs an accountable owner'),
+    roles: z.array(z.enum(['agent', 'orchestrator'])).min(1).default(['agent']),
+    scopes: scopeList.default([]),
+    tools: scopeList.default([]),
+    audiences: audienceList.default([]),
+    /** Task agent patterns an orchestrator may name (default: any ID in the trust domain). */
+    agents: z.array(z.string().refine(isAgentPattern, { message: 'not a SPIFFE ID or prefix pattern ending in /*' })).optional(),
+    max_ttl: duration.optional(),
+    certificates: z.boolean().default(false),
+  })
+  .strict();
+
+const store = z.union([
+  z.literal('memory'),
+  z.object({ memory: z.literal(true) }).strict().transform(() => 'memory' as const),
+  z.object({ redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis:// or rediss:// URL'), prefix: z.string().max(64).optional() }).strict(),
+]);
+
+export const configSchema = z
+  .object({
+    issuer: z.url().refine((u) => !u.endsWith('/') && !u.includes('?') && !u.includes('#'), {
+      message: 'issuer must be an https (or http for local use) URL without trailing slash, query or fragment',
+    }),
+    trust_domain: z.string().regex(/^[a-z0-9._-]{1,255}$/, 'lowercase letters, digits, . _ -'),
+    listen: z
+      .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8080 }),
+    store: store.default('memory'),
+    tokens: z
+      .object({ default_ttl: duration.default('5m'), max_ttl: duration.default('15m'), alg: z.enum(SIGNING_ALGS).default('ES256') })
+      .strict()
+      .default({ default_ttl: '5m', max_ttl: '15m', alg: 'ES256' }),
+    tasks: z
+      .object({ default_ttl: duration.default('30m'), max_ttl: duration.default('24h'), retention: duration.default('1h') })
+      .strict()
+      .default({ default_ttl: '30m', max_ttl: '24h', retention: '1h' }),
+    keys: z.object({ dir: z.string().min(1) }).strict().optional(),
+    attestors: z.array(attestor).default([]),
+    registrations: z.array(registration).default([]),
+    clients: z.array(z.object({ client_id: z.string().min(1).max(256), client_secret: z.string().min(1) }).strict()).default([]),
+    operators: z.array(z.object({ name: z.string().min(1).max(128), token: z.string().min(1) }).strict()).default([]),
+    limits: z.object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536) }).strict().default({ body_bytes: 65536 }),
+    audit: z.object({ stream_max_len: z.number().int().min(100).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    /** Dev mode: enables the dev attestor and its mint endpoint; refuses to listen beyond loopback. */
+    dev: z.boolean().default(false),
+    /** X.509 CA (certificates); accepted here so one config serves every feature. */
+    ca: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.attestors.forEach((a, i) => {
+      if (names.has(a.name)) ctx.addIssue({ code: 'custom', path: ['attestors', i, 'name'], message: `duplicate attestor name "${a.name}"` });
+      names.add(a.name);
+    });
+    c.registrations.forEach((r, i) => {
+      if (!names.has(r.attestor) && !(c.dev && r.attestor === 'dev'))
+        ctx.addIssue({ code: 'custom', path: ['registrations', i, 'attestor'], message: `no attestor named "${r.attestor}"` });
+      if (parseSpiffeId(r.spiffe_id)?.trustDomain !== c.trust_domain)
+        ctx.addIssue({ code: 'custom', path: ['registrations', i, 'spiffe_id'], message: `not in trust domain "${c.trust_domain}"` });
+    });
+    const ids = new Set<string>();
+    c.clients.forEach((cl, i) => {
+      if (ids.has(cl.client_id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: 'duplicate client_id' });
+      ids.add(cl.client_id);
+    });
+    if (parseDuration(c.tokens.default_ttl)! > parseDuration(c.tokens.max_ttl)!)
+      ctx.addIssue({ code: 'custom', path: ['tokens', 'default_ttl'], message: 'must not exceed tokens.max_ttl' });
+    if (parseDuration(c.tasks.default_ttl)! > parseDuration(c.tasks.max_ttl)!)
+      ctx.addIssue({ code: 'custom', path: ['tasks', 'default_ttl'], message: 'must not exceed tasks.max_ttl' });
+    if (c.dev && !['127.0.0.1', 'localhost', '::1'].includes(c.listen.host))
+      ctx.addIssue({ code: 'custom', path: ['listen', 'host'], message: 'dev mode listens on loopback only' });
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,99 @@
+/**
+ * Who is calling the API: a resource-server client (HTTP Basic, RFC 6749 §2.3.1), an operator (a
+ * static bearer token from config) or a workload (a bearer attestation JWT). Secrets are compared in
+ * constant time over SHA-256 digests, against every candidate, with no early exit.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context } from 'hono';
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import type { Opener } from '../policy/task-context.js';
+import { attestOrRefuse } from '../issue/exchange.js';
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+export function secretEquals(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function bearer(c: Context): string | undefined {
+  const h = c.req.header('authorization');
+  if (!h) return undefined;
+  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h);
+  if (!m) throw new MayflyError('invalid_token', 'malformed Authorization header (expected Bearer)', { reason: 'malformed_auth' });
+  return m[1];
+}
+
+export function operatorFor(b: Broker, token: string): string | undefined {
+  let found: string | undefined;
+  for (const op of b.config.operators) if (secretEquals(token, op.token) && found === undefined) found = op.name;
+  return found;
+}
+
+/** Basic credentials of a configured client; undefined when absent, an error when wrong. */
+export function clientFromBasic(b: Broker, c: Context): string | undefined {
+  const h = c.req.header('authorization');
+  if (!h || !/^Basic /i.test(h)) return undefined;
+  const fail = () => new MayflyError('invalid_client', 'client authentication failed', { reason: 'client_auth_failed' });
+  let decoded: string;
+  try {
+    decoded = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
+  } catch {
+    throw fail();
+  }
+  const i = decoded.indexOf(':');
+  if (i < 0) throw fail();
+  let id: string;
+  let secret: string;
+  try {
+    id = decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
+    secret = decodeURIComponent(decoded.slice(i + 1).replace(/\+/g, ' '));
+  } catch {
+    throw fail();
+  }
+  const client = b.config.clients.find((cl) => cl.clientId === id);
+  // compare even for an unknown id so timing does not reveal which ids exist
+  const ok = secretEquals(secret, client?.clientSecret ?? '\u0000no-such-client');
+  if (!client || !ok) throw fail();
+  return client.clientId;
+}
+
+/** For introspection and revocation: a configured client (Basic) or an operator (Bearer). */
+export function requireClientOrOperator(b: Broker, c: Context): string {
+  const client = clientFromBasic(b, c);
+  if (client) return `client:${client}`;
+  const tok = /^Bearer /i.test(c.req.header('authorization') ?? '') ? bearer(c) : undefined;
+  const op = tok ? operatorFor(b, tok) : undefined;
+  if (op) return `operator:${op}`;
+  b.audit.record('auth.denied', { path: c.req.path, reason: tok ? 'bad_operator_token' : 'no_client_credentials' });
+  throw new MayflyError('invalid_client', 'client authentication required (HTTP Basic with a configured client)', { reason: 'client_auth_failed' });
+}
+
+export function requireOperator(b: Broker, c: Context): string {
+  const tok = bearer(c);
+  const op = tok ? operatorFor(b, tok) : undefined;
+  if (!tok) throw new MayflyError('invalid_token', 'operator bearer token required', { reason: 'no_credentials' });
+  if (!op) {
+    b.audit.record('auth.denied', { path: c.req.path, reason: 'not_operator' });
+    throw new MayflyError('access_denied', 'operator token required', { reason: 'not_operator' });
+  }
+  return op;
+}
+
+/** An operator, or a workload attested as an orchestrator. */
+export async function requireOrchestrator(b: Broker, c: Context): Promise<Opener> {
+  const tok = bearer(c);
+  if (!tok) throw new MayflyError('invalid_token', 'bearer token required (an orchestrator attestation JWT or an operator token)', { reason: 'no_credentials' });
+  const op = operatorFor(b, tok);
+  if (op) return { kind: 'operator', name: op };
+  let identity;
+  try {
+    identity = await attestOrRefuse(b, tok, 'orchestrator', { path: c.req.path });
+  } catch (e) {
+    if (e instanceof MayflyError && e.reason === 'attestation_wrong_role') throw new MayflyError('access_denied', 'caller is not registered as an orchestrator', { reason: e.reason });
+    if (e instanceof MayflyError && e.code === 'invalid_request') throw new MayflyError('invalid_token', e.message.replace('subject_token', 'bearer token'), { reason: e.reason });
+    throw e;
+  }
+  const identityState = await b.store.identityState(identity.spiffeId);
+  return { kind: 'workload', identity, identityState };
+}

@@ -1,0 +1,63 @@
+/**
+ * Reading request bodies strictly at the boundary. OAuth endpoints take
+ * application/x-www-form-urlencoded (RFC 6749 §3.2) and a parameter may appear once (RFC 6749 §3.1),
+ * except the ones RFC 8693 lets repeat (audience, resource). JSON endpoints take one JSON object.
+ * Sizes are capped by the body-limit middleware before this runs.
+ */
+import type { Context } from 'hono';
+import { MayflyError } from '../errors.js';
+
+const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
+
+function mediaType(c: Context): string {
+  return (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+async function text(c: Context): Promise<string> {
+  const buf = await c.req.arrayBuffer();
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+  } catch {
+    throw bad('request body is not valid UTF-8');
+  }
+}
+
+export type Form = Map<string, string[]>;
+
+export async function readForm(c: Context, repeatable: readonly string[] = []): Promise<Form> {
+  if (mediaType(c) !== 'application/x-www-form-urlencoded')
+    throw bad('request body must be application/x-www-form-urlencoded');
+  const params = new URLSearchParams(await text(c));
+  const form: Form = new Map();
+  for (const [k, v] of params) {
+    const list = form.get(k);
+    if (list) {
+      if (!repeatable.includes(k)) throw bad(`parameter "${k}" must not be repeated`);
+      list.push(v);
+    } else form.set(k, [v]);
+  }
+  return form;
+}
+
+/** A single-valued form parameter; empty values count as absent (RFC 6749 §3.1). */
+export function param(form: Form, name: string, maxLen = 8192): string | undefined {
+  const v = form.get(name)?.[0];
+  if (v === undefined || v === '') return undefined;
+  if (v.length > maxLen) throw bad(`parameter "${name}" is too long`);
+  return v;
+}
+
+export async function readJson(c: Context): Promise<Record<string, unknown>> {
+  const mt = mediaType(c);
+  if (mt !== 'application/json' && !mt.endsWith('+json'))
+    throw new MayflyError('unsupported_media_type', 'request body must be application/json', { reason: 'bad_media_type' });
+  const t = await text(c);
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch {
+    throw bad('request body is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('request body must be a JSON object');
+  return v as Record<string, unknown>;
+}

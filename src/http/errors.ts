@@ -1,0 +1,28 @@
+/**
+ * Errors are mapped to HTTP once, here: MayflyError -> its status and the standard body
+ * {error, error_description} (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 6750 §3). Anything unexpected is
+ * logged and answered 500 without detail; store outages are 503 with a clear message.
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { MayflyError } from '../errors.js';
+import type { Logger } from '../audit/logger.js';
+
+export function errorBody(code: string, description: string) {
+  return { error: code, error_description: description };
+}
+
+export function sendError(c: Context, e: MayflyError): Response {
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (e.status === 401) headers['WWW-Authenticate'] = c.req.path.startsWith('/oauth/') ? 'Basic realm="mayfly"' : `Bearer realm="mayfly", error="${e.code}"`;
+  if (e.status === 503) headers['Retry-After'] = '1';
+  return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
+}
+
+export function onError(log: Logger) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof MayflyError) return sendError(c, err);
+    log.error({ err: { message: err.message, stack: err.stack }, path: c.req.path }, 'unhandled error');
+    return c.json(errorBody('server_error', 'internal error'), 500, { 'Cache-Control': 'no-store' });
+  };
+}

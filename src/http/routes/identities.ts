@@ -1,0 +1,42 @@
+/**
+ * Operator revocations of whole identities and principals:
+ * POST|DELETE /v1/identities/{url-encoded SPIFFE ID}/lock, GET /v1/identities/{id},
+ * POST /v1/principals/{url-encoded principal}/revoke.
+ */
+import type { Hono } from 'hono';
+import type { Broker } from '../../broker.js';
+import { MayflyError } from '../../errors.js';
+import { identityStatus, lockIdentity, revokePrincipal, unlockIdentity } from '../../revoke/revocations.js';
+import { requireOperator } from '../auth.js';
+
+function decoded(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new MayflyError('invalid_request', 'path parameter is not valid percent-encoding', { reason: 'malformed_request' });
+  }
+}
+
+/** hono decodes path params itself; read the raw segment so an encoded "/" stays inside the ID. */
+function rawParam(path: string, prefix: string, suffix: string): string {
+  return decoded(path.slice(prefix.length, path.length - suffix.length));
+}
+
+export function identityRoutes(app: Hono, b: Broker): void {
+  app.post('/v1/identities/:id{.+}/lock', async (c) => {
+    const op = requireOperator(b, c);
+    return c.json(await lockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
+  });
+  app.delete('/v1/identities/:id{.+}/lock', async (c) => {
+    const op = requireOperator(b, c);
+    return c.json(await unlockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
+  });
+  app.get('/v1/identities/:id{.+}', async (c) => {
+    requireOperator(b, c);
+    return c.json(await identityStatus(b, rawParam(c.req.path, '/v1/identities/', '')), 200);
+  });
+  app.post('/v1/principals/:principal{.+}/revoke', async (c) => {
+    const op = requireOperator(b, c);
+    return c.json(await revokePrincipal(b, rawParam(c.req.path, '/v1/principals/', '/revoke'), `operator:${op}`), 200);
+  });
+}

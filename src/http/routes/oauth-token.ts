@@ -1,0 +1,68 @@
+/**
+ * POST /oauth/token: RFC 8693 token exchange. Form parameters: grant_type, subject_token,
+ * subject_token_type, task_id (Mayfly extension), scope, tools (extension, space-separated), audience
+ * and resource (repeatable), requested_token_type. Response per RFC 8693 §2.2.1, Cache-Control: no-store.
+ */
+import type { Hono } from 'hono';
+import type { Broker } from '../../broker.js';
+import { MayflyError } from '../../errors.js';
+import { exchangeToken } from '../../issue/exchange.js';
+import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
+import { param, readForm } from '../body.js';
+import { TASK_ID } from '../../tasks/tasks.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TT_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+const invalid = (msg: string, reason = 'malformed_request') => new MayflyError('invalid_request', msg, { reason });
+
+function list(form: Map<string, string[]>, name: string, valid: (s: string) => boolean, code: 'invalid_scope' | 'invalid_request' | 'invalid_target'): string[] | undefined {
+  const raw = param(form, name, 4096);
+  if (raw === undefined) return undefined;
+  const items = splitList(raw);
+  if (!items || !items.every(valid)) throw new MayflyError(code, `malformed ${name} (space-separated printable ASCII tokens)`, { reason: 'malformed_request' });
+  return items;
+}
+
+export function tokenRoute(app: Hono, b: Broker): void {
+  app.post('/oauth/token', async (c) => {
+    const form = await readForm(c, ['audience', 'resource']);
+    const grantType = param(form, 'grant_type');
+    if (!grantType) throw invalid('missing grant_type');
+    if (grantType !== GRANT_TOKEN_EXCHANGE)
+      throw new MayflyError('unsupported_grant_type', `only ${GRANT_TOKEN_EXCHANGE} is supported`, { reason: 'unsupported_grant_type' });
+    const subjectToken = param(form, 'subject_token');
+    if (!subjectToken) throw invalid('missing subject_token');
+    const stt = param(form, 'subject_token_type');
+    if (!stt) throw invalid('missing subject_token_type');
+    if (stt === TT_ACCESS_TOKEN) throw invalid('delegation (an access token as subject_token) is not supported', 'delegation_unsupported');
+    if (stt !== TT_JWT && stt !== TT_ID_TOKEN) throw invalid(`subject_token_type must be ${TT_JWT}`, 'unsupported_token_type');
+    if (form.has('actor_token')) throw invalid('actor_token (delegation) is not supported', 'delegation_unsupported');
+    const rtt = param(form, 'requested_token_type') ?? TT_ACCESS_TOKEN;
+    if (rtt !== TT_ACCESS_TOKEN && rtt !== TT_JWT) throw invalid(`requested_token_type must be ${TT_ACCESS_TOKEN}`, 'unsupported_token_type');
+    const taskId = param(form, 'task_id');
+    if (!taskId) throw invalid('missing task_id');
+    if (!TASK_ID.test(taskId)) throw invalid('unknown task_id', 'task_unknown');
+
+    const scopes = list(form, 'scope', isScopeToken, 'invalid_scope');
+    const tools = list(form, 'tools', isScopeToken, 'invalid_scope');
+    const targets = [...(form.get('audience') ?? []), ...(form.get('resource') ?? [])].filter((s) => s !== '');
+    if (targets.length > 32 || !targets.every(isAudience)) throw new MayflyError('invalid_target', 'malformed audience/resource', { reason: 'malformed_request' });
+    const audiences = targets.length ? [...new Set(targets)] : undefined;
+
+    const r = await exchangeToken(b, { subjectToken, taskId, ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}) });
+    return c.json(
+      {
+        access_token: r.accessToken,
+        issued_token_type: rtt,
+        token_type: 'Bearer',
+        expires_in: r.expiresIn,
+        scope: r.claims.scope,
+      },
+      200,
+      { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
+    );
+  });
+}

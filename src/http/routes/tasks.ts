@@ -1,0 +1,73 @@
+/**
+ * Tasks: POST /v1/tasks (orchestrator attestation or operator token), GET /v1/tasks/{id},
+ * POST /v1/tasks/{id}/close (the opener or an operator).
+ */
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { Broker } from '../../broker.js';
+import { MayflyError } from '../../errors.js';
+import { parseDuration } from '../../config/duration.js';
+import { isAgentPattern } from '../../ids/spiffe.js';
+import { isAudience, isPrincipal, isScopeToken } from '../../ids/tokens.js';
+import { closeTask, openTask, showTask } from '../../tasks/tasks.js';
+import { requireOrchestrator } from '../auth.js';
+import { readJson } from '../body.js';
+
+const list = (check: (s: unknown) => boolean, what: string) => z.array(z.string().refine(check, { message: `not a valid ${what}` })).max(256);
+
+const openBody = z
+  .object({
+    on_behalf_of: z.string().refine(isPrincipal, { message: 'not a valid principal (kind:value, printable ASCII, e.g. user:alice@example.com)' }).nullable().optional(),
+    agents: z.array(z.string().refine(isAgentPattern, { message: 'not a SPIFFE ID (or prefix ending in /*)' })).min(1, 'at least one agent is required').max(256),
+    scopes: list(isScopeToken, 'scope').default([]),
+    tools: list(isScopeToken, 'tool name').default([]),
+    audiences: list(isAudience, 'audience').default([]),
+    ttl: z.union([z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration such as "30m"' }), z.number().int().positive().max(10 * 365 * 86400)]).optional(),
+    purpose: z.string().max(1024).optional(),
+  })
+  .strict();
+
+function describe(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const where = i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.join(', ')}` : i.message;
+      return where ? `${where}: ${msg}` : msg;
+    })
+    .join('; ');
+}
+
+export function taskRoutes(app: Hono, b: Broker): void {
+  app.post('/v1/tasks', async (c) => {
+    const opener = await requireOrchestrator(b, c);
+    const parsed = openBody.safeParse(await readJson(c));
+    if (!parsed.success) throw new MayflyError('invalid_request', describe(parsed.error), { reason: 'malformed_request' });
+    const p = parsed.data;
+    const ttlMs = p.ttl === undefined ? undefined : typeof p.ttl === 'number' ? p.ttl * 1000 : parseDuration(p.ttl)!;
+    const view = await openTask(
+      b,
+      opener,
+      {
+        agents: [...new Set(p.agents)],
+        scopes: [...new Set(p.scopes)],
+        tools: [...new Set(p.tools)],
+        audiences: [...new Set(p.audiences)],
+        ...(p.purpose !== undefined ? { purpose: p.purpose } : {}),
+        ...(p.on_behalf_of ? { onBehalfOf: p.on_behalf_of } : {}),
+      },
+      ttlMs,
+    );
+    return c.json(view, 201, { Location: `/v1/tasks/${view.task_id}`, 'Cache-Control': 'no-store' });
+  });
+
+  app.get('/v1/tasks/:id', async (c) => {
+    const opener = await requireOrchestrator(b, c);
+    return c.json(await showTask(b, opener, c.req.param('id')), 200, { 'Cache-Control': 'no-store' });
+  });
+
+  app.post('/v1/tasks/:id/close', async (c) => {
+    const opener = await requireOrchestrator(b, c);
+    return c.json(await closeTask(b, opener, c.req.param('id')), 200, { 'Cache-Control': 'no-store' });
+  });
+}

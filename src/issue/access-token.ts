@@ -1,0 +1,116 @@
+/**
+ * RFC 9068 JWT access tokens: `typ: at+jwt`, claims iss, sub, aud, exp, iat, jti, client_id, scope,
+ * plus Mayfly's task_id and tools. With an `on_behalf_of` principal, `sub` is that principal and `act`
+ * names the agent (RFC 8693 §4.1); without one, `sub` is the agent itself.
+ */
+import type { Keyring } from '../keys/keyring.js';
+import { decodeOwnFormat, signCompact, verifySignature } from './jws.js';
+
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope: string;
+  task_id: string;
+  tools: string[];
+  act?: { sub: string };
+}
+
+export interface Grant {
+  agent: string;
+  taskId: string;
+  onBehalfOf?: string;
+  scopes: string[];
+  tools: string[];
+  audiences: string[];
+  jti: string;
+  issuedAt: number; // ms
+  expiresAt: number; // ms
+}
+
+export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
+  return {
+    iss: issuer,
+    sub: g.onBehalfOf ?? g.agent,
+    aud: g.audiences.length === 1 ? g.audiences[0]! : g.audiences,
+    exp: Math.floor(g.expiresAt / 1000),
+    iat: Math.floor(g.issuedAt / 1000),
+    jti: g.jti,
+    client_id: g.agent,
+    scope: g.scopes.join(' '),
+    task_id: g.taskId,
+    tools: g.tools,
+    ...(g.onBehalfOf ? { act: { sub: g.agent } } : {}),
+  };
+}
+
+export function signAccessToken(keyring: Keyring, claims: AccessTokenClaims): string {
+  const k = keyring.signing;
+  return signCompact(k.alg, k.kid, ACCESS_TOKEN_TYP, k.privateKey, claims);
+}
+
+export type OwnTokenResult =
+  | { ok: true; claims: AccessTokenClaims }
+  | { ok: false; reason: 'malformed' | 'unknown_kid' | 'bad_signature' | 'wrong_issuer' | 'expired' | 'not_yet_valid' };
+
+const SKEW_S = 30;
+
+/**
+ * Verifies a token claimed to be one of ours. Signature results are cached by the exact token string
+ * (same bytes, same answer) so repeated introspection of a hot token costs one map lookup; time-based
+ * checks run on every call.
+ */
+export class AccessTokenVerifier {
+  private cache = new Map<string, AccessTokenClaims>();
+  constructor(
+    private keyring: Keyring,
+    private issuer: string,
+    private maxEntries = 10_000,
+  ) {}
+
+  verify(token: string, nowMs: number): OwnTokenResult {
+    let claims = this.cache.get(token);
+    if (!claims) {
+      const r = this.verifyUncached(token);
+      if (!r.ok) return r;
+      claims = r.claims;
+      if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(token, claims);
+    }
+    const now = Math.floor(nowMs / 1000);
+    if (claims.exp <= now) {
+      this.cache.delete(token);
+      return { ok: false, reason: 'expired' };
+    }
+    if (claims.iat > now + SKEW_S) return { ok: false, reason: 'not_yet_valid' };
+    return { ok: true, claims };
+  }
+
+  private verifyUncached(token: string): OwnTokenResult {
+    const d = decodeOwnFormat(token);
+    if (!d || d.header.typ !== ACCESS_TOKEN_TYP) return { ok: false, reason: 'malformed' };
+    const key = this.keyring.byKid(d.header.kid);
+    if (!key) return { ok: false, reason: 'unknown_kid' };
+    if (d.header.alg !== key.alg || !verifySignature(key.alg, key.publicKey, d)) return { ok: false, reason: 'bad_signature' };
+    const p = d.payload;
+    if (p.iss !== this.issuer) return { ok: false, reason: 'wrong_issuer' };
+    const shapeOk =
+      typeof p.sub === 'string' &&
+      typeof p.jti === 'string' &&
+      typeof p.client_id === 'string' &&
+      typeof p.task_id === 'string' &&
+      typeof p.scope === 'string' &&
+      Number.isInteger(p.exp) &&
+      Number.isInteger(p.iat) &&
+      Array.isArray(p.tools) &&
+      (typeof p.aud === 'string' || Array.isArray(p.aud));
+    if (!shapeOk) return { ok: false, reason: 'malformed' };
+    return { ok: true, claims: p as unknown as AccessTokenClaims };
+  }
+}

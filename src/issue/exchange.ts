@@ -1,0 +1,93 @@
+/**
+ * RFC 8693 token exchange for a task: attestation -> policy -> check-and-record -> sign -> audit.
+ * Every refusal is audited with its reason and answered with the RFC error code the rule chose.
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { AttestationError } from '../attest/attestor.js';
+import type { Identity } from '../attest/attestation.js';
+import { decideExchange } from '../policy/exchange.js';
+import { taskStatus } from '../revoke/task-status.js';
+import { verdict } from '../revoke/active.js';
+import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
+
+export interface ExchangeRequest {
+  subjectToken: string;
+  taskId: string;
+  scopes?: string[];
+  tools?: string[];
+  audiences?: string[];
+}
+
+export interface ExchangeResult {
+  accessToken: string;
+  claims: AccessTokenClaims;
+  expiresIn: number;
+}
+
+export async function attestOrRefuse(b: Broker, token: string, role: 'agent' | 'orchestrator', context: Record<string, string | undefined>): Promise<Identity> {
+  try {
+    return await b.attestation.identify(token, role);
+  } catch (e) {
+    if (!(e instanceof AttestationError)) throw e;
+    b.audit.record(role === 'agent' ? 'token.denied' : 'task.denied', { reason: e.reason, ...context });
+    if (e.reason === 'attestor_unavailable') throw new MayflyError('temporarily_unavailable', e.message, { reason: e.reason });
+    throw new MayflyError('invalid_request', `subject_token rejected: ${e.message}`, { reason: e.reason });
+  }
+}
+
+export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<ExchangeResult> {
+  const identity = await attestOrRefuse(b, req.subjectToken, 'agent', { task_id: req.taskId });
+  const deny = (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string): never => {
+    b.audit.record('token.denied', { agent: identity.spiffeId, task_id: req.taskId, reason });
+    throw new MayflyError(code, description, { reason });
+  };
+
+  const [task, identityState] = await Promise.all([b.store.getTask(req.taskId), b.store.identityState(identity.spiffeId)]);
+  const now = b.clock.now();
+  const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
+  const decision = decideExchange({
+    identity,
+    identityState,
+    task,
+    taskStatus: task ? taskStatus(task, principalCutoff, now) : null,
+    requested: { ...(req.scopes ? { scopes: req.scopes } : {}), ...(req.tools ? { tools: req.tools } : {}), ...(req.audiences ? { audiences: req.audiences } : {}) },
+    now,
+    tokens: b.config.tokens,
+  });
+  if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
+  const draft = decision.draft;
+
+  const jti = b.ids(16);
+  const claims = claimsFor(b.config.issuer, {
+    agent: identity.spiffeId,
+    taskId: task!.id,
+    ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}),
+    scopes: draft.scopes,
+    tools: draft.tools,
+    audiences: draft.audiences,
+    jti,
+    issuedAt: now,
+    expiresAt: now + draft.ttlMs,
+  });
+  // The same definition of "active" that introspection uses: never hand out a credential that would
+  // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
+  const v = verdict(claims, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
+  if (!v.active) return deny('temporarily_unavailable', v.reason, 'identity was revoked within the last second; retry shortly');
+
+  const outcome = await b.store.recordIssuance({ taskId: task!.id, jti, agent: identity.spiffeId, exp: claims.exp * 1000 }, now);
+  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
+
+  const accessToken = signAccessToken(b.keyring, claims);
+  b.audit.record('token.granted', {
+    jti,
+    task_id: task!.id,
+    agent: identity.spiffeId,
+    sub: claims.sub,
+    scope: claims.scope,
+    tools: claims.tools,
+    aud: draft.audiences,
+    exp: claims.exp,
+  });
+  return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
+}

@@ -1,0 +1,13 @@
+import { refuse, type Rule } from '../rule.js';
+import type { ExchangeContext, ExchangeDraft } from '../exchange-context.js';
+
+/** Below this, a credential would die in flight: refuse rather than mint it. */
+export const MIN_TTL_MS = 1000;
+
+/** Lifetime = min(registration max_ttl (else tokens.default_ttl), tokens.max_ttl, time left in the task). */
+export const ttlClampedToDeadline: Rule<ExchangeContext, ExchangeDraft> = (ctx, draft) => {
+  const wanted = ctx.identity.registration.maxTtlMs ?? ctx.tokens.defaultTtlMs;
+  draft.ttlMs = Math.min(wanted, ctx.tokens.maxTtlMs, ctx.task!.expiresAt - ctx.now);
+  if (draft.ttlMs < MIN_TTL_MS) return refuse('invalid_request', 'task_expired', 'task deadline is too close to mint a credential');
+  return undefined;
+};

@@ -1,0 +1,54 @@
+/**
+ * Operator and client revocations: one token (RFC 7009), an identity (lock/unlock), a principal.
+ * Each is a single small write: what it makes inactive is decided at verification time by active.ts.
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { isSpiffeId } from '../ids/spiffe.js';
+import { isPrincipal } from '../ids/tokens.js';
+
+/** RFC 7009 §2.2: the answer is the same whether or not the token was valid; only ours are recorded. */
+export async function revokeToken(b: Broker, token: string, by: string): Promise<void> {
+  const now = b.clock.now();
+  const v = b.accessTokens.verify(token, now);
+  if (!v.ok) return;
+  const c = v.claims;
+  const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now);
+  if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
+}
+
+function requireSpiffeId(id: string): void {
+  if (!isSpiffeId(id)) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+export async function lockIdentity(b: Broker, id: string, by: string) {
+  requireSpiffeId(id);
+  const s = await b.store.lockIdentity(id, b.clock.now());
+  b.audit.record('identity.locked', { identity: id, by });
+  return { spiffe_id: id, locked: true, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
+}
+
+export async function unlockIdentity(b: Broker, id: string, by: string) {
+  requireSpiffeId(id);
+  const now = b.clock.now();
+  const s = await b.store.unlockIdentity(id, now, now + b.config.tokens.maxTtlMs + 60_000);
+  b.audit.record('identity.unlocked', { identity: id, by });
+  return { spiffe_id: id, locked: false, revoked_before: iso(s.revokedBefore) };
+}
+
+export async function identityStatus(b: Broker, id: string) {
+  requireSpiffeId(id);
+  const s = await b.store.identityState(id);
+  return { spiffe_id: id, locked: s.locked, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
+}
+
+export async function revokePrincipal(b: Broker, principal: string, by: string) {
+  if (!isPrincipal(principal)) throw new MayflyError('invalid_request', 'not a valid principal (kind:value, printable ASCII)', { reason: 'bad_principal' });
+  const now = b.clock.now();
+  // Tasks opened for the principal before now count as closed for as long as any of them could live.
+  const before = await b.store.revokePrincipal(principal, now, now + b.config.tasks.maxTtlMs + b.config.tokens.maxTtlMs + 60_000);
+  b.audit.record('principal.revoked', { principal, by });
+  return { principal, revoked: true, revoked_before: new Date(before).toISOString() };
+}

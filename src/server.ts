@@ -1,0 +1,85 @@
+/**
+ * Assembling and running a broker: config -> store, keys, attestors, audit -> hono app -> HTTP server.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/config.js';
+import type { Broker } from './broker.js';
+import { systemClock, randomId, type Clock } from './clock.js';
+import { createStore } from './store/index.js';
+import type { Store } from './store/store.js';
+import { Keyring } from './keys/keyring.js';
+import { createLogger, type Logger } from './audit/logger.js';
+import { Audit } from './audit/audit.js';
+import { Attestation } from './attest/attestation.js';
+import type { Attestor } from './attest/attestor.js';
+import { JwtAttestor } from './attest/jwt-attestor.js';
+import { createDevAttestor } from './attest/dev-attestor.js';
+import { AccessTokenVerifier } from './issue/access-token.js';
+import { createApp } from './http/app.js';
+
+export interface BuildOptions {
+  clock?: Clock;
+  store?: Store;
+  logger?: Logger;
+}
+
+export async function buildBroker(config: Config, opts: BuildOptions = {}): Promise<Broker> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? createLogger(config.log.level);
+  const store =
+    opts.store ??
+    createStore(
+      config.store.kind === 'memory'
+        ? { kind: 'memory' }
+        : { kind: 'redis', url: config.store.url, ...(config.store.prefix ? { prefix: config.store.prefix } : {}), auditMaxLen: config.audit.streamMaxLen },
+      clock,
+    );
+  const keyring = await Keyring.open(config.keysDir, config.tokens.alg);
+  const attestors: Attestor[] = config.attestors.map((a) => new JwtAttestor(a));
+  let devMint: Broker['devMint'];
+  if (config.dev) {
+    const dev = await createDevAttestor(config.issuer);
+    attestors.push(dev.attestor);
+    devMint = dev.mint;
+  }
+  return {
+    config,
+    store,
+    keyring,
+    clock,
+    ids: randomId,
+    log,
+    audit: new Audit(log, store),
+    attestation: new Attestation(attestors, config.registrations, config.issuer, clock),
+    accessTokens: new AccessTokenVerifier(keyring, config.issuer),
+    ...(devMint ? { devMint } : {}),
+  };
+}
+
+export interface Running {
+  broker: Broker;
+  server: ServerType;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startBroker(config: Config, opts: BuildOptions = {}): Promise<Running> {
+  const broker = await buildBroker(config, opts);
+  const app = createApp(broker);
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.listen.port, hostname: config.listen.host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    broker,
+    server,
+    url: `http://${host}:${addr.port}`,
+    close: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await broker.store.close();
+    },
+  };
+}

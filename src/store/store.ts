@@ -1,0 +1,134 @@
+/**
+ * The credential store: one small interface, two implementations (store/redis, store/memory), one
+ * contract test suite (test/contract) run against both. The broker core never knows which it talks to.
+ *
+ * All times are milliseconds since the epoch. Every method either completes or throws
+ * StoreUnavailableError (src/errors.ts): callers fail closed on it.
+ */
+
+export type TaskState = 'open' | 'closed';
+
+export interface TaskSpec {
+  agents: string[];
+  scopes: string[];
+  tools: string[];
+  audiences: string[];
+  purpose?: string;
+  onBehalfOf?: string;
+}
+
+export interface TaskRecord extends TaskSpec {
+  id: string;
+  /** Stored state. A task past `expiresAt` counts as closed whatever this says (see revoke/active.ts). */
+  state: TaskState;
+  /** Who opened it: a SPIFFE ID, or `operator:<name>`. */
+  openedBy: string;
+  createdAt: number;
+  expiresAt: number;
+  closedAt?: number;
+  closeReason?: string;
+  /** Credentials that were still active when the task was closed (the `revoked` count of the close). */
+  revokedAtClose?: number;
+}
+
+export interface TaskCounts {
+  issued: number;
+  /** Unexpired credentials recorded for the task that were not revoked one by one. */
+  unexpired: number;
+  /** Credentials issued per agent SPIFFE ID. */
+  byAgent: Record<string, number>;
+}
+
+export interface IssuanceRecord {
+  taskId: string;
+  jti: string;
+  /** SPIFFE ID of the agent the credential was minted for. */
+  agent: string;
+  /** Expiry of the credential. */
+  exp: number;
+}
+
+/** Outcome of the atomic check-and-record: the task must exist, be open and not past its deadline. */
+export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expired';
+
+export interface CloseOutcome {
+  record: TaskRecord;
+  /** Credentials active at the moment of closing (0 for a task already closed or past its deadline). */
+  revoked: number;
+  /** True when the task had been closed before this call (the close is idempotent). */
+  alreadyClosed: boolean;
+}
+
+export interface IdentityState {
+  locked: boolean;
+  lockedAt?: number;
+  /** Every credential of this identity issued at or before this instant is inactive (0: none). */
+  revokedBefore: number;
+}
+
+/** The raw facts that decide whether a credential is active, read in one round trip. */
+export interface CredentialFacts {
+  task: Pick<TaskRecord, 'state' | 'expiresAt' | 'createdAt' | 'onBehalfOf'> | null;
+  jtiRevoked: boolean;
+  identity: IdentityState;
+  /** Credentials acting for the principal issued at or before this instant are inactive (0: none). */
+  principalRevokedBefore: number;
+}
+
+export interface FactsQuery {
+  taskId: string;
+  jti?: string;
+  identity: string;
+  principal?: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  event: Record<string, string>;
+}
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+
+  /** Records a new task; its keys live until `purgeAt` (≥ its deadline) and then vanish. */
+  createTask(task: TaskRecord, purgeAt: number): Promise<void>;
+  getTask(id: string): Promise<TaskRecord | null>;
+  taskCounts(id: string, now: number): Promise<TaskCounts>;
+
+  /**
+   * Atomically: check that the task exists, is open and `now` is before its deadline, and record the
+   * credential in the task's index. One round trip (a Lua script on Redis).
+   */
+  recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome>;
+
+  /** Closes the task in O(1) of its credentials. Idempotent. Null for an unknown task. */
+  closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null>;
+
+  /** Revokes one credential until its expiry. False if it was already revoked. */
+  revokeJti(taskId: string, jti: string, exp: number, now: number): Promise<boolean>;
+
+  /** Everything `isActive` needs, in one round trip. */
+  facts(q: FactsQuery): Promise<CredentialFacts>;
+
+  /** Locks an identity: no new credentials, and every one issued up to `now` inactive. */
+  lockIdentity(identity: string, now: number): Promise<IdentityState>;
+  /**
+   * Unlocks an identity: new credentials may be issued again; those issued before the lock stay
+   * inactive. The record is kept until `retainUntil` (the longest a credential can live), then vanishes.
+   */
+  unlockIdentity(identity: string, now: number, retainUntil: number): Promise<IdentityState>;
+  identityState(identity: string): Promise<IdentityState>;
+
+  /** Every credential acting for the principal issued up to `now` becomes inactive. Kept until `retainUntil`. */
+  revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number>;
+  principalRevokedBefore(principal: string): Promise<number>;
+
+  /** Appends one audit event (flat string fields) to the bounded audit stream; returns its id. */
+  appendAudit(event: Record<string, string>): Promise<string>;
+  /** Audit events after `afterId` (exclusive; '0' or '' from the start), oldest first. */
+  readAudit(afterId: string, limit: number): Promise<AuditEntry[]>;
+
+  /** Resolves when the backend answers; throws StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

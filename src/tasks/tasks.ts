@@ -1,0 +1,87 @@
+/**
+ * Task lifecycle: open (policy/task-open), show, close. Closing is one state change in the store, O(1)
+ * in the task's credentials; from then on none of them is active (revoke/active.ts) and none can be
+ * minted (the store's check-and-record refuses).
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { decideTaskOpen } from '../policy/task-open.js';
+import type { Opener } from '../policy/task-context.js';
+import type { TaskRecord, TaskSpec } from '../store/store.js';
+import { taskStatus } from '../revoke/task-status.js';
+import { taskView } from './view.js';
+
+export const TASK_ID = /^tsk_[A-Za-z0-9_-]{16,64}$/;
+
+export const openerName = (o: Opener) => (o.kind === 'operator' ? `operator:${o.name}` : o.identity.spiffeId);
+
+export async function openTask(b: Broker, opener: Opener, spec: TaskSpec, requestedTtlMs?: number) {
+  const decision = decideTaskOpen({
+    opener,
+    spec,
+    ...(requestedTtlMs !== undefined ? { requestedTtlMs } : {}),
+    trustDomain: b.config.trustDomain,
+    tasks: b.config.tasks,
+  });
+  if ('refusal' in decision) {
+    const r = decision.refusal;
+    b.audit.record('task.denied', { by: openerName(opener), reason: r.reason, on_behalf_of: spec.onBehalfOf });
+    throw new MayflyError(r.code, r.description, { reason: r.reason });
+  }
+  const now = b.clock.now();
+  const task: TaskRecord = {
+    id: `tsk_${b.ids(16)}`,
+    state: 'open',
+    openedBy: openerName(opener),
+    createdAt: now,
+    expiresAt: now + decision.draft.ttlMs,
+    ...spec,
+  };
+  await b.store.createTask(task, task.expiresAt + Math.max(b.config.tasks.retentionMs, b.config.tokens.maxTtlMs));
+  b.audit.record('task.opened', {
+    task_id: task.id,
+    by: task.openedBy,
+    on_behalf_of: task.onBehalfOf,
+    agents: task.agents,
+    scopes: task.scopes,
+    tools: task.tools,
+    audiences: task.audiences,
+    expires_at: new Date(task.expiresAt).toISOString(),
+  });
+  return taskView(task, { open: true });
+}
+
+/** Operators see every task; an orchestrator sees (and closes) the tasks it opened. */
+function authorize(task: TaskRecord, opener: Opener): void {
+  if (opener.kind === 'operator' || task.openedBy === opener.identity.spiffeId) return;
+  throw new MayflyError('access_denied', 'only the orchestrator that opened this task, or an operator, may do this', { reason: 'not_task_owner' });
+}
+
+async function loadTask(b: Broker, id: string): Promise<TaskRecord> {
+  const task = TASK_ID.test(id) ? await b.store.getTask(id) : null;
+  if (!task) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
+  return task;
+}
+
+async function statusOf(b: Broker, task: TaskRecord, now: number) {
+  const cutoff = task.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
+  return taskStatus(task, cutoff, now);
+}
+
+export async function showTask(b: Broker, opener: Opener, id: string) {
+  const task = await loadTask(b, id);
+  authorize(task, opener);
+  const now = b.clock.now();
+  const [status, counts] = await Promise.all([statusOf(b, task, now), b.store.taskCounts(id, now)]);
+  return taskView(task, status, counts);
+}
+
+export async function closeTask(b: Broker, opener: Opener, id: string) {
+  const task = await loadTask(b, id);
+  authorize(task, opener);
+  const reason = opener.kind === 'operator' ? 'closed_by_operator' : 'closed_by_orchestrator';
+  const out = await b.store.closeTask(id, b.clock.now(), reason);
+  if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
+  if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
+  return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };
+}

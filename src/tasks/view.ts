@@ -1,0 +1,26 @@
+/** The JSON shape of a task as the API shows it. */
+import type { TaskCounts, TaskRecord } from '../store/store.js';
+import type { TaskStatus } from '../revoke/task-status.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts) {
+  return {
+    task_id: t.id,
+    state: status.open ? ('open' as const) : ('closed' as const),
+    ...(status.open ? {} : { close_reason: status.reason === 'closed' ? (t.closeReason ?? 'closed') : status.reason }),
+    on_behalf_of: t.onBehalfOf ?? null,
+    agents: t.agents,
+    scopes: t.scopes,
+    tools: t.tools,
+    audiences: t.audiences,
+    purpose: t.purpose ?? null,
+    opened_by: t.openedBy,
+    created_at: iso(t.createdAt),
+    expires_at: iso(t.expiresAt),
+    ...(t.closedAt !== undefined ? { closed_at: iso(t.closedAt) } : {}),
+    ...(counts
+      ? { credentials: { issued: counts.issued, active: status.open ? counts.unexpired : 0, by_agent: counts.byAgent } }
+      : {}),
+  };
+}
