@@ -53,7 +53,7 @@ export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expi
 
 export interface CloseOutcome {
   record: TaskRecord;
-  /** Credentials active at the moment of closing (0 for a task already closed or past its deadline). */
+  /** Credentials active at the moment of closing (0 past the deadline); a repeated close returns the first count. */
   revoked: number;
   /** True when the task had been closed before this call (the close is idempotent). */
   alreadyClosed: boolean;

@@ -1,0 +1,279 @@
+/**
+ * Store in process memory: for `mayfly dev` and tests. Same semantics as RedisStore (one contract
+ * suite runs against both); single-process, so every method is trivially atomic.
+ *
+ * Expiry follows the injected clock (RedisStore's follows the server's): entries past their purge
+ * instant are treated as absent on access and swept by an unref()ed timer, so nothing grows forever.
+ */
+import { systemClock, type Clock } from '../../clock.js';
+import { StoreUnavailableError } from '../../errors.js';
+import type {
+  AuditEntry,
+  CloseOutcome,
+  CredentialFacts,
+  FactsQuery,
+  IdentityState,
+  IssuanceOutcome,
+  IssuanceRecord,
+  Store,
+  TaskCounts,
+  TaskRecord,
+} from '../store.js';
+
+export interface MemoryStoreOptions {
+  clock?: Clock;
+  auditMaxLen?: number;
+}
+
+interface TaskEntry {
+  rec: TaskRecord;
+  purgeAt: number;
+  issued: number;
+  /** jti -> exp: mirrors the Redis creds zset. */
+  creds: Map<string, number>;
+  byAgent: Map<string, number>;
+}
+
+interface IdentEntry {
+  locked: boolean;
+  lockedAt?: number;
+  revokedBefore: number;
+  /** Undefined while locked: a lock never expires by itself. */
+  expireAt?: number;
+}
+
+const SWEEP_MS = 60_000;
+const copy = <T>(v: T): T => structuredClone(v);
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  private readonly clock: Clock;
+  private readonly auditMaxLen: number;
+  private readonly tasks = new Map<string, TaskEntry>();
+  /** `${taskId} ${jti}` -> instant the marker vanishes. */
+  private readonly revokedJtis = new Map<string, number>();
+  private readonly idents = new Map<string, IdentEntry>();
+  private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
+  private audit: AuditEntry[] = [];
+  private lastAudit: [ms: number, seq: number] = [0, 0];
+  private readonly timer: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.auditMaxLen = opts.auditMaxLen ?? 100_000;
+    this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.timer.unref(); // never keeps the process alive
+  }
+
+  /** Drops everything past its expiry (also done lazily on each access). */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [id, t] of this.tasks) {
+      if (t.purgeAt <= now) this.tasks.delete(id);
+      else for (const [jti, exp] of t.creds) if (exp <= now) t.creds.delete(jti); // Redis prunes on issuance
+    }
+    for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
+    for (const [k, e] of this.idents) if (e.expireAt !== undefined && e.expireAt <= now) this.idents.delete(k);
+    for (const [k, e] of this.principals) if (e.expireAt <= now) this.principals.delete(k);
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreUnavailableError(new Error('store closed'));
+  }
+
+  private task(id: string): TaskEntry | undefined {
+    this.open();
+    const t = this.tasks.get(id);
+    if (t && t.purgeAt <= this.clock.now()) {
+      this.tasks.delete(id);
+      return undefined;
+    }
+    return t;
+  }
+
+  private ident(id: string): IdentEntry | undefined {
+    this.open();
+    const e = this.idents.get(id);
+    if (e?.expireAt !== undefined && e.expireAt <= this.clock.now()) {
+      this.idents.delete(id);
+      return undefined;
+    }
+    return e;
+  }
+
+  private principal(p: string): { revokedBefore: number; expireAt: number } | undefined {
+    this.open();
+    const e = this.principals.get(p);
+    if (e && e.expireAt <= this.clock.now()) {
+      this.principals.delete(p);
+      return undefined;
+    }
+    return e;
+  }
+
+  private jtiRevoked(taskId: string, jti: string): boolean {
+    const key = `${taskId} ${jti}`;
+    const at = this.revokedJtis.get(key);
+    if (at === undefined) return false;
+    if (at > this.clock.now()) return true;
+    this.revokedJtis.delete(key);
+    return false;
+  }
+
+  async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
+    this.open();
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), byAgent: new Map() });
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    const t = this.task(id);
+    return t ? copy(t.rec) : null;
+  }
+
+  async taskCounts(id: string, now: number): Promise<TaskCounts> {
+    const t = this.task(id);
+    if (!t) return { issued: 0, unexpired: 0, byAgent: {} };
+    return { issued: t.issued, unexpired: countAfter(t.creds, now), byAgent: Object.fromEntries(t.byAgent) };
+  }
+
+  async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
+    const t = this.task(rec.taskId);
+    if (!t) return 'task_unknown';
+    if (t.rec.state !== 'open') return 'task_closed';
+    if (t.rec.expiresAt <= now) return 'task_expired';
+    t.creds.set(rec.jti, rec.exp);
+    t.issued += 1;
+    t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
+    return 'ok';
+  }
+
+  async closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null> {
+    const t = this.task(id);
+    if (!t) return null;
+    if (t.rec.state === 'closed') {
+      return { record: copy(t.rec), revoked: t.rec.revokedAtClose ?? 0, alreadyClosed: true };
+    }
+    const revoked = t.rec.expiresAt > now ? countAfter(t.creds, now) : 0;
+    Object.assign(t.rec, { state: 'closed', closedAt: now, closeReason: reason, revokedAtClose: revoked });
+    return { record: copy(t.rec), revoked, alreadyClosed: false };
+  }
+
+  async revokeJti(taskId: string, jti: string, exp: number, now: number): Promise<boolean> {
+    this.open();
+    if (exp <= now) return false;
+    const t = this.task(taskId);
+    t?.creds.delete(jti);
+    if (this.jtiRevoked(taskId, jti)) return false;
+    this.revokedJtis.set(`${taskId} ${jti}`, t ? Math.min(exp, t.purgeAt) : exp);
+    return true;
+  }
+
+  async facts(q: FactsQuery): Promise<CredentialFacts> {
+    const t = this.task(q.taskId);
+    const rec = t?.rec;
+    return {
+      task: rec
+        ? {
+            state: rec.state,
+            expiresAt: rec.expiresAt,
+            createdAt: rec.createdAt,
+            ...(rec.onBehalfOf !== undefined ? { onBehalfOf: rec.onBehalfOf } : {}),
+          }
+        : null,
+      jtiRevoked: q.jti !== undefined && this.jtiRevoked(q.taskId, q.jti),
+      identity: await this.identityState(q.identity),
+      principalRevokedBefore: q.principal === undefined ? 0 : (this.principal(q.principal)?.revokedBefore ?? 0),
+    };
+  }
+
+  async lockIdentity(identity: string, now: number): Promise<IdentityState> {
+    const e = this.ident(identity);
+    const lockedAt = e?.locked && e.lockedAt !== undefined ? e.lockedAt : now;
+    const next: IdentEntry = { locked: true, lockedAt, revokedBefore: Math.max(e?.revokedBefore ?? 0, now) };
+    this.idents.set(identity, next);
+    return { locked: true, lockedAt, revokedBefore: next.revokedBefore };
+  }
+
+  async unlockIdentity(identity: string, _now: number, retainUntil: number): Promise<IdentityState> {
+    const e = this.ident(identity);
+    if (!e) return { locked: false, revokedBefore: 0 };
+    e.locked = false;
+    delete e.lockedAt;
+    e.expireAt = e.expireAt === undefined ? retainUntil : Math.max(e.expireAt, retainUntil);
+    return { locked: false, revokedBefore: e.revokedBefore };
+  }
+
+  async identityState(identity: string): Promise<IdentityState> {
+    const e = this.ident(identity);
+    if (!e) return { locked: false, revokedBefore: 0 };
+    return { locked: e.locked, ...(e.locked ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore };
+  }
+
+  async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
+    const e = this.principal(principal);
+    const next = { revokedBefore: Math.max(e?.revokedBefore ?? 0, now), expireAt: Math.max(e?.expireAt ?? 0, retainUntil) };
+    this.principals.set(principal, next);
+    return next.revokedBefore;
+  }
+
+  async principalRevokedBefore(principal: string): Promise<number> {
+    return this.principal(principal)?.revokedBefore ?? 0;
+  }
+
+  /** Ids follow Redis stream ids (`<ms>-<seq>`, strictly increasing even if the clock steps back). */
+  async appendAudit(event: Record<string, string>): Promise<string> {
+    this.open();
+    if (Object.keys(event).length === 0) throw new TypeError('an audit event needs at least one field');
+    const ms = this.clock.now();
+    const [lastMs, lastSeq] = this.lastAudit;
+    this.lastAudit = ms > lastMs ? [ms, 0] : [lastMs, lastSeq + 1];
+    const id = `${this.lastAudit[0]}-${this.lastAudit[1]}`;
+    this.audit.push({ id, event: { ...event } });
+    // Trim in batches so appends stay amortised O(1) (Redis trims with MAXLEN ~ likewise).
+    if (this.audit.length > this.auditMaxLen + Math.max(1, this.auditMaxLen >> 4)) {
+      this.audit = this.audit.slice(this.audit.length - this.auditMaxLen);
+    }
+    return id;
+  }
+
+  async readAudit(afterId: string, limit: number): Promise<AuditEntry[]> {
+    this.open();
+    if (limit <= 0) return [];
+    const after: [number, number] = afterId === '' || afterId === '0' ? [-1, 0] : parseId(afterId);
+    // ids are increasing: binary-search the first entry after `after`
+    let lo = 0;
+    let hi = this.audit.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareIds(parseId(this.audit[mid]!.id), after) > 0) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.audit.slice(lo, lo + limit).map(copy);
+  }
+
+  async ping(): Promise<void> {
+    this.open();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+}
+
+function countAfter(creds: Map<string, number>, now: number): number {
+  let n = 0;
+  for (const exp of creds.values()) if (exp > now) n++;
+  return n;
+}
+
+function compareIds(a: [number, number], b: [number, number]): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+function parseId(id: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
+  if (!m) throw new TypeError(`invalid audit id: ${id}`);
+  return [Number(m[1]), Number(m[2] ?? '0')];
+}

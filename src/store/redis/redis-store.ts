@@ -1,0 +1,353 @@
+/**
+ * Store on Redis (standalone; the key layout is also Cluster-safe).
+ *
+ * Key layout (prefix defaults to `mf:`). Every key of a task carries the hash tag `{taskId}` so the
+ * task's scripts touch one slot only (Redis Cluster runs a script only if all its keys share a slot):
+ *   task:{T}          HASH   record fields, `spec` (JSON lists), `issued`, `purge_at`
+ *   task:{T}:creds    ZSET   jti -> exp (ms); the only per-credential data, with the agents counter
+ *   task:{T}:agents   HASH   agent SPIFFE ID -> issued count
+ *   task:{T}:rj:<jti> STRING revoked-jti marker, expires with the credential
+ *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
+ *   prin:<principal>  STRING revoked_before (ms)
+ *   audit             STREAM capped with MAXLEN ~ auditMaxLen
+ * Every task key expires at the task's purge instant, so nothing needs a sweeper.
+ */
+import { Redis } from 'ioredis';
+import { StoreUnavailableError } from '../../errors.js';
+import type {
+  AuditEntry,
+  CloseOutcome,
+  CredentialFacts,
+  FactsQuery,
+  IdentityState,
+  IssuanceOutcome,
+  IssuanceRecord,
+  Store,
+  TaskCounts,
+  TaskRecord,
+} from '../store.js';
+import { SCRIPTS, type ScriptName } from './scripts.js';
+
+export interface RedisStoreOptions {
+  url: string;
+  /** Key prefix; must not contain `{` or `}` (that would break the per-task hash tags). */
+  prefix?: string;
+  auditMaxLen?: number;
+  /** Connection errors are reported here (never thrown from the event emitter). */
+  onError?: (err: Error) => void;
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
+
+const COMMAND_TIMEOUT_MS = 1000;
+const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly redis: ScriptedRedis;
+  private readonly prefix: string;
+  private readonly auditMaxLen: number;
+  private closed = false;
+  private lastError: Error | undefined;
+
+  constructor(opts: RedisStoreOptions) {
+    this.prefix = opts.prefix ?? 'mf:';
+    if (/[{}]/.test(this.prefix)) throw new TypeError('redis key prefix must not contain { or }');
+    this.auditMaxLen = opts.auditMaxLen ?? 100_000;
+    // Fail fast instead of queueing: a request must get a 503 within ~1 s, never hang on a dead Redis.
+    this.redis = new Redis(opts.url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: 2000,
+      enableAutoPipelining: true,
+      // Always reconnect (service resumes on its own when Redis returns), backoff capped at 1 s.
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
+      scripts: SCRIPTS,
+    }) as ScriptedRedis;
+    // Without a listener a down Redis would crash the process with an unhandled 'error' event.
+    this.redis.on('error', (err: Error) => {
+      this.lastError = err;
+      opts.onError?.(err);
+    });
+  }
+
+  private taskKey(id: string): string {
+    return `${this.prefix}task:{${id}}`;
+  }
+  private credsKey(id: string): string {
+    return `${this.taskKey(id)}:creds`;
+  }
+  private agentsKey(id: string): string {
+    return `${this.taskKey(id)}:agents`;
+  }
+  private jtiKey(id: string, jti: string): string {
+    return `${this.taskKey(id)}:rj:${jti}`;
+  }
+  private identKey(spiffeId: string): string {
+    return `${this.prefix}ident:${spiffeId}`;
+  }
+  private prinKey(principal: string): string {
+    return `${this.prefix}prin:${principal}`;
+  }
+  private get auditKey(): string {
+    return `${this.prefix}audit`;
+  }
+
+  /**
+   * With the offline queue off, commands sent before the connection is ready fail at once. Wait (at
+   * most one command timeout) only while a connection attempt is in flight; otherwise fail fast.
+   */
+  private async ready(): Promise<void> {
+    const r = this.redis;
+    if (r.status === 'ready') return;
+    if (this.closed || r.status === 'end') throw new StoreUnavailableError(new Error('store closed'));
+    if (r.status !== 'connecting' && r.status !== 'connect' && r.status !== 'wait') {
+      throw new StoreUnavailableError(this.lastError ?? new Error(`redis ${r.status}`));
+    }
+    if (r.status === 'wait') r.connect().catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        r.off('ready', onReady);
+        r.off('close', onClose);
+        if (err) reject(new StoreUnavailableError(err));
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onClose = (): void => done(this.lastError ?? new Error('redis connection closed'));
+      const timer = setTimeout(() => done(new Error('redis not ready')), COMMAND_TIMEOUT_MS);
+      r.once('ready', onReady);
+      r.once('close', onClose);
+    });
+  }
+
+  /** Every backend call goes through here: any failure surfaces as StoreUnavailableError (fail closed). */
+  private async cmd<T>(fn: (r: ScriptedRedis) => Promise<T>): Promise<T> {
+    await this.ready();
+    try {
+      return await fn(this.redis);
+    } catch (err) {
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
+    }
+  }
+
+  async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
+    const id = task.id;
+    const results = await this.cmd((r) =>
+      r
+        .multi()
+        .del(this.taskKey(id), this.credsKey(id), this.agentsKey(id))
+        .hset(this.taskKey(id), encodeTask(task, purgeAt))
+        .pexpireat(this.taskKey(id), purgeAt)
+        .exec(),
+    );
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw new StoreUnavailableError(failed?.[0] ?? new Error('transaction aborted'));
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    const h = await this.cmd((r) => r.hgetall(this.taskKey(id)));
+    return decodeTask(h);
+  }
+
+  async taskCounts(id: string, now: number): Promise<TaskCounts> {
+    const [issued, unexpired, agents] = await this.cmd((r) =>
+      Promise.all([
+        r.hget(this.taskKey(id), 'issued'),
+        r.zcount(this.credsKey(id), `(${now}`, '+inf'),
+        r.hgetall(this.agentsKey(id)),
+      ]),
+    );
+    const byAgent: Record<string, number> = {};
+    for (const [agent, n] of Object.entries(agents)) byAgent[agent] = Number(n);
+    return { issued: Number(issued ?? 0), unexpired, byAgent };
+  }
+
+  async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
+    const t = rec.taskId;
+    const out = await this.cmd((r) =>
+      r.mfRecordIssuance(this.taskKey(t), this.credsKey(t), this.agentsKey(t), now, rec.jti, rec.exp, rec.agent),
+    );
+    if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) {
+      throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
+    }
+    return out as IssuanceOutcome;
+  }
+
+  async closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null> {
+    const out = await this.cmd((r) => r.mfCloseTask(this.taskKey(id), this.credsKey(id), now, reason));
+    if (out === null) return null;
+    const [already, revoked, flat] = out as [number, number, string[]];
+    const record = decodeTask(pairs(flat));
+    if (!record) throw new StoreUnavailableError(new Error('closed task vanished'));
+    return { record, revoked: Number(revoked), alreadyClosed: already === 1 };
+  }
+
+  async revokeJti(taskId: string, jti: string, exp: number, now: number): Promise<boolean> {
+    const out = await this.cmd((r) =>
+      r.mfRevokeJti(this.taskKey(taskId), this.credsKey(taskId), this.jtiKey(taskId, jti), jti, exp, now),
+    );
+    return out === 1;
+  }
+
+  /** Independent commands in different slots, sent together by auto-pipelining: one round trip. */
+  async facts(q: FactsQuery): Promise<CredentialFacts> {
+    const [task, marker, ident, prin] = await this.cmd((r) =>
+      Promise.all([
+        r.hmget(this.taskKey(q.taskId), 'state', 'expires_at', 'created_at', 'obo'),
+        q.jti === undefined ? Promise.resolve(0) : r.exists(this.jtiKey(q.taskId, q.jti)),
+        r.hmget(this.identKey(q.identity), 'locked', 'locked_at', 'revoked_before'),
+        q.principal === undefined ? Promise.resolve(null) : r.get(this.prinKey(q.principal)),
+      ]),
+    );
+    const [state, expiresAt, createdAt, obo] = task;
+    return {
+      task:
+        state == null
+          ? null
+          : {
+              state: state === 'open' ? 'open' : 'closed',
+              expiresAt: Number(expiresAt),
+              createdAt: Number(createdAt),
+              ...(obo != null ? { onBehalfOf: obo } : {}),
+            },
+      jtiRevoked: marker > 0,
+      identity: identityFrom(ident[0], ident[1], ident[2]),
+      principalRevokedBefore: Number(prin ?? 0),
+    };
+  }
+
+  async lockIdentity(identity: string, now: number): Promise<IdentityState> {
+    const out = await this.cmd((r) => r.mfLockIdentity(this.identKey(identity), now));
+    const [lockedAt, rb] = out as [string, string];
+    return { locked: true, lockedAt: Number(lockedAt), revokedBefore: Number(rb) };
+  }
+
+  async unlockIdentity(identity: string, now: number, retainUntil: number): Promise<IdentityState> {
+    const rb = await this.cmd((r) => r.mfUnlockIdentity(this.identKey(identity), now, retainUntil));
+    return { locked: false, revokedBefore: Number(rb ?? 0) };
+  }
+
+  async identityState(identity: string): Promise<IdentityState> {
+    const [locked, lockedAt, rb] = await this.cmd((r) =>
+      r.hmget(this.identKey(identity), 'locked', 'locked_at', 'revoked_before'),
+    );
+    return identityFrom(locked, lockedAt, rb);
+  }
+
+  async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
+    const v = await this.cmd((r) => r.mfRevokePrincipal(this.prinKey(principal), now, retainUntil));
+    return Number(v);
+  }
+
+  async principalRevokedBefore(principal: string): Promise<number> {
+    const v = await this.cmd((r) => r.get(this.prinKey(principal)));
+    return Number(v ?? 0);
+  }
+
+  async appendAudit(event: Record<string, string>): Promise<string> {
+    const fields = Object.entries(event).flat();
+    if (fields.length === 0) throw new TypeError('an audit event needs at least one field');
+    const id = await this.cmd((r) => r.xadd(this.auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', ...fields));
+    if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
+    return id;
+  }
+
+  async readAudit(afterId: string, limit: number): Promise<AuditEntry[]> {
+    if (limit <= 0) return [];
+    const start = afterId === '' || afterId === '0' ? '-' : idAfter(afterId);
+    const rows = await this.cmd((r) => r.xrange(this.auditKey, start, '+', 'COUNT', limit));
+    return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
+  }
+
+  async ping(): Promise<void> {
+    await this.cmd((r) => r.ping());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.redis.status === 'ready') await this.redis.quit();
+    } catch {
+      // quitting a broken connection: disconnect below is enough
+    } finally {
+      this.redis.disconnect();
+    }
+  }
+}
+
+/** The smallest stream id strictly after `id` (exclusive XRANGE starts need Redis 6.2; this works on 6.0). */
+function idAfter(id: string): string {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
+  if (!m) throw new TypeError(`invalid audit id: ${id}`);
+  return `${m[1]}-${BigInt(m[2] ?? '0') + 1n}`;
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+function identityFrom(locked: string | null | undefined, lockedAt: string | null | undefined, rb: string | null | undefined): IdentityState {
+  const isLocked = locked === '1';
+  return {
+    locked: isLocked,
+    ...(isLocked && lockedAt != null ? { lockedAt: Number(lockedAt) } : {}),
+    revokedBefore: Number(rb ?? 0),
+  };
+}
+
+interface Spec {
+  agents: string[];
+  scopes: string[];
+  tools: string[];
+  audiences: string[];
+  purpose?: string;
+}
+
+/** The lists travel as one JSON field: the record is written once and read rarely. */
+function encodeTask(t: TaskRecord, purgeAt: number): Record<string, string> {
+  const spec: Spec = { agents: t.agents, scopes: t.scopes, tools: t.tools, audiences: t.audiences };
+  if (t.purpose !== undefined) spec.purpose = t.purpose;
+  const h: Record<string, string> = {
+    id: t.id,
+    state: t.state,
+    opened_by: t.openedBy,
+    created_at: String(t.createdAt),
+    expires_at: String(t.expiresAt),
+    purge_at: String(purgeAt),
+    spec: JSON.stringify(spec),
+    issued: '0',
+  };
+  if (t.onBehalfOf !== undefined) h.obo = t.onBehalfOf;
+  if (t.closedAt !== undefined) h.closed_at = String(t.closedAt);
+  if (t.closeReason !== undefined) h.close_reason = t.closeReason;
+  if (t.revokedAtClose !== undefined) h.revoked_at_close = String(t.revokedAtClose);
+  return h;
+}
+
+function decodeTask(h: Record<string, string>): TaskRecord | null {
+  if (h.state === undefined || h.id === undefined) return null;
+  const spec = JSON.parse(h.spec ?? '{}') as Partial<Spec>;
+  const rec: TaskRecord = {
+    id: h.id,
+    state: h.state === 'open' ? 'open' : 'closed',
+    openedBy: h.opened_by ?? '',
+    createdAt: Number(h.created_at),
+    expiresAt: Number(h.expires_at),
+    agents: spec.agents ?? [],
+    scopes: spec.scopes ?? [],
+    tools: spec.tools ?? [],
+    audiences: spec.audiences ?? [],
+  };
+  if (spec.purpose !== undefined) rec.purpose = spec.purpose;
+  if (h.obo !== undefined) rec.onBehalfOf = h.obo;
+  if (h.closed_at !== undefined) rec.closedAt = Number(h.closed_at);
+  if (h.close_reason !== undefined) rec.closeReason = h.close_reason;
+  if (h.revoked_at_close !== undefined) rec.revokedAtClose = Number(h.revoked_at_close);
+  return rec;
+}

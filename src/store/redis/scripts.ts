@@ -1,0 +1,125 @@
+/**
+ * Lua scripts for RedisStore. Each runs atomically on the server, touches only keys of one hash slot
+ * (the task's `{taskId}` tag, or a single identity/principal key), so they are Redis Cluster-safe.
+ *
+ * Times always come from the caller (ARGV `now`), never from the server clock: scripts stay
+ * deterministic and tests can pass explicit instants. Only key TTLs use server time.
+ * Written for Redis ≥ 6.0: no SET PXAT, no EXPIRE GT/NX, no exclusive XRANGE bounds.
+ */
+
+/** Extends a key's expiry to `at` (ms) unless it already lives longer; `now` estimates the current expiry. */
+const EXTEND = `
+local function extend(key, at, now)
+  local pttl = redis.call('PTTL', key)
+  if pttl == -1 or (pttl >= 0 and tonumber(now) + pttl < tonumber(at)) then
+    redis.call('PEXPIREAT', key, at)
+  end
+end
+`;
+
+/**
+ * KEYS: task hash, creds zset, agents hash. ARGV: now, jti, exp, agent.
+ * The whole per-credential footprint is one zset member (jti -> exp) and one agents-hash increment.
+ * Expired members are pruned on every call: the zset is ordered by exp, so this is O(log N + M)
+ * and amortises to one removal per issuance.
+ */
+export const RECORD_ISSUANCE = `
+local t = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'purge_at')
+if not t[1] then return 'task_unknown' end
+if t[1] ~= 'open' then return 'task_closed' end
+if tonumber(t[2]) <= tonumber(ARGV[1]) then return 'task_expired' end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'issued', 1)
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+-- keys created (or re-created after a prune emptied them) inherit the task's purge instant
+if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
+if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
+return 'ok'
+`;
+
+/**
+ * KEYS: task hash, creds zset. ARGV: now, reason. Returns nil for an unknown task, else
+ * {alreadyClosed 0|1, revoked, HGETALL of the task}. One ZCOUNT, O(log N): no loop over credentials,
+ * no per-credential writes (credentials die because their task is closed, checked at introspection).
+ */
+export const CLOSE_TASK = `
+local t = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'revoked_at_close')
+if not t[1] then return false end
+if t[1] == 'closed' then
+  return {1, tonumber(t[3] or '0'), redis.call('HGETALL', KEYS[1])}
+end
+local revoked = 0
+if tonumber(t[2]) > tonumber(ARGV[1]) then
+  revoked = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
+end
+redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[1], 'close_reason', ARGV[2], 'revoked_at_close', revoked)
+return {0, revoked, redis.call('HGETALL', KEYS[1])}
+`;
+
+/**
+ * KEYS: task hash, creds zset, revoked-jti marker. ARGV: jti, exp, now. Returns 1 if newly revoked.
+ * The marker lives until the credential's expiry (or the task's purge, whichever is first).
+ */
+export const REVOKE_JTI = `
+if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then return 0 end
+local at = ARGV[2]
+local purge = redis.call('HGET', KEYS[1], 'purge_at')
+if purge and tonumber(purge) < tonumber(at) then at = purge end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not redis.call('SET', KEYS[3], '1', 'NX') then return 0 end
+redis.call('PEXPIREAT', KEYS[3], at)
+return 1
+`;
+
+/**
+ * KEYS: identity hash. ARGV: now. Returns {locked_at, revoked_before}. revoked_before never moves
+ * backwards; a locked identity has no TTL (it must not silently unlock by expiring).
+ */
+export const LOCK_IDENTITY = `
+local cur = redis.call('HMGET', KEYS[1], 'locked', 'locked_at', 'revoked_before')
+local rb = ARGV[1]
+if cur[3] and tonumber(cur[3]) > tonumber(rb) then rb = cur[3] end
+local at = ARGV[1]
+if cur[1] == '1' and cur[2] then at = cur[2] end
+redis.call('HSET', KEYS[1], 'locked', '1', 'locked_at', at, 'revoked_before', rb)
+redis.call('PERSIST', KEYS[1])
+return {at, rb}
+`;
+
+/** KEYS: identity hash. ARGV: now, retainUntil. Returns revoked_before, or nil for an unknown identity. */
+export const UNLOCK_IDENTITY =
+  EXTEND +
+  `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'locked', '0')
+redis.call('HDEL', KEYS[1], 'locked_at')
+extend(KEYS[1], ARGV[2], ARGV[1])
+return redis.call('HGET', KEYS[1], 'revoked_before') or '0'
+`;
+
+/** KEYS: principal string. ARGV: now, retainUntil. Returns the stored revoked_before (never lowered). */
+export const REVOKE_PRINCIPAL =
+  EXTEND +
+  `
+local cur = redis.call('GET', KEYS[1])
+local v = ARGV[1]
+if cur and tonumber(cur) >= tonumber(v) then
+  v = cur
+else
+  redis.call('SET', KEYS[1], v, 'KEEPTTL')
+end
+extend(KEYS[1], ARGV[2], ARGV[1])
+return v
+`;
+
+export const SCRIPTS = {
+  mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
+  mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 2 },
+  mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },
+  mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
+  mfUnlockIdentity: { lua: UNLOCK_IDENTITY, numberOfKeys: 1 },
+  mfRevokePrincipal: { lua: REVOKE_PRINCIPAL, numberOfKeys: 1 },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;

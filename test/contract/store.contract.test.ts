@@ -1,0 +1,482 @@
+/**
+ * One contract for the Store interface, run against RedisStore (a real server, from the global
+ * setup) and MemoryStore. Times are explicit instants around the real clock (Redis key TTLs follow
+ * the server's clock), never sleeps. Backend-specific checks (expiry, outages, memory) follow.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock, randomId } from '../../src/clock.js';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
+import type { Store, TaskRecord } from '../../src/store/store.js';
+import { deadPort, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const MIN = 60_000;
+const AGENT_A = 'spiffe://example.org/agent/a';
+const AGENT_B = 'spiffe://example.org/agent/b';
+
+interface StoreOpts {
+  auditMaxLen?: number;
+}
+type MakeStore = (clock: ManualClock, opts?: StoreOpts) => Store;
+
+function taskAt(t0: number, over: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    id: randomId(),
+    state: 'open',
+    openedBy: 'operator:alice',
+    createdAt: t0,
+    expiresAt: t0 + 10 * MIN,
+    agents: [AGENT_A, AGENT_B],
+    scopes: ['repo:read', 'repo:write'],
+    tools: ['git'],
+    audiences: ['https://api.example.org'],
+    purpose: 'fix the flaky test',
+    onBehalfOf: 'user:bob',
+    ...over,
+  };
+}
+
+function describeStoreContract(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let t0: number;
+    let clock: ManualClock;
+    let store: Store;
+    const opened: Store[] = [];
+    const make = (opts?: StoreOpts): Store => {
+      const s = makeStore(clock, opts);
+      opened.push(s);
+      return s;
+    };
+    /** A task created in the store, purged 20 minutes after t0. */
+    const newTask = async (over: Partial<TaskRecord> = {}): Promise<TaskRecord> => {
+      const t = taskAt(t0, over);
+      await store.createTask(t, t0 + 20 * MIN);
+      return t;
+    };
+    const issue = (taskId: string, exp: number, now: number, agent = AGENT_A, jti = randomId()) =>
+      store.recordIssuance({ taskId, jti, agent, exp }, now);
+
+    beforeEach(() => {
+      t0 = Date.now();
+      clock = new ManualClock(t0);
+      store = make();
+    });
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('round-trips a task record and isolates it from callers', async () => {
+      const t = await newTask();
+      expect(await store.getTask(t.id)).toEqual(t);
+      t.scopes.push('mutated');
+      const got = (await store.getTask(t.id))!;
+      expect(got.scopes).toEqual(['repo:read', 'repo:write']);
+      got.agents.length = 0;
+      expect((await store.getTask(t.id))!.agents).toEqual([AGENT_A, AGENT_B]);
+      const bare = await newTask({ purpose: undefined, onBehalfOf: undefined, tools: [] });
+      const back = (await store.getTask(bare.id))!;
+      expect(back).toEqual(bare);
+      expect(back.onBehalfOf).toBeUndefined();
+      expect(await store.getTask('no-such-task')).toBeNull();
+    });
+
+    it('counts issued, unexpired and per-agent credentials', async () => {
+      const t = await newTask();
+      expect(await store.taskCounts(t.id, t0)).toEqual({ issued: 0, unexpired: 0, byAgent: {} });
+      expect(await issue(t.id, t0 + 5 * MIN, t0)).toBe('ok');
+      expect(await issue(t.id, t0 + 5 * MIN, t0)).toBe('ok');
+      expect(await issue(t.id, t0 + 5 * MIN, t0, AGENT_B)).toBe('ok');
+      expect(await issue(t.id, t0 + 1000, t0, AGENT_B)).toBe('ok');
+      expect(await store.taskCounts(t.id, t0 + 2000)).toEqual({
+        issued: 4,
+        unexpired: 3,
+        byAgent: { [AGENT_A]: 2, [AGENT_B]: 2 },
+      });
+      // a credential expiring exactly at `now` is expired
+      expect((await store.taskCounts(t.id, t0 + 5 * MIN)).unexpired).toBe(0);
+      expect(await store.taskCounts('no-such-task', t0)).toEqual({ issued: 0, unexpired: 0, byAgent: {} });
+    });
+
+    it('checks the task on issuance: unknown, expired (deadline inclusive), closed', async () => {
+      expect(await issue('no-such-task', t0 + MIN, t0)).toBe('task_unknown');
+      const t = await newTask();
+      expect(await issue(t.id, t0 + MIN, t.expiresAt - 1)).toBe('ok');
+      expect(await issue(t.id, t0 + MIN, t.expiresAt)).toBe('task_expired');
+      expect(await issue(t.id, t0 + MIN, t.expiresAt + MIN)).toBe('task_expired');
+      await store.closeTask(t.id, t0 + 1000, 'done');
+      expect(await issue(t.id, t0 + MIN, t0 + 2000)).toBe('task_closed');
+      expect((await store.taskCounts(t.id, t0)).issued).toBe(1);
+      const closedAtBirth = await newTask({ state: 'closed' });
+      expect(await issue(closedAtBirth.id, t0 + MIN, t0)).toBe('task_closed');
+    });
+
+    it('closes once: counts credentials still active, then is idempotent', async () => {
+      const t = await newTask();
+      for (let i = 0; i < 3; i++) expect(await issue(t.id, t0 + 5 * MIN, t0 + 100)).toBe('ok');
+      for (let i = 0; i < 2; i++) expect(await issue(t.id, t0 + 500, t0 + 100)).toBe('ok');
+      const first = (await store.closeTask(t.id, t0 + 1000, 'task finished'))!;
+      expect(first.revoked).toBe(3);
+      expect(first.alreadyClosed).toBe(false);
+      expect(first.record).toEqual({
+        ...t,
+        state: 'closed',
+        closedAt: t0 + 1000,
+        closeReason: 'task finished',
+        revokedAtClose: 3,
+      });
+      expect(await store.getTask(t.id)).toEqual(first.record);
+
+      const again = (await store.closeTask(t.id, t0 + 9000, 'again'))!;
+      expect(again.alreadyClosed).toBe(true);
+      expect(again.revoked).toBe(3);
+      expect(again.record).toEqual(first.record); // first close's time and reason are kept
+      expect(await issue(t.id, t0 + 5 * MIN, t0 + 9000)).toBe('task_closed');
+      expect(await store.closeTask('no-such-task', t0, 'x')).toBeNull();
+    });
+
+    it('closing a task past its deadline revokes nothing', async () => {
+      const t = await newTask();
+      await issue(t.id, t0 + 15 * MIN, t0);
+      const out = (await store.closeTask(t.id, t.expiresAt, 'expired'))!;
+      expect(out).toMatchObject({ revoked: 0, alreadyClosed: false });
+      expect(out.record).toMatchObject({ state: 'closed', revokedAtClose: 0, closedAt: t.expiresAt });
+    });
+
+    it('revokes one jti until its expiry', async () => {
+      const t = await newTask();
+      const jti = randomId();
+      const other = randomId();
+      await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, jti);
+      await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, other);
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 10)).toBe(true);
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 20)).toBe(false);
+      expect((await store.taskCounts(t.id, t0 + 30)).unexpired).toBe(1);
+      const q = { taskId: t.id, identity: AGENT_A };
+      expect((await store.facts({ ...q, jti })).jtiRevoked).toBe(true);
+      expect((await store.facts({ ...q, jti: other })).jtiRevoked).toBe(false);
+      // an already-expired credential needs no marker: nothing is written
+      const stale = randomId();
+      expect(await store.revokeJti(t.id, stale, t0 + 100, t0 + 100)).toBe(false);
+      expect((await store.facts({ ...q, jti: stale })).jtiRevoked).toBe(false);
+      const closed = (await store.closeTask(t.id, t0 + 40, 'done'))!;
+      expect(closed.revoked).toBe(1); // revoked one by one is not counted again
+    });
+
+    it('reads the facts of a credential in one call', async () => {
+      const t = await newTask();
+      const facts = await store.facts({ taskId: t.id, jti: randomId(), identity: AGENT_A, principal: 'user:bob' });
+      expect(facts).toEqual({
+        task: { state: 'open', expiresAt: t.expiresAt, createdAt: t.createdAt, onBehalfOf: 'user:bob' },
+        jtiRevoked: false,
+        identity: { locked: false, revokedBefore: 0 },
+        principalRevokedBefore: 0,
+      });
+      const none = await store.facts({ taskId: 'no-such-task', identity: AGENT_B });
+      expect(none).toEqual({
+        task: null,
+        jtiRevoked: false,
+        identity: { locked: false, revokedBefore: 0 },
+        principalRevokedBefore: 0,
+      });
+      await store.closeTask(t.id, t0 + 5, 'done');
+      expect((await store.facts({ taskId: t.id, identity: AGENT_A })).task?.state).toBe('closed');
+    });
+
+    it('locks and unlocks an identity, keeping revokedBefore', async () => {
+      expect(await store.identityState(AGENT_A)).toEqual({ locked: false, revokedBefore: 0 });
+      const locked = { locked: true, lockedAt: t0 + 1, revokedBefore: t0 + 1 };
+      expect(await store.lockIdentity(AGENT_A, t0 + 1)).toEqual(locked);
+      expect(await store.identityState(AGENT_A)).toEqual(locked);
+      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual(locked);
+      expect(await store.identityState(AGENT_B)).toEqual({ locked: false, revokedBefore: 0 });
+
+      const unlocked = { locked: false, revokedBefore: t0 + 1 };
+      expect(await store.unlockIdentity(AGENT_A, t0 + 5, t0 + 60 * MIN)).toEqual(unlocked);
+      expect(await store.identityState(AGENT_A)).toEqual(unlocked);
+      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual(unlocked);
+
+      expect(await store.lockIdentity(AGENT_A, t0 + 9)).toEqual({ locked: true, lockedAt: t0 + 9, revokedBefore: t0 + 9 });
+      // revokedBefore never moves backwards, even for a lock stamped earlier
+      expect((await store.lockIdentity(AGENT_A, t0 + 2)).revokedBefore).toBe(t0 + 9);
+      expect(await store.unlockIdentity('spiffe://example.org/never', t0, t0 + MIN)).toEqual({
+        locked: false,
+        revokedBefore: 0,
+      });
+    });
+
+    it('revokes a principal; the instant never moves backwards', async () => {
+      const p = 'user:carol';
+      expect(await store.principalRevokedBefore(p)).toBe(0);
+      expect(await store.revokePrincipal(p, t0 + 10, t0 + 60 * MIN)).toBe(t0 + 10);
+      expect(await store.revokePrincipal(p, t0 + 5, t0 + 60 * MIN)).toBe(t0 + 10);
+      expect(await store.principalRevokedBefore(p)).toBe(t0 + 10);
+      expect(await store.revokePrincipal(p, t0 + 20, t0 + 30 * MIN)).toBe(t0 + 20);
+      expect((await store.facts({ taskId: 'x', identity: AGENT_A, principal: p })).principalRevokedBefore).toBe(t0 + 20);
+    });
+
+    it('appends audit events and pages through them', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await store.appendAudit({ type: 'token.issued', n: String(i) }));
+      expect(new Set(ids).size).toBe(5);
+      const all = await store.readAudit('', 10);
+      expect(all.map((e) => e.id)).toEqual(ids);
+      expect(all.map((e) => e.event)).toEqual([0, 1, 2, 3, 4].map((n) => ({ type: 'token.issued', n: String(n) })));
+      expect((await store.readAudit('0', 10)).map((e) => e.id)).toEqual(ids);
+
+      const pages: string[][] = [];
+      let after = '0';
+      for (;;) {
+        const page = await store.readAudit(after, 2);
+        if (page.length === 0) break;
+        pages.push(page.map((e) => e.event.n!));
+        after = page[page.length - 1]!.id;
+      }
+      expect(pages).toEqual([['0', '1'], ['2', '3'], ['4']]);
+      expect(await store.readAudit(ids[4]!, 10)).toEqual([]);
+    });
+
+    it('keeps the audit stream bounded', async () => {
+      const small = make({ auditMaxLen: 10 });
+      let last = '';
+      for (let i = 0; i < 500; i++) last = await small.appendAudit({ n: String(i) });
+      const kept = await small.readAudit('', 1000);
+      expect(kept.length).toBeGreaterThanOrEqual(10);
+      expect(kept.length).toBeLessThan(200); // Redis trims approximately (MAXLEN ~), whole nodes at a time
+      expect(kept[kept.length - 1]!.id).toBe(last);
+    });
+  });
+}
+
+describeStoreContract('memory', (clock, opts) => new MemoryStore({ clock, ...opts }));
+describeStoreContract('redis', (_clock, opts) => new RedisStore({ url: redisUrl(), prefix: uniquePrefix(), ...opts }));
+
+describe('MemoryStore expiry (driven by its clock)', () => {
+  it('purges tasks, markers and identity records after their instants', async () => {
+    const t0 = Date.now();
+    const clock = new ManualClock(t0);
+    const store = new MemoryStore({ clock });
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    const jti = randomId();
+    await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0);
+    await store.lockIdentity(AGENT_A, t0);
+    await store.lockIdentity(AGENT_B, t0);
+    await store.unlockIdentity(AGENT_B, t0, t0 + 30 * MIN);
+    await store.revokePrincipal('user:bob', t0, t0 + 30 * MIN);
+
+    clock.set(t0 + 5 * MIN); // the marker dies with the credential
+    expect((await store.facts({ taskId: t.id, jti, identity: AGENT_A })).jtiRevoked).toBe(false);
+    clock.set(t0 + 20 * MIN - 1);
+    expect(await store.getTask(t.id)).not.toBeNull();
+    clock.set(t0 + 20 * MIN);
+    expect(await store.getTask(t.id)).toBeNull();
+    expect((await store.facts({ taskId: t.id, identity: AGENT_A })).task).toBeNull();
+    expect(await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 25 * MIN }, t0)).toBe(
+      'task_unknown',
+    );
+    clock.set(t0 + 30 * MIN);
+    store.sweep();
+    expect(await store.identityState(AGENT_B)).toEqual({ locked: false, revokedBefore: 0 });
+    expect(await store.principalRevokedBefore('user:bob')).toBe(0);
+    clock.set(t0 + 365 * 24 * 60 * MIN); // a lock never expires by itself
+    expect((await store.identityState(AGENT_A)).locked).toBe(true);
+    await store.close();
+    await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe('RedisStore on a real server', () => {
+  let admin: Redis;
+  const stores: RedisStore[] = [];
+  const make = (url = redisUrl()): { store: RedisStore; prefix: string } => {
+    const prefix = uniquePrefix();
+    const store = new RedisStore({ url, prefix });
+    stores.push(store);
+    return { store, prefix };
+  };
+  const keysOf = async (pattern: string): Promise<string[]> => {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      out.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    return out;
+  };
+  /** Records `n` credentials in batches (auto-pipelined), all expiring at `exp`. */
+  const issueMany = async (store: RedisStore, taskId: string, n: number, exp: number, now: number): Promise<void> => {
+    for (let done = 0; done < n; done += 1000) {
+      const batch = Array.from({ length: Math.min(1000, n - done) }, (_, i) =>
+        store.recordIssuance({ taskId, jti: randomId(), agent: i % 2 ? AGENT_A : AGENT_B, exp }, now),
+      );
+      expect(new Set(await Promise.all(batch))).toEqual(new Set(['ok']));
+    }
+  };
+
+  beforeEach(() => {
+    admin = new Redis(redisUrl());
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await admin.quit();
+  });
+
+  it('puts every task key under the task hash tag, expiring no later than purgeAt', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    const purgeAt = t0 + 20 * MIN;
+    await store.createTask(t, purgeAt);
+    const jti = randomId();
+    await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
+    await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0);
+    const keys = (await keysOf(`${prefix}task:*`)).sort();
+    const base = `${prefix}task:{${t.id}}`;
+    expect(keys).toEqual([base, `${base}:agents`, `${base}:creds`, `${base}:rj:${jti}`].sort());
+    const left = purgeAt - Date.now();
+    for (const k of [base, `${base}:agents`, `${base}:creds`]) {
+      const pttl = await admin.pttl(k);
+      expect(pttl, k).toBeGreaterThan(0);
+      expect(pttl, k).toBeLessThanOrEqual(left + 50);
+    }
+    const markerTtl = await admin.pttl(`${base}:rj:${jti}`);
+    expect(markerTtl).toBeGreaterThan(0);
+    expect(markerTtl).toBeLessThanOrEqual(5 * MIN);
+  });
+
+  it('keeps a locked identity forever and an unlocked one until retainUntil', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    await store.revokePrincipal('user:bob', t0, t0 + 30 * MIN);
+    expect(await admin.pttl(`${prefix}prin:user:bob`)).toBeGreaterThan(29 * MIN);
+    await store.revokePrincipal('user:bob', t0 + 1, t0 + 10 * MIN); // never shortens the retention
+    expect(await admin.pttl(`${prefix}prin:user:bob`)).toBeGreaterThan(29 * MIN);
+
+    await store.lockIdentity(AGENT_A, t0);
+    expect(await admin.pttl(`${prefix}ident:${AGENT_A}`)).toBe(-1);
+    await store.unlockIdentity(AGENT_A, t0 + 1, t0 + 30 * MIN);
+    const pttl = await admin.pttl(`${prefix}ident:${AGENT_A}`);
+    expect(pttl).toBeGreaterThan(29 * MIN);
+    expect(pttl).toBeLessThanOrEqual(30 * MIN);
+    await store.lockIdentity(AGENT_A, t0 + 2);
+    expect(await admin.pttl(`${prefix}ident:${AGENT_A}`)).toBe(-1);
+  });
+
+  it('closing a task with 10,000 credentials writes no per-credential keys', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    await issueMany(store, t.id, 10_000, t0 + 5 * MIN, t0);
+    const pattern = `${prefix}task:{${t.id}}*`;
+    expect((await keysOf(pattern)).length).toBe(3);
+    const out = (await store.closeTask(t.id, t0 + 1000, 'done'))!;
+    expect(out.revoked).toBe(10_000);
+    expect((await keysOf(pattern)).length).toBe(3);
+    expect(await store.taskCounts(t.id, t0 + 1000)).toEqual({
+      issued: 10_000,
+      unexpired: 10_000,
+      byAgent: { [AGENT_A]: 5000, [AGENT_B]: 5000 },
+    });
+  });
+
+  it('stays within 256 bytes of Redis memory per active credential', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 1 }, t0); // warm the script cache
+    const usedBefore = usedMemory(await admin.info('memory'));
+    await issueMany(store, t.id, 10_000, t0 + 5 * MIN, t0 + 2);
+    const usedAfter = usedMemory(await admin.info('memory'));
+    const base = `${prefix}task:{${t.id}}`;
+    const creds = Number(await admin.call('MEMORY', 'USAGE', `${base}:creds`, 'SAMPLES', '0'));
+    const agents = Number(await admin.call('MEMORY', 'USAGE', `${base}:agents`, 'SAMPLES', '0'));
+    const perCred = (creds + agents) / 10_000;
+    const perCredInfo = (usedAfter - usedBefore) / 10_000;
+    console.log(
+      `Redis memory per active credential: ${perCred.toFixed(1)} B (MEMORY USAGE of creds zset + agents hash), ` +
+        `${perCredInfo.toFixed(1)} B (INFO used_memory delta, noisier)`,
+    );
+    expect(await admin.zcard(`${base}:creds`)).toBe(10_000);
+    expect(perCred).toBeLessThanOrEqual(256);
+  });
+
+  it('fails fast with StoreUnavailableError when Redis is down, without crashing', async () => {
+    const { store } = make(`redis://127.0.0.1:${await deadPort()}`);
+    const t0 = Date.now();
+    const calls: Array<() => Promise<unknown>> = [
+      () => store.ping(),
+      () => store.recordIssuance({ taskId: 'x', jti: randomId(), agent: AGENT_A, exp: t0 + MIN }, t0),
+      () => store.facts({ taskId: 'x', jti: 'y', identity: AGENT_A, principal: 'user:bob' }),
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const call of calls) {
+        const started = Date.now();
+        await expect(call()).rejects.toBeInstanceOf(StoreUnavailableError);
+        expect(Date.now() - started).toBeLessThan(3000);
+      }
+      await new Promise((r) => setTimeout(r, 300)); // let a reconnect attempt fail in between
+    }
+  });
+
+  it.skipIf(!process.env.PATH?.split(':').some(hasRedisServer))(
+    'resumes by itself when Redis comes back',
+    async () => {
+      const port = await deadPort();
+      const start = () =>
+        spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'], {
+          stdio: 'ignore',
+        });
+      let server = start();
+      try {
+        const { store } = make(`redis://127.0.0.1:${port}`);
+        await eventually(() => store.ping());
+        server.kill('SIGKILL');
+        await eventually(() => expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError));
+        server = start();
+        await eventually(() => store.ping(), 5000);
+      } finally {
+        server.kill('SIGKILL');
+      }
+    },
+  );
+});
+
+function usedMemory(info: string): number {
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
+function hasRedisServer(dir: string): boolean {
+  try {
+    accessSync(`${dir}/redis-server`, constants.X_OK);
+    return dir !== '' && !process.env.REDIS_URL;
+  } catch {
+    return false;
+  }
+}
+
+/** Retries `fn` until it resolves (polling every 50 ms), up to `ms`. */
+async function eventually(fn: () => Promise<unknown>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await fn();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
