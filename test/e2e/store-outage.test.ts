@@ -1,0 +1,70 @@
+/**
+ * Fail closed: when Redis cannot be reached nothing is issued and nothing is reported active (503 with a
+ * clear message), nothing is half-written, and service resumes by itself when Redis returns.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, http, OPERATOR, bearer, id, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { redisUrl } from '../helpers/redis.js';
+import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
+
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, ms = 8000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (check(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('Redis unreachable', () => {
+  let proxy: Proxy;
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  beforeAll(async () => {
+    proxy = await tcpProxy(redisUrl());
+    b = await startTestBroker({ redisUrl: proxy.url });
+    a = api(b);
+  });
+  afterAll(async () => {
+    await b.close();
+    await proxy.close();
+  });
+
+  it('refuses to issue, reports nothing active, and resumes when Redis returns', async () => {
+    const orch = await b.attest('orch');
+    const agent = await b.attest('agent-b');
+    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const token = (await a.exchange(agent, task)).body.access_token;
+    expect((await a.introspect(token)).body.active).toBe(true);
+
+    proxy.cut();
+    const ready = await eventually(() => http(`${b.url}/readyz`), (r) => r.status === 503);
+    expect(ready.status).toBe(503);
+
+    const ex = await a.exchange(agent, task);
+    expect(ex.status).toBe(503);
+    expect(ex.body.error).toBe('temporarily_unavailable');
+    expect(ex.body.error_description).toMatch(/store/);
+    expect(ex.body.access_token).toBeUndefined();
+
+    const intro = await a.introspect(token);
+    expect(intro.status).toBe(503);
+    expect(intro.body.active).toBeUndefined();
+
+    expect((await a.openTask(WIDE_TASK, orch)).status).toBe(503);
+    expect((await a.close(task, orch)).status).toBe(503);
+    expect((await a.lock(id('agent/b'))).status).toBe(503);
+    expect((await http(`${b.url}/healthz`)).status).toBe(200); // the process itself is fine
+
+    proxy.restore();
+    const back = await eventually(() => http(`${b.url}/readyz`), (r) => r.status === 200);
+    expect(back.status).toBe(200);
+    expect((await a.introspect(token)).body.active).toBe(true);
+    // nothing was half-written during the outage: one credential issued, the task still open
+    const shown = (await a.getTask(task, orch)).body;
+    expect(shown.state).toBe('open');
+    expect(shown.credentials.issued).toBe(1);
+    expect((await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body.locked).toBe(false);
+    expect((await a.exchange(agent, task)).status).toBe(200);
+  });
+});
