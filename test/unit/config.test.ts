@@ -1,0 +1,95 @@
+/** Configuration is a user-facing contract: validated at start-up, bad keys named, secrets from the environment. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildConfig, ConfigError, loadConfigFile } from '../../src/config/load.js';
+import { devConfig } from '../../src/config/dev-default.js';
+import { parseDuration } from '../../src/config/duration.js';
+
+const minimal = {
+  issuer: 'https://mayfly.example.com',
+  trust_domain: 'example.com',
+  attestors: [{ name: 'k8s', type: 'jwt', issuer: 'https://k8s', audience: 'mayfly', jwks_file: '/dev/null' }],
+  registrations: [
+    { spiffe_id: 'spiffe://example.com/a', attestor: 'k8s', match: { sub: 'a' }, owner: 'team@example.com', roles: ['agent'] },
+  ],
+};
+const errorOf = (doc: unknown, env: NodeJS.ProcessEnv = {}) => {
+  try {
+    buildConfig(doc, 'cfg.yaml', env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config', () => {
+  it('applies documented defaults', () => {
+    const c = buildConfig(minimal, 'x', {});
+    expect(c.store).toEqual({ kind: 'memory' });
+    expect(c.tokens).toEqual({ defaultTtlMs: 300_000, maxTtlMs: 900_000, alg: 'ES256' });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.keysDir.endsWith('.mayfly/keys')).toBe(true);
+    expect(c.limits.bodyBytes).toBe(65536);
+    expect(c.dev).toBe(false);
+  });
+
+  it('names the bad key', () => {
+    expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], owner: '' }] })).toMatch(/registrations\[0\]\.owner/);
+    expect(errorOf({ ...minimal, tokens: { max_ttl: 'forever' } })).toMatch(/tokens\.max_ttl/);
+    expect(errorOf({ ...minimal, tokens: { alg: 'HS256' } })).toMatch(/tokens\.alg/);
+    expect(errorOf({ ...minimal, listen: { port: 70000 } })).toMatch(/listen\.port/);
+    expect(errorOf({ ...minimal, stroe: 'memory' })).toMatch(/unknown key.*"stroe"/);
+    expect(errorOf({ ...minimal, store: { redis_url: 'http://x' } })).toMatch(/store/);
+    expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], attestor: 'nope' }] })).toMatch(/registrations\[0\]\.attestor: no attestor named "nope"/);
+    expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], spiffe_id: 'spiffe://other.org/a' }] })).toMatch(/registrations\[0\]\.spiffe_id: not in trust domain/);
+    expect(errorOf({ ...minimal, attestors: [{ ...minimal.attestors[0], jwks_uri: 'https://k8s/jwks' }] })).toMatch(/exactly one of jwks, jwks_uri, jwks_file/);
+    expect(errorOf({ ...minimal, tokens: { default_ttl: '1h', max_ttl: '15m' } })).toMatch(/tokens\.default_ttl: must not exceed/);
+    expect(errorOf({ ...minimal, issuer: 'https://x/' })).toMatch(/issuer/);
+  });
+
+  it('requires an owner on every registration', () => {
+    const { owner: _o, ...noOwner } = minimal.registrations[0]!;
+    expect(errorOf({ ...minimal, registrations: [noOwner] })).toMatch(/registrations\[0\]\.owner/);
+  });
+
+  it('dev mode never listens beyond loopback', () => {
+    expect(errorOf({ ...minimal, dev: true, listen: { host: '0.0.0.0', port: 1 } })).toMatch(/listen\.host: dev mode listens on loopback only/);
+  });
+
+  it('interpolates ${ENV} and ${ENV:-default}, and refuses an unset secret', () => {
+    const doc = { ...minimal, store: { redis_url: '${REDIS:-redis://127.0.0.1:6379}' }, operators: [{ name: 'op', token: '${OP_TOKEN}' }] };
+    const c = buildConfig(doc, 'x', { OP_TOKEN: 's3cret' });
+    expect(c.operators[0]!.token).toBe('s3cret');
+    expect(c.store).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379' });
+    expect(errorOf(doc, {})).toMatch(/operators\[0\]\.token: environment variable OP_TOKEN is not set/);
+  });
+
+  it('loads YAML and JSON files and reports unreadable or invalid files by path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-cfg-'));
+    const y = join(dir, 'm.yaml');
+    writeFileSync(y, 'issuer: https://m.example\ntrust_domain: example.com\nstore: memory\n');
+    expect(loadConfigFile(y, {}).issuer).toBe('https://m.example');
+    const j = join(dir, 'm.json');
+    writeFileSync(j, JSON.stringify(minimal));
+    expect(loadConfigFile(j, {}).registrations).toHaveLength(1);
+    writeFileSync(y, 'issuer: [unclosed');
+    expect(() => loadConfigFile(y, {})).toThrow(/m\.yaml: not valid YAML/);
+    expect(() => loadConfigFile(join(dir, 'missing.yaml'), {})).toThrow(/cannot read config file \(ENOENT\)/);
+  });
+
+  it('every config file shipped in the repository is valid', () => {
+    const env = { GITHUB_PROXY_SECRET: 'x', MAYFLY_OPERATOR_TOKEN: 'y', MAYFLY_CLIENT_SECRET: 'z' };
+    for (const f of ['config/mayfly.example.yaml', 'deploy/mayfly.yaml']) expect(() => loadConfigFile(f, env)).not.toThrow();
+    expect(devConfig(8080, {}).dev).toBe(true);
+  });
+
+  it('parses durations strictly', () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('500ms')).toBe(500);
+    for (const bad of ['', '10', '-5m', '5 m', '5x', '1.5h', 'm5', '0s', '5m ']) expect(parseDuration(bad)).toBeNull();
+  });
+});
