@@ -47,11 +47,15 @@ export class JwtAttestor implements Attestor {
         issuer: this.cfg.issuer,
         audience: this.cfg.audience,
         algorithms: this.cfg.algorithms,
-        requiredClaims: ['exp', 'sub'],
+        requiredClaims: ['exp'],
         clockTolerance: Math.floor(this.cfg.clockSkewMs / 1000),
-        maxTokenAge: Math.floor(this.cfg.maxTokenAgeMs / 1000),
         currentDate: new Date(nowMs),
       });
+      // Bound the proof's lifetime (a long-lived token is a static secret by another name): it must
+      // expire within max_token_age from now, and if it says when it was issued, not be older than that.
+      const limit = this.cfg.maxTokenAgeMs + this.cfg.clockSkewMs;
+      if (payload.exp! * 1000 - nowMs > limit || (payload.iat !== undefined && nowMs - payload.iat * 1000 > limit))
+        throw new AttestationError('attestation_invalid', 'attestation token lifetime exceeds max_token_age');
       return { attestor: this.name, claims: payload, expiresAt: payload.exp! * 1000 };
     } catch (e) {
       throw mapJoseError(e);
