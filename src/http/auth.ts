@@ -60,7 +60,13 @@ export function clientFromBasic(b: Broker, c: Context): string | undefined {
 
 /** For introspection and revocation: a configured client (Basic) or an operator (Bearer). */
 export function requireClientOrOperator(b: Broker, c: Context): string {
-  const client = clientFromBasic(b, c);
+  let client: string | undefined;
+  try {
+    client = clientFromBasic(b, c);
+  } catch (e) {
+    b.audit.record('auth.denied', { path: c.req.path, reason: 'client_auth_failed' });
+    throw e;
+  }
   if (client) return `client:${client}`;
   const tok = /^Bearer /i.test(c.req.header('authorization') ?? '') ? bearer(c) : undefined;
   const op = tok ? operatorFor(b, tok) : undefined;

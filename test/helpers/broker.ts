@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { exportJWK, SignJWT, type JWTPayload } from 'jose';
 import { buildConfig } from '../../src/config/load.js';
 import { startBroker, type Running } from '../../src/server.js';
-import { createLogger } from '../../src/audit/logger.js';
+import { createLogger, type Logger } from '../../src/audit/logger.js';
 import { ManualClock, type Clock } from '../../src/clock.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
@@ -96,7 +96,9 @@ export interface AttestOptions {
   header?: Record<string, unknown>;
 }
 
-export async function startTestBroker(opts: { store?: 'redis' | 'memory'; clock?: ManualClock; extra?: Record<string, unknown>; redisUrl?: string } = {}): Promise<TestBroker> {
+export async function startTestBroker(
+  opts: { store?: 'redis' | 'memory'; clock?: ManualClock; extra?: Record<string, unknown>; redisUrl?: string; logger?: Logger } = {},
+): Promise<TestBroker> {
   const port = await freePort();
   const signers = { main: await newSigner('main-1'), other: await newSigner('other-1') };
   const keysDir = mkdtempSync(join(tmpdir(), 'mayfly-keys-'));
@@ -106,7 +108,7 @@ export async function startTestBroker(opts: { store?: 'redis' | 'memory'; clock?
     (opts.store ?? 'redis') === 'redis'
       ? new RedisStore({ url: opts.redisUrl ?? redisUrl(), prefix: uniquePrefix() })
       : new MemoryStore({ clock });
-  const running = await startBroker(config, { clock, store, logger: createLogger('silent') });
+  const running = await startBroker(config, { clock, store, logger: opts.logger ?? createLogger('silent') });
   const attest = async (sub: string, o: AttestOptions = {}) => {
     const s = o.signer ?? signers.main;
     const nowS = Math.floor(clock.now() / 1000);

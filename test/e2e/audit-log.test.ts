@@ -1,0 +1,71 @@
+/**
+ * Every grant, denial and revocation is an audit event (log line and stream entry), and no token or
+ * secret ever reaches the logs, whatever the request carried.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/audit/logger.js';
+import { api, bearer, CLIENT, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+
+describe('audit trail and log hygiene', () => {
+  const lines: string[] = [];
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    b = await startTestBroker({ logger: createLogger('trace', sink) });
+    a = api(b);
+  });
+  afterAll(() => b.close());
+
+  it('records grants, denials and revocations with reasons, and never logs a token or secret', async () => {
+    const orch = await b.attest('orch');
+    const agent = await b.attest('agent-b');
+    const task = (await a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:bob@example.com' }, orch)).body.task_id;
+    const token = (await a.exchange(agent, task)).body.access_token as string;
+    expect((await a.exchange(agent, task, { scope: 'write' })).status).toBe(400); // escalation
+    expect((await a.exchange(await b.attest('agent-b', { aud: 'nope' }), task)).status).toBe(400); // wrong audience
+    expect((await a.introspect(token, { authorization: `Basic ${Buffer.from(`${CLIENT.id}:wrong-secret`).toString('base64')}` })).status).toBe(401);
+    expect((await a.revoke(token)).status).toBe(200);
+    expect((await a.lock(id('agent/b'))).status).toBe(200);
+    expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+    expect((await a.revokePrincipal('user:bob@example.com')).status).toBe(200);
+    expect((await a.close(task, orch)).status).toBe(200);
+
+    const audit = await http(`${b.url}/v1/audit?limit=100`, { headers: bearer(OPERATOR.token) });
+    expect(audit.status).toBe(200);
+    const types = audit.body.events.map((e: { type: string; reason?: string }) => (e.reason ? `${e.type}:${e.reason}` : e.type));
+    expect(types).toEqual([
+      'task.opened',
+      'token.granted',
+      'token.denied:scope_escalation',
+      'token.denied:attestation_wrong_audience',
+      'auth.denied:client_auth_failed',
+      'token.revoked',
+      'identity.locked',
+      'identity.unlocked',
+      'principal.revoked',
+      'task.closed:closed_by_orchestrator',
+    ]);
+    // resumable: reading after the 3rd event returns the rest
+    const after = await http(`${b.url}/v1/audit?after=${audit.body.events[2].id}&limit=100`, { headers: bearer(OPERATOR.token) });
+    expect(after.body.events.map((e: { id: string }) => e.id)).toEqual(audit.body.events.slice(3).map((e: { id: string }) => e.id));
+
+    const log = lines.join('\n');
+    expect(log).toContain('token.granted');
+    expect(log).toContain('scope_escalation');
+    for (const secret of [token, agent, orch, CLIENT.secret, 'wrong-secret', OPERATOR.token]) expect(log).not.toContain(secret);
+    for (const part of token.split('.')) expect(log).not.toContain(part);
+  });
+
+  it('audit is for operators only', async () => {
+    expect((await http(`${b.url}/v1/audit`)).status).toBe(401);
+    expect((await http(`${b.url}/v1/audit`, { headers: bearer(await b.attest('orch')) })).status).toBe(403);
+    expect((await http(`${b.url}/v1/audit?limit=abc`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
+  });
+});
