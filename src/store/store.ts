@@ -128,6 +128,20 @@ export interface Store {
   /** Audit events after `afterId` (exclusive; '0' or '' from the start), oldest first. */
   readAudit(afterId: string, limit: number): Promise<AuditEntry[]>;
 
+  /**
+   * Appends one event to the revocation feed (a stream every replica writes and reads), dropping
+   * entries older than `keepSince` (ms): older events only concern credentials that have expired.
+   */
+  appendRevocation(event: Record<string, string>, keepSince: number): Promise<string>;
+  /** Feed events after `afterId` (exclusive; '' from the oldest retained), oldest first. */
+  readRevocations(afterId: string, limit: number): Promise<AuditEntry[]>;
+  /** The newest feed id ('0-0' when empty) and the trim floor: a cursor below the floor may have missed events. */
+  revocationCursor(): Promise<{ latest: string; floor: number }>;
+  /** Resolves once an event after `afterId` exists, or after `timeoutMs` (blocks on its own connection). */
+  waitRevocations(afterId: string, timeoutMs: number): Promise<void>;
+  /** Identities locked right now (a lock outlives the feed's window, so snapshots list them). */
+  lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>>;
+
   /** Resolves when the backend answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

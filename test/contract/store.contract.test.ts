@@ -243,6 +243,39 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.readAudit(ids[4]!, 10)).toEqual([]);
     });
 
+    it('feeds revocations in order, resumable by cursor, and wakes waiters', async () => {
+      expect(await store.revocationCursor()).toEqual({ latest: '0-0', floor: 0 });
+      const ids: string[] = [];
+      for (const type of ['task.closed', 'identity.locked', 'token.revoked']) ids.push(await store.appendRevocation({ type, n: type }, 0));
+      expect((await store.readRevocations('', 10)).map((e) => e.event.type)).toEqual(['task.closed', 'identity.locked', 'token.revoked']);
+      expect((await store.readRevocations(ids[0]!, 10)).map((e) => e.id)).toEqual(ids.slice(1));
+      expect((await store.revocationCursor()).latest).toBe(ids[2]);
+      // a waiter for what is already there returns at once; one for the future wakes on the append
+      await store.waitRevocations(ids[1]!, 5000);
+      const waiting = store.waitRevocations(ids[2]!, 5000);
+      const appended = store.appendRevocation({ type: 'principal.revoked' }, 0);
+      const t = Date.now();
+      await waiting;
+      expect(Date.now() - t).toBeLessThan(3000);
+      expect((await store.readRevocations(ids[2]!, 10)).map((e) => e.id)).toEqual([await appended]);
+      // a wait with nothing new ends by timeout
+      await store.waitRevocations(await appended, 50);
+    });
+
+    it('raises the revocation trim floor, never lowers it', async () => {
+      await store.appendRevocation({ type: 'task.closed' }, 1_000);
+      await store.appendRevocation({ type: 'task.closed' }, 500);
+      expect((await store.revocationCursor()).floor).toBe(1_000);
+    });
+
+    it('lists the identities locked right now', async () => {
+      await store.lockIdentity(AGENT_A, t0);
+      await store.lockIdentity(AGENT_B, t0);
+      await store.unlockIdentity(AGENT_B, t0 + 1, t0 + 10 * MIN);
+      const locked = await store.lockedIdentities();
+      expect(locked).toEqual([{ identity: AGENT_A, locked: true, lockedAt: t0, revokedBefore: t0 }]);
+    });
+
     it('keeps the audit stream bounded', async () => {
       const small = make({ auditMaxLen: 10 });
       let last = '';

@@ -5,6 +5,7 @@
  * Expiry follows the injected clock (RedisStore's follows the server's): entries past their purge
  * instant are treated as absent on access and swept by an unref()ed timer, so nothing grows forever.
  */
+import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
@@ -54,14 +55,16 @@ export class MemoryStore implements Store {
   private readonly revokedJtis = new Map<string, number>();
   private readonly idents = new Map<string, IdentEntry>();
   private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
-  private audit: AuditEntry[] = [];
-  private lastAudit: [ms: number, seq: number] = [0, 0];
+  private readonly audit: EventLog;
+  private readonly revocations = new EventLog();
+  private revocationFloor = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.auditMaxLen = opts.auditMaxLen ?? 100_000;
+    this.audit = new EventLog(this.auditMaxLen);
     this.timer = setInterval(() => this.sweep(), SWEEP_MS);
     this.timer.unref(); // never keeps the process alive
   }
@@ -221,35 +224,46 @@ export class MemoryStore implements Store {
     return this.principal(principal)?.revokedBefore ?? 0;
   }
 
-  /** Ids follow Redis stream ids (`<ms>-<seq>`, strictly increasing even if the clock steps back). */
   async appendAudit(event: Record<string, string>): Promise<string> {
     this.open();
-    if (Object.keys(event).length === 0) throw new TypeError('an audit event needs at least one field');
-    const ms = this.clock.now();
-    const [lastMs, lastSeq] = this.lastAudit;
-    this.lastAudit = ms > lastMs ? [ms, 0] : [lastMs, lastSeq + 1];
-    const id = `${this.lastAudit[0]}-${this.lastAudit[1]}`;
-    this.audit.push({ id, event: { ...event } });
-    // Trim in batches so appends stay amortised O(1) (Redis trims with MAXLEN ~ likewise).
-    if (this.audit.length > this.auditMaxLen + Math.max(1, this.auditMaxLen >> 4)) {
-      this.audit = this.audit.slice(this.audit.length - this.auditMaxLen);
-    }
-    return id;
+    return this.audit.append(event, this.clock.now());
   }
 
   async readAudit(afterId: string, limit: number): Promise<AuditEntry[]> {
     this.open();
-    if (limit <= 0) return [];
-    const after: [number, number] = afterId === '' || afterId === '0' ? [-1, 0] : parseId(afterId);
-    // ids are increasing: binary-search the first entry after `after`
-    let lo = 0;
-    let hi = this.audit.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (compareIds(parseId(this.audit[mid]!.id), after) > 0) hi = mid;
-      else lo = mid + 1;
+    return this.audit.read(afterId, limit);
+  }
+
+  async appendRevocation(event: Record<string, string>, keepSince: number): Promise<string> {
+    this.open();
+    const id = this.revocations.append(event, this.clock.now());
+    if (keepSince > this.revocationFloor) {
+      this.revocationFloor = keepSince;
+      this.revocations.trimBefore(keepSince);
     }
-    return this.audit.slice(lo, lo + limit).map(copy);
+    return id;
+  }
+
+  async readRevocations(afterId: string, limit: number): Promise<AuditEntry[]> {
+    this.open();
+    return this.revocations.read(afterId, limit);
+  }
+
+  async revocationCursor(): Promise<{ latest: string; floor: number }> {
+    this.open();
+    return { latest: this.revocations.latestId(), floor: this.revocationFloor };
+  }
+
+  async waitRevocations(afterId: string, timeoutMs: number): Promise<void> {
+    this.open();
+    await this.revocations.wait(afterId, timeoutMs);
+  }
+
+  async lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>> {
+    this.open();
+    const out: Array<{ identity: string } & IdentityState> = [];
+    for (const [identity, e] of this.idents) if (e.locked) out.push({ identity, locked: true, ...(e.lockedAt !== undefined ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore });
+    return out;
   }
 
   async ping(): Promise<void> {
@@ -268,12 +282,4 @@ function countAfter(creds: Map<string, number>, now: number): number {
   return n;
 }
 
-function compareIds(a: [number, number], b: [number, number]): number {
-  return a[0] - b[0] || a[1] - b[1];
-}
 
-function parseId(id: string): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
-  if (!m) throw new TypeError(`invalid audit id: ${id}`);
-  return [Number(m[1]), Number(m[2] ?? '0')];
-}

@@ -10,6 +10,8 @@
  *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
  *   prin:<principal>  STRING revoked_before (ms)
  *   audit             STREAM capped with MAXLEN ~ auditMaxLen
+ *   revocations       STREAM the revocation feed, trimmed by age (MINID ~), `revocations:floor` the trim bound
+ *   locked            SET    identities currently locked (for feed snapshots)
  * Every task key expires at the task's purge instant, so nothing needs a sweeper.
  */
 import { Redis } from 'ioredis';
@@ -50,6 +52,8 @@ export class RedisStore implements Store {
   private readonly auditMaxLen: number;
   private closed = false;
   private lastError: Error | undefined;
+  /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
+  private blocking: Redis | undefined;
 
   constructor(opts: RedisStoreOptions) {
     this.prefix = opts.prefix ?? 'mf:';
@@ -93,6 +97,12 @@ export class RedisStore implements Store {
   }
   private get auditKey(): string {
     return `${this.prefix}audit`;
+  }
+  private get revocationsKey(): string {
+    return `${this.prefix}revocations`;
+  }
+  private get lockedKey(): string {
+    return `${this.prefix}locked`;
   }
 
   /**
@@ -220,6 +230,8 @@ export class RedisStore implements Store {
   }
 
   async lockIdentity(identity: string, now: number): Promise<IdentityState> {
+    // listed as locked before the lock itself: a failure in between errs on the closed side
+    await this.cmd((r) => r.sadd(this.lockedKey, identity));
     const out = await this.cmd((r) => r.mfLockIdentity(this.identKey(identity), now));
     const [lockedAt, rb] = out as [string, string];
     return { locked: true, lockedAt: Number(lockedAt), revokedBefore: Number(rb) };
@@ -227,6 +239,7 @@ export class RedisStore implements Store {
 
   async unlockIdentity(identity: string, now: number, retainUntil: number): Promise<IdentityState> {
     const rb = await this.cmd((r) => r.mfUnlockIdentity(this.identKey(identity), now, retainUntil));
+    await this.cmd((r) => r.srem(this.lockedKey, identity));
     return { locked: false, revokedBefore: Number(rb ?? 0) };
   }
 
@@ -262,6 +275,52 @@ export class RedisStore implements Store {
     return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
   }
 
+  async appendRevocation(event: Record<string, string>, keepSince: number): Promise<string> {
+    const fields = Object.entries(event).flat();
+    if (fields.length === 0) throw new TypeError('a revocation event needs at least one field');
+    const [id] = await this.cmd((r) =>
+      Promise.all([
+        r.xadd(this.revocationsKey, 'MINID', '~', Math.max(0, Math.floor(keepSince)), '*', ...fields),
+        r.mfRaiseFloor(`${this.revocationsKey}:floor`, Math.max(0, Math.floor(keepSince))),
+      ]),
+    );
+    if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
+    return id;
+  }
+
+  async readRevocations(afterId: string, limit: number): Promise<AuditEntry[]> {
+    if (limit <= 0) return [];
+    const start = afterId === '' || afterId === '0' ? '-' : idAfter(afterId);
+    const rows = await this.cmd((r) => r.xrange(this.revocationsKey, start, '+', 'COUNT', limit));
+    return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
+  }
+
+  async revocationCursor(): Promise<{ latest: string; floor: number }> {
+    const [last, floor] = await this.cmd((r) => Promise.all([r.xrevrange(this.revocationsKey, '+', '-', 'COUNT', 1), r.get(`${this.revocationsKey}:floor`)]));
+    return { latest: last[0]?.[0] ?? '0-0', floor: Number(floor ?? 0) };
+  }
+
+  async waitRevocations(afterId: string, timeoutMs: number): Promise<void> {
+    await this.ready();
+    if (!this.blocking) {
+      this.blocking = this.redis.duplicate({ enableAutoPipelining: false, commandTimeout: timeoutMs + 2000, enableOfflineQueue: true });
+      this.blocking.on('error', (err: Error) => (this.lastError = err));
+    }
+    try {
+      await this.blocking.xread('COUNT', 1, 'BLOCK', Math.max(1, Math.floor(timeoutMs)), 'STREAMS', this.revocationsKey, afterId === '' ? '0-0' : afterId);
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+  }
+
+  async lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>> {
+    const ids = await this.cmd((r) => r.smembers(this.lockedKey));
+    const states = await this.cmd((r) => Promise.all(ids.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before'))));
+    return ids
+      .map((identity, i) => ({ identity, ...identityFrom(states[i]![0], states[i]![1], states[i]![2]) }))
+      .filter((s) => s.locked);
+  }
+
   async ping(): Promise<void> {
     await this.cmd((r) => r.ping());
   }
@@ -275,6 +334,7 @@ export class RedisStore implements Store {
       // quitting a broken connection: disconnect below is enough
     } finally {
       this.redis.disconnect();
+      this.blocking?.disconnect();
     }
   }
 }

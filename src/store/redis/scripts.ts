@@ -113,7 +113,15 @@ extend(KEYS[1], ARGV[2], ARGV[1])
 return v
 `;
 
+/** KEYS: floor string. ARGV: ms. Raises the revocation feed's trim floor, never lowers it. */
+export const RAISE_FLOOR = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
+return tostring(cur)
+`;
+
 export const SCRIPTS = {
+  mfRaiseFloor: { lua: RAISE_FLOOR, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 2 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },

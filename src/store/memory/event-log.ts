@@ -1,0 +1,80 @@
+/**
+ * An in-memory append-only event log with Redis-stream-like ids (`<ms>-<seq>`, strictly increasing
+ * even if the clock steps back): the memory store's audit stream and revocation feed.
+ */
+import type { AuditEntry } from '../store.js';
+
+export function parseId(id: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
+  if (!m) throw new TypeError(`invalid event id: ${id}`);
+  return [Number(m[1]), Number(m[2] ?? '0')];
+}
+
+export function compareIds(a: [number, number], b: [number, number]): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+export class EventLog {
+  private entries: AuditEntry[] = [];
+  private last: [ms: number, seq: number] = [0, 0];
+  private waiters = new Set<() => void>();
+
+  constructor(private readonly maxLen = Infinity) {}
+
+  append(event: Record<string, string>, now: number): string {
+    if (Object.keys(event).length === 0) throw new TypeError('an event needs at least one field');
+    const [lastMs, lastSeq] = this.last;
+    this.last = now > lastMs ? [now, 0] : [lastMs, lastSeq + 1];
+    const id = `${this.last[0]}-${this.last[1]}`;
+    this.entries.push({ id, event: { ...event } });
+    // Trim in batches so appends stay amortised O(1) (Redis trims with MAXLEN ~ likewise).
+    if (this.entries.length > this.maxLen + Math.max(1, this.maxLen >> 4)) this.entries = this.entries.slice(this.entries.length - this.maxLen);
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+    return id;
+  }
+
+  /** Drops entries older than `ms` (like XADD MINID). */
+  trimBefore(ms: number): void {
+    const i = this.firstAfter([ms - 1, Number.MAX_SAFE_INTEGER]);
+    if (i > 0) this.entries = this.entries.slice(i);
+  }
+
+  read(afterId: string, limit: number): AuditEntry[] {
+    if (limit <= 0) return [];
+    const after: [number, number] = afterId === '' || afterId === '0' ? [-1, 0] : parseId(afterId);
+    const lo = this.firstAfter(after);
+    return this.entries.slice(lo, lo + limit).map((e) => structuredClone(e));
+  }
+
+  latestId(): string {
+    return this.entries.at(-1)?.id ?? '0-0';
+  }
+
+  /** Resolves as soon as an entry after `afterId` exists, or after `timeoutMs`. */
+  wait(afterId: string, timeoutMs: number): Promise<void> {
+    if (this.read(afterId, 1).length > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, timeoutMs);
+      t.unref?.();
+      this.waiters.add(done);
+    });
+  }
+
+  /** Binary search: index of the first entry with id > `after`. */
+  private firstAfter(after: [number, number]): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareIds(parseId(this.entries[mid]!.id), after) > 0) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+}
