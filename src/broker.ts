@@ -10,6 +10,7 @@ import type { Audit } from './audit/audit.js';
 import type { Logger } from './audit/logger.js';
 import type { Attestation } from './attest/attestation.js';
 import type { AccessTokenVerifier } from './issue/access-token.js';
+import type { FeedHub } from './feed/hub.js';
 
 export interface Broker {
   config: Config;
@@ -21,6 +22,8 @@ export interface Broker {
   log: Logger;
   attestation: Attestation;
   accessTokens: AccessTokenVerifier;
+  /** Wakes revocation-feed subscribers of this process when any replica publishes. */
+  feed: FeedHub;
   /** Present only in dev mode: mints attestation tokens for a named workload. */
   devMint?: (workload: string, ttlS?: number) => Promise<string>;
 }

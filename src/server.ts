@@ -17,6 +17,7 @@ import { JwtAttestor } from './attest/jwt-attestor.js';
 import { createDevAttestor } from './attest/dev-attestor.js';
 import { AccessTokenVerifier } from './issue/access-token.js';
 import { createApp } from './http/app.js';
+import { FeedHub } from './feed/hub.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -53,6 +54,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     audit: new Audit(log, store),
     attestation: new Attestation(attestors, config.registrations, config.issuer, clock),
     accessTokens: new AccessTokenVerifier(keyring, config.issuer),
+    feed: new FeedHub(store),
     ...(devMint ? { devMint } : {}),
   };
 }
@@ -78,7 +80,10 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     server,
     url: `http://${host}:${addr.port}`,
     close: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
+      broker.feed.close();
+      const closing = new Promise<void>((r) => server.close(() => r()));
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.(); // long-lived SSE streams
+      await closing;
       await broker.store.close();
     },
   };

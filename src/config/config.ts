@@ -45,6 +45,7 @@ export interface Config {
   registrations: Registration[];
   clients: { clientId: string; clientSecret: string }[];
   operators: { name: string; token: string }[];
+  feed: { heartbeatMs: number };
   limits: { bodyBytes: number };
   audit: { streamMaxLen: number };
   log: { level: string };

@@ -88,6 +88,7 @@ export const configSchema = z
     registrations: z.array(registration).default([]),
     clients: z.array(z.object({ client_id: z.string().min(1).max(256), client_secret: z.string().min(1) }).strict()).default([]),
     operators: z.array(z.object({ name: z.string().min(1).max(128), token: z.string().min(1) }).strict()).default([]),
+    feed: z.object({ heartbeat: duration.default('15s') }).strict().default({ heartbeat: '15s' }),
     limits: z.object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536) }).strict().default({ body_bytes: 65536 }),
     audit: z.object({ stream_max_len: z.number().int().min(100).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),

@@ -15,6 +15,7 @@ import { wellKnownRoutes } from './routes/well-known.js';
 import { healthRoutes } from './routes/health.js';
 import { auditRoutes } from './routes/audit.js';
 import { devRoutes } from './routes/dev.js';
+import { revocationRoutes } from './routes/revocations.js';
 
 export function createApp(b: Broker): Hono {
   const app = new Hono();
@@ -37,6 +38,7 @@ export function createApp(b: Broker): Hono {
   taskRoutes(app, b);
   identityRoutes(app, b);
   auditRoutes(app, b);
+  revocationRoutes(app, b);
   devRoutes(app, b);
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError(onError(b.log));

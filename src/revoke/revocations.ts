@@ -6,6 +6,7 @@ import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { isSpiffeId } from '../ids/spiffe.js';
 import { isPrincipal } from '../ids/tokens.js';
+import { publishRevocation } from '../feed/publish.js';
 
 /** RFC 7009 §2.2: the answer is the same whether or not the token was valid; only ours are recorded. */
 export async function revokeToken(b: Broker, token: string, by: string): Promise<void> {
@@ -13,6 +14,7 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   const v = b.accessTokens.verify(token, now);
   if (!v.ok) return;
   const c = v.claims;
+  await publishRevocation(b, 'token.revoked', { jti: c.jti, task_id: c.task_id });
   const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now);
   if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
 }
@@ -25,7 +27,9 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null)
 
 export async function lockIdentity(b: Broker, id: string, by: string) {
   requireSpiffeId(id);
-  const s = await b.store.lockIdentity(id, b.clock.now());
+  const now = b.clock.now();
+  await publishRevocation(b, 'identity.locked', { identity: id, revoked_before: now });
+  const s = await b.store.lockIdentity(id, now);
   b.audit.record('identity.locked', { identity: id, by });
   return { spiffe_id: id, locked: true, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
 }
@@ -34,6 +38,7 @@ export async function unlockIdentity(b: Broker, id: string, by: string) {
   requireSpiffeId(id);
   const now = b.clock.now();
   const s = await b.store.unlockIdentity(id, now, now + b.config.tokens.maxTtlMs + 60_000);
+  await publishRevocation(b, 'identity.unlocked', { identity: id, revoked_before: s.revokedBefore });
   b.audit.record('identity.unlocked', { identity: id, by });
   return { spiffe_id: id, locked: false, revoked_before: iso(s.revokedBefore) };
 }
@@ -47,6 +52,7 @@ export async function identityStatus(b: Broker, id: string) {
 export async function revokePrincipal(b: Broker, principal: string, by: string) {
   if (!isPrincipal(principal)) throw new MayflyError('invalid_request', 'not a valid principal (kind:value, printable ASCII)', { reason: 'bad_principal' });
   const now = b.clock.now();
+  await publishRevocation(b, 'principal.revoked', { principal, revoked_before: now });
   // Tasks opened for the principal before now count as closed for as long as any of them could live.
   const before = await b.store.revokePrincipal(principal, now, now + b.config.tasks.maxTtlMs + b.config.tokens.maxTtlMs + 60_000);
   b.audit.record('principal.revoked', { principal, by });

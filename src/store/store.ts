@@ -130,13 +130,16 @@ export interface Store {
 
   /**
    * Appends one event to the revocation feed (a stream every replica writes and reads), dropping
-   * entries older than `keepSince` (ms): older events only concern credentials that have expired.
+   * entries older than `windowMs` before it: older events only concern credentials that have expired.
    */
-  appendRevocation(event: Record<string, string>, keepSince: number): Promise<string>;
+  appendRevocation(event: Record<string, string>, windowMs: number): Promise<string>;
   /** Feed events after `afterId` (exclusive; '' from the oldest retained), oldest first. */
   readRevocations(afterId: string, limit: number): Promise<AuditEntry[]>;
-  /** The newest feed id ('0-0' when empty) and the trim floor: a cursor below the floor may have missed events. */
-  revocationCursor(): Promise<{ latest: string; floor: number }>;
+  /**
+   * The newest feed id and the highest id ever trimmed ('0-0' for none): a reader whose cursor is below
+   * `maxDeleted` may have missed events and must resync.
+   */
+  revocationCursor(): Promise<{ latest: string; maxDeleted: string }>;
   /** Resolves once an event after `afterId` exists, or after `timeoutMs` (blocks on its own connection). */
   waitRevocations(afterId: string, timeoutMs: number): Promise<void>;
   /** Identities locked right now (a lock outlives the feed's window, so snapshots list them). */

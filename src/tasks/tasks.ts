@@ -10,6 +10,7 @@ import type { Opener } from '../policy/task-context.js';
 import type { TaskRecord, TaskSpec } from '../store/store.js';
 import { taskStatus } from '../revoke/task-status.js';
 import { taskView } from './view.js';
+import { publishRevocation } from '../feed/publish.js';
 
 export const TASK_ID = /^tsk_[A-Za-z0-9_-]{16,64}$/;
 
@@ -80,6 +81,7 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   const task = await loadTask(b, id);
   authorize(task, opener);
   const reason = opener.kind === 'operator' ? 'closed_by_operator' : 'closed_by_orchestrator';
+  if (task.state === 'open') await publishRevocation(b, 'task.closed', { task_id: id });
   const out = await b.store.closeTask(id, b.clock.now(), reason);
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });

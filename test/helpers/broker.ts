@@ -97,7 +97,7 @@ export interface AttestOptions {
 }
 
 export async function startTestBroker(
-  opts: { store?: 'redis' | 'memory'; clock?: ManualClock; extra?: Record<string, unknown>; redisUrl?: string; logger?: Logger } = {},
+  opts: { store?: 'redis' | 'memory'; clock?: ManualClock; extra?: Record<string, unknown>; redisUrl?: string; logger?: Logger; prefix?: string } = {},
 ): Promise<TestBroker> {
   const port = await freePort();
   const signers = { main: await newSigner('main-1'), other: await newSigner('other-1') };
@@ -106,7 +106,7 @@ export async function startTestBroker(
   const clock = opts.clock ?? new ManualClock(Date.now());
   const store =
     (opts.store ?? 'redis') === 'redis'
-      ? new RedisStore({ url: opts.redisUrl ?? redisUrl(), prefix: uniquePrefix() })
+      ? new RedisStore({ url: opts.redisUrl ?? redisUrl(), prefix: opts.prefix ?? uniquePrefix() })
       : new MemoryStore({ clock });
   const running = await startBroker(config, { clock, store, logger: opts.logger ?? createLogger('silent') });
   const attest = async (sub: string, o: AttestOptions = {}) => {

@@ -3,20 +3,13 @@
  * even if the clock steps back): the memory store's audit stream and revocation feed.
  */
 import type { AuditEntry } from '../store.js';
-
-export function parseId(id: string): [number, number] {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(id);
-  if (!m) throw new TypeError(`invalid event id: ${id}`);
-  return [Number(m[1]), Number(m[2] ?? '0')];
-}
-
-export function compareIds(a: [number, number], b: [number, number]): number {
-  return a[0] - b[0] || a[1] - b[1];
-}
+import { compareIds, parseId } from '../stream-id.js';
 
 export class EventLog {
   private entries: AuditEntry[] = [];
   private last: [ms: number, seq: number] = [0, 0];
+  /** The highest id ever trimmed (like XINFO STREAM's max-deleted-entry-id). */
+  maxDeleted = '0-0';
   private waiters = new Set<() => void>();
 
   constructor(private readonly maxLen = Infinity) {}
@@ -28,7 +21,7 @@ export class EventLog {
     const id = `${this.last[0]}-${this.last[1]}`;
     this.entries.push({ id, event: { ...event } });
     // Trim in batches so appends stay amortised O(1) (Redis trims with MAXLEN ~ likewise).
-    if (this.entries.length > this.maxLen + Math.max(1, this.maxLen >> 4)) this.entries = this.entries.slice(this.entries.length - this.maxLen);
+    if (this.entries.length > this.maxLen + Math.max(1, this.maxLen >> 4)) this.dropFirst(this.entries.length - this.maxLen);
     for (const wake of this.waiters) wake();
     this.waiters.clear();
     return id;
@@ -36,8 +29,14 @@ export class EventLog {
 
   /** Drops entries older than `ms` (like XADD MINID). */
   trimBefore(ms: number): void {
-    const i = this.firstAfter([ms - 1, Number.MAX_SAFE_INTEGER]);
-    if (i > 0) this.entries = this.entries.slice(i);
+    this.dropFirst(this.firstAfter([ms - 1, Number.MAX_SAFE_INTEGER]));
+  }
+
+  /** Like Redis: once anything was trimmed, everything before the first entry left counts as gone. */
+  private dropFirst(n: number): void {
+    if (n <= 0) return;
+    this.maxDeleted = this.entries[n - 1]!.id;
+    this.entries = this.entries.slice(n);
   }
 
   read(afterId: string, limit: number): AuditEntry[] {
@@ -48,7 +47,7 @@ export class EventLog {
   }
 
   latestId(): string {
-    return this.entries.at(-1)?.id ?? '0-0';
+    return this.last[0] === 0 ? '0-0' : `${this.last[0]}-${this.last[1]}`;
   }
 
   /** Resolves as soon as an entry after `afterId` exists, or after `timeoutMs`. */

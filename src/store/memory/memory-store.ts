@@ -57,7 +57,6 @@ export class MemoryStore implements Store {
   private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
   private readonly audit: EventLog;
   private readonly revocations = new EventLog();
-  private revocationFloor = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
@@ -234,13 +233,11 @@ export class MemoryStore implements Store {
     return this.audit.read(afterId, limit);
   }
 
-  async appendRevocation(event: Record<string, string>, keepSince: number): Promise<string> {
+  async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {
     this.open();
-    const id = this.revocations.append(event, this.clock.now());
-    if (keepSince > this.revocationFloor) {
-      this.revocationFloor = keepSince;
-      this.revocations.trimBefore(keepSince);
-    }
+    const now = this.clock.now();
+    const id = this.revocations.append(event, now);
+    this.revocations.trimBefore(now - windowMs);
     return id;
   }
 
@@ -249,9 +246,9 @@ export class MemoryStore implements Store {
     return this.revocations.read(afterId, limit);
   }
 
-  async revocationCursor(): Promise<{ latest: string; floor: number }> {
+  async revocationCursor(): Promise<{ latest: string; maxDeleted: string }> {
     this.open();
-    return { latest: this.revocations.latestId(), floor: this.revocationFloor };
+    return { latest: this.revocations.latestId(), maxDeleted: this.revocations.maxDeleted };
   }
 
   async waitRevocations(afterId: string, timeoutMs: number): Promise<void> {

@@ -10,7 +10,7 @@
  *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
  *   prin:<principal>  STRING revoked_before (ms)
  *   audit             STREAM capped with MAXLEN ~ auditMaxLen
- *   revocations       STREAM the revocation feed, trimmed by age (MINID ~), `revocations:floor` the trim bound
+ *   revocations       STREAM the revocation feed, trimmed by age (MINID ~)
  *   locked            SET    identities currently locked (for feed snapshots)
  * Every task key expires at the task's purge instant, so nothing needs a sweeper.
  */
@@ -275,16 +275,11 @@ export class RedisStore implements Store {
     return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
   }
 
-  async appendRevocation(event: Record<string, string>, keepSince: number): Promise<string> {
+  async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {
     const fields = Object.entries(event).flat();
     if (fields.length === 0) throw new TypeError('a revocation event needs at least one field');
-    const [id] = await this.cmd((r) =>
-      Promise.all([
-        r.xadd(this.revocationsKey, 'MINID', '~', Math.max(0, Math.floor(keepSince)), '*', ...fields),
-        r.mfRaiseFloor(`${this.revocationsKey}:floor`, Math.max(0, Math.floor(keepSince))),
-      ]),
-    );
-    if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
+    const id = await this.cmd((r) => r.mfAppendFeed(this.revocationsKey, Math.max(0, Math.floor(windowMs)), ...fields));
+    if (typeof id !== 'string') throw new StoreUnavailableError(new Error('feed append returned no id'));
     return id;
   }
 
@@ -295,9 +290,29 @@ export class RedisStore implements Store {
     return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
   }
 
-  async revocationCursor(): Promise<{ latest: string; floor: number }> {
-    const [last, floor] = await this.cmd((r) => Promise.all([r.xrevrange(this.revocationsKey, '+', '-', 'COUNT', 1), r.get(`${this.revocationsKey}:floor`)]));
-    return { latest: last[0]?.[0] ?? '0-0', floor: Number(floor ?? 0) };
+  /**
+   * From XINFO STREAM: entries are only ever trimmed from the head, so when any were removed
+   * (entries-added > length) everything before the first entry left may be gone. (Redis 7.0 does not
+   * count trimming in max-deleted-entry-id, hence this derivation.)
+   */
+  async revocationCursor(): Promise<{ latest: string; maxDeleted: string }> {
+    const info = await this.cmd(async (r) => {
+      try {
+        return (await r.xinfo('STREAM', this.revocationsKey)) as unknown[];
+      } catch (e) {
+        if (/no such key/i.test((e as Error).message)) return [];
+        throw e;
+      }
+    });
+    const field = (name: string): unknown => {
+      const i = info.indexOf(name);
+      return i >= 0 ? info[i + 1] : undefined;
+    };
+    const latest = String(field('last-generated-id') ?? '0-0');
+    const removed = Number(field('entries-added') ?? 0) - Number(field('length') ?? 0);
+    if (removed <= 0) return { latest, maxDeleted: '0-0' };
+    const first = field('first-entry') as [string, string[]] | null | undefined;
+    return { latest, maxDeleted: first ? idBefore(first[0]) : latest };
   }
 
   async waitRevocations(afterId: string, timeoutMs: number): Promise<void> {
@@ -344,6 +359,12 @@ function idAfter(id: string): string {
   const m = /^(\d+)(?:-(\d+))?$/.exec(id);
   if (!m) throw new TypeError(`invalid audit id: ${id}`);
   return `${m[1]}-${BigInt(m[2] ?? '0') + 1n}`;
+}
+
+/** The largest stream id strictly before `id`. */
+function idBefore(id: string): string {
+  const [ms, seq] = id.split('-').map((x) => BigInt(x)) as [bigint, bigint];
+  return seq > 0n ? `${ms}-${seq - 1n}` : `${ms - 1n}-18446744073709551615`;
 }
 
 function pairs(flat: string[]): Record<string, string> {

@@ -113,15 +113,20 @@ extend(KEYS[1], ARGV[2], ARGV[1])
 return v
 `;
 
-/** KEYS: floor string. ARGV: ms. Raises the revocation feed's trim floor, never lowers it. */
-export const RAISE_FLOOR = `
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
-return tostring(cur)
+/**
+ * KEYS: feed stream. ARGV: windowMs, field, value, ... Appends, then trims entries older than the
+ * window measured on Redis's own clock (the one that numbers the entries), so broker clock skew can
+ * never trim a fresh event.
+ */
+export const APPEND_FEED = `
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local ms = tonumber(string.match(id, '^(%d+)'))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
+return id
 `;
 
 export const SCRIPTS = {
-  mfRaiseFloor: { lua: RAISE_FLOOR, numberOfKeys: 1 },
+  mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 2 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },

@@ -1,0 +1,55 @@
+/**
+ * Reading the feed: from a cursor, or as a snapshot of the whole current revocation state (every event
+ * still in the window, plus the identities locked right now, whose locks outlive the window). A cursor
+ * below the highest trimmed id may have missed events: its reader gets a snapshot with `resync: true`.
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { compareIds, parseId } from '../store/stream-id.js';
+
+export const CURSOR = /^\d{1,20}-\d{1,20}$/;
+
+export interface FeedEvent {
+  id: string;
+  type: string;
+  at: string;
+  [k: string]: string;
+}
+
+export interface FeedPage {
+  events: FeedEvent[];
+  cursor: string;
+  resync: boolean;
+  more: boolean;
+}
+
+const toEvent = (e: { id: string; event: Record<string, string> }): FeedEvent => ({ ...e.event, id: e.id }) as FeedEvent;
+
+/** Events after `cursor` may have been trimmed: the reader must resync from a snapshot. */
+export function isStale(cursor: string, maxDeleted: string): boolean {
+  return compareIds(parseId(cursor), parseId(maxDeleted)) < 0;
+}
+
+export async function readFeed(b: Broker, since: string | undefined, limit: number): Promise<FeedPage> {
+  if (since !== undefined && !CURSOR.test(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
+  const { latest, maxDeleted } = await b.store.revocationCursor();
+  if (since !== undefined && !isStale(since, maxDeleted)) {
+    const rows = await b.store.readRevocations(since, limit);
+    return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more: rows.length === limit };
+  }
+  return snapshot(b, limit, latest);
+}
+
+async function snapshot(b: Broker, limit: number, latest: string): Promise<FeedPage> {
+  const [locks, rows] = await Promise.all([b.store.lockedIdentities(), b.store.readRevocations('', limit)]);
+  const lockEvents: FeedEvent[] = locks.map((l) => ({
+    id: '0-0',
+    type: 'identity.locked',
+    at: new Date(l.lockedAt ?? l.revokedBefore).toISOString(),
+    identity: l.identity,
+    revoked_before: new Date(l.revokedBefore).toISOString(),
+  }));
+  const more = rows.length === limit;
+  const cursor = rows.at(-1)?.id ?? latest;
+  return { events: [...lockEvents, ...rows.map(toEvent)], cursor, resync: true, more };
+}

@@ -1,0 +1,54 @@
+/** RFC 8693 token exchange at POST /oauth/token: an attestation for a task-bound access token. */
+import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+
+export interface TokenRequest {
+  task: string;
+  /** Omit for everything the task and the agent's registration allow. */
+  scope?: string | readonly string[];
+  audience?: string | readonly string[];
+  tools?: string | readonly string[];
+}
+
+export interface AccessToken {
+  /** The RFC 9068 JWT. */
+  token: string;
+  tokenType: 'Bearer';
+  taskId: string;
+  scope: string[];
+  /** Client-clock times (ms): issued (request sent), renewal due, expiry. */
+  issuedAt: number;
+  renewAt: number;
+  expiresAt: number;
+}
+
+export const list = (v: string | readonly string[] | undefined): string[] | undefined =>
+  v === undefined ? undefined : typeof v === 'string' ? v.split(' ').filter(Boolean) : [...v];
+
+export async function exchange(brokerUrl: string, f: FetchLike, subjectToken: string, req: TokenRequest, sentAt: number, renewAt: number): Promise<AccessToken> {
+  const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: TT_JWT, task_id: req.task });
+  const scope = list(req.scope);
+  const tools = list(req.tools);
+  if (scope) form.set('scope', scope.join(' '));
+  if (tools) form.set('tools', tools.join(' '));
+  for (const a of list(req.audience) ?? []) form.append('audience', a);
+  const res = await request(f, endpoint(brokerUrl, '/oauth/token'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: form.toString(),
+  });
+  const body = await jsonOrThrow<{ access_token?: unknown; expires_in?: unknown; scope?: unknown }>(res);
+  if (typeof body?.access_token !== 'string' || typeof body.expires_in !== 'number' || body.expires_in <= 0) throw new Error('token endpoint answer lacks access_token/expires_in');
+  const lifetime = body.expires_in * 1000;
+  return {
+    token: body.access_token,
+    tokenType: 'Bearer',
+    taskId: req.task,
+    scope: typeof body.scope === 'string' && body.scope ? body.scope.split(' ') : [],
+    issuedAt: sentAt,
+    renewAt: sentAt + Math.floor(lifetime * renewAt),
+    expiresAt: sentAt + lifetime,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The streaming revocation feed: GET /v1/revocations/stream (Server-Sent Events). The first message of
+ * a connection without a usable cursor is `event: snapshot` (replace the mirror); then one message per
+ * revocation with `id: <cursor>`; `: hb` comments keep the line warm. On any drop it reconnects with
+ * `Last-Event-ID`, so the broker replays what was missed (or sends a new snapshot).
+ *
+ * Freshness: while connected the mirror is current; once disconnected it stays usable for
+ * `maxStalenessMs` after the last sign of life. A connection silent for `idleTimeoutMs` (real time;
+ * keep it above the broker's heartbeat, 15 s by default) is treated as dead and replaced.
+ */
+import { endpoint, jsonOrThrow, request } from '../http.js';
+import { Feed, sleep, type FeedOptions } from './feed.js';
+import type { RevocationEvent } from './mirror.js';
+import { SseParser, type SseMessage } from './sse.js';
+
+export class StreamFeed extends Feed {
+  private abort = new AbortController();
+  private conn: AbortController | undefined;
+  private lastHeardAt: number | null = null;
+  private pruneAt = 0;
+
+  constructor(
+    o: FeedOptions,
+    private idleTimeoutMs: number,
+  ) {
+    super('stream', o);
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'connecting';
+    void this.loop();
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.state = 'closed';
+    this.abort.abort();
+    this.conn?.abort();
+  }
+
+  isFresh(now: number, maxStalenessMs: number): boolean {
+    if (!this.synced) return false;
+    if (this.state === 'live') return true;
+    return this.lastHeardAt !== null && now - this.lastHeardAt <= maxStalenessMs;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let wait = 0;
+      try {
+        await this.connectOnce();
+        wait = 100; // the server ended the stream cleanly: reconnect soon
+      } catch (e) {
+        if (this.stopped) break;
+        wait = this.nextDelay(e);
+      }
+      if (this.stopped) break;
+      this.state = 'retrying';
+      await sleep(wait, this.abort.signal);
+    }
+  }
+
+  private async connectOnce(): Promise<void> {
+    const conn = new AbortController();
+    this.conn = conn;
+    const signal = AbortSignal.any([conn.signal, this.abort.signal]);
+    let idle: NodeJS.Timeout | undefined;
+    let idleFired = false;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        idleFired = true;
+        conn.abort(new Error(`revocation stream silent for ${this.idleTimeoutMs} ms`));
+      }, this.idleTimeoutMs);
+      idle.unref?.();
+    };
+    try {
+      this.state = 'connecting';
+      const headers: Record<string, string> = { ...this.headers, accept: 'text/event-stream' };
+      if (this.cursor) headers['last-event-id'] = this.cursor;
+      arm();
+      const res = await request(this.o.fetch, endpoint(this.o.brokerUrl, '/v1/revocations/stream'), { headers, signal });
+      if (!res.ok) await jsonOrThrow(res);
+      if (!(res.headers.get('content-type') ?? '').includes('text/event-stream') || !res.body) {
+        await res.body?.cancel();
+        throw new Error('revocation stream: answer is not text/event-stream');
+      }
+      // replaying from a fresh cursor keeps the mirror; without one, wait for the snapshot
+      if (this.synced) this.live();
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      const reader = res.body.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        arm();
+        this.lastHeardAt = this.o.clock.now();
+        for (const m of parser.push(decoder.decode(value, { stream: true }))) this.handle(m);
+      }
+    } catch (e) {
+      if (idleFired) throw new Error(`revocation stream silent for ${this.idleTimeoutMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(idle);
+      // a connection that ended on its own was current up to now; a silent one only up to its last byte
+      if (this.state === 'live' && !idleFired) this.lastHeardAt = this.o.clock.now();
+      if (this.state !== 'closed') this.state = 'retrying';
+    }
+  }
+
+  private live(): void {
+    this.state = 'live';
+    this.markSynced();
+    this.lastHeardAt = this.o.clock.now();
+  }
+
+  private handle(m: SseMessage): void {
+    const data = JSON.parse(m.data) as unknown;
+    if (m.event === 'snapshot') {
+      const s = data as { events?: unknown; cursor?: unknown };
+      if (!Array.isArray(s.events) || typeof s.cursor !== 'string') throw new Error('revocation stream: malformed snapshot');
+      this.replaceState(s.events as RevocationEvent[]);
+      this.cursor = s.cursor;
+      this.live();
+      return;
+    }
+    const e = data as RevocationEvent;
+    if (!e || typeof e !== 'object') return;
+    if (typeof e.type !== 'string') e.type = m.event;
+    this.o.mirror.apply(e);
+    if (m.lastEventId) this.cursor = m.lastEventId;
+    if (this.synced) this.live();
+    const now = this.o.clock.now();
+    if (now >= this.pruneAt) {
+      this.prune();
+      this.pruneAt = now + 60_000;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * What `verify` answers: the claims of an active token, or one stable failure code. Codes never change
+ * meaning; messages are for humans and logs and may change.
+ */
+import type { InactiveReason } from '../../revoke/active.js';
+
+/** An RFC 9068 access token as Mayfly issues it (plus `cnf` once DPoP binding exists). */
+export interface MayflyClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope: string;
+  task_id: string;
+  tools: string[];
+  act?: { sub: string };
+  cnf?: { jkt?: string; 'x5t#S256'?: string };
+  nbf?: number;
+  [claim: string]: unknown;
+}
+
+export type VerifyCode =
+  | 'malformed'
+  | 'invalid_signature'
+  | 'unknown_kid'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'wrong_type'
+  | 'revoked'
+  | 'insufficient_scope'
+  | 'tool_not_allowed'
+  | 'stale'
+  | 'dpop_invalid';
+
+/** Why a token is revoked: a reason of revoke/active.ts, or `introspection_inactive` when the broker said so. */
+export type RevokedReason = Exclude<InactiveReason, 'invalid' | 'expired'> | 'introspection_inactive';
+
+export type VerifyFailure =
+  | { ok: false; code: Exclude<VerifyCode, 'revoked'>; message: string }
+  | { ok: false; code: 'revoked'; reason: RevokedReason; message: string };
+
+export type VerifyResult = { ok: true; claims: MayflyClaims } | VerifyFailure;
+
+export function fail(code: Exclude<VerifyCode, 'revoked'>, message: string): VerifyFailure {
+  return { ok: false, code, message };
+}
+
+export function revoked(reason: RevokedReason, message?: string): VerifyFailure {
+  return { ok: false, code: 'revoked', reason, message: message ?? `credential is inactive (${reason})` };
+}

@@ -1,0 +1,273 @@
+/**
+ * PKCS#10 certification requests (RFC 2986), parsed for one thing: a public key whose holder proved
+ * possession by signing the request. Everything else a CSR can say (subject, SANs, requested
+ * extensions, CA flag, challenge password) is checked for DER well-formedness and then ignored; the
+ * broker decides the certificate's content.
+ *
+ * API
+ *   parseCsr(input: string | Uint8Array): ParsedCsr
+ *     input: PEM (`CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`; only whitespace around the block)
+ *            or DER bytes (a Uint8Array starting with 0x30; other bytes are read as PEM text).
+ *   CSR_MAX_INPUT = 16 KiB: larger input is `csr_too_large` before any parsing.
+ *
+ * Checks, in order (first failure wins, as an `X509Error`):
+ *   1. size                                         csr_too_large
+ *   2. PEM armour/base64, strict DER of the whole
+ *      request (no trailing bytes, minimal lengths,
+ *      version 0, exact field layout)                csr_malformed
+ *   3. the key: EC P-256/P-384 (named curve), Ed25519, RSA 2048..8192 bits with an odd exponent > 1;
+ *      other key types/curves → csr_unsupported_key, RSA < 2048 or a bad exponent → csr_weak_key,
+ *      a key OpenSSL cannot load (point not on the curve, ...) → csr_malformed
+ *   4. the signature algorithm: ECDSA with SHA-256/384/512 (EC keys), Ed25519, RSA PKCS#1 v1.5
+ *      SHA-256/384/512, RSASSA-PSS with SHA-256/384/512 and MGF1 of the same hash; it must fit the key
+ *      → else csr_unsupported_algorithm (SHA-1, MD5, DSA, ...) or csr_malformed (bad parameters)
+ *   5. the signature, with node:crypto against the request's own key   csr_bad_signature
+ *
+ * Returns the key as a KeyObject and as canonical SPKI DER (re-exported by OpenSSL, so e.g. a compressed
+ * EC point comes back uncompressed): this DER is what goes into the certificate.
+ */
+import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import {
+  DerError,
+  TAG,
+  bitStringBytes,
+  checkDer,
+  children,
+  expectTag,
+  oidHex,
+  oidKey,
+  readSmallInt,
+  readWhole,
+  whole,
+  type Tlv,
+} from './der.js';
+import { OID } from './algs.js';
+import { X509Error } from './errors.js';
+import { decodePemStrict } from './pem.js';
+
+export const CSR_MAX_INPUT = 16 * 1024;
+const PEM_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'] as const;
+
+export type CsrKeyType = 'ec-p256' | 'ec-p384' | 'ed25519' | 'rsa';
+
+export interface ParsedCsr {
+  publicKey: KeyObject;
+  /** Canonical SubjectPublicKeyInfo DER of the key (as OpenSSL exports it). */
+  spkiDer: Buffer;
+  keyType: CsrKeyType;
+  /** RSA modulus size, for RSA keys only. */
+  rsaBits?: number;
+  /** The CSR's signature algorithm, for logs: 'ecdsa-sha256', 'ed25519', 'rsa-pkcs1-sha256', 'rsa-pss-sha256', ... */
+  signatureAlgorithm: string;
+}
+
+const fail = (code: X509Error['code'], msg: string, cause?: unknown): never => {
+  throw new X509Error(code, msg, cause === undefined ? undefined : { cause });
+};
+
+function toDer(input: string | Uint8Array): Uint8Array {
+  if (typeof input === 'string') {
+    if (input.length > CSR_MAX_INPUT) fail('csr_too_large', `CSR larger than ${CSR_MAX_INPUT} bytes`);
+    const der = decodePemStrict(input, PEM_LABELS);
+    return der ?? fail('csr_malformed', 'not a PEM certificate request');
+  }
+  if (!(input instanceof Uint8Array)) return fail('csr_malformed', 'CSR must be a string or bytes');
+  if (input.length > CSR_MAX_INPUT) fail('csr_too_large', `CSR larger than ${CSR_MAX_INPUT} bytes`);
+  if (input.length === 0) fail('csr_malformed', 'empty CSR');
+  if (input[0] === TAG.SEQUENCE) return input;
+  const der = decodePemStrict(Buffer.from(input.buffer, input.byteOffset, input.length).toString('latin1'), PEM_LABELS);
+  return der ?? fail('csr_malformed', 'not a DER or PEM certificate request');
+}
+
+const K = {
+  ecPublicKey: oidHex(OID.ecPublicKey),
+  p256: oidHex(OID.p256),
+  p384: oidHex(OID.p384),
+  ed25519: oidHex(OID.ed25519),
+  rsaEncryption: oidHex(OID.rsaEncryption),
+  ecdsaSha256: oidHex(OID.ecdsaSha256),
+  ecdsaSha384: oidHex(OID.ecdsaSha384),
+  ecdsaSha512: oidHex(OID.ecdsaSha512),
+  rsaSha256: oidHex(OID.rsaSha256),
+  rsaSha384: oidHex(OID.rsaSha384),
+  rsaSha512: oidHex(OID.rsaSha512),
+  rsaPss: oidHex(OID.rsaPss),
+  mgf1: oidHex(OID.mgf1),
+  sha256: oidHex(OID.sha256),
+  sha384: oidHex(OID.sha384),
+  sha512: oidHex(OID.sha512),
+};
+
+const HASH_BY_OID: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
+  [K.sha256]: 'sha256',
+  [K.sha384]: 'sha384',
+  [K.sha512]: 'sha512',
+};
+
+/** AlgorithmIdentifier → [OID key, parameters TLV or undefined]. */
+function algId(buf: Uint8Array, t: Tlv): [string, Tlv | undefined] {
+  const c = children(buf, expectTag(t, TAG.SEQUENCE, 'AlgorithmIdentifier'));
+  if (c.length < 1 || c.length > 2) throw new DerError('bad AlgorithmIdentifier');
+  return [oidKey(buf, c[0]!), c[1]];
+}
+
+interface KeyClass {
+  keyType: CsrKeyType;
+}
+
+/** Step 3a: what the SPKI says it is, before OpenSSL loads it. */
+function classifySpki(buf: Uint8Array, spki: Tlv): KeyClass {
+  const c = children(buf, expectTag(spki, TAG.SEQUENCE, 'SubjectPublicKeyInfo'));
+  if (c.length !== 2) throw new DerError('bad SubjectPublicKeyInfo');
+  const [alg, params] = algId(buf, c[0]!);
+  const keyBits = bitStringBytes(buf, c[1]!);
+  if (alg === K.ecPublicKey) {
+    if (!params || params.tag !== TAG.OID) return fail('csr_unsupported_key', 'EC keys must use a named curve (P-256 or P-384)');
+    const curve = oidKey(buf, params);
+    if (curve === K.p256) return { keyType: 'ec-p256' };
+    if (curve === K.p384) return { keyType: 'ec-p384' };
+    return fail('csr_unsupported_key', 'unsupported EC curve (only P-256 and P-384 are accepted)');
+  }
+  if (alg === K.ed25519) {
+    if (params) throw new DerError('Ed25519 key with parameters');
+    if (keyBits.length !== 32) throw new DerError('bad Ed25519 key length');
+    return { keyType: 'ed25519' };
+  }
+  if (alg === K.rsaEncryption) {
+    if (!params || params.tag !== TAG.NULL) throw new DerError('rsaEncryption key without NULL parameters');
+    return { keyType: 'rsa' };
+  }
+  return fail('csr_unsupported_key', 'unsupported key type (accepted: EC P-256/P-384, Ed25519, RSA >= 2048)');
+}
+
+interface SigCheck {
+  name: string;
+  hash: string | null;
+  options: { padding?: number; saltLength?: number; dsaEncoding?: 'der' };
+}
+
+/** Step 4: the signature algorithm, which must fit the key. */
+function signatureCheck(buf: Uint8Array, t: Tlv, keyType: CsrKeyType): SigCheck {
+  const [alg, params] = algId(buf, t);
+  const isEc = keyType === 'ec-p256' || keyType === 'ec-p384';
+  const ecdsa = alg === K.ecdsaSha256 ? 'sha256' : alg === K.ecdsaSha384 ? 'sha384' : alg === K.ecdsaSha512 ? 'sha512' : null;
+  if (ecdsa) {
+    if (params) throw new DerError('ECDSA signature algorithm with parameters');
+    if (!isEc) return fail('csr_malformed', 'ECDSA signature on a non-EC key');
+    return { name: `ecdsa-${ecdsa}`, hash: ecdsa, options: { dsaEncoding: 'der' } };
+  }
+  if (alg === K.ed25519) {
+    if (params) throw new DerError('Ed25519 signature algorithm with parameters');
+    if (keyType !== 'ed25519') return fail('csr_malformed', 'Ed25519 signature on a non-Ed25519 key');
+    return { name: 'ed25519', hash: null, options: {} };
+  }
+  const pkcs1 = alg === K.rsaSha256 ? 'sha256' : alg === K.rsaSha384 ? 'sha384' : alg === K.rsaSha512 ? 'sha512' : null;
+  if (pkcs1) {
+    // RFC 4055 §5: NULL parameters; some encoders omit them, which is unambiguous, so accept both.
+    if (params && params.tag !== TAG.NULL) throw new DerError('RSA signature algorithm with bad parameters');
+    if (keyType !== 'rsa') return fail('csr_malformed', 'RSA signature on a non-RSA key');
+    return { name: `rsa-pkcs1-${pkcs1}`, hash: pkcs1, options: { padding: constants.RSA_PKCS1_PADDING } };
+  }
+  if (alg === K.rsaPss) {
+    if (keyType !== 'rsa') return fail('csr_malformed', 'RSA-PSS signature on a non-RSA key');
+    const { hash, saltLength } = pssParams(buf, params);
+    return { name: `rsa-pss-${hash}`, hash, options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength } };
+  }
+  return fail('csr_unsupported_algorithm', 'unsupported CSR signature algorithm');
+}
+
+/** RSASSA-PSS-params (RFC 4055 §3.1); SHA-1 defaults are refused. */
+function pssParams(buf: Uint8Array, params: Tlv | undefined): { hash: string; saltLength: number } {
+  if (!params || params.tag !== TAG.SEQUENCE) return fail('csr_unsupported_algorithm', 'RSA-PSS with default (SHA-1) parameters');
+  let hash: string | undefined;
+  let mgfHash: string | undefined;
+  let saltLength = 20;
+  let last = -1;
+  for (const f of children(buf, params)) {
+    const n = f.tag - 0xa0;
+    if (n < 0 || n > 3 || n <= last) throw new DerError('bad RSASSA-PSS-params');
+    last = n;
+    const inner = children(buf, f);
+    if (inner.length !== 1) throw new DerError('bad RSASSA-PSS-params');
+    const v = inner[0]!;
+    if (n === 0) {
+      const [h, hp] = algId(buf, v);
+      if (hp && hp.tag !== TAG.NULL) throw new DerError('bad hash parameters');
+      hash = HASH_BY_OID[h];
+      if (!hash) return fail('csr_unsupported_algorithm', 'RSA-PSS hash must be SHA-256/384/512');
+    } else if (n === 1) {
+      const [m, mp] = algId(buf, v);
+      if (m !== K.mgf1 || !mp) return fail('csr_unsupported_algorithm', 'RSA-PSS mask generation must be MGF1');
+      const [mh, mhp] = algId(buf, mp);
+      if (mhp && mhp.tag !== TAG.NULL) throw new DerError('bad MGF1 hash parameters');
+      mgfHash = HASH_BY_OID[mh];
+    } else if (n === 2) {
+      saltLength = readSmallInt(buf, v);
+    } else if (readSmallInt(buf, v) !== 1) throw new DerError('bad RSA-PSS trailer field');
+  }
+  if (!hash) return fail('csr_unsupported_algorithm', 'RSA-PSS with default (SHA-1) hash');
+  if (mgfHash !== hash) return fail('csr_unsupported_algorithm', 'RSA-PSS MGF1 hash must equal the message hash');
+  if (saltLength > 1024) throw new DerError('RSA-PSS salt too long');
+  return { hash, saltLength };
+}
+
+export function parseCsr(input: string | Uint8Array): ParsedCsr {
+  const der = toDer(input);
+  let top: Tlv, cri: Tlv, spki: Tlv, sigAlg: Tlv, sig: Uint8Array, kc: KeyClass;
+  try {
+    top = expectTag(readWhole(der), TAG.SEQUENCE, 'CertificationRequest');
+    checkDer(der, top);
+    const parts = children(der, top);
+    if (parts.length !== 3) throw new DerError('CertificationRequest has 3 fields');
+    cri = expectTag(parts[0], TAG.SEQUENCE, 'CertificationRequestInfo');
+    sigAlg = parts[1]!;
+    sig = bitStringBytes(der, parts[2]!);
+    const f = children(der, cri);
+    if (f.length < 3 || f.length > 4) throw new DerError('CertificationRequestInfo has 3 or 4 fields');
+    if (readSmallInt(der, expectTag(f[0], TAG.INTEGER, 'version')) !== 0) throw new DerError('CSR version must be 0 (v1)');
+    expectTag(f[1], TAG.SEQUENCE, 'subject Name');
+    spki = expectTag(f[2], TAG.SEQUENCE, 'SubjectPublicKeyInfo');
+    if (f[3]) expectTag(f[3], 0xa0, 'attributes [0]');
+    kc = classifySpki(der, spki);
+  } catch (e) {
+    if (e instanceof X509Error) throw e;
+    return fail('csr_malformed', `malformed CSR: ${(e as Error).message}`, e);
+  }
+
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(whole(der, spki)), format: 'der', type: 'spki' });
+  } catch (e) {
+    return fail('csr_malformed', 'the CSR public key cannot be loaded', e);
+  }
+  let rsaBits: number | undefined;
+  if (kc.keyType === 'rsa') {
+    const d = publicKey.asymmetricKeyDetails ?? {};
+    rsaBits = d.modulusLength ?? 0;
+    const e = d.publicExponent ?? 0n;
+    if (rsaBits < 2048) fail('csr_weak_key', `RSA key of ${rsaBits} bits (minimum 2048)`);
+    if (rsaBits > 8192) fail('csr_unsupported_key', `RSA key of ${rsaBits} bits (maximum 8192)`);
+    if (e <= 1n || e % 2n === 0n) fail('csr_weak_key', 'RSA public exponent must be odd and greater than 1');
+  }
+
+  let check: SigCheck;
+  try {
+    check = signatureCheck(der, sigAlg, kc.keyType);
+  } catch (e) {
+    if (e instanceof X509Error) throw e;
+    return fail('csr_malformed', `malformed CSR signature algorithm: ${(e as Error).message}`, e);
+  }
+
+  let ok = false;
+  try {
+    ok = verify(check.hash, whole(der, cri), { key: publicKey, ...check.options }, sig);
+  } catch {
+    ok = false;
+  }
+  if (!ok) fail('csr_bad_signature', 'the CSR signature does not verify with its public key');
+
+  const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
+  const out: ParsedCsr = { publicKey, spkiDer, keyType: kc.keyType, signatureAlgorithm: check.name };
+  if (rsaBits !== undefined) out.rsaBits = rsaBits;
+  return out;
+}

@@ -1,0 +1,59 @@
+/**
+ * PEM (RFC 7468) helpers.
+ *
+ * - `toPem(label, der): string`                 64-column base64 between BEGIN/END lines, trailing newline
+ * - `pemBlocks(text): PemBlock[]`               every `-----BEGIN X-----…-----END X-----` block, in order
+ *                                               (text between blocks is ignored, as RFC 7468 allows)
+ * - `decodePemStrict(text, labels): Buffer|null` exactly one block with one of `labels` and nothing but
+ *                                               whitespace around it; strict base64. `null` when the text
+ *                                               is not such a PEM document.
+ * Throws `PemError` on a block whose base64 is broken.
+ */
+
+export class PemError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PemError';
+  }
+}
+
+export interface PemBlock {
+  label: string;
+  der: Buffer;
+}
+
+export function toPem(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.length).toString('base64');
+  let body = '';
+  for (let i = 0; i < b64.length; i += 64) body += b64.slice(i, i + 64) + '\n';
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
+}
+
+const BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----([\s\S]*?)-----END ([A-Z0-9 ]{1,64})-----/g;
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function decodeBase64Strict(body: string): Buffer {
+  const compact = body.replace(/[ \t\r\n]+/g, '');
+  if (!B64.test(compact)) throw new PemError('PEM body is not valid base64');
+  return Buffer.from(compact, 'base64');
+}
+
+export function pemBlocks(text: string): PemBlock[] {
+  const out: PemBlock[] = [];
+  for (const m of text.matchAll(BLOCK)) {
+    if (m[1] !== m[3]) throw new PemError(`PEM block BEGIN ${m[1]} ends with END ${m[3]}`);
+    out.push({ label: m[1]!, der: decodeBase64Strict(m[2]!) });
+  }
+  return out;
+}
+
+export function decodePemStrict(text: string, labels: readonly string[]): Buffer | null {
+  const t = text.trim();
+  const m = /^-----BEGIN ([A-Z0-9 ]{1,64})-----([A-Za-z0-9+/=\s]*)-----END ([A-Z0-9 ]{1,64})-----$/.exec(t);
+  if (!m || m[1] !== m[3] || !labels.includes(m[1]!)) return null;
+  try {
+    return decodeBase64Strict(m[2]!);
+  } catch {
+    return null;
+  }
+}
