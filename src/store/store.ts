@@ -87,6 +87,19 @@ export interface AuditEntry {
   event: Record<string, string>;
 }
 
+/** An X.509 certificate issued for a task (issue 4): what revocation needs to know about it. */
+export interface CertificateRecord {
+  /** Lowercase hex, no leading zeros stripped (as printed in the certificate). */
+  serial: string;
+  taskId: string;
+  agent: string;
+  principal?: string;
+  issuedAt: number;
+  notAfter: number;
+}
+
+export type CrlScope = 'task' | 'identity' | 'principal';
+
 export interface Store {
   readonly kind: 'redis' | 'memory';
 
@@ -144,6 +157,30 @@ export interface Store {
   waitRevocations(afterId: string, timeoutMs: number): Promise<void>;
   /** Identities locked right now (a lock outlives the feed's window, so snapshots list them). */
   lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>>;
+
+  /**
+   * Certificates. Recording checks the task like `recordIssuance` (one Lua script in the task's slot:
+   * the serial joins the task's certificate index and its issued counts), then indexes the serial, its
+   * holder and principal for status and CRL queries; those indexes live until `notAfter`.
+   */
+  recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome>;
+  getCertificate(serial: string): Promise<CertificateRecord | null>;
+  /** Unexpired certificates recorded in a task. */
+  taskCertificates(taskId: string, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
+  /** Unexpired certificates issued to an identity (or acting for a principal) at or before `issuedUpTo`. */
+  holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
+  /** Revokes one certificate by serial until it expires. False if it already was. */
+  revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean>;
+  /** When the serial was revoked by itself (0: it was not). */
+  certificateRevokedAt(serial: string): Promise<number>;
+  /** Serials revoked one by one and not yet expired. */
+  revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>>;
+  /** Marks a task, identity or principal whose certificates the CRL must list, until `until`. */
+  addCrlScope(kind: CrlScope, id: string, until: number): Promise<void>;
+  crlScopes(kind: CrlScope, now: number): Promise<string[]>;
+  /** A counter bumped by every change the CRL depends on, so a cached CRL knows when it is stale. */
+  crlVersion(): Promise<number>;
+  bumpCrlVersion(): Promise<number>;
 
   /** Resolves when the backend answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;

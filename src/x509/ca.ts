@@ -9,7 +9,8 @@
  *     Validates, else `X509Error('ca_invalid')`: the key loads and matches the certificate; the key is
  *     EC P-256/P-384, Ed25519 or RSA >= 2048; the certificate is v3 with basicConstraints cA=TRUE and a
  *     keyUsage with keyCertSign and cRLSign; every certificate is within its validity at `now`; each
- *     chain certificate issued (and signed) the one before it.
+ *     chain certificate is a CA (keyCertSign if it has a keyUsage) and issued, and signed, the one
+ *     before it; a self-signed certificate can only come last.
  *   generateDevCa(trustDomain, now = new Date(), { validityDays = 365 }?): CertificateAuthority
  *     A fresh EC P-256 self-signed root "O=<trust domain>, CN=Mayfly dev CA": cA=TRUE (pathLen 0),
  *     keyCertSign+cRLSign (critical), SKI, and a critical name constraint permitting only URIs whose
@@ -32,7 +33,15 @@
  *                              against them so we never mint a certificate validators would reject
  *     trustDomain              set for dev CAs
  */
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { OID, caSignatureAlgorithm, sign, signatureAlgorithmDer, type CaSignatureAlgorithm } from './algs.js';
 import {
   decodeBasicConstraints,
@@ -102,7 +111,11 @@ function checkValidity(p: CertificateParts, now: Date, what: string): void {
   if (now > p.notAfter) bad(`${what} expired at ${p.notAfter.toISOString()}`);
 }
 
-function checkIsCa(p: CertificateParts, what: string): void {
+/**
+ * The issuing CA needs keyCertSign and cRLSign (it signs leaves and the CRL); a chain certificate only
+ * needs to be a CA, with keyCertSign if it has a keyUsage at all (RFC 5280 §4.2.1.3, §4.2.1.9).
+ */
+function checkIsCa(p: CertificateParts, what: string, issuing: boolean): void {
   if (p.version !== 2) bad(`${what} is not an X.509 v3 certificate`);
   const bc = p.extensions.get(X.basicConstraints);
   let cA = false;
@@ -113,7 +126,10 @@ function checkIsCa(p: CertificateParts, what: string): void {
   }
   if (!cA) bad(`${what} is not a CA certificate (basicConstraints cA is not TRUE)`);
   const ku = p.extensions.get(X.keyUsage);
-  if (!ku) return bad(`${what} has no keyUsage extension (keyCertSign and cRLSign are needed)`);
+  if (!ku) {
+    if (issuing) bad(`${what} has no keyUsage extension (keyCertSign and cRLSign are needed)`);
+    return;
+  }
   let usages = new Set<number>();
   try {
     usages = decodeKeyUsage(ku.value);
@@ -121,7 +137,7 @@ function checkIsCa(p: CertificateParts, what: string): void {
     bad(`${what} has a malformed keyUsage extension`, e);
   }
   if (!usages.has(KU_KEY_CERT_SIGN)) bad(`${what} keyUsage lacks keyCertSign`);
-  if (!usages.has(KU_CRL_SIGN)) bad(`${what} keyUsage lacks cRLSign (needed to sign the CRL)`);
+  if (issuing && !usages.has(KU_CRL_SIGN)) bad(`${what} keyUsage lacks cRLSign (needed to sign the CRL)`);
 }
 
 function uriConstraint(p: CertificateParts, what: string): UriConstraint | null {
@@ -164,7 +180,7 @@ export function loadCa(input: LoadCaInput): CertificateAuthority {
     return bad('a CA certificate cannot be loaded by OpenSSL', e);
   }
   const ca = parts[0]!;
-  checkIsCa(ca, 'the CA certificate');
+  checkIsCa(ca, 'the CA certificate', true);
   if (!x509s[0]!.checkPrivateKey(key)) bad('the CA private key does not match the CA certificate');
 
   const pems = certs.map((d) => toPem('CERTIFICATE', d));
@@ -173,7 +189,7 @@ export function loadCa(input: LoadCaInput): CertificateAuthority {
     const what = i === 0 ? 'the CA certificate' : `chain certificate #${i}`;
     checkValidity(parts[i]!, now, what);
     if (i > 0) {
-      checkIsCa(parts[i]!, what);
+      checkIsCa(parts[i]!, what, false);
       const child = x509s[i - 1]!;
       if (!parts[i - 1]!.issuerDer.equals(parts[i]!.subjectDer) || !child.verify(x509s[i]!.publicKey))
         bad(`chain certificate #${i} did not issue ${i === 1 ? 'the CA certificate' : `chain certificate #${i - 1}`}`);

@@ -13,9 +13,13 @@
  *   serialHexOf(bytes): string     canonical serial hex: lowercase, the unsigned magnitude without
  *                                  leading zero bytes (OpenSSL prints the same digits upper-case).
  *                                  CRL entries and OCSP CertIDs use this same form.
+ *   readSvid(der): SvidInfo        reads back { spiffeId, taskId, serialHex, notBefore, notAfter } from
+ *                                  a certificate (URI SAN and the task-id extension); X509Error
+ *                                  'issue_invalid' if it is not DER or lacks them.
  *
  * The certificate (v3, signed by the CA key: ES256/ES384/Ed25519/RS256):
- *   subject     O=<trust domain of the SPIFFE ID> (SPIFFE: the subject carries no identity)
+ *   subject     O=<trust domain of the SPIFFE ID> (SPIFFE: the subject carries no identity); empty,
+ *               with a critical SAN, in the odd case where that is the CA's own subject name
  *   extensions  basicConstraints     critical  cA=FALSE
  *               keyUsage             critical  digitalSignature (+ keyEncipherment for RSA keys)
  *               extKeyUsage                    serverAuth, clientAuth
@@ -38,9 +42,30 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { parseSpiffeId } from '../ids/spiffe.js';
 import { OID, sign, signatureAlgorithmDer } from './algs.js';
 import type { CertificateAuthority } from './ca.js';
-import { uriHostMatches } from './cert-reader.js';
+import { readCertificate, uriHostMatches } from './cert-reader.js';
 import type { CsrKeyType } from './csr.js';
-import { DerError, TAG, TRUE, bitStringBytes, bits, children, ctx, ctxPrim, expectTag, floorSecond, intFromMagnitude, octets, oid, oidHex, oidKey, readWhole, seq, set, time, utf8 } from './der.js';
+import {
+  DerError,
+  TAG,
+  TRUE,
+  bitStringBytes,
+  bits,
+  children,
+  ctx,
+  ctxPrim,
+  expectTag,
+  floorSecond,
+  intFromMagnitude,
+  octets,
+  oid,
+  oidHex,
+  oidKey,
+  readWhole,
+  seq,
+  set,
+  time,
+  utf8,
+} from './der.js';
 import { X509Error } from './errors.js';
 import { toPem } from './pem.js';
 
@@ -80,7 +105,7 @@ export function randomSerial(): Buffer {
     pool.fill(0, poolPos, poolPos + 16); // a used serial never stays in memory for reuse
     poolPos += 16;
     s[0]! &= 0x7f;
-    if (s.some((x) => x !== 0)) return s;
+    if (!isZero(s)) return s;
   }
 }
 
@@ -109,8 +134,24 @@ interface Template {
 const templates = new WeakMap<CertificateAuthority, Template>();
 const CACHE_MAX = 64;
 
-const ext = (id: string, critical: boolean, value: Buffer): Buffer =>
-  critical ? seq(oid(id), TRUE, octets(value)) : seq(oid(id), octets(value));
+/** Extension from an encoded OID (`oid(...)`, precomputed: encoding an OID costs BigInt work). */
+function ext(id: Buffer, critical: boolean, value: Buffer): Buffer {
+  return critical ? seq(id, TRUE, octets(value)) : seq(id, octets(value));
+}
+
+const O = {
+  basicConstraints: oid(OID.basicConstraints),
+  keyUsage: oid(OID.keyUsage),
+  extKeyUsage: oid(OID.extKeyUsage),
+  ski: oid(OID.subjectKeyIdentifier),
+  aki: oid(OID.authorityKeyIdentifier),
+  san: oid(OID.subjectAltName),
+  crlDp: oid(OID.cRLDistributionPoints),
+  aia: oid(OID.authorityInfoAccess),
+  ocsp: oid(OID.ocsp),
+  taskId: oid(OID.mayflyTaskId),
+  organizationName: oid(OID.organizationName),
+};
 
 function template(ca: CertificateAuthority): Template {
   let t = templates.get(ca);
@@ -120,11 +161,11 @@ function template(ca: CertificateAuthority): Template {
       version: ctx(0, Buffer.from([0x02, 0x01, 0x02])),
       sigAlg,
       sigAlgAndIssuer: Buffer.concat([sigAlg, ca.subjectDer]),
-      basicConstraints: ext(OID.basicConstraints, true, seq()),
-      keyUsageSig: ext(OID.keyUsage, true, bits(Buffer.from([0x80]), 7)), // digitalSignature
-      keyUsageRsa: ext(OID.keyUsage, true, bits(Buffer.from([0xa0]), 5)), // + keyEncipherment
-      eku: ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
-      aki: ext(OID.authorityKeyIdentifier, false, seq(ctxPrim(0, ca.ski))),
+      basicConstraints: ext(O.basicConstraints, true, seq()),
+      keyUsageSig: ext(O.keyUsage, true, bits(Buffer.from([0x80]), 7)), // digitalSignature
+      keyUsageRsa: ext(O.keyUsage, true, bits(Buffer.from([0xa0]), 5)), // + keyEncipherment
+      eku: ext(O.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
+      aki: ext(O.aki, false, seq(ctxPrim(0, ca.ski))),
       subjects: new Map(),
       crlDps: new Map(),
       aias: new Map(),
@@ -134,13 +175,18 @@ function template(ca: CertificateAuthority): Template {
   return t;
 }
 
-function cached(map: Map<string, Buffer>, key: string, make: () => Buffer): Buffer {
-  let v = map.get(key);
-  if (!v) {
-    v = make();
-    if (map.size >= CACHE_MAX) map.clear();
-    map.set(key, v);
-  }
+/**
+ * `O=<trust domain>`, unless that is exactly the CA's own subject (a configured CA could be named so):
+ * then an empty subject, so a leaf never looks self-issued (issuer = subject) to path validation.
+ */
+function leafSubject(ca: CertificateAuthority, trustDomain: string): Buffer {
+  const s = seq(set(seq(O.organizationName, utf8(trustDomain))));
+  return s.equals(ca.subjectDer) ? seq() : s;
+}
+
+function remember(map: Map<string, Buffer>, key: string, v: Buffer): Buffer {
+  if (map.size >= CACHE_MAX) map.clear();
+  map.set(key, v);
   return v;
 }
 
@@ -152,7 +198,8 @@ const bad = (msg: string): never => {
 };
 
 function checkUrl(u: string, what: string): void {
-  if (typeof u !== 'string' || u.length > 2048 || !/^https?:\/\/[\x21-\x7e]+$/.test(u)) bad(`${what} must be an http(s) URL of printable ASCII`);
+  if (typeof u !== 'string' || u.length > 2048 || !/^https?:\/\/[\x21-\x7e]+$/.test(u))
+    bad(`${what} must be an http(s) URL of printable ASCII`);
   try {
     new URL(u);
   } catch {
@@ -166,13 +213,23 @@ function checkDate(d: Date, what: string): void {
   if (y < 1950 || y > 9999) bad(`${what} is out of range`);
 }
 
+function anyMatch(host: string, bases: readonly string[]): boolean {
+  for (const b of bases) if (uriHostMatches(host, b)) return true;
+  return false;
+}
+
 function checkConstraints(ca: CertificateAuthority, host: string, spiffeId: string): void {
   for (const c of ca.uriConstraints) {
-    if (c.permitted && !c.permitted.some((b) => uriHostMatches(host, b)))
+    if (c.permitted && !anyMatch(host, c.permitted))
       throw new X509Error('spiffe_id_not_permitted', `${spiffeId} is outside the CA's permitted URI name constraints`);
-    if (c.excluded.some((b) => uriHostMatches(host, b)))
+    if (anyMatch(host, c.excluded))
       throw new X509Error('spiffe_id_not_permitted', `${spiffeId} is in the CA's excluded URI name constraints`);
   }
+}
+
+function isZero(b: Uint8Array): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
 }
 
 const RSA_KEY = oidHex(OID.rsaEncryption);
@@ -197,8 +254,6 @@ export function issueCertificate(ca: CertificateAuthority, input: IssueInput): I
   const id = parseSpiffeId(input.spiffeId);
   if (!id) bad('spiffeId is not a SPIFFE workload ID');
   if (typeof input.taskId !== 'string' || !TASK_ID.test(input.taskId)) bad('taskId must be 1-256 printable ASCII characters');
-  checkUrl(input.crlUrl, 'crlUrl');
-  if (input.ocspUrl !== undefined) checkUrl(input.ocspUrl, 'ocspUrl');
   checkDate(input.notBefore, 'notBefore');
   checkDate(input.notAfter, 'notAfter');
   const notBefore = floorSecond(input.notBefore);
@@ -210,7 +265,7 @@ export function issueCertificate(ca: CertificateAuthority, input: IssueInput): I
   checkConstraints(ca, id!.trustDomain, input.spiffeId);
 
   const serial = input.serial ?? randomSerial();
-  if (!(serial instanceof Uint8Array) || serial.length === 0 || serial.length > 20 || serial[0]! & 0x80 || serial.every((b) => b === 0))
+  if (!(serial instanceof Uint8Array) || serial.length === 0 || serial.length > 20 || serial[0]! & 0x80 || isZero(serial))
     bad('serial must be 1-20 bytes, positive and non-zero');
   const serialDer = intFromMagnitude(serial);
   if (serialDer.length - 2 > 20) bad('serial longer than 20 octets');
@@ -218,24 +273,35 @@ export function issueCertificate(ca: CertificateAuthority, input: IssueInput): I
   const t = template(ca);
   const keyBits = spkiKeyBits(input.spkiDer, input.keyType);
   const ski = createHash('sha1').update(keyBits).digest();
-  const subject = cached(t.subjects, id!.trustDomain, () => seq(set(seq(oid(OID.organizationName), utf8(id!.trustDomain)))));
-  const crlDp = cached(t.crlDps, input.crlUrl, () =>
-    ext(OID.cRLDistributionPoints, false, seq(seq(ctx(0, ctx(0, ctxPrim(6, Buffer.from(input.crlUrl, 'latin1'))))))),
-  );
+  // (no closures on this path: tsx/esbuild's keepNames wraps every closure creation in a __name call)
+  let subject = t.subjects.get(id!.trustDomain);
+  if (!subject) subject = remember(t.subjects, id!.trustDomain, leafSubject(ca, id!.trustDomain));
+  let crlDp = t.crlDps.get(input.crlUrl);
+  if (!crlDp) {
+    checkUrl(input.crlUrl, 'crlUrl'); // validated once per URL (the cache only holds valid ones)
+    crlDp = remember(
+      t.crlDps,
+      input.crlUrl,
+      ext(O.crlDp, false, seq(seq(ctx(0, ctx(0, ctxPrim(6, Buffer.from(input.crlUrl, 'latin1'))))))),
+    );
+  }
   const exts = [
     t.basicConstraints,
     input.keyType === 'rsa' ? t.keyUsageRsa : t.keyUsageSig,
     t.eku,
-    ext(OID.subjectKeyIdentifier, false, octets(ski)),
+    ext(O.ski, false, octets(ski)),
     t.aki,
-    ext(OID.subjectAltName, false, seq(ctxPrim(6, Buffer.from(input.spiffeId, 'latin1')))),
+    // RFC 5280 §4.2.1.6: with an empty subject the SAN must be critical
+    ext(O.san, subject.length === 2, seq(ctxPrim(6, Buffer.from(input.spiffeId, 'latin1')))),
     crlDp,
   ];
   if (input.ocspUrl !== undefined) {
     const u = input.ocspUrl;
-    exts.push(cached(t.aias, u, () => ext(OID.authorityInfoAccess, false, seq(seq(oid(OID.ocsp), ctxPrim(6, Buffer.from(u, 'latin1')))))));
+    const known = t.aias.get(u);
+    if (!known) checkUrl(u, 'ocspUrl');
+    exts.push(known ?? remember(t.aias, u, ext(O.aia, false, seq(seq(O.ocsp, ctxPrim(6, Buffer.from(u, 'latin1')))))));
   }
-  exts.push(ext(OID.mayflyTaskId, false, utf8(input.taskId)));
+  exts.push(ext(O.taskId, false, utf8(input.taskId)));
 
   const tbs = seq(
     t.version,
@@ -248,4 +314,42 @@ export function issueCertificate(ca: CertificateAuthority, input: IssueInput): I
   );
   const der = seq(tbs, t.sigAlg, bits(sign(ca.signatureAlgorithm, ca.key, tbs)));
   return { der, pem: toPem('CERTIFICATE', der), serialHex: serialHexOf(serial), notBefore, notAfter };
+}
+
+// ------------------------------------------------------------------ reading back
+
+export interface SvidInfo {
+  spiffeId: string;
+  taskId: string;
+  serialHex: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+const SAN_KEY = oidHex(OID.subjectAltName);
+const TASK_KEY = oidHex(OID.mayflyTaskId);
+
+/** The identity, task and validity of an X509-SVID (issued here or elsewhere); not a verification. */
+export function readSvid(der: Uint8Array): SvidInfo {
+  try {
+    const c = readCertificate(der);
+    const san = c.extensions.get(SAN_KEY);
+    const task = c.extensions.get(TASK_KEY);
+    if (!san || !task) throw new DerError('no URI SAN or no task-id extension');
+    const names = children(san.value, expectTag(readWhole(san.value), TAG.SEQUENCE, 'GeneralNames'));
+    const uris = names.filter((n) => n.tag === 0x86);
+    if (uris.length !== 1) throw new DerError('an X509-SVID has exactly one URI SAN');
+    const t = expectTag(readWhole(task.value), TAG.UTF8String, 'task id UTF8String');
+    if (c.serial[0]! & 0x80) throw new DerError('negative serial');
+    return {
+      spiffeId: san.value.subarray(uris[0]!.start, uris[0]!.end).toString('latin1'),
+      taskId: task.value.subarray(t.start, t.end).toString('utf8'),
+      serialHex: serialHexOf(c.serial),
+      notBefore: c.notBefore,
+      notAfter: c.notAfter,
+    };
+  } catch (e) {
+    if (e instanceof X509Error) throw e;
+    return bad(`not an X509-SVID with a task id: ${(e as Error).message}`);
+  }
 }

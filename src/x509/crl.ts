@@ -18,7 +18,7 @@
  */
 import { OID, sign, signatureAlgorithmDer } from './algs.js';
 import type { CertificateAuthority } from './ca.js';
-import { TAG, bits, ctx, ctxPrim, floorSecond, headerLen, intFromBigint, octets, oid, seq, time, useUtcTime, writeHeader } from './der.js';
+import { TAG, bits, ctx, ctxPrim, floorSecond, headerLen, intFromBigint, octets, oid, seq, time, writeHeader } from './der.js';
 import { X509Error } from './errors.js';
 
 export interface CrlEntry {
@@ -33,7 +33,6 @@ export interface CrlInput {
   crlNumber: bigint;
 }
 
-const SERIAL_HEX = /^[0-9a-fA-F]{1,40}$/;
 const bad = (msg: string): never => {
   throw new X509Error('crl_invalid', msg);
 };
@@ -45,26 +44,61 @@ function validDate(d: Date, what: string): Date {
   return floorSecond(d);
 }
 
-/** Minimal magnitude bytes of a hex serial, or throws. */
-function serialMagnitude(hex: string): Buffer {
-  if (typeof hex !== 'string' || !SERIAL_HEX.test(hex)) bad(`bad serialHex "${String(hex).slice(0, 50)}"`);
-  let h = hex.toLowerCase().replace(/^0+/, '');
-  if (h === '') bad('serial 0 is not a valid certificate serial');
-  if (h.length % 2) h = '0' + h;
-  return Buffer.from(h, 'hex');
+// Epoch milliseconds bounds of the years 1950 and 10000 (what RFC 5280 Time can carry).
+const MIN_MS = Date.UTC(1950, 0, 1);
+const MAX_MS = Date.UTC(10000, 0, 1);
+const UTC_END_MS = Date.UTC(2050, 0, 1);
+
+/** Hex digit value, or -1. */
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
 }
 
-const p2 = (n: number) => (n < 10 ? '0' + n : String(n));
+function twoDigits(out: Buffer, pos: number, v: number): number {
+  out[pos] = 48 + Math.floor(v / 10);
+  out[pos + 1] = 48 + (v % 10);
+  return pos + 2;
+}
 
-/** Writes a Time at `pos`, returns the new position. */
-function writeTime(out: Buffer, pos: number, d: Date): number {
-  const utc = useUtcTime(d);
-  const y = d.getUTCFullYear();
-  const s =
-    (utc ? p2(y % 100) : String(y)) + p2(d.getUTCMonth() + 1) + p2(d.getUTCDate()) + p2(d.getUTCHours()) + p2(d.getUTCMinutes()) + p2(d.getUTCSeconds()) + 'Z';
+/**
+ * Writes an RFC 5280 Time for epoch `ms` (floored to the second) straight into `out`; the civil date
+ * comes from integer arithmetic (H. Hinnant's civil_from_days) rather than Date objects and strings,
+ * which is most of the cost of a 10k-entry CRL otherwise.
+ */
+function writeTimeMs(out: Buffer, pos: number, ms: number): number {
+  const secs = Math.floor(ms / 1000);
+  const days = Math.floor(secs / 86400);
+  let rem = secs - days * 86400;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const h = Math.floor(rem / 3600);
+  rem -= h * 3600;
+  const mi = Math.floor(rem / 60);
+  const se = rem - mi * 60;
+  const utc = ms < UTC_END_MS;
   out[pos++] = utc ? TAG.UTCTime : TAG.GeneralizedTime;
-  out[pos++] = s.length;
-  return pos + out.write(s, pos, 'latin1');
+  out[pos++] = utc ? 13 : 15;
+  if (!utc) {
+    out[pos++] = 48 + Math.floor(y / 1000);
+    out[pos++] = 48 + (Math.floor(y / 100) % 10);
+  }
+  pos = twoDigits(out, pos, y % 100);
+  pos = twoDigits(out, pos, m);
+  pos = twoDigits(out, pos, d);
+  pos = twoDigits(out, pos, h);
+  pos = twoDigits(out, pos, mi);
+  pos = twoDigits(out, pos, se);
+  out[pos++] = 0x5a; // 'Z'
+  return pos;
 }
 
 export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {
@@ -74,41 +108,67 @@ export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {
   if (typeof input.crlNumber !== 'bigint' || input.crlNumber < 0n || input.crlNumber >= 1n << 159n)
     bad('crlNumber must be a bigint in [0, 2^159)');
 
-  // First pass: encode serials, size every entry.
+  // First pass: validate, normalise and size every entry (no allocation per entry but the dedup key).
+  const n = input.entries.length;
+  const hexes: string[] = [];
+  const starts = new Int32Array(n);
+  const times = new Float64Array(n);
+  const entryLens = new Int32Array(n);
   const seen = new Set<string>();
-  const serials: Buffer[] = [];
-  const dates: Date[] = [];
-  const entryLens: number[] = [];
+  let count = 0;
   let listLen = 0;
   for (const e of input.entries) {
-    const mag = serialMagnitude(e.serialHex);
-    const key = mag.toString('hex');
+    const hex = e?.serialHex;
+    if (typeof hex !== 'string' || hex.length === 0 || hex.length > 40) return bad(`bad serialHex "${String(hex).slice(0, 50)}"`);
+    let st = 0;
+    while (st < hex.length && hex.charCodeAt(st) === 48) st++;
+    if (st === hex.length) bad('serial 0 is not a valid certificate serial');
+    let upper = false;
+    for (let i = st; i < hex.length; i++) {
+      const c = hex.charCodeAt(i);
+      if (nibble(c) < 0) bad(`bad serialHex "${hex}"`);
+      if (c >= 65 && c <= 70) upper = true;
+    }
+    const key = st === 0 && !upper ? hex : upper ? hex.slice(st).toLowerCase() : hex.slice(st);
     if (seen.has(key)) continue;
     seen.add(key);
-    const d = validDate(e.revokedAt, 'revokedAt');
-    const intLen = mag.length + (mag[0]! & 0x80 ? 1 : 0);
-    const inner = 2 + intLen + (useUtcTime(d) ? 15 : 17);
-    serials.push(mag);
-    dates.push(d);
-    entryLens.push(inner);
+    const ms = e.revokedAt instanceof Date ? e.revokedAt.getTime() : NaN;
+    if (!(ms >= MIN_MS && ms < MAX_MS)) bad('revokedAt is not a valid date in 1950..9999');
+    const digits = hex.length - st;
+    const magLen = (digits + 1) >> 1;
+    const pad = digits % 2 === 0 && nibble(hex.charCodeAt(st)) >= 8 ? 1 : 0;
+    const inner = 2 + magLen + pad + (ms < UTC_END_MS ? 15 : 17);
+    hexes.push(hex);
+    starts[count] = st;
+    times[count] = ms;
+    entryLens[count] = inner;
+    count++;
     listLen += headerLen(inner) + inner;
   }
 
   // Second pass: write `revokedCertificates` into one buffer.
   let revoked: Buffer | null = null;
-  if (serials.length) {
+  if (count) {
     revoked = Buffer.allocUnsafe(headerLen(listLen) + listLen);
     let pos = writeHeader(revoked, 0, TAG.SEQUENCE, listLen);
-    for (let i = 0; i < serials.length; i++) {
-      const mag = serials[i]!;
-      pos = writeHeader(revoked, pos, TAG.SEQUENCE, entryLens[i]!);
-      const pad = mag[0]! & 0x80 ? 1 : 0;
+    for (let k = 0; k < count; k++) {
+      const hex = hexes[k]!;
+      const st = starts[k]!;
+      const digits = hex.length - st;
+      const magLen = (digits + 1) >> 1;
+      pos = writeHeader(revoked, pos, TAG.SEQUENCE, entryLens[k]!);
+      let i = st;
+      const firstByte = digits % 2 ? nibble(hex.charCodeAt(i++)) : (nibble(hex.charCodeAt(i++)) << 4) | nibble(hex.charCodeAt(i++));
+      const pad = firstByte & 0x80 ? 1 : 0;
       revoked[pos++] = TAG.INTEGER;
-      revoked[pos++] = mag.length + pad;
+      revoked[pos++] = magLen + pad;
       if (pad) revoked[pos++] = 0;
-      mag.copy(revoked, pos);
-      pos += mag.length;
-      pos = writeTime(revoked, pos, dates[i]!);
+      revoked[pos++] = firstByte;
+      while (i < hex.length) {
+        revoked[pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+        i += 2;
+      }
+      pos = writeTimeMs(revoked, pos, times[k]!);
     }
     if (pos !== revoked.length) throw new Error('CRL size mismatch (bug)');
   }

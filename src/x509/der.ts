@@ -98,6 +98,8 @@ export function checkDer(buf: Uint8Array, t: Tlv, depth = 0): void {
   if (depth > 32) throw new DerError('nesting too deep');
   const len = t.end - t.start;
   switch (t.tag) {
+    case 0x00: // end-of-contents: only meaningful with BER indefinite lengths
+      throw new DerError('unexpected end-of-contents octets');
     case 0x23: // constructed BIT STRING
     case 0x24: // constructed OCTET STRING
     case 0x2c: // constructed UTF8String
@@ -318,11 +320,14 @@ export function intFromBigint(v: bigint): Buffer {
 export const intSmall = (n: number): Buffer => intFromBigint(BigInt(n));
 
 /** Writes the 13 (UTCTime) or 15 (GeneralizedTime) characters of `t` (floored to the second). */
+function p2(n: number): string {
+  return n < 10 ? '0' + n : String(n);
+}
+
 function timeChars(t: Date, generalized: boolean): string {
   const y = t.getUTCFullYear();
-  const p = (n: number) => (n < 10 ? '0' + n : String(n));
-  const ys = generalized ? String(y).padStart(4, '0') : p(y % 100);
-  return ys + p(t.getUTCMonth() + 1) + p(t.getUTCDate()) + p(t.getUTCHours()) + p(t.getUTCMinutes()) + p(t.getUTCSeconds()) + 'Z';
+  const ys = generalized ? String(y).padStart(4, '0') : p2(y % 100);
+  return ys + p2(t.getUTCMonth() + 1) + p2(t.getUTCDate()) + p2(t.getUTCHours()) + p2(t.getUTCMinutes()) + p2(t.getUTCSeconds()) + 'Z';
 }
 
 export const useUtcTime = (t: Date): boolean => {

@@ -13,7 +13,15 @@
 export { X509Error, isX509Error, type X509ErrorCode } from './errors.js';
 export { parseCsr, CSR_MAX_INPUT, type ParsedCsr, type CsrKeyType } from './csr.js';
 export { loadCa, generateDevCa, type CertificateAuthority, type LoadCaInput, type UriConstraint } from './ca.js';
-export { issueCertificate, randomSerial, serialHexOf, type IssueInput, type IssuedCertificate } from './certificate.js';
+export {
+  issueCertificate,
+  randomSerial,
+  serialHexOf,
+  readSvid,
+  type IssueInput,
+  type IssuedCertificate,
+  type SvidInfo,
+} from './certificate.js';
 export { buildCrl, type CrlEntry, type CrlInput } from './crl.js';
 export {
   parseOcspRequest,
@@ -29,7 +37,8 @@ export {
   type OcspHash,
 } from './ocsp.js';
 export { toPem, pemBlocks, decodePemStrict } from './pem.js';
+import { OID } from './algs.js';
 export { OID, type CaSignatureAlgorithm } from './algs.js';
 
 /** The OID of Mayfly's task-id extension (non-critical, extnValue = UTF8String task id). */
-export const TASK_ID_EXTENSION_OID = '1.3.6.1.4.1.59470.1.1';
+export const TASK_ID_EXTENSION_OID: string = OID.mayflyTaskId;

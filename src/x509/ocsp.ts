@@ -185,7 +185,9 @@ function hashesOf(ca: CertificateAuthority): CaHashes {
   let h = caHashes.get(ca);
   if (!h) {
     const all = (data: Buffer) =>
-      Object.fromEntries((['sha1', 'sha256', 'sha384', 'sha512'] as const).map((a) => [a, createHash(a).update(data).digest()])) as Record<OcspHash, Buffer>;
+      Object.fromEntries(
+        (['sha1', 'sha256', 'sha384', 'sha512'] as const).map((a) => [a, createHash(a).update(data).digest()]),
+      ) as Record<OcspHash, Buffer>;
     h = { name: all(ca.subjectDer), key: all(ca.publicKeyBits) };
     caHashes.set(ca, h);
   }
@@ -225,7 +227,11 @@ function certStatus(ca: CertificateAuthority, r: OcspSingleResponse): Buffer {
   return ctx(1, ...parts);
 }
 
-export function buildOcspResponse(ca: CertificateAuthority, responses: readonly OcspSingleResponse[], opts: OcspResponseOptions = {}): Buffer {
+export function buildOcspResponse(
+  ca: CertificateAuthority,
+  responses: readonly OcspSingleResponse[],
+  opts: OcspResponseOptions = {},
+): Buffer {
   if (responses.length === 0) throw new X509Error('issue_invalid', 'an OCSP response needs at least one SingleResponse');
   const singles = responses.map((r) => {
     const parts = [r.certId.der, certStatus(ca, r), generalizedTime(checkDate(r.thisUpdate, 'thisUpdate'))];

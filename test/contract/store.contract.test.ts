@@ -291,6 +291,42 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(locked).toEqual([{ identity: AGENT_A, locked: true, lockedAt: t0, revokedBefore: t0 }]);
     });
 
+    it('records certificates in their task and indexes them for status and CRL queries', async () => {
+      const t = await newTask();
+      const cert = (serial: string, agent: string, iat: number, exp: number) => ({ serial, taskId: t.id, agent, principal: 'user:bob', issuedAt: iat, notAfter: exp });
+      expect(await store.recordCertificate(cert('0a01', AGENT_A, t0, t0 + 5 * MIN), t0)).toBe('ok');
+      expect(await store.recordCertificate(cert('0a02', AGENT_A, t0 + 1000, t0 + 5 * MIN), t0 + 1000)).toBe('ok');
+      expect(await store.recordCertificate(cert('0b01', AGENT_B, t0, t0 + MIN), t0)).toBe('ok');
+      expect(await store.getCertificate('0a01')).toEqual(cert('0a01', AGENT_A, t0, t0 + 5 * MIN));
+      expect(await store.getCertificate('ffff')).toBeNull();
+      expect((await store.taskCertificates(t.id, t0 + 2 * MIN)).map((c) => c.serial).sort()).toEqual(['0a01', '0a02']);
+      expect((await store.holderCertificates('identity', AGENT_A, t0, t0)).map((c) => c.serial)).toEqual(['0a01']);
+      expect((await store.holderCertificates('principal', 'user:bob', t0 + 1000, t0)).map((c) => c.serial).sort()).toEqual(['0a01', '0a02', '0b01']);
+      expect((await store.taskCounts(t.id, t0)).issued).toBe(3);
+      // closing counts certificates among the credentials it revokes
+      expect((await store.closeTask(t.id, t0 + 2 * MIN, 'test'))!.revoked).toBe(2);
+      expect(await store.recordCertificate(cert('0a03', AGENT_A, t0, t0 + 5 * MIN), t0 + 3 * MIN)).toBe('task_closed');
+      expect(await store.getCertificate('0a03')).toBeNull();
+    });
+
+    it('revokes certificates one by one and keeps CRL scopes and a version', async () => {
+      const v0 = await store.crlVersion();
+      expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0)).toBe(true);
+      expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0 + 1)).toBe(false);
+      expect(await store.revokeCertificate('0c02', t0, t0)).toBe(false); // already expired: nothing to list
+      expect(await store.certificateRevokedAt('0c01')).toBe(t0);
+      expect(await store.certificateRevokedAt('0c02')).toBe(0);
+      expect(await store.revokedCertificates(t0 + MIN)).toEqual([{ serial: '0c01', revokedAt: t0 }]);
+      expect(await store.revokedCertificates(t0 + 6 * MIN)).toEqual([]);
+      await store.addCrlScope('task', 'tsk_a', t0 + 5 * MIN);
+      await store.addCrlScope('identity', AGENT_A, t0 + 5 * MIN);
+      expect(await store.crlScopes('task', t0)).toEqual(['tsk_a']);
+      expect(await store.crlScopes('identity', t0 + 6 * MIN)).toEqual([]);
+      expect(await store.crlVersion()).toBeGreaterThan(v0);
+      const v1 = await store.bumpCrlVersion();
+      expect(await store.crlVersion()).toBe(v1);
+    });
+
     it('keeps the audit stream bounded', async () => {
       const small = make({ auditMaxLen: 10 });
       let last = '';

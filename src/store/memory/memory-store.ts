@@ -10,6 +10,8 @@ import { systemClock, type Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AuditEntry,
+  CertificateRecord,
+  CrlScope,
   CloseOutcome,
   CredentialFacts,
   FactsQuery,
@@ -32,6 +34,8 @@ interface TaskEntry {
   issued: number;
   /** jti -> exp: mirrors the Redis creds zset. */
   creds: Map<string, number>;
+  /** certificate serial -> notAfter: mirrors the Redis certs zset. */
+  certs: Map<string, number>;
   byAgent: Map<string, number>;
 }
 
@@ -57,6 +61,12 @@ export class MemoryStore implements Store {
   private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
   private readonly audit: EventLog;
   private readonly revocations = new EventLog();
+  private readonly certificates = new Map<string, CertificateRecord>();
+  /** `identity id` / `principal id` -> serials of their certificates. */
+  private readonly holderCerts = new Map<string, Set<string>>();
+  private readonly revokedSerials = new Map<string, { notAfter: number; revokedAt: number }>();
+  private readonly scopes = new Map<CrlScope, Map<string, number>>();
+  private crlVer = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
 
@@ -78,6 +88,8 @@ export class MemoryStore implements Store {
     for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
     for (const [k, e] of this.idents) if (e.expireAt !== undefined && e.expireAt <= now) this.idents.delete(k);
     for (const [k, e] of this.principals) if (e.expireAt <= now) this.principals.delete(k);
+    for (const [k, c] of this.certificates) if (c.notAfter <= now) this.certificates.delete(k);
+    for (const [k, e] of this.revokedSerials) if (e.notAfter <= now) this.revokedSerials.delete(k);
   }
 
   private open(): void {
@@ -125,7 +137,7 @@ export class MemoryStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     this.open();
-    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), byAgent: new Map() });
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), byAgent: new Map() });
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {
@@ -156,7 +168,7 @@ export class MemoryStore implements Store {
     if (t.rec.state === 'closed') {
       return { record: copy(t.rec), revoked: t.rec.revokedAtClose ?? 0, alreadyClosed: true };
     }
-    const revoked = t.rec.expiresAt > now ? countAfter(t.creds, now) : 0;
+    const revoked = t.rec.expiresAt > now ? countAfter(t.creds, now) + countAfter(t.certs, now) : 0;
     Object.assign(t.rec, { state: 'closed', closedAt: now, closeReason: reason, revokedAtClose: revoked });
     return { record: copy(t.rec), revoked, alreadyClosed: false };
   }
@@ -261,6 +273,105 @@ export class MemoryStore implements Store {
     const out: Array<{ identity: string } & IdentityState> = [];
     for (const [identity, e] of this.idents) if (e.locked) out.push({ identity, locked: true, ...(e.lockedAt !== undefined ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore });
     return out;
+  }
+
+  async recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome> {
+    const t = this.task(rec.taskId);
+    if (!t) return 'task_unknown';
+    if (t.rec.state !== 'open') return 'task_closed';
+    if (t.rec.expiresAt <= now) return 'task_expired';
+    t.certs.set(rec.serial, rec.notAfter);
+    t.issued += 1;
+    t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
+    this.certificates.set(rec.serial, { ...rec });
+    for (const key of [`identity ${rec.agent}`, rec.principal ? `principal ${rec.principal}` : undefined]) {
+      if (!key) continue;
+      const set = this.holderCerts.get(key) ?? new Set<string>();
+      set.add(rec.serial);
+      this.holderCerts.set(key, set);
+    }
+    return 'ok';
+  }
+
+  private cert(serial: string): CertificateRecord | undefined {
+    this.open();
+    const c = this.certificates.get(serial);
+    if (c && c.notAfter <= this.clock.now()) {
+      this.certificates.delete(serial);
+      return undefined;
+    }
+    return c;
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+    const c = this.cert(serial);
+    return c ? copy(c) : null;
+  }
+
+  async taskCertificates(taskId: string, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+    const t = this.task(taskId);
+    return t ? [...t.certs].filter(([, exp]) => exp > now).map(([serial, notAfter]) => ({ serial, notAfter })) : [];
+  }
+
+  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+    const set = this.holderCerts.get(`${kind} ${id}`);
+    const out: Array<{ serial: string; notAfter: number }> = [];
+    for (const serial of set ?? []) {
+      const c = this.cert(serial);
+      if (!c) set!.delete(serial);
+      else if (c.notAfter > now && c.issuedAt <= issuedUpTo) out.push({ serial, notAfter: c.notAfter });
+    }
+    return out;
+  }
+
+  async revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean> {
+    this.open();
+    if (notAfter <= now) return false;
+    this.crlVer++;
+    if (this.revokedSerials.has(serial)) return false;
+    this.revokedSerials.set(serial, { notAfter, revokedAt: now });
+    return true;
+  }
+
+  async certificateRevokedAt(serial: string): Promise<number> {
+    this.open();
+    return this.revokedSerials.get(serial)?.revokedAt ?? 0;
+  }
+
+  async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {
+    this.open();
+    const out: Array<{ serial: string; revokedAt: number }> = [];
+    for (const [serial, e] of this.revokedSerials) {
+      if (e.notAfter <= now) this.revokedSerials.delete(serial);
+      else out.push({ serial, revokedAt: e.revokedAt });
+    }
+    return out;
+  }
+
+  async addCrlScope(kind: CrlScope, id: string, until: number): Promise<void> {
+    this.open();
+    const m = this.scopes.get(kind) ?? new Map<string, number>();
+    m.set(id, Math.max(m.get(id) ?? 0, until));
+    this.scopes.set(kind, m);
+    this.crlVer++;
+  }
+
+  async crlScopes(kind: CrlScope, now: number): Promise<string[]> {
+    this.open();
+    const m = this.scopes.get(kind);
+    if (!m) return [];
+    for (const [id, until] of m) if (until <= now) m.delete(id);
+    return [...m.keys()];
+  }
+
+  async crlVersion(): Promise<number> {
+    this.open();
+    return this.crlVer;
+  }
+
+  async bumpCrlVersion(): Promise<number> {
+    this.open();
+    return ++this.crlVer;
   }
 
   async ping(): Promise<void> {

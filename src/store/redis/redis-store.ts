@@ -12,12 +12,20 @@
  *   audit             STREAM capped with MAXLEN ~ auditMaxLen
  *   revocations       STREAM the revocation feed, trimmed by age (MINID ~)
  *   locked            SET    identities currently locked (for feed snapshots)
+ *   task:{T}:certs    ZSET   certificate serial -> notAfter (recorded by the issuance script)
+ *   cert:<serial>     HASH   task, agent, obo, iat, exp: status lookups by serial
+ *   ident:<id>:certs, prin:<p>:certs  ZSET `serial|iat` -> notAfter: whose certificates a lock/revocation covers
+ *   crl:serials, crl:at   ZSET serial -> notAfter, HASH serial -> revokedAt: certificates revoked one by one
+ *   crl:scope:<kind>  ZSET   task / identity / principal -> until: whose certificates the CRL lists
+ *   crl:version       STRING bumped on every change the CRL depends on
  * Every task key expires at the task's purge instant, so nothing needs a sweeper.
  */
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AuditEntry,
+  CertificateRecord,
+  CrlScope,
   CloseOutcome,
   CredentialFacts,
   FactsQuery,
@@ -82,6 +90,18 @@ export class RedisStore implements Store {
   }
   private credsKey(id: string): string {
     return `${this.taskKey(id)}:creds`;
+  }
+  private certsKey(id: string): string {
+    return `${this.taskKey(id)}:certs`;
+  }
+  private certKey(serial: string): string {
+    return `${this.prefix}cert:${serial}`;
+  }
+  private holderCertsKey(kind: 'identity' | 'principal', id: string): string {
+    return kind === 'identity' ? `${this.identKey(id)}:certs` : `${this.prinKey(id)}:certs`;
+  }
+  private crlKey(part: string): string {
+    return `${this.prefix}crl:${part}`;
   }
   private agentsKey(id: string): string {
     return `${this.taskKey(id)}:agents`;
@@ -187,7 +207,7 @@ export class RedisStore implements Store {
   }
 
   async closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null> {
-    const out = await this.cmd((r) => r.mfCloseTask(this.taskKey(id), this.credsKey(id), now, reason));
+    const out = await this.cmd((r) => r.mfCloseTask(this.taskKey(id), this.credsKey(id), this.certsKey(id), now, reason));
     if (out === null) return null;
     const [already, revoked, flat] = out as [number, number, string[]];
     const record = decodeTask(pairs(flat));
@@ -334,6 +354,89 @@ export class RedisStore implements Store {
     return ids
       .map((identity, i) => ({ identity, ...identityFrom(states[i]![0], states[i]![1], states[i]![2]) }))
       .filter((s) => s.locked);
+  }
+
+  async recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome> {
+    const t = rec.taskId;
+    const out = await this.cmd((r) => r.mfRecordIssuance(this.taskKey(t), this.certsKey(t), this.agentsKey(t), now, rec.serial, rec.notAfter, rec.agent));
+    if (out !== 'ok') return out as IssuanceOutcome;
+    const h: Record<string, string> = { task: t, agent: rec.agent, iat: String(rec.issuedAt), exp: String(rec.notAfter) };
+    if (rec.principal) h.obo = rec.principal;
+    const member = `${rec.serial}|${rec.issuedAt}`;
+    await this.cmd((r) => {
+      const m = r.multi().hset(this.certKey(rec.serial), h).pexpireat(this.certKey(rec.serial), rec.notAfter);
+      for (const [kind, id] of [['identity', rec.agent], ['principal', rec.principal]] as const) {
+        if (!id) continue;
+        const k = this.holderCertsKey(kind, id);
+        m.zremrangebyscore(k, '-inf', now).zadd(k, rec.notAfter, member).pexpireat(k, rec.notAfter);
+      }
+      return m.exec();
+    });
+    return 'ok';
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | null> {
+    const h = await this.cmd((r) => r.hgetall(this.certKey(serial)));
+    if (h.task === undefined) return null;
+    return { serial, taskId: h.task, agent: h.agent ?? '', ...(h.obo ? { principal: h.obo } : {}), issuedAt: Number(h.iat), notAfter: Number(h.exp) };
+  }
+
+  async taskCertificates(taskId: string, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+    const flat = await this.cmd((r) => r.zrangebyscore(this.certsKey(taskId), `(${now}`, '+inf', 'WITHSCORES'));
+    const out: Array<{ serial: string; notAfter: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ serial: flat[i]!, notAfter: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+    const flat = await this.cmd((r) => r.zrangebyscore(this.holderCertsKey(kind, id), `(${now}`, '+inf', 'WITHSCORES'));
+    const out: Array<{ serial: string; notAfter: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const [serial, iat] = flat[i]!.split('|');
+      if (Number(iat) <= issuedUpTo) out.push({ serial: serial!, notAfter: Number(flat[i + 1]) });
+    }
+    return out;
+  }
+
+  async revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean> {
+    if (notAfter <= now) return false;
+    const [added] = await this.cmd((r) =>
+      Promise.all([
+        r.hsetnx(this.crlKey('at'), serial, String(now)),
+        r.zadd(this.crlKey('serials'), notAfter, serial),
+        r.incr(this.crlKey('version')),
+      ]),
+    );
+    return added === 1;
+  }
+
+  async certificateRevokedAt(serial: string): Promise<number> {
+    return Number((await this.cmd((r) => r.hget(this.crlKey('at'), serial))) ?? 0);
+  }
+
+  async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {
+    const expired = await this.cmd((r) => r.zrangebyscore(this.crlKey('serials'), '-inf', now));
+    if (expired.length) await this.cmd((r) => Promise.all([r.zrem(this.crlKey('serials'), ...expired), r.hdel(this.crlKey('at'), ...expired)]));
+    const [serials, at] = await this.cmd((r) => Promise.all([r.zrangebyscore(this.crlKey('serials'), `(${now}`, '+inf'), r.hgetall(this.crlKey('at'))]));
+    return serials.map((serial) => ({ serial, revokedAt: Number(at[serial] ?? now) }));
+  }
+
+  async addCrlScope(kind: CrlScope, id: string, until: number): Promise<void> {
+    await this.cmd((r) => Promise.all([r.zadd(this.crlKey(`scope:${kind}`), 'GT', until, id), r.incr(this.crlKey('version'))]));
+  }
+
+  async crlScopes(kind: CrlScope, now: number): Promise<string[]> {
+    const k = this.crlKey(`scope:${kind}`);
+    const [, ids] = await this.cmd((r) => Promise.all([r.zremrangebyscore(k, '-inf', now), r.zrangebyscore(k, `(${now}`, '+inf')]));
+    return ids;
+  }
+
+  async crlVersion(): Promise<number> {
+    return Number((await this.cmd((r) => r.get(this.crlKey('version')))) ?? 0);
+  }
+
+  async bumpCrlVersion(): Promise<number> {
+    return this.cmd((r) => r.incr(this.crlKey('version')));
   }
 
   async ping(): Promise<void> {

@@ -39,7 +39,7 @@ return 'ok'
 `;
 
 /**
- * KEYS: task hash, creds zset. ARGV: now, reason. Returns nil for an unknown task, else
+ * KEYS: task hash, creds zset, certs zset. ARGV: now, reason. Returns nil for an unknown task, else
  * {alreadyClosed 0|1, revoked, HGETALL of the task}. One ZCOUNT, O(log N): no loop over credentials,
  * no per-credential writes (credentials die because their task is closed, checked at introspection).
  */
@@ -51,7 +51,7 @@ if t[1] == 'closed' then
 end
 local revoked = 0
 if tonumber(t[2]) > tonumber(ARGV[1]) then
-  revoked = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
+  revoked = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf') + redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[1], '+inf')
 end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[1], 'close_reason', ARGV[2], 'revoked_at_close', revoked)
 return {0, revoked, redis.call('HGETALL', KEYS[1])}
@@ -128,7 +128,7 @@ return id
 export const SCRIPTS = {
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
-  mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 2 },
+  mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
   mfUnlockIdentity: { lua: UNLOCK_IDENTITY, numberOfKeys: 1 },
