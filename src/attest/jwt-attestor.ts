@@ -54,9 +54,17 @@ export class JwtAttestor implements Attestor {
       // Bound the proof's lifetime (a long-lived token is a static secret by another name): it must
       // expire within max_token_age from now, and if it says when it was issued, not be older than that.
       const limit = this.cfg.maxTokenAgeMs + this.cfg.clockSkewMs;
-      if (payload.exp! * 1000 - nowMs > limit || (payload.iat !== undefined && nowMs - payload.iat * 1000 > limit))
+      const iat = payload.iat;
+      if (payload.exp! * 1000 - nowMs > limit || (iat !== undefined && nowMs - iat * 1000 > limit))
         throw new AttestationError('attestation_invalid', 'attestation token lifetime exceeds max_token_age');
-      return { attestor: this.name, claims: payload, expiresAt: payload.exp! * 1000 };
+      if (iat !== undefined && iat * 1000 - nowMs > this.cfg.clockSkewMs)
+        throw new AttestationError('attestation_not_yet_valid', 'attestation token issued in the future');
+      // One proof, one identity: a subject that is not a single string could match several registrations.
+      if (payload.sub !== undefined && typeof payload.sub !== 'string')
+        throw new AttestationError('attestation_invalid', 'attestation token sub must be a string');
+      // Usable (and cacheable) only while both its exp and its max_token_age allow.
+      const expiresAt = Math.min(payload.exp! * 1000, iat !== undefined ? iat * 1000 + limit : Infinity);
+      return { attestor: this.name, claims: payload, expiresAt };
     } catch (e) {
       throw mapJoseError(e);
     }

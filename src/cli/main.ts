@@ -1,23 +1,29 @@
 /**
  * The `mayfly` command. `serve` runs on a config file (MAYFLY_CONFIG, default config/mayfly.yaml);
  * `dev` runs the embedded default (memory store, dev attestor, loopback only) and prints a walkthrough.
+ * The client-side commands (task, token, introspect, revoke, inspect, keys, join-token) live in
+ * cli/commands/, one file each; exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration.
  */
 import { parseArgs } from 'node:util';
-import { configPath, ConfigError, loadConfigFile } from '../config/load.js';
-import { devConfig } from '../config/dev-default.js';
 import type { Config } from '../config/config.js';
-import { startBroker } from '../server.js';
-import { walkthrough } from './walkthrough.js';
+import { commandByName, commands } from './commands/index.js';
+import { processIo, Refused, UsageError } from './commands/common.js';
 
 const USAGE = `usage: mayfly <command> [options]
 
 commands:
   serve [--config FILE]   run the broker on a config file (default: $MAYFLY_CONFIG or config/mayfly.yaml)
   dev [--port N]          run the embedded dev default (memory store, dev attestor, loopback only)
+${commands.map((c) => `  ${c.synopsis.padEnd(22)}  ${c.summary}`).join('\n')}
   help                    show this help
+
+\`mayfly <command> --help\` describes a command. Client commands talk to --url (default $MAYFLY_URL or
+http://127.0.0.1:8080); exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration error.
 `;
 
 async function run(config: Config, banner?: (url: string) => string): Promise<void> {
+  // the broker's modules load only for serve/dev, so client commands start fast
+  const { startBroker } = await import('../server.js');
   const running = await startBroker(config);
   const log = running.broker.log;
   log.info({ url: running.url, store: config.store.kind, config: config.source, kid: running.broker.keyring.signing.kid }, 'mayfly listening');
@@ -49,12 +55,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'serve': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+        const { configPath, loadConfigFile } = await import('../config/load.js');
         await run(loadConfigFile(values.config ?? configPath()));
         return -1;
       }
       case 'dev': {
         const { values } = parseArgs({ args: rest, options: { port: { type: 'string', short: 'p' } } });
         const port = Number(values.port ?? process.env.MAYFLY_PORT ?? 8080);
+        const [{ ConfigError }, { devConfig }, { walkthrough }] = await Promise.all([import('../config/load.js'), import('../config/dev-default.js'), import('./walkthrough.js')]);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port number: ${values.port}`);
         const cfg = devConfig(port);
         await run(cfg, (url) => walkthrough(cfg, url));
@@ -66,13 +74,24 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(USAGE);
         return 0;
-      default:
+      default: {
+        const command = commandByName(cmd);
+        if (command) return await (await command.load()).run(rest, processIo);
         process.stderr.write(`mayfly: unknown command "${cmd}"\n${USAGE}`);
         return 2;
+      }
     }
   } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`mayfly: ${e.message}\n`);
+    if (e instanceof UsageError) {
+      process.stderr.write(`mayfly ${cmd}: ${e.message}\n(see mayfly ${cmd} --help)\n`);
+      return 2;
+    }
+    if (e instanceof Refused) {
+      process.stderr.write(`mayfly ${cmd}: refused: ${e.message}\n`);
+      return 1;
+    }
+    if ((e as Error)?.name === 'ConfigError') {
+      process.stderr.write(`mayfly: ${(e as Error).message}\n`);
       return 2;
     }
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {

@@ -5,9 +5,8 @@
  */
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
-import { compareIds, parseId } from '../store/stream-id.js';
+import { compareIds, isValidStreamId, parseId } from '../store/stream-id.js';
 
-export const CURSOR = /^\d{1,20}-\d{1,20}$/;
 
 export interface FeedEvent {
   id: string;
@@ -31,7 +30,7 @@ export function isStale(cursor: string, maxDeleted: string): boolean {
 }
 
 export async function readFeed(b: Broker, since: string | undefined, limit: number): Promise<FeedPage> {
-  if (since !== undefined && !CURSOR.test(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
+  if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
   const { latest, maxDeleted } = await b.store.revocationCursor();
   if (since !== undefined && !isStale(since, maxDeleted)) {
     const rows = await b.store.readRevocations(since, limit);

@@ -35,12 +35,10 @@ export function clientFromBasic(b: Broker, c: Context): string | undefined {
   const h = c.req.header('authorization');
   if (!h || !/^Basic /i.test(h)) return undefined;
   const fail = () => new MayflyError('invalid_client', 'client authentication failed', { reason: 'client_auth_failed' });
-  let decoded: string;
-  try {
-    decoded = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
-  } catch {
-    throw fail();
-  }
+  // RFC 7617: exactly one token68 of strict base64
+  const m = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(h.trim());
+  if (!m || m[1]!.length % 4 !== 0) throw fail();
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const i = decoded.indexOf(':');
   if (i < 0) throw fail();
   let id: string;
@@ -68,7 +66,12 @@ export function requireClientOrOperator(b: Broker, c: Context): string {
     throw e;
   }
   if (client) return `client:${client}`;
-  const tok = /^Bearer /i.test(c.req.header('authorization') ?? '') ? bearer(c) : undefined;
+  let tok: string | undefined;
+  try {
+    tok = /^Bearer /i.test(c.req.header('authorization') ?? '') ? bearer(c) : undefined;
+  } catch {
+    tok = undefined; // a malformed Bearer is one more failed client authentication
+  }
   const op = tok ? operatorFor(b, tok) : undefined;
   if (op) return `operator:${op}`;
   b.audit.record('auth.denied', { path: c.req.path, reason: tok ? 'bad_operator_token' : 'no_client_credentials' });

@@ -46,6 +46,10 @@ export function decodeOwnFormat(token: string): DecodedCompact | null {
   if (parts.length !== 3) return null;
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) return null;
+  const signature = Buffer.from(s, 'base64url');
+  // canonical encoding only: spare bits in the last character must be zero, so one token has one spelling
+  if (signature.toString('base64url') !== s || Buffer.from(h, 'base64url').toString('base64url') !== h || Buffer.from(p, 'base64url').toString('base64url') !== p)
+    return null;
   let header: unknown;
   let payload: unknown;
   try {
@@ -57,7 +61,7 @@ export function decodeOwnFormat(token: string): DecodedCompact | null {
   if (!isPlainObject(header) || !isPlainObject(payload)) return null;
   const keys = Object.keys(header);
   if (keys.length !== 3 || typeof header.alg !== 'string' || typeof header.kid !== 'string' || typeof header.typ !== 'string') return null;
-  return { header: header as DecodedCompact['header'], payload, signingInput: `${h}.${p}`, signature: Buffer.from(s, 'base64url') };
+  return { header: header as DecodedCompact['header'], payload, signingInput: `${h}.${p}`, signature };
 }
 
 export function verifySignature(alg: SigningAlg, key: KeyObject, d: DecodedCompact): boolean {

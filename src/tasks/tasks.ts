@@ -74,15 +74,23 @@ export async function showTask(b: Broker, opener: Opener, id: string) {
   authorize(task, opener);
   const now = b.clock.now();
   const [status, counts] = await Promise.all([statusOf(b, task, now), b.store.taskCounts(id, now)]);
-  return taskView(task, status, counts);
+  const agents = Object.keys(counts.byAgent);
+  const states = await Promise.all(agents.map((a) => b.store.identityState(a)));
+  return taskView(task, status, counts, agents.filter((_, i) => states[i]!.locked));
 }
 
 export async function closeTask(b: Broker, opener: Opener, id: string) {
   const task = await loadTask(b, id);
   authorize(task, opener);
   const reason = opener.kind === 'operator' ? 'closed_by_operator' : 'closed_by_orchestrator';
+  const now = b.clock.now();
+  const status = await statusOf(b, task, now);
+  if (!status.open && status.reason === 'principal_revoked') {
+    // already closed by its principal's revocation: nothing left for this close to revoke
+    return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(now).toISOString() };
+  }
   if (task.state === 'open') await publishRevocation(b, 'task.closed', { task_id: id });
-  const out = await b.store.closeTask(id, b.clock.now(), reason);
+  const out = await b.store.closeTask(id, now, reason);
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
   return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };

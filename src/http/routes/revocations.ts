@@ -10,7 +10,8 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
-import { CURSOR, isStale, readFeed } from '../../feed/read.js';
+import { isStale, readFeed } from '../../feed/read.js';
+import { isValidStreamId } from '../../store/stream-id.js';
 import { requireClientOrOperator } from '../auth.js';
 
 const PAGE = 1000;
@@ -32,7 +33,7 @@ export function revocationRoutes(app: Hono, b: Broker): void {
   app.get('/v1/revocations/stream', async (c) => {
     requireClientOrOperator(b, c);
     const since = c.req.header('last-event-id') || c.req.query('since') || undefined;
-    if (since !== undefined && !CURSOR.test(since)) throw new MayflyError('invalid_request', 'Last-Event-ID / since must be a cursor from this feed', { reason: 'malformed_request' });
+    if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'Last-Event-ID / since must be a cursor from this feed', { reason: 'malformed_request' });
     // read once before streaming so a store outage is a plain 503, not a broken stream
     const first = await readFeed(b, since, PAGE);
     c.header('Cache-Control', 'no-store');

@@ -2,7 +2,9 @@
  * The streaming revocation feed: GET /v1/revocations/stream (Server-Sent Events). The first message of
  * a connection without a usable cursor is `event: snapshot` (replace the mirror); then one message per
  * revocation with `id: <cursor>`; `: hb` comments keep the line warm. On any drop it reconnects with
- * `Last-Event-ID`, so the broker replays what was missed (or sends a new snapshot).
+ * `Last-Event-ID`, so the broker replays what was missed (or sends a new snapshot). An `error` message
+ * (the broker lost its store) ends the connection; a `resync` message (the broker trimmed past our
+ * cursor) also drops the cursor, and the mirror counts as stale until the next snapshot.
  *
  * Freshness: while connected the mirror is current; once disconnected it stays usable for
  * `maxStalenessMs` after the last sign of life. A connection silent for `idleTimeoutMs` (real time;
@@ -86,8 +88,8 @@ export class StreamFeed extends Feed {
         await res.body?.cancel();
         throw new Error('revocation stream: answer is not text/event-stream');
       }
-      // replaying from a fresh cursor keeps the mirror; without one, wait for the snapshot
-      if (this.synced) this.live();
+      // resuming from a cursor keeps the mirror (the broker replays, or sends a snapshot); without one, wait for the snapshot
+      if (this.synced && this.cursor !== null) this.live();
       const parser = new SseParser();
       const decoder = new TextDecoder();
       const reader = res.body.getReader();
@@ -103,6 +105,7 @@ export class StreamFeed extends Feed {
       throw e;
     } finally {
       clearTimeout(idle);
+      conn.abort(); // release the connection whatever ended the read
       // a connection that ended on its own was current up to now; a silent one only up to its last byte
       if (this.state === 'live' && !idleFired) this.lastHeardAt = this.o.clock.now();
       if (this.state !== 'closed') this.state = 'retrying';
@@ -125,12 +128,23 @@ export class StreamFeed extends Feed {
       this.live();
       return;
     }
+    if (m.event === 'resync') {
+      // the broker trimmed past our cursor: drop it, and trust nothing until the next snapshot
+      this.cursor = null;
+      this.lastHeardAt = null;
+      this.state = 'retrying';
+      throw new Error('revocation stream: resync required');
+    }
+    if (m.event === 'error') {
+      const d = data as { error_description?: unknown };
+      throw new Error(`revocation stream ended by the broker: ${typeof d?.error_description === 'string' ? d.error_description : 'error'}`);
+    }
     const e = data as RevocationEvent;
     if (!e || typeof e !== 'object') return;
     if (typeof e.type !== 'string') e.type = m.event;
     this.o.mirror.apply(e);
     if (m.lastEventId) this.cursor = m.lastEventId;
-    if (this.synced) this.live();
+    if (this.synced && this.cursor !== null) this.live();
     const now = this.o.clock.now();
     if (now >= this.pruneAt) {
       this.prune();

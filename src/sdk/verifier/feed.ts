@@ -27,6 +27,8 @@ export interface FeedOptions {
   mirror: RevocationMirror;
   /** Pruning horizon for mirror entries (ms). */
   retentionMs: number;
+  /** A feed request that takes longer is abandoned (ms). */
+  requestTimeoutMs: number;
 }
 
 export interface FeedPage {
@@ -107,7 +109,10 @@ export abstract class Feed {
     for (;;) {
       const q = new URLSearchParams({ limit: String(limit) });
       if (cursor) q.set('since', cursor);
-      const res = await request(this.o.fetch, `${endpoint(this.o.brokerUrl, '/v1/revocations')}?${q}`, { headers: this.headers, signal });
+      const res = await request(this.o.fetch, `${endpoint(this.o.brokerUrl, '/v1/revocations')}?${q}`, {
+        headers: this.headers,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.requestTimeoutMs)]),
+      });
       const page = checkPage(await jsonOrThrow<unknown>(res));
       if (page.resync) {
         staging = new RevocationMirror();

@@ -1,19 +1,24 @@
 /**
  * Client certificates for mTLS resource servers: the presented X.509-SVID chains to a certificate of
  * the trust bundle (through optional intermediates), every certificate on the way is within its
- * validity, the leaf is not a CA, carries exactly one SPIFFE ID as URI SAN, and its serial is not in
- * the revocation mirror.
+ * validity, the leaf is not a CA, carries exactly one SPIFFE ID as URI SAN, and neither its serial nor
+ * its task (Mayfly's task-id extension) is revoked in the mirror.
  */
 import { X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import { parseSpiffeId } from '../../ids/spiffe.js';
 import { normalizeSerial } from './mirror.js';
+
+/** Mayfly's task-id certificate extension: non-critical, extnValue = UTF8String task id. */
+export const TASK_ID_EXTENSION_OID = '1.3.6.1.4.1.59470.1.1';
 
 export type CertificateInput = X509Certificate | string | Buffer;
 
 export type CertificateCode = 'malformed' | 'untrusted' | 'expired' | 'not_yet_valid' | 'not_a_leaf' | 'no_spiffe_id' | 'wrong_trust_domain' | 'revoked' | 'stale';
 
 export type CertificateResult =
-  | { ok: true; spiffeId: string; trustDomain: string; serial: string; notAfter: number; certificate: X509Certificate }
+  | { ok: true; spiffeId: string; trustDomain: string; serial: string; taskId: string | undefined; notAfter: number; certificate: X509Certificate }
   | { ok: false; code: CertificateCode; message: string };
 
 export interface CertificateCheckOptions {
@@ -24,8 +29,8 @@ export interface CertificateCheckOptions {
   /** Only SPIFFE IDs of this trust domain are accepted. */
   trustDomain?: string;
   now?: number;
-  /** The revoked-serial check (the verifier passes its mirror). */
-  isRevoked?: (serialLowerHex: string) => boolean;
+  /** The revocation state (the verifier passes its mirror). */
+  revocation?: { isSerialRevoked(serialLowerHex: string): boolean; isTaskClosed(taskId: string): boolean };
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
@@ -52,6 +57,20 @@ export function uriSans(cert: X509Certificate): string[] {
   const re = /(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g;
   for (let m = re.exec(san); m; m = re.exec(san)) out.push(m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!);
   return out;
+}
+
+/** The task id a Mayfly certificate carries, if any. */
+export function taskIdOf(cert: X509Certificate): string | undefined {
+  const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === TASK_ID_EXTENSION_OID);
+  if (!ext) return undefined;
+  const v = Buffer.from(ext.extnValue.buffer);
+  // DER UTF8String: tag 0x0C, short or one/two-byte long length
+  if (v[0] !== 0x0c || v.length < 2) return undefined;
+  let len = v[1]!;
+  let off = 2;
+  if (len === 0x81) [len, off] = [v[2] ?? 0, 3];
+  else if (len === 0x82) [len, off] = [((v[2] ?? 0) << 8) | (v[3] ?? 0), 4];
+  return off + len === v.length ? v.subarray(off).toString('utf8') : undefined;
 }
 
 const issuedBy = (child: X509Certificate, parent: X509Certificate) => child.checkIssued(parent) && child.verify(parent.publicKey);
@@ -99,6 +118,13 @@ export function checkClientCertificate(input: CertificateInput, o: CertificateCh
   if (!id) return { ok: false, code: 'no_spiffe_id', message: 'certificate must carry exactly one valid SPIFFE ID as URI SAN' };
   if (o.trustDomain && id.trustDomain !== o.trustDomain) return { ok: false, code: 'wrong_trust_domain', message: `SPIFFE ID is not in trust domain ${o.trustDomain}` };
   const serial = normalizeSerial(leaf.serialNumber);
-  if (o.isRevoked?.(serial)) return { ok: false, code: 'revoked', message: `certificate ${serial} is revoked` };
-  return { ok: true, spiffeId: spiffe[0]!, trustDomain: id.trustDomain, serial, notAfter: Date.parse(leaf.validTo), certificate: leaf };
+  let taskId: string | undefined;
+  try {
+    taskId = taskIdOf(leaf);
+  } catch (e) {
+    return { ok: false, code: 'malformed', message: `certificate extensions unreadable: ${(e as Error).message}` };
+  }
+  if (o.revocation?.isSerialRevoked(serial)) return { ok: false, code: 'revoked', message: `certificate ${serial} is revoked` };
+  if (taskId !== undefined && o.revocation?.isTaskClosed(taskId)) return { ok: false, code: 'revoked', message: `task ${taskId} of the certificate is closed` };
+  return { ok: true, spiffeId: spiffe[0]!, trustDomain: id.trustDomain, serial, taskId, notAfter: Date.parse(leaf.validTo), certificate: leaf };
 }

@@ -16,12 +16,27 @@ export interface TokenCheckConfig {
   clockToleranceS: number;
 }
 
+const optionCache = new WeakMap<TokenCheckConfig, Map<string, JWTVerifyOptions>>();
+
+/** jwtVerify options, built once per (config, audience string); arrays of audiences are built per call. */
+function optionsFor(cfg: TokenCheckConfig, audience: string | string[]): JWTVerifyOptions {
+  const build = (): JWTVerifyOptions => ({ issuer: cfg.issuer, audience, typ: 'at+jwt', algorithms: cfg.algorithms, clockTolerance: cfg.clockToleranceS });
+  if (typeof audience !== 'string') return build();
+  let m = optionCache.get(cfg);
+  if (!m) optionCache.set(cfg, (m = new Map()));
+  let o = m.get(audience);
+  if (!o) {
+    if (m.size > 1000) m.clear();
+    m.set(audience, (o = build()));
+  }
+  return o;
+}
+
 export type TokenCheck = { ok: true; claims: MayflyClaims } | VerifyFailure;
 
 export async function checkToken(token: string, keys: JWTVerifyGetKey, cfg: TokenCheckConfig, audience: string | string[], now: number, fixedClock: boolean): Promise<TokenCheck> {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_BYTES) return fail('malformed', 'not a compact JWS of acceptable size');
-  const opts: JWTVerifyOptions = { issuer: cfg.issuer, audience, typ: 'at+jwt', algorithms: cfg.algorithms, clockTolerance: cfg.clockToleranceS };
-  if (fixedClock) opts.currentDate = new Date(now);
+  const opts: JWTVerifyOptions = fixedClock ? { ...optionsFor(cfg, audience), currentDate: new Date(now) } : optionsFor(cfg, audience);
   let claims: MayflyClaims;
   try {
     claims = (await jwtVerify(token, keys, opts)).payload as MayflyClaims;

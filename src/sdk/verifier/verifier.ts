@@ -5,13 +5,13 @@
  * background. When the mirror cannot be trusted (never synced, or out of touch for longer than
  * `maxStalenessMs`) it fails closed with `stale`, or asks the broker (introspection) when allowed.
  */
-import { createRemoteJWKSet, customFetch } from 'jose';
 import { endpoint, type BrokerCredentials, type FetchLike } from '../http.js';
 import { checkDpop, DPOP_ALGORITHMS, type DpopRequest } from './dpop.js';
 import type { Feed, FeedMode, FeedStatus } from './feed.js';
 import { PollFeed } from './feed-poll.js';
 import { StreamFeed } from './feed-stream.js';
 import { createIntrospector } from './introspection.js';
+import { brokerKeys } from './keys.js';
 import { RevocationMirror, type MirrorCounts } from './mirror.js';
 import { checkClientCertificate, type CertificateCheckOptions, type CertificateInput, type CertificateResult } from './mtls.js';
 import { ReplayCache } from './replay-cache.js';
@@ -76,7 +76,7 @@ export interface Verifier {
   close(): void;
   status(): VerifierStatus;
   /** mTLS: a client certificate against a trust bundle and the revoked serials of the mirror. */
-  checkCertificate(cert: CertificateInput, opts: Omit<CertificateCheckOptions, 'isRevoked' | 'now'>): CertificateResult;
+  checkCertificate(cert: CertificateInput, opts: Omit<CertificateCheckOptions, 'revocation' | 'now'>): CertificateResult;
 }
 
 const systemClock = { now: () => Date.now() };
@@ -87,12 +87,9 @@ export function createVerifier(o: VerifierOptions): Verifier {
   const clock = o.clock ?? systemClock;
   const fixedClock = o.clock !== undefined;
   const maxStalenessMs = o.maxStalenessMs ?? 30_000;
+  if (o.feed === 'poll' && (o.pollIntervalMs ?? 5000) >= maxStalenessMs) throw new RangeError('pollIntervalMs must be below maxStalenessMs, or the mirror goes stale between polls');
   const credentials: BrokerCredentials = { clientId: o.clientId, clientSecret: o.clientSecret, operatorToken: o.operatorToken };
-  const jwks = createRemoteJWKSet(new URL(o.jwksUri ?? endpoint(brokerUrl, '/.well-known/jwks.json')), {
-    cooldownDuration: o.jwksCooldownMs ?? 30_000,
-    cacheMaxAge: o.jwksCacheMaxAgeMs ?? 600_000,
-    [customFetch]: (url, init) => f(url, init),
-  });
+  const jwks = brokerKeys(o.jwksUri ?? endpoint(brokerUrl, '/.well-known/jwks.json'), f, { cooldownMs: o.jwksCooldownMs ?? 30_000, cacheMaxAgeMs: o.jwksCacheMaxAgeMs ?? 600_000 });
   const cfg: TokenCheckConfig = { issuer: o.issuer, algorithms: o.algorithms ?? DEFAULT_ALGORITHMS, clockToleranceS: o.clockToleranceS ?? 30 };
   const dpopCfg = {
     algorithms: o.dpop?.algorithms ?? DPOP_ALGORITHMS,
@@ -101,7 +98,7 @@ export function createVerifier(o: VerifierOptions): Verifier {
     replay: new ReplayCache(o.dpop?.replayCacheSize),
   };
   const mirror = new RevocationMirror();
-  const feedOpts = { brokerUrl, credentials, fetch: f, clock, mirror, retentionMs: o.retentionMs ?? 86_400_000 };
+  const feedOpts = { brokerUrl, credentials, fetch: f, clock, mirror, retentionMs: o.retentionMs ?? 86_400_000, requestTimeoutMs: Math.max(1000, Math.min(maxStalenessMs, 10_000)) };
   const feed: Feed | undefined =
     o.feed === 'stream' ? new StreamFeed(feedOpts, o.idleTimeoutMs ?? maxStalenessMs) : o.feed === 'poll' ? new PollFeed(feedOpts, o.pollIntervalMs ?? 5000) : undefined;
   const introspector = o.introspectionFallback ? createIntrospector(brokerUrl, credentials, f) : undefined;
@@ -119,7 +116,7 @@ export function createVerifier(o: VerifierOptions): Verifier {
 
   async function verify(token: string, v: VerifyOptions): Promise<VerifyResult> {
     const now = clock.now();
-    const r = await checkToken(token, jwks, cfg, v.audience, now, fixedClock);
+    const r = await checkToken(token, jwks.resolve, cfg, v.audience, now, fixedClock);
     if (!r.ok) return r;
     const c = r.claims;
     if (c.cnf !== undefined || v.dpop !== undefined) {
@@ -170,7 +167,7 @@ export function createVerifier(o: VerifierOptions): Verifier {
     },
     checkCertificate(cert, opts) {
       if (feed && !fresh(clock.now())) return { ok: false, code: 'stale', message: 'revocation feed out of touch: cannot tell whether the certificate is revoked' };
-      return checkClientCertificate(cert, { ...opts, now: clock.now(), isRevoked: (s) => mirror.isSerialRevoked(s) });
+      return checkClientCertificate(cert, { ...opts, now: clock.now(), ...(feed ? { revocation: mirror } : {}) });
     },
   };
 }

@@ -1,0 +1,62 @@
+/**
+ * The agent's and orchestrator's client: task-bound access tokens (cached, renewed, collapsed) and task
+ * management (open, show, close, withTask).
+ */
+import type { FetchLike } from '../http.js';
+import type { AttestationSource } from './attestation.js';
+import { exchange, type AccessToken, type TokenRequest } from './exchange.js';
+import { taskApi, type TaskClosed, type TaskSpec, type TaskView } from './tasks.js';
+import { TokenCache } from './token-cache.js';
+import { withTask, type WithTaskOptions } from './with-task.js';
+import { requestCertificate, type CertificateRequest, type IssuedCertificate } from './certificate.js';
+
+export interface ClientOptions {
+  brokerUrl: string;
+  /** The agent's (or orchestrator's) proof of identity. */
+  attestation: AttestationSource;
+  /** Fraction of a token's lifetime after which it is renewed (0 < renewAt <= 1). Default 0.8. */
+  renewAt?: number;
+  /** Task calls with an operator token instead of the attestation. */
+  operatorToken?: string;
+  fetch?: FetchLike;
+  clock?: { now(): number };
+}
+
+export interface MayflyClient {
+  /** A token for the task: cached per (task, scope, audience, tools), renewed at `renewAt`, never expired. */
+  token(req: TokenRequest): Promise<AccessToken>;
+  openTask(spec: TaskSpec): Promise<TaskView>;
+  getTask(id: string): Promise<TaskView>;
+  /** Closes the task; from then on this client refuses to hand out tokens for it. */
+  closeTask(id: string): Promise<TaskClosed>;
+  withTask<T>(spec: TaskSpec, fn: (task: TaskView, signal: AbortSignal) => Promise<T>, opts?: WithTaskOptions): Promise<T>;
+  /** An X.509-SVID for the task (see certificate.ts). */
+  certificate(req: CertificateRequest): Promise<IssuedCertificate>;
+  /** Drops cached tokens (of one task, or all). */
+  forget(taskId?: string): void;
+}
+
+export function createClient(o: ClientOptions): MayflyClient {
+  const renewAt = o.renewAt ?? 0.8;
+  if (!(renewAt > 0 && renewAt <= 1)) throw new RangeError('renewAt must be in (0, 1]');
+  const f: FetchLike = o.fetch ?? ((...a) => fetch(...a));
+  const now = () => (o.clock ? o.clock.now() : Date.now());
+  const cache = new TokenCache(now, async (r) => {
+    const subject = await o.attestation.token();
+    return exchange(o.brokerUrl, f, subject, r, now(), renewAt);
+  });
+  const tasks = taskApi(o.brokerUrl, async () => o.operatorToken ?? (await o.attestation.token()), f);
+  const closeTask = async (id: string) => {
+    cache.taskEnded(id);
+    return tasks.close(id);
+  };
+  return {
+    token: (r) => cache.get(r),
+    openTask: (spec) => tasks.open(spec),
+    getTask: (id) => tasks.get(id),
+    closeTask,
+    withTask: (spec, fn, opts) => withTask(tasks, (id) => cache.taskEnded(id), spec, fn, opts),
+    certificate: (req) => requestCertificate(o.brokerUrl, f, o.attestation, req),
+    forget: (id) => cache.forget(id),
+  };
+}
