@@ -87,6 +87,7 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   const status = await statusOf(b, task, now);
   if (!status.open && status.reason === 'principal_revoked') {
     // already closed by its principal's revocation: nothing left for this close to revoke
+    b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason: 'principal_revoked', revoked: 0 });
     return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(now).toISOString() };
   }
   if (task.state === 'open') await publishRevocation(b, 'task.closed', { task_id: id });

@@ -50,7 +50,7 @@ describe('audit trail and log hygiene', () => {
       'identity.locked',
       'identity.unlocked',
       'principal.revoked',
-      'task.closed:closed_by_orchestrator',
+      'task.closed:principal_revoked', // the task acted for bob: his revocation had closed it already
     ]);
     // resumable: reading after the 3rd event returns the rest
     const after = await http(`${b.url}/v1/audit?after=${audit.body.events[2].id}&limit=100`, { headers: bearer(OPERATOR.token) });
