@@ -11,6 +11,8 @@ import type { Logger } from './audit/logger.js';
 import type { Attestation } from './attest/attestation.js';
 import type { AccessTokenVerifier } from './issue/access-token.js';
 import type { FeedHub } from './feed/hub.js';
+import type { CertificateAuthority } from './x509/index.js';
+import type { CrlService } from './ca/crl-service.js';
 
 export interface Broker {
   config: Config;
@@ -24,6 +26,9 @@ export interface Broker {
   accessTokens: AccessTokenVerifier;
   /** Wakes revocation-feed subscribers of this process when any replica publishes. */
   feed: FeedHub;
+  /** The CA that signs X509-SVIDs, and its CRL. */
+  ca: CertificateAuthority;
+  crl: CrlService;
   /** Present only in dev mode: mints attestation tokens for a named workload. */
   devMint?: (workload: string, ttlS?: number) => Promise<string>;
 }

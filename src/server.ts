@@ -18,6 +18,8 @@ import { createDevAttestor } from './attest/dev-attestor.js';
 import { AccessTokenVerifier } from './issue/access-token.js';
 import { createApp } from './http/app.js';
 import { FeedHub } from './feed/hub.js';
+import { loadAuthority } from './ca/authority.js';
+import { CrlService } from './ca/crl-service.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -44,7 +46,8 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     attestors.push(dev.attestor);
     devMint = dev.mint;
   }
-  return {
+  const ca = loadAuthority(config, new Date(clock.now()));
+  const broker: Omit<Broker, 'crl'> & { crl?: CrlService } = {
     config,
     store,
     keyring,
@@ -55,8 +58,11 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     attestation: new Attestation(attestors, config.registrations, config.issuer, clock),
     accessTokens: new AccessTokenVerifier(keyring, config.issuer),
     feed: new FeedHub(store),
+    ca,
     ...(devMint ? { devMint } : {}),
   };
+  broker.crl = new CrlService(broker as Broker);
+  return broker as Broker;
 }
 
 export interface Running {

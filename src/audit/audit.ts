@@ -16,7 +16,10 @@ export type AuditEventType =
   | 'identity.locked'
   | 'identity.unlocked'
   | 'principal.revoked'
-  | 'auth.denied';
+  | 'auth.denied'
+  | 'certificate.granted'
+  | 'certificate.denied'
+  | 'certificate.revoked';
 
 export type AuditFields = Record<string, string | number | boolean | string[] | undefined>;
 

@@ -14,7 +14,7 @@ const USAGE = `usage: mayfly <command> [options]
 commands:
   serve [--config FILE]   run the broker on a config file (default: $MAYFLY_CONFIG or config/mayfly.yaml)
   dev [--port N]          run the embedded dev default (memory store, dev attestor, loopback only)
-${commands.map((c) => `  ${c.synopsis.padEnd(22)}  ${c.summary}`).join('\n')}
+${commands.map((c) => (c.synopsis.length > 22 ? `  ${c.synopsis}\n  ${''.padEnd(22)}  ${c.summary}` : `  ${c.synopsis.padEnd(22)}  ${c.summary}`)).join('\n')}
   help                    show this help
 
 \`mayfly <command> --help\` describes a command. Client commands talk to --url (default $MAYFLY_URL or

@@ -50,7 +50,9 @@ export interface Config {
   audit: { streamMaxLen: number };
   log: { level: string };
   dev: boolean;
-  ca?: Record<string, unknown>;
+  /** The certificate authority; absent: a CA generated once in `<keysDir>/ca` (dev mode: in memory). */
+  ca?: { certFile: string; keyFile: string; chainFile?: string; backdateMs: number; crlValidityMs: number };
+  caDefaults: { backdateMs: number; crlValidityMs: number };
   /** Where the config came from (a path, or "embedded dev default"). */
   source: string;
 }

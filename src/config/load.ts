@@ -102,7 +102,18 @@ function normalise(c: RawConfig, source: string): Config {
     audit: { streamMaxLen: c.audit.stream_max_len },
     log: c.log,
     dev: c.dev,
-    ...(c.ca ? { ca: c.ca } : {}),
+    ...(c.ca
+      ? {
+          ca: {
+            certFile: resolve(c.ca.cert_file),
+            keyFile: resolve(c.ca.key_file),
+            ...(c.ca.chain_file ? { chainFile: resolve(c.ca.chain_file) } : {}),
+            backdateMs: ms(c.ca.backdate),
+            crlValidityMs: ms(c.ca.crl_validity),
+          },
+        }
+      : {}),
+    caDefaults: { backdateMs: c.ca ? ms(c.ca.backdate) : 30_000, crlValidityMs: c.ca ? ms(c.ca.crl_validity) : 600_000 },
     source,
   };
 }

@@ -94,8 +94,17 @@ export const configSchema = z
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     /** Dev mode: enables the dev attestor and its mint endpoint; refuses to listen beyond loopback. */
     dev: z.boolean().default(false),
-    /** X.509 CA (certificates); accepted here so one config serves every feature. */
-    ca: z.record(z.string(), z.unknown()).optional(),
+    /** X.509 CA for certificates: a root or an intermediate (its chain is served). Absent: one is generated in keys.dir. */
+    ca: z
+      .object({
+        cert_file: z.string().min(1),
+        key_file: z.string().min(1),
+        chain_file: z.string().min(1).optional(),
+        backdate: duration.default('30s'),
+        crl_validity: duration.default('10m'),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

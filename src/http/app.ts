@@ -16,6 +16,8 @@ import { healthRoutes } from './routes/health.js';
 import { auditRoutes } from './routes/audit.js';
 import { devRoutes } from './routes/dev.js';
 import { revocationRoutes } from './routes/revocations.js';
+import { certificateRoutes } from './routes/certificates.js';
+import { caRoutes } from './routes/ca.js';
 
 export function createApp(b: Broker): Hono {
   const app = new Hono();
@@ -39,6 +41,8 @@ export function createApp(b: Broker): Hono {
   identityRoutes(app, b);
   auditRoutes(app, b);
   revocationRoutes(app, b);
+  certificateRoutes(app, b);
+  caRoutes(app, b);
   devRoutes(app, b);
   app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError(onError(b.log));

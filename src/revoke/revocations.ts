@@ -29,6 +29,7 @@ export async function lockIdentity(b: Broker, id: string, by: string) {
   requireSpiffeId(id);
   const now = b.clock.now();
   await publishRevocation(b, 'identity.locked', { identity: id, revoked_before: now });
+  await b.store.addCrlScope('identity', id, now + b.config.tokens.maxTtlMs + 60_000);
   const s = await b.store.lockIdentity(id, now);
   b.audit.record('identity.locked', { identity: id, by });
   return { spiffe_id: id, locked: true, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
@@ -53,8 +54,20 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
   if (!isPrincipal(principal)) throw new MayflyError('invalid_request', 'not a valid principal (kind:value, printable ASCII)', { reason: 'bad_principal' });
   const now = b.clock.now();
   await publishRevocation(b, 'principal.revoked', { principal, revoked_before: now });
+  await b.store.addCrlScope('principal', principal, now + b.config.tokens.maxTtlMs + 60_000);
   // Tasks opened for the principal before now count as closed for as long as any of them could live.
   const before = await b.store.revokePrincipal(principal, now, now + b.config.tasks.maxTtlMs + b.config.tokens.maxTtlMs + 60_000);
   b.audit.record('principal.revoked', { principal, by });
   return { principal, revoked: true, revoked_before: new Date(before).toISOString() };
+}
+
+/** Revokes one certificate by serial (until it expires): listed in the CRL, `revoked` over OCSP. */
+export async function revokeCertificateSerial(b: Broker, serial: string, by: string) {
+  const rec = await b.store.getCertificate(serial);
+  if (!rec) throw new MayflyError('not_found', 'unknown or expired certificate serial', { reason: 'serial_unknown' });
+  const now = b.clock.now();
+  await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
+  const fresh = await b.store.revokeCertificate(serial, rec.notAfter, now);
+  if (fresh) b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+  return { serial, status: 'revoked' as const, revoked_at: new Date((await b.store.certificateRevokedAt(serial)) || now).toISOString() };
 }

@@ -90,8 +90,12 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
     b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason: 'principal_revoked', revoked: 0 });
     return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(now).toISOString() };
   }
-  if (task.state === 'open') await publishRevocation(b, 'task.closed', { task_id: id });
+  if (task.state === 'open') {
+    await publishRevocation(b, 'task.closed', { task_id: id });
+    await b.store.addCrlScope('task', id, task.expiresAt); // its certificates join the CRL
+  }
   const out = await b.store.closeTask(id, now, reason);
+  if (!out?.alreadyClosed) await b.store.bumpCrlVersion(); // a certificate recorded in a race with the close lands in the next CRL
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
   return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };

@@ -9,6 +9,7 @@ const HELP = `usage: mayfly revoke token [TOKEN | -]          one access token (
                                                    ones until --unlock; those issued before stay inactive (operator)
        mayfly revoke principal PRINCIPAL           every task opened for the principal until now counts as closed
                                                    (operator), e.g. user:alice@example.com
+       mayfly revoke certificate SERIAL            one X.509-SVID, by serial in hex (client or operator)
 
 ${COMMON_HELP}`;
 
@@ -61,6 +62,18 @@ async function revokePrincipal(args: string[], io: Io): Promise<number> {
   return EXIT.ok;
 }
 
+async function revokeCertificate(args: string[], io: Io): Promise<number> {
+  const p = parse(args, {}, HELP, io, { positionals: 1 });
+  if (!p) return EXIT.ok;
+  requireClientOrOperator(p.common);
+  const serial = p.positionals[0]!.toLowerCase().replace(/:/g, '');
+  if (!/^[0-9a-f]{1,40}$/.test(serial)) throw new UsageError('SERIAL: the certificate serial in hex');
+  const r = await call<{ serial: string; revoked_at: string }>(p.common, `/v1/certificates/${serial}/revoke`, { method: 'POST', clientAuth: true });
+  if (p.common.json) printJson(io, r);
+  else io.out(`revoked certificate ${r.serial} (at ${r.revoked_at}): listed in the CRL, revoked over OCSP and the feed`);
+  return EXIT.ok;
+}
+
 export async function run([sub, ...rest]: string[], io: Io): Promise<number> {
   switch (sub) {
     case 'token':
@@ -71,13 +84,15 @@ export async function run([sub, ...rest]: string[], io: Io): Promise<number> {
       return revokeIdentity(rest, io);
     case 'principal':
       return revokePrincipal(rest, io);
+    case 'certificate':
+      return revokeCertificate(rest, io);
     case '--help':
     case '-h':
     case 'help':
       io.out(HELP);
       return EXIT.ok;
     case undefined:
-      throw new UsageError(`what? token, task, identity or principal`);
+      throw new UsageError(`what? token, task, identity, principal or certificate`);
     default:
       throw new UsageError(`unknown kind "${sub}"`);
   }

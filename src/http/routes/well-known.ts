@@ -29,6 +29,12 @@ export function metadata(b: Broker) {
     identities_endpoint: `${iss}/v1/identities`,
     principals_endpoint: `${iss}/v1/principals`,
     audit_endpoint: `${iss}/v1/audit`,
+    revocations_endpoint: `${iss}/v1/revocations`,
+    certificates_endpoint: `${iss}/v1/certificates`,
+    ca_bundle_endpoint: `${iss}/v1/ca/bundle`,
+    spiffe_bundle_endpoint: `${iss}/v1/ca/spiffe-bundle`,
+    crl_endpoint: `${iss}/v1/ca/crl`,
+    ocsp_endpoint: `${iss}/v1/ca/ocsp`,
     trust_domain: b.config.trustDomain,
   };
 }

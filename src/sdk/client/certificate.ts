@@ -1,14 +1,10 @@
 /**
- * X.509-SVIDs for a task: a fresh EC P-256 key stays here, its CSR goes to the broker with the agent's
- * attestation, and the certificate (SPIFFE ID as URI SAN, the task id in an extension) comes back.
- *
- * TODO(certificates): the broker has no certificate route yet (src/x509 is the CA library, not wired to
- * HTTP). This speaks the contract it is expected to get, `POST /v1/certificates` with Bearer
- * attestation and JSON `{task_id, csr}` (PEM) answering `{certificate, chain, serial, spiffe_id,
- * expires_at}`; until the route exists it fails with BrokerError `not_supported`. Align both when the
- * route lands. The CSR itself (csr.ts) is already accepted by the broker's parser (src/x509/csr.ts).
+ * X.509-SVIDs for a task (POST /v1/certificates): a fresh EC P-256 key stays here, its CSR goes to the
+ * broker with the agent's attestation as Bearer, and the certificate comes back (the SPIFFE ID as the
+ * only URI SAN, the task id in Mayfly's extension), valid no longer than the task. Closing the task,
+ * locking the identity or revoking the serial revokes it (CRL, OCSP and the revocation feed).
  */
-import { BrokerError, endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
+import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
 import type { AttestationSource } from './attestation.js';
 import { newKeyAndCsr } from './csr.js';
 
@@ -19,13 +15,25 @@ export interface CertificateRequest {
 export interface IssuedCertificate {
   /** The leaf certificate, PEM. */
   certificatePem: string;
-  /** Chain to send after the leaf (intermediates), PEM; may be empty. */
+  /** What to send after the leaf (intermediates, never the root), PEM; may be empty. */
   chainPem: string;
   /** PKCS#8 PEM of the private key (generated here, never sent). */
   keyPem: string;
+  /** Lowercase hex, as the revocation feed, CRL and OCSP name it. */
   serial: string;
   spiffeId: string;
+  taskId: string;
+  /** ms since the epoch. */
   expiresAt: number;
+}
+
+interface Answer {
+  certificate?: unknown;
+  chain?: unknown;
+  serial?: unknown;
+  not_after?: unknown;
+  spiffe_id?: unknown;
+  task_id?: unknown;
 }
 
 export async function requestCertificate(brokerUrl: string, f: FetchLike, attestation: AttestationSource, req: CertificateRequest): Promise<IssuedCertificate> {
@@ -35,15 +43,24 @@ export async function requestCertificate(brokerUrl: string, f: FetchLike, attest
     headers: { authorization: `Bearer ${await attestation.token()}`, 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify({ task_id: req.task, csr: k.csrPem }),
   });
-  if (res.status === 404 && /no route for/.test(await res.clone().text())) throw new BrokerError(404, 'not_supported', 'this broker does not issue certificates yet (no /v1/certificates route)');
-  const body = await jsonOrThrow<{ certificate?: string; chain?: string | string[]; serial?: string; spiffe_id?: string; expires_at?: string }>(res);
-  if (typeof body?.certificate !== 'string') throw new Error('certificate endpoint answer has no certificate');
+  const a = await jsonOrThrow<Answer>(res);
+  if (typeof a?.certificate !== 'string' || typeof a.serial !== 'string' || typeof a.not_after !== 'string') throw new Error('certificate endpoint answer lacks certificate/serial/not_after');
   return {
-    certificatePem: body.certificate,
-    chainPem: Array.isArray(body.chain) ? body.chain.join('') : (body.chain ?? ''),
+    certificatePem: a.certificate,
+    chainPem: Array.isArray(a.chain) ? a.chain.filter((c): c is string => typeof c === 'string').join('') : '',
     keyPem: k.keyPem,
-    serial: body.serial ?? '',
-    spiffeId: body.spiffe_id ?? '',
-    expiresAt: body.expires_at ? Date.parse(body.expires_at) : 0,
+    serial: a.serial,
+    spiffeId: typeof a.spiffe_id === 'string' ? a.spiffe_id : '',
+    taskId: typeof a.task_id === 'string' ? a.task_id : req.task,
+    expiresAt: Date.parse(a.not_after),
   };
+}
+
+/** The broker CA's trust anchors (GET /v1/ca/bundle), PEM: what mTLS servers trust and check against. */
+export async function fetchTrustBundle(brokerUrl: string, f: FetchLike = (...a) => fetch(...a)): Promise<string> {
+  const res = await request(f, endpoint(brokerUrl, '/v1/ca/bundle'), { headers: { accept: 'application/x-pem-file' } });
+  if (!res.ok) await jsonOrThrow(res);
+  const pem = await res.text();
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('the CA bundle is not PEM');
+  return pem;
 }

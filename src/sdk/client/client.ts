@@ -30,7 +30,7 @@ export interface MayflyClient {
   /** Closes the task; from then on this client refuses to hand out tokens for it. */
   closeTask(id: string): Promise<TaskClosed>;
   withTask<T>(spec: TaskSpec, fn: (task: TaskView, signal: AbortSignal) => Promise<T>, opts?: WithTaskOptions): Promise<T>;
-  /** An X.509-SVID for the task (see certificate.ts). */
+  /** An X.509-SVID for the task: a fresh P-256 key and its certificate (POST /v1/certificates). */
   certificate(req: CertificateRequest): Promise<IssuedCertificate>;
   /** Drops cached tokens (of one task, or all). */
   forget(taskId?: string): void;

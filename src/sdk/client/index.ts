@@ -4,5 +4,5 @@ export { staticToken, fileToken, githubActions, devAttestor, type AttestationSou
 export type { TokenRequest, AccessToken } from './exchange.js';
 export type { TaskSpec, TaskView, TaskClosed } from './tasks.js';
 export type { WithTaskOptions } from './with-task.js';
-export type { CertificateRequest, IssuedCertificate } from './certificate.js';
+export { fetchTrustBundle, type CertificateRequest, type IssuedCertificate } from './certificate.js';
 export { TaskClosedError, type TaskEndReason } from './errors.js';

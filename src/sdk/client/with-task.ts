@@ -34,6 +34,7 @@ export async function withTask<T>(
     void close();
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) onAbort(); // aborted while the task was being opened
 
   const handlers = new Map<NodeJS.Signals, () => void>();
   let signalled = false;

@@ -150,7 +150,13 @@ export class RevocationMirror {
   }
 }
 
-/** Serials compare as lowercase hex without leading zeros (X509Certificate prints uppercase). */
+/**
+ * Serials compare in the broker's form (src/x509 serialHexOf): lowercase hex of the unsigned magnitude,
+ * whole bytes, no leading zero bytes. X509Certificate prints uppercase; people paste `ab:cd` or odd lengths.
+ */
 export function normalizeSerial(s: string): string {
-  return s.toLowerCase().replace(/:/g, '').replace(/^0+(?=.)/, '');
+  let h = s.toLowerCase().replace(/:/g, '');
+  if (h.length % 2) h = `0${h}`;
+  while (h.length > 2 && h.startsWith('00')) h = h.slice(2);
+  return h;
 }

@@ -1,0 +1,31 @@
+/**
+ * The broker runs in production as tsc output (`node dist/cli/main.js`, deploy/Dockerfile), not through
+ * tsx (whose transform adds per-closure `__name` calls). So the bench compiles src/ with
+ * tsconfig.build.json into a private, git-ignored directory inside the repository (so node_modules
+ * resolves) and removes it afterwards; it never touches dist/.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cleanup } from './cleanup.js';
+
+export interface BrokerBuild {
+  /** Path of the compiled CLI entry, relative to the repository root. */
+  entry: string;
+  /** tsc reported type errors (the output was still emitted and is used). */
+  typeErrors: boolean;
+}
+
+export function compileBroker(root: string, cleanup: Cleanup): BrokerBuild {
+  const rel = join('bench', 'results', `.broker-build-${process.pid}`);
+  const out = join(root, rel);
+  cleanup.defer('compiled broker', () => rmSync(out, { recursive: true, force: true }));
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', out], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const entry = join(rel, 'cli', 'main.js');
+  if (!existsSync(join(root, entry))) throw new Error(`compiling src/ failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
+  return { entry, typeErrors: r.status !== 0 };
+}

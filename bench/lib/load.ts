@@ -1,0 +1,94 @@
+/**
+ * Load generation with autocannon's programmatic API: a discarded warm-up, then the measured run.
+ * A run is valid only with zero non-2xx answers, zero socket errors and zero timeouts.
+ */
+import autocannon from 'autocannon';
+import type { CpuMonitor, CpuWindow } from './cpu-monitor.js';
+import type { HttpRequestSpec } from './mayfly-client.js';
+
+export interface LoadOptions {
+  connections: number;
+  durationS: number;
+  warmupS: number;
+  pipelining: number;
+}
+
+export interface LoadResult {
+  name: string;
+  rps: number;
+  /** Latency percentiles in ms (autocannon records whole milliseconds). */
+  p50: number;
+  p99: number;
+  avgLatencyMs: number;
+  total: number;
+  ok2xx: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  durationS: number;
+  connections: number;
+  valid: boolean;
+  /** CPU use during the measured window (null off Linux or without a monitor). */
+  cpu: CpuWindow | null;
+  /** Outside processes + steal used more than NOISY_PCT of a core during the window. */
+  noisy: boolean;
+}
+
+/** Above this much outside CPU (percent of one core) a window counts as disturbed. */
+export const NOISY_PCT = 25;
+
+function shoot(url: string, req: HttpRequestSpec, opts: { connections: number; pipelining: number; duration?: number; amount?: number }) {
+  return autocannon({
+    url: url + req.path,
+    method: req.method,
+    headers: req.headers,
+    body: req.body,
+    connections: opts.connections,
+    pipelining: opts.pipelining,
+    timeout: 10,
+    ...(opts.amount !== undefined ? { amount: opts.amount } : { duration: opts.duration ?? 1 }),
+  });
+}
+
+function summarise(name: string, r: autocannon.Result, connections: number): LoadResult {
+  const bad = r.non2xx + r.errors + r.timeouts;
+  return {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    avgLatencyMs: r.latency.average,
+    total: r.requests.total,
+    ok2xx: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    durationS: r.duration,
+    connections,
+    valid: bad === 0 && r.requests.total > 0,
+    cpu: null,
+    noisy: false,
+  };
+}
+
+export async function runScenario(name: string, baseUrl: string, req: HttpRequestSpec, o: LoadOptions, monitor?: CpuMonitor): Promise<LoadResult> {
+  if (o.warmupS > 0) {
+    const w = await shoot(baseUrl, req, { connections: o.connections, pipelining: o.pipelining, duration: o.warmupS });
+    const bad = w.non2xx + w.errors + w.timeouts;
+    if (bad > 0) process.stderr.write(`[bench] ${name}: warm-up saw ${w.non2xx} non-2xx, ${w.errors} errors, ${w.timeouts} timeouts\n`);
+  }
+  const snap = monitor?.start() ?? null;
+  const r = await shoot(baseUrl, req, { connections: o.connections, pipelining: o.pipelining, duration: o.durationS });
+  const cpu = monitor?.stop(snap) ?? null;
+  return { ...summarise(name, r, o.connections), cpu, noisy: cpu !== null && cpu.other + cpu.steal > NOISY_PCT };
+}
+
+/** Exactly `amount` requests at the given concurrency (e.g. to mint N tokens); throws unless all are 2xx. */
+export async function fire(baseUrl: string, req: HttpRequestSpec, amount: number, connections: number): Promise<LoadResult> {
+  const t0 = performance.now();
+  const raw = await shoot(baseUrl, req, { connections, pipelining: 1, amount });
+  // per-second samples are meaningless for a run of a few seconds: rate over the wall time instead
+  const r = { ...summarise('fire', raw, connections), rps: (raw['2xx'] * 1000) / (performance.now() - t0) };
+  if (!r.valid || r.ok2xx !== amount) throw new Error(`${req.path}: ${amount} requests gave ${r.ok2xx} 2xx answers, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  return r;
+}

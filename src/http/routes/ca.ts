@@ -1,0 +1,73 @@
+/**
+ * The CA's public face: GET /v1/ca/bundle (PEM trust anchors; `?format=jwks` or /v1/ca/spiffe-bundle
+ * for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`), GET /v1/ca/crl (RFC 5280 DER,
+ * application/pkix-crl), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64} (RFC 6960 §A.1).
+ */
+import { X509Certificate } from 'node:crypto';
+import type { Context, Hono } from 'hono';
+import type { Broker } from '../../broker.js';
+import { certificateStatus } from '../../ca/status.js';
+import { buildOcspResponse, certIdMatchesCa, ocspError, OCSP_MAX_REQUEST, parseOcspRequest, X509Error, type OcspSingleResponse } from '../../x509/index.js';
+
+function anchorsPem(b: Broker): string {
+  return b.ca.rootPem ?? b.ca.cert.pem;
+}
+
+function spiffeBundle(b: Broker) {
+  const cert = new X509Certificate(anchorsPem(b));
+  const jwk = cert.publicKey.export({ format: 'jwk' });
+  return {
+    keys: [{ ...jwk, use: 'x509-svid', x5c: [cert.raw.toString('base64')] }],
+    spiffe_refresh_hint: 300,
+    spiffe_sequence: 1,
+  };
+}
+
+async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
+  const reply = (body: Buffer, status = 200) =>
+    c.body(new Uint8Array(body), status as 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' });
+  let req;
+  try {
+    req = parseOcspRequest(der);
+  } catch (e) {
+    if (e instanceof X509Error) return reply(ocspError('malformedRequest'));
+    throw e;
+  }
+  const now = new Date(b.clock.now());
+  try {
+    const responses: OcspSingleResponse[] = await Promise.all(
+      req.certIds.map(async (certId): Promise<OcspSingleResponse> => {
+        if (!certIdMatchesCa(b.ca, certId)) return { certId, status: 'unknown', thisUpdate: now };
+        const s = await certificateStatus(b, certId.serialHex);
+        if (s.status === 'revoked') return { certId, status: 'revoked', revokedAt: new Date(s.revokedAt), thisUpdate: now, nextUpdate: new Date(now.getTime() + 60_000) };
+        if (s.status === 'good') return { certId, status: 'good', thisUpdate: now, nextUpdate: new Date(now.getTime() + 60_000) };
+        return { certId, status: 'unknown', thisUpdate: now };
+      }),
+    );
+    return reply(buildOcspResponse(b.ca, responses, { ...(req.nonce ? { nonce: req.nonce } : {}), producedAt: now }));
+  } catch {
+    return reply(ocspError('tryLater'));
+  }
+}
+
+export function caRoutes(app: Hono, b: Broker): void {
+  app.get('/v1/ca/bundle', (c) => {
+    if (c.req.query('format') === 'jwks') return c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' });
+    return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300' });
+  });
+  app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
+  app.get('/v1/ca/crl', async (c) => c.body(new Uint8Array(await b.crl.current()), 200, { 'Content-Type': 'application/pkix-crl', 'Cache-Control': 'no-cache' }));
+  app.post('/v1/ca/ocsp', async (c) => {
+    const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    if (mt !== 'application/ocsp-request' || body.length === 0 || body.length > OCSP_MAX_REQUEST)
+      return c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+    return ocsp(b, c, body);
+  });
+  app.get('/v1/ca/ocsp/:req{.+}', async (c) => {
+    const raw = decodeURIComponent(c.req.path.slice('/v1/ca/ocsp/'.length));
+    if (raw.length > OCSP_MAX_REQUEST * 2 || !/^[A-Za-z0-9+/=_-]+$/.test(raw))
+      return c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+    return ocsp(b, c, Buffer.from(raw, 'base64'));
+  });
+}

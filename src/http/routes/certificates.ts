@@ -1,0 +1,79 @@
+/**
+ * Certificates for tasks:
+ * POST /v1/certificates (Bearer attestation; JSON {task_id, csr} with a PEM CSR, or a DER body as
+ *   application/pkcs10 with ?task_id=) -> 201 {certificate, chain, serial, not_after, spiffe_id, task_id}
+ * GET /v1/certificates/{serial} -> JSON status (good | revoked | expired), 404 when unknown
+ * POST /v1/certificates/{serial}/revoke (operator or configured client) -> revoked until it expires
+ */
+import type { Context, Hono } from 'hono';
+import type { Broker } from '../../broker.js';
+import { MayflyError } from '../../errors.js';
+import { issueSvid } from '../../issue/certificate.js';
+import { certificateStatus, SERIAL_HEX } from '../../ca/status.js';
+import { revokeCertificateSerial } from '../../revoke/revocations.js';
+import { TASK_ID } from '../../tasks/tasks.js';
+import { requireClientOrOperator } from '../auth.js';
+import { readJson } from '../body.js';
+
+const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
+
+function proofOf(c: Context): string {
+  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(c.req.header('authorization') ?? '');
+  if (!m) throw new MayflyError('invalid_token', 'bearer attestation token required', { reason: 'no_credentials' });
+  return m[1]!;
+}
+
+async function readRequest(c: Context): Promise<{ taskId: string; csr: string | Uint8Array }> {
+  const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mt === 'application/pkcs10') {
+    const taskId = c.req.query('task_id');
+    if (!taskId) throw bad('missing task_id query parameter');
+    return { taskId, csr: new Uint8Array(await c.req.arrayBuffer()) };
+  }
+  const body = await readJson(c);
+  const unknown = Object.keys(body).filter((k) => k !== 'task_id' && k !== 'csr');
+  if (unknown.length) throw bad(`unknown field(s) ${unknown.join(', ')}`);
+  if (typeof body.task_id !== 'string' || body.task_id === '') throw bad('task_id: a string is required');
+  if (typeof body.csr !== 'string' || body.csr === '') throw bad('csr: a PEM certificate request is required');
+  return { taskId: body.task_id, csr: body.csr };
+}
+
+function serialParam(c: Context): string {
+  const s = c.req.param('serial')!.toLowerCase();
+  if (!SERIAL_HEX.test(s)) throw bad('serial must be the certificate serial in hex');
+  return s;
+}
+
+export function certificateRoutes(app: Hono, b: Broker): void {
+  app.post('/v1/certificates', async (c) => {
+    const proof = proofOf(c);
+    const { taskId, csr } = await readRequest(c);
+    if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
+    const out = await issueSvid(b, proof, taskId, csr);
+    return c.json(out, 201, { 'Cache-Control': 'no-store' });
+  });
+
+  app.get('/v1/certificates/:serial', async (c) => {
+    const serial = serialParam(c);
+    const s = await certificateStatus(b, serial);
+    if (s.status === 'unknown') throw new MayflyError('not_found', 'unknown or expired certificate serial', { reason: 'serial_unknown' });
+    return c.json(
+      {
+        serial,
+        status: s.status,
+        spiffe_id: s.record.agent,
+        task_id: s.record.taskId,
+        issued_at: new Date(s.record.issuedAt).toISOString(),
+        not_after: new Date(s.record.notAfter).toISOString(),
+        ...(s.status === 'revoked' ? { reason: s.reason, revoked_at: new Date(s.revokedAt).toISOString() } : {}),
+      },
+      200,
+      { 'Cache-Control': 'no-store' },
+    );
+  });
+
+  app.post('/v1/certificates/:serial/revoke', async (c) => {
+    const by = requireClientOrOperator(b, c);
+    return c.json(await revokeCertificateSerial(b, serialParam(c), by), 200);
+  });
+}

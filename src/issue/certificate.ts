@@ -1,0 +1,94 @@
+/**
+ * X.509-SVID issuance for a task: attestation -> CSR (strict parse, its own signature verified) ->
+ * policy (policy/certificate.ts) -> check-and-record the serial in the task -> sign -> audit.
+ * Whatever the CSR asks beyond its public key is ignored: the broker decides the content.
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { decideCertificate } from '../policy/certificate.js';
+import { taskStatus } from '../revoke/task-status.js';
+import { issueCertificate, parseCsr, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
+import { attestOrRefuse } from './exchange.js';
+
+export interface IssuedSvid {
+  certificate: string;
+  chain: string[];
+  serial: string;
+  not_after: string;
+  spiffe_id: string;
+  task_id: string;
+}
+
+export function x509Refusal(e: X509Error): MayflyError {
+  if (e.code === 'csr_too_large') return new MayflyError('payload_too_large', e.message, { reason: e.code });
+  if (e.code === 'spiffe_id_not_permitted') return new MayflyError('access_denied', e.message, { reason: e.code });
+  if (e.code.startsWith('csr_')) return new MayflyError('invalid_request', `csr rejected: ${e.message}`, { reason: e.code });
+  return new MayflyError('server_error', 'certificate could not be issued', { reason: e.code });
+}
+
+export async function issueSvid(b: Broker, proof: string, taskId: string, csr: string | Uint8Array): Promise<IssuedSvid> {
+  const identity = await attestOrRefuse(b, proof, 'agent', { task_id: taskId, kind: 'certificate' });
+  const deny = (e: MayflyError): never => {
+    b.audit.record('certificate.denied', { agent: identity.spiffeId, task_id: taskId, reason: e.reason });
+    throw e;
+  };
+  let parsed;
+  try {
+    parsed = parseCsr(csr);
+  } catch (e) {
+    if (e instanceof X509Error) return deny(x509Refusal(e));
+    throw e;
+  }
+  const [task, identityState] = await Promise.all([b.store.getTask(taskId), b.store.identityState(identity.spiffeId)]);
+  const now = b.clock.now();
+  const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
+  const decision = decideCertificate({
+    identity,
+    identityState,
+    task,
+    taskStatus: task ? taskStatus(task, principalCutoff, now) : null,
+    requested: {},
+    now,
+    tokens: b.config.tokens,
+  });
+  if ('refusal' in decision) {
+    const r = decision.refusal;
+    return deny(new MayflyError(r.code, r.description, { reason: r.reason }));
+  }
+  const serial = randomSerial();
+  const serialHex = serialHexOf(serial);
+  const notAfter = now + decision.draft.ttlMs;
+  const outcome = await b.store.recordCertificate(
+    { serial: serialHex, taskId, agent: identity.spiffeId, ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}), issuedAt: now, notAfter },
+    now,
+  );
+  if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
+  let issued;
+  try {
+    issued = issueCertificate(b.ca, {
+      spkiDer: parsed.spkiDer,
+      keyType: parsed.keyType,
+      spiffeId: identity.spiffeId,
+      taskId,
+      serial,
+      notBefore: new Date(now - b.config.caDefaults.backdateMs),
+      notAfter: new Date(notAfter),
+      crlUrl: `${b.config.issuer}/v1/ca/crl`,
+      ocspUrl: `${b.config.issuer}/v1/ca/ocsp`,
+    });
+  } catch (e) {
+    // recorded but not signed: revoke the serial so it can never be mistaken for a live certificate
+    await b.store.revokeCertificate(serialHex, notAfter, now).catch(() => undefined);
+    if (e instanceof X509Error) return deny(x509Refusal(e));
+    throw e;
+  }
+  b.audit.record('certificate.granted', { serial: serialHex, task_id: taskId, agent: identity.spiffeId, key: parsed.keyType, not_after: issued.notAfter.toISOString() });
+  return {
+    certificate: issued.pem,
+    chain: [...b.ca.chainPem],
+    serial: serialHex,
+    not_after: issued.notAfter.toISOString(),
+    spiffe_id: identity.spiffeId,
+    task_id: taskId,
+  };
+}

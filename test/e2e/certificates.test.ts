@@ -1,0 +1,151 @@
+/**
+ * X.509-SVIDs for tasks over HTTP, checked with real tools: openssl verifies the chain, reads the
+ * certificate, the CRL and OCSP answers; closing the task, locking the identity or revoking the serial
+ * revokes the certificate everywhere.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mayfly-certs-'));
+const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const file = (name: string, content?: string | Buffer) => {
+  const p = join(dir, name);
+  if (content !== undefined) writeFileSync(p, content);
+  return p;
+};
+
+function csr(name: string, keyArgs: string[] = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']): { pem: string; der: Buffer } {
+  // a CSR asking for much more than it may get: another subject, SANs, CA:true
+  ossl('req', '-new', ...keyArgs, '-nodes', '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', '/CN=evil/O=attacker',
+    '-addext', 'subjectAltName=URI:spiffe://test.local/orch,DNS:evil.example', '-addext', 'basicConstraints=critical,CA:TRUE');
+  ossl('req', '-in', file(`${name}.csr`), '-outform', 'DER', '-out', file(`${name}.csr.der`));
+  return { pem: readFileSync(file(`${name}.csr`), 'utf8'), der: readFileSync(file(`${name}.csr.der`)) };
+}
+
+describe.each(['redis', 'memory'] as const)('certificates for tasks (%s)', (store) => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  let bundle: string;
+  beforeAll(async () => {
+    b = await startTestBroker({ store });
+    a = api(b);
+    bundle = file(`bundle-${store}.pem`, (await http(`${b.url}/v1/ca/bundle`)).text);
+  });
+  afterAll(() => b.close());
+  const request = async (taskId: string, pem: string, who = 'agent-b') =>
+    http(`${b.url}/v1/certificates`, { method: 'POST', headers: { ...bearer(await b.attest(who)), 'content-type': 'application/json' }, body: JSON.stringify({ task_id: taskId, csr: pem }) });
+  // async: the broker runs in this process, so a synchronous child would block the answer it waits for
+  const ocsp = async (cert: string) =>
+    (await promisify(execFile)('openssl', ['ocsp', '-issuer', bundle, '-CAfile', bundle, '-cert', cert, '-url', `${b.url}/v1/ca/ocsp`, '-no_nonce'], { timeout: 10_000 })).stdout;
+
+  it('issues a SPIFFE X509-SVID that openssl verifies, deciding its content itself', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r = await request(task, csr(`a-${store}`).pem);
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ spiffe_id: id('agent/b'), task_id: task });
+    expect(r.body.serial).toMatch(/^[0-9a-f]{16,40}$/);
+    expect(Array.isArray(r.body.chain)).toBe(true);
+    const leaf = file(`leaf-${store}.pem`, r.body.certificate);
+    expect(ossl('verify', '-CAfile', bundle, leaf)).toMatch(/OK/);
+    const text = ossl('x509', '-in', leaf, '-noout', '-text');
+    expect(text).toContain(`URI:${id('agent/b')}`);
+    expect(text).not.toContain('evil');
+    expect(text).not.toContain('spiffe://test.local/orch');
+    expect(text).toMatch(/CA:FALSE/);
+    expect(text).toMatch(/TLS Web Client Authentication/);
+    expect(text).toMatch(/TLS Web Server Authentication/);
+    expect(text).toContain('1.3.6.1.4.1.59470.1.1');
+    expect(text).toContain(`${b.url}/v1/ca/crl`);
+    // not_after <= min(registration max_ttl (none: tokens.default_ttl 5m), task deadline)
+    expect(Date.parse(r.body.not_after) - b.clock.now()).toBeLessThanOrEqual(5 * 60_000);
+    const status = await http(`${b.url}/v1/certificates/${r.body.serial}`);
+    expect(status.body).toMatchObject({ serial: r.body.serial, status: 'good', spiffe_id: id('agent/b'), task_id: task });
+    expect(await ocsp(leaf)).toMatch(/: good/);
+  });
+
+  it('accepts a DER body as application/pkcs10 with ?task_id=', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r = await http(`${b.url}/v1/certificates?task_id=${task}`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/pkcs10' },
+      body: new Uint8Array(csr(`der-${store}`, ["-newkey", "ed25519"]).der),
+    });
+    expect(r.status).toBe(201);
+  });
+
+  it('closing the task revokes the certificate in status, OCSP and the CRL', async () => {
+    const orch = await b.attest('orch');
+    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const r = await request(task, csr(`c-${store}`).pem);
+    const leaf = file(`closed-${store}.pem`, r.body.certificate);
+    const closed = await a.close(task, orch);
+    expect(closed.body.revoked).toBe(1);
+    expect((await http(`${b.url}/v1/certificates/${r.body.serial}`)).body).toMatchObject({ status: 'revoked', reason: 'task_closed' });
+    expect(await ocsp(leaf)).toMatch(/: revoked/);
+    const crl = await http(`${b.url}/v1/ca/crl`);
+    expect(crl.status).toBe(200);
+    expect(crl.headers.get('content-type')).toBe('application/pkix-crl');
+    const crlRes = await fetch(`${b.url}/v1/ca/crl`);
+    const crlFile = file(`crl-${store}.der`, Buffer.from(await crlRes.arrayBuffer()));
+    const crlText = ossl('crl', '-inform', 'DER', '-in', crlFile, '-CAfile', bundle, '-noout', '-text');
+    expect(crlText).toContain(r.body.serial.toUpperCase());
+    expect(crlText).toMatch(/CRL Number/);
+    expect(crlText).toMatch(/Next Update/);
+    // and no new certificate for a closed task
+    expect((await request(task, csr(`c2-${store}`).pem)).status).toBe(400);
+  });
+
+  it('locking the identity or revoking the serial revokes it; each revocation is a feed event', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const one = (await request(task, csr(`l1-${store}`).pem)).body;
+    const two = (await request(task, csr(`l2-${store}`).pem)).body;
+    const cursor = (await http(`${b.url}/v1/revocations`, { headers: basic() })).body.cursor;
+    const rv = await http(`${b.url}/v1/certificates/${one.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(rv.status).toBe(200);
+    expect((await http(`${b.url}/v1/certificates/${one.serial}`)).body.status).toBe('revoked');
+    expect((await http(`${b.url}/v1/certificates/${two.serial}`)).body.status).toBe('good');
+    const events = (await http(`${b.url}/v1/revocations?since=${cursor}`, { headers: basic() })).body.events;
+    expect(events).toEqual([expect.objectContaining({ type: 'certificate.revoked', serial: one.serial, task_id: task })]);
+    await a.lock(id('agent/b'));
+    expect((await http(`${b.url}/v1/certificates/${two.serial}`)).body).toMatchObject({ status: 'revoked', reason: 'identity_locked' });
+    expect((await request(task, csr(`l3-${store}`).pem)).status).toBe(400);
+    const crlFile = file(`crl2-${store}.der`, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+    const crlText = ossl('crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text');
+    expect(crlText).toContain(one.serial.toUpperCase());
+    expect(crlText).toContain(two.serial.toUpperCase());
+    await a.lock(id('agent/b'), 'DELETE');
+  });
+
+  it('refuses what it must, recording and signing nothing', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const made = csr(`r-${store}`);
+    const good = made.pem;
+    const notAllowed = await request(task, good, 'agent-a'); // registration without certificates: true
+    expect(notAllowed.status).toBe(403);
+    expect(notAllowed.body.error).toBe('access_denied');
+    const weak = csr(`weak-${store}`, ['-newkey', 'rsa:1024']).pem;
+    expect((await request(task, weak)).body.error).toBe('invalid_request');
+    const flipped = Buffer.from(made.der);
+    flipped[flipped.length - 1]! ^= 0x01; // last byte of the CSR's signature
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${flipped.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect((await request(task, tampered)).status).toBe(400);
+    expect((await request(task, 'garbage')).status).toBe(400);
+    expect((await request('tsk_AAAAAAAAAAAAAAAAAAAAAA', good)).status).toBe(400);
+    expect((await http(`${b.url}/v1/certificates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task_id: task, csr: good }) })).status).toBe(401);
+    expect((await a.getTask(task)).body.credentials.issued).toBe(0);
+    expect((await http(`${b.url}/v1/certificates/zz`)).status).toBe(400);
+    expect((await http(`${b.url}/v1/certificates/00112233445566778899`)).status).toBe(404);
+  });
+
+  it('serves the trust bundle as PEM and as a SPIFFE JWKS', async () => {
+    const jwks = (await http(`${b.url}/v1/ca/spiffe-bundle`)).body;
+    expect(jwks.keys[0].use).toBe('x509-svid');
+    expect(jwks.keys[0].x5c).toHaveLength(1);
+    expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * The agent/orchestrator client against a real broker: tokens cached per request shape, concurrent
+ * requests collapsed into one HTTP call, renewal at the configured fraction of the lifetime, never an
+ * expired token, no more tokens once the task is over; withTask closes the task in every outcome.
+ */
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, TaskClosedError, type AttestationSource } from '../../src/sdk/client/index.js';
+import { api, API, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { eventually, manual } from './support.js';
+
+describe('client', () => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  let calls: string[];
+  let down = false;
+  const counting = (input: string | URL | Request, init?: RequestInit) => {
+    const u = new URL(String(input));
+    calls.push(`${init?.method ?? 'GET'} ${u.pathname}`);
+    if (down) return Promise.reject(new TypeError('fetch failed'));
+    return fetch(input, init);
+  };
+  const exchanges = () => calls.filter((c) => c === 'POST /oauth/token').length;
+  const attest = (sub: string): AttestationSource => ({ kind: 'test', token: () => b.attest(sub) });
+  const agent = () => createClient({ brokerUrl: b.url, attestation: attest('agent-b'), fetch: counting, clock: b.clock });
+  const orchestrator = () => createClient({ brokerUrl: b.url, attestation: attest('orch'), fetch: counting, clock: b.clock });
+
+  beforeAll(async () => {
+    b = await startTestBroker();
+    a = api(b);
+  });
+  afterAll(() => b.close());
+  const openTask = async () => (await orchestrator().openTask(WIDE_TASK)).task_id;
+
+  it('caches per (task, scope, audience, tools) and collapses concurrent requests into one call', async () => {
+    calls = [];
+    const task = await openTask();
+    const c = agent();
+    calls = [];
+    const burst = await Promise.all(Array.from({ length: 20 }, () => c.token({ task, scope: 'read', audience: API })));
+    expect(exchanges()).toBe(1);
+    expect(new Set(burst.map((t) => t.token)).size).toBe(1);
+    expect(burst[0]).toMatchObject({ tokenType: 'Bearer', taskId: task, scope: ['read'] });
+    expect(burst[0]!.expiresAt - burst[0]!.issuedAt).toBe(300_000); // agent-b: tokens.default_ttl 5m
+
+    expect((await c.token({ task, scope: ['read'], audience: [API] })).token).toBe(burst[0]!.token); // same shape, other spelling
+    expect(exchanges()).toBe(1);
+    const other = await c.token({ task, scope: 'read admin', tools: ['deploy'] });
+    expect(other.token).not.toBe(burst[0]!.token);
+    expect(exchanges()).toBe(2);
+    expect((await a.introspect(other.token)).body).toMatchObject({ active: true, scope: 'read admin', tools: ['deploy'] });
+  });
+
+  it('renews once the configured fraction of the lifetime has passed', async () => {
+    const task = await openTask();
+    const c = createClient({ brokerUrl: b.url, attestation: attest('agent-b'), fetch: counting, clock: b.clock, renewAt: 0.5 });
+    calls = [];
+    const t1 = await c.token({ task });
+    manual(b).advance(149_000); // < 50% of 5 min
+    expect((await c.token({ task })).token).toBe(t1.token);
+    expect(exchanges()).toBe(1);
+    manual(b).advance(2_000); // > 50%
+    const [t2, t2b] = await Promise.all([c.token({ task }), c.token({ task })]);
+    expect(t2.token).not.toBe(t1.token);
+    expect(t2b.token).toBe(t2.token);
+    expect(exchanges()).toBe(2);
+  });
+
+  it('keeps the current token when renewal fails transiently, but never hands it out past its exp', async () => {
+    const task = await openTask();
+    const c = agent();
+    const t1 = await c.token({ task });
+    manual(b).advance(250_000); // 83%: renewal due
+    down = true;
+    try {
+      expect((await c.token({ task })).token).toBe(t1.token);
+      manual(b).advance(50_000); // past exp
+      await expect(c.token({ task })).rejects.toThrow(/unreachable/);
+    } finally {
+      down = false;
+    }
+    const t2 = await c.token({ task });
+    expect(t2.token).not.toBe(t1.token);
+  });
+
+  it('stops at a closed task: after the broker says so, and at once after its own close', async () => {
+    const orch = orchestrator();
+    const c = agent();
+    const task = (await orch.openTask(WIDE_TASK)).task_id;
+    await c.token({ task });
+    await a.close(task); // someone else closes it
+    manual(b).advance(241_000); // renewal due
+    await expect(c.token({ task })).rejects.toBeInstanceOf(TaskClosedError);
+    calls = [];
+    await expect(c.token({ task })).rejects.toMatchObject({ name: 'TaskClosedError', taskId: task, reason: 'closed' });
+    expect(calls).toEqual([]); // refused locally, no HTTP
+
+    const task2 = (await orch.openTask(WIDE_TASK)).task_id;
+    await orch.token({ task: task2 }).catch(() => undefined); // (orch is not an agent; irrelevant)
+    const mine = createClient({ brokerUrl: b.url, attestation: attest('agent-b'), operatorToken: OPERATOR.token, fetch: counting, clock: b.clock });
+    const tok = await mine.token({ task: task2 });
+    expect((await mine.closeTask(task2)).revoked).toBeGreaterThanOrEqual(1);
+    await expect(mine.token({ task: task2 })).rejects.toBeInstanceOf(TaskClosedError);
+    expect((await a.introspect(tok.token)).body).toEqual({ active: false });
+    expect(await mine.getTask(task2)).toMatchObject({ state: 'closed', close_reason: 'closed_by_operator' });
+  });
+
+  it('refuses an unknown task the same way', async () => {
+    await expect(agent().token({ task: 'tsk_doesnotexist0123456789' })).rejects.toMatchObject({ name: 'TaskClosedError', reason: 'unknown' });
+  });
+
+  it('withTask closes the task when the work succeeds, throws, or is aborted', async () => {
+    const orch = orchestrator();
+    const c = agent();
+    let seen = '';
+    const out = await orch.withTask(WIDE_TASK, async (t) => {
+      seen = t.task_id;
+      return (await c.token({ task: t.task_id })).token;
+    });
+    expect((await a.introspect(out)).body).toEqual({ active: false });
+    expect((await a.getTask(seen)).body).toMatchObject({ state: 'closed', close_reason: 'closed_by_orchestrator' });
+
+    let thrownIn = '';
+    await expect(
+      orch.withTask(WIDE_TASK, async (t) => {
+        thrownIn = t.task_id;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect((await a.getTask(thrownIn)).body.state).toBe('closed');
+
+    const sigintListeners = process.listenerCount('SIGINT');
+    const ac = new AbortController();
+    let abortedIn = '';
+    let sawAbort = false;
+    const running = orch.withTask(
+      WIDE_TASK,
+      async (t, signal) => {
+        abortedIn = t.task_id;
+        signal.addEventListener('abort', () => (sawAbort = true));
+        await new Promise(() => undefined); // ignores the signal: withTask must not wait for it
+      },
+      { signal: ac.signal },
+    );
+    await eventually(() => abortedIn, (x) => x !== '');
+    ac.abort(new Error('user cancelled'));
+    await expect(running).rejects.toThrow('user cancelled');
+    expect(sawAbort).toBe(true);
+    expect((await a.getTask(abortedIn)).body.state).toBe('closed');
+    expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
+
+    await expect(orch.withTask(WIDE_TASK, async () => 1, { signal: AbortSignal.abort() })).rejects.toThrow();
+  });
+
+  it('withTask closes the task when the process is interrupted (SIGINT, SIGTERM)', async () => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/sdk/fixtures/with-task-signal.ts'], {
+        env: { ...process.env, MAYFLY_URL: b.url, MAYFLY_OPERATOR_TOKEN: OPERATOR.token },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d));
+      child.stderr!.on('data', (d: Buffer) => (err += d));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+      await eventually(() => out, (o) => o.includes('\n'), 20_000);
+      const task = out.trim();
+      expect(task, err).toMatch(/^tsk_/);
+      expect((await a.getTask(task, OPERATOR.token)).body.state).toBe('open');
+      child.kill(sig);
+      expect(await exited).toEqual({ code: null, signal: sig }); // the signal still ends the process
+      expect((await a.getTask(task, OPERATOR.token)).body).toMatchObject({ state: 'closed', close_reason: 'closed_by_operator' });
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * DPoP (RFC 9449) for key-bound tokens. The broker does not mint `cnf.jkt` tokens yet, so the test signs
+ * one with the broker's own signing key (what a bound token will look like) and a real proof key.
+ */
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
+import { createVerifier, verifyRequest, type Verifier } from '../../src/sdk/verifier/index.js';
+import { accessTokenHash } from '../../src/sdk/verifier/dpop.js';
+import { API, CLIENT, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { mint } from './support.js';
+
+describe('DPoP-bound tokens', () => {
+  let b: TestBroker;
+  let v: Verifier;
+  let bound: string;
+  let unbound: string;
+  const proofKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let jwk: JWK;
+  const URL_ = 'https://api.test/repo/files?x=1';
+
+  beforeAll(async () => {
+    b = await startTestBroker({ extra: { feed: { heartbeat: '200ms' } } });
+    v = createVerifier({ issuer: b.url, clientId: CLIENT.id, clientSecret: CLIENT.secret, feed: 'stream', clock: b.clock });
+    await v.start({ timeoutMs: 5000 });
+    jwk = await exportJWK(proofKey.publicKey);
+    unbound = (await mint(b)).token;
+    const claims = JSON.parse(Buffer.from(unbound.split('.')[1]!, 'base64url').toString());
+    const k = b.running.broker.keyring.signing;
+    bound = await new SignJWT({ ...claims, cnf: { jkt: await calculateJwkThumbprint(jwk, 'sha256') } })
+      .setProtectedHeader({ alg: 'ES256', kid: k.kid, typ: 'at+jwt' })
+      .sign(k.privateKey);
+  });
+  afterAll(async () => {
+    v.close();
+    await b.close();
+  });
+
+  const proof = (o: { htm?: string; htu?: string; iat?: number; jti?: string; ath?: string; key?: typeof proofKey; typ?: string; token?: string } = {}) =>
+    (async () =>
+      new SignJWT({
+        htm: o.htm ?? 'GET',
+        htu: o.htu ?? 'https://api.test/repo/files',
+        iat: o.iat ?? Math.floor(b.clock.now() / 1000),
+        jti: o.jti ?? randomUUID(),
+        ath: o.ath ?? accessTokenHash(o.token ?? bound),
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: o.typ ?? 'dpop+jwt', jwk: await exportJWK((o.key ?? proofKey).publicKey) })
+        .sign((o.key ?? proofKey).privateKey))();
+
+  const check = async (p: string | undefined, scheme: 'DPoP' | 'Bearer' = 'DPoP', token = bound, method = 'GET') =>
+    v.verify(token, { audience: API, dpop: { proof: p, method, url: URL_, scheme } });
+
+  it('accepts a fresh proof for this request by the bound key (query ignored in htu)', async () => {
+    expect(await check(await proof())).toMatchObject({ ok: true });
+  });
+
+  it('refuses a bound token without a proof, or sent as Bearer', async () => {
+    expect(await check(undefined)).toMatchObject({ ok: false, code: 'dpop_invalid' });
+    expect(await v.verify(bound, { audience: API })).toMatchObject({ ok: false, code: 'dpop_invalid' });
+    expect(await check(await proof(), 'Bearer')).toMatchObject({ ok: false, code: 'dpop_invalid' });
+  });
+
+  it('refuses the DPoP scheme with an unbound token', async () => {
+    expect(await check(await proof({ token: unbound }), 'DPoP', unbound)).toMatchObject({ ok: false, code: 'dpop_invalid' });
+    expect(await check(undefined, 'Bearer', unbound)).toMatchObject({ ok: true });
+  });
+
+  it('refuses wrong method, URL, token hash, key, type, a stale proof and a replay', async () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const nowS = Math.floor(b.clock.now() / 1000);
+    const cases: [string, string][] = [
+      ['htm', await proof({ htm: 'POST' })],
+      ['htu', await proof({ htu: 'https://api.test/other' })],
+      ['ath', await proof({ ath: accessTokenHash('something else') })],
+      ['key', await proof({ key: other })],
+      ['typ', await proof({ typ: 'JWT' })],
+      ['old', await proof({ iat: nowS - 120 })],
+      ['future', await proof({ iat: nowS + 60 })],
+    ];
+    for (const [what, p] of cases) expect(await check(p), what).toMatchObject({ ok: false, code: 'dpop_invalid' });
+    const once = await proof();
+    expect((await check(once)).ok).toBe(true);
+    expect(await check(once)).toMatchObject({ ok: false, code: 'dpop_invalid', message: expect.stringMatching(/already used/) });
+  });
+
+  it('verifyRequest reads the DPoP scheme and header and answers with a DPoP challenge', async () => {
+    const ok = await verifyRequest(v, { authorization: `DPoP ${bound}`, dpop: await proof() }, { audience: API, method: 'GET', url: URL_ });
+    expect(ok.ok).toBe(true);
+    const r = await verifyRequest(v, { authorization: `DPoP ${bound}`, dpop: await proof({ htm: 'DELETE' }) }, { audience: API, method: 'GET', url: URL_ });
+    expect(r).toMatchObject({ ok: false, status: 401, code: 'dpop_invalid' });
+    if (!r.ok) expect(r.headers['www-authenticate']).toMatch(/^DPoP realm="mayfly", error="invalid_dpop_proof", error_description="[^"]*", algs="/);
+  });
+});
