@@ -11,6 +11,7 @@ import type { Logger } from './audit/logger.js';
 import type { Attestation } from './attest/attestation.js';
 import type { AccessTokenVerifier } from './issue/access-token.js';
 import type { FeedHub } from './feed/hub.js';
+import type { TaskCache } from './tasks/cache.js';
 import type { CertificateAuthority } from './x509/index.js';
 import type { CrlService } from './ca/crl-service.js';
 
@@ -24,6 +25,8 @@ export interface Broker {
   log: Logger;
   attestation: Attestation;
   accessTokens: AccessTokenVerifier;
+  /** Immutable task specs for issuance (state is always re-checked by the store). */
+  taskCache: TaskCache;
   /** Wakes revocation-feed subscribers of this process when any replica publishes. */
   feed: FeedHub;
   /** The CA that signs X509-SVIDs, and its CRL. */

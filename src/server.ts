@@ -18,6 +18,7 @@ import { createDevAttestor } from './attest/dev-attestor.js';
 import { AccessTokenVerifier } from './issue/access-token.js';
 import { createApp } from './http/app.js';
 import { FeedHub } from './feed/hub.js';
+import { TaskCache } from './tasks/cache.js';
 import { loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
 
@@ -58,6 +59,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     attestation: new Attestation(attestors, config.registrations, config.issuer, clock),
     accessTokens: new AccessTokenVerifier(keyring, config.issuer),
     feed: new FeedHub(store),
+    taskCache: new TaskCache(),
     ca,
     ...(devMint ? { devMint } : {}),
   };

@@ -31,7 +31,8 @@ export class Audit {
 
   /** Records an event. Never throws: a store outage is logged, and the decision itself already failed closed. */
   record(type: AuditEventType, fields: AuditFields): void {
-    const flat: Record<string, string> = { type, at: new Date().toISOString() };
+    // no `at` field: the stream id carries the time (GET /v1/audit shows it), pino lines carry their own
+    const flat: Record<string, string> = { type };
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       flat[k] = Array.isArray(v) ? v.join(' ') : String(v);

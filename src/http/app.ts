@@ -3,9 +3,9 @@
  * error mapping applied once here.
  */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Broker } from '../broker.js';
 import { errorBody, onError } from './errors.js';
+import { limitBody } from './body-limit.js';
 import { tokenRoute } from './routes/oauth-token.js';
 import { introspectRoute } from './routes/oauth-introspect.js';
 import { revokeRoute } from './routes/oauth-revoke.js';
@@ -21,16 +21,10 @@ import { caRoutes } from './routes/ca.js';
 
 export function createApp(b: Broker): Hono {
   const app = new Hono();
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: b.config.limits.bodyBytes,
-      onError: (c) => c.json(errorBody('invalid_request', `request body exceeds ${b.config.limits.bodyBytes} bytes`), 413),
-    }),
-  );
+  app.use('*', limitBody(b.config.limits.bodyBytes));
   app.use('*', async (c, next) => {
     await next();
-    c.header('X-Content-Type-Options', 'nosniff');
+    c.res.headers.set('X-Content-Type-Options', 'nosniff'); // in place: c.header() here would re-wrap the response
   });
   healthRoutes(app, b);
   wellKnownRoutes(app, b);

@@ -11,9 +11,16 @@ import type { Opener } from '../policy/task-context.js';
 import { attestOrRefuse } from '../issue/exchange.js';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+/** Digests of configured secrets, computed once (they come from config, a bounded set). */
+const known = new Map<string, Buffer>();
+const knownDigest = (s: string) => {
+  let d = known.get(s);
+  if (!d) known.set(s, (d = digest(s)));
+  return d;
+};
 
 export function secretEquals(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
+  return timingSafeEqual(digest(given), knownDigest(expected));
 }
 
 function bearer(c: Context): string | undefined {

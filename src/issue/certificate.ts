@@ -39,7 +39,7 @@ export async function issueSvid(b: Broker, proof: string, taskId: string, csr: s
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  const [task, identityState] = await Promise.all([b.store.getTask(taskId), b.store.identityState(identity.spiffeId)]);
+  const [task, identityState] = await Promise.all([b.taskCache.get(b.store, taskId), b.store.identityState(identity.spiffeId)]);
   const now = b.clock.now();
   const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
   const decision = decideCertificate({

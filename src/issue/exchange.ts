@@ -43,7 +43,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
     throw new MayflyError(code, description, { reason });
   };
 
-  const [task, identityState] = await Promise.all([b.store.getTask(req.taskId), b.store.identityState(identity.spiffeId)]);
+  const [task, identityState] = await Promise.all([b.taskCache.get(b.store, req.taskId), b.store.identityState(identity.spiffeId)]);
   const now = b.clock.now();
   const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
   const decision = decideExchange({
@@ -83,7 +83,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
     jti,
     task_id: task!.id,
     agent: identity.spiffeId,
-    sub: claims.sub,
+    ...(claims.act ? { on_behalf_of: claims.sub } : {}),
     scope: claims.scope,
     tools: claims.tools,
     aud: draft.audiences,

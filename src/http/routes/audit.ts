@@ -14,6 +14,9 @@ export function auditRoutes(app: Hono, b: Broker): void {
       throw new MayflyError('invalid_request', 'after must be an event id, limit 1-1000', { reason: 'malformed_request' });
     const limit = Math.min(Math.max(Number(limitRaw), 1), 1000);
     const entries = await b.store.readAudit(after, limit);
-    return c.json({ events: entries.map((e) => ({ id: e.id, ...e.event })), next: entries.at(-1)?.id ?? (after || null) });
+    return c.json({
+      events: entries.map((e) => ({ id: e.id, at: new Date(Number(e.id.split('-')[0])).toISOString(), ...e.event })),
+      next: entries.at(-1)?.id ?? (after || null),
+    });
   });
 }
