@@ -97,11 +97,22 @@ export interface AttestOptions {
 }
 
 export async function startTestBroker(
-  opts: { store?: 'redis' | 'memory'; clock?: ManualClock; extra?: Record<string, unknown>; redisUrl?: string; logger?: Logger; prefix?: string } = {},
+  opts: {
+    store?: 'redis' | 'memory';
+    clock?: ManualClock;
+    extra?: Record<string, unknown>;
+    redisUrl?: string;
+    logger?: Logger;
+    prefix?: string;
+    /** For replicas: the same port after a restart, the same keys, the same attestors. */
+    port?: number;
+    keysDir?: string;
+    signers?: { main: Signer; other: Signer };
+  } = {},
 ): Promise<TestBroker> {
-  const port = await freePort();
-  const signers = { main: await newSigner('main-1'), other: await newSigner('other-1') };
-  const keysDir = mkdtempSync(join(tmpdir(), 'mayfly-keys-'));
+  const port = opts.port ?? (await freePort());
+  const signers = opts.signers ?? { main: await newSigner('main-1'), other: await newSigner('other-1') };
+  const keysDir = opts.keysDir ?? mkdtempSync(join(tmpdir(), 'mayfly-keys-'));
   const config = buildConfig(baseDoc(port, signers, { keys: { dir: keysDir }, ...opts.extra }), 'test', {});
   const clock = opts.clock ?? new ManualClock(Date.now());
   const store =
