@@ -100,17 +100,25 @@ export class AccessTokenVerifier {
     if (d.header.alg !== key.alg || !verifySignature(key.alg, key.publicKey, d)) return { ok: false, reason: 'bad_signature' };
     const p = d.payload;
     if (p.iss !== this.issuer) return { ok: false, reason: 'wrong_issuer' };
-    const shapeOk =
-      typeof p.sub === 'string' &&
-      typeof p.jti === 'string' &&
-      typeof p.client_id === 'string' &&
-      typeof p.task_id === 'string' &&
-      typeof p.scope === 'string' &&
-      Number.isInteger(p.exp) &&
-      Number.isInteger(p.iat) &&
-      Array.isArray(p.tools) &&
-      (typeof p.aud === 'string' || Array.isArray(p.aud));
-    if (!shapeOk) return { ok: false, reason: 'malformed' };
-    return { ok: true, claims: p as unknown as AccessTokenClaims };
+    if (!hasAccessTokenShape(p)) return { ok: false, reason: 'malformed' };
+    return { ok: true, claims: p };
   }
+}
+
+/** The claim shapes of a Mayfly access token (shared with the verifier SDK). */
+export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<string, unknown> & AccessTokenClaims {
+  const act = p.act as { sub?: unknown } | undefined;
+  return (
+    typeof p.sub === 'string' &&
+    typeof p.jti === 'string' &&
+    typeof p.client_id === 'string' &&
+    typeof p.task_id === 'string' &&
+    typeof p.scope === 'string' &&
+    Number.isInteger(p.exp) &&
+    Number.isInteger(p.iat) &&
+    Array.isArray(p.tools) &&
+    p.tools.every((t) => typeof t === 'string') &&
+    (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&
+    (act === undefined || (typeof act === 'object' && act !== null && typeof act.sub === 'string'))
+  );
 }

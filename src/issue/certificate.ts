@@ -6,9 +6,9 @@
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { decideCertificate } from '../policy/certificate.js';
-import { taskStatus } from '../revoke/task-status.js';
 import { issueCertificate, parseCsr, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
 import { attestOrRefuse } from './exchange.js';
+import { issuanceContext } from './issuance-context.js';
 
 export interface IssuedSvid {
   certificate: string;
@@ -39,18 +39,9 @@ export async function issueSvid(b: Broker, proof: string, taskId: string, csr: s
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  const [task, identityState] = await Promise.all([b.taskCache.get(b.store, taskId), b.store.identityState(identity.spiffeId)]);
-  const now = b.clock.now();
-  const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
-  const decision = decideCertificate({
-    identity,
-    identityState,
-    task,
-    taskStatus: task ? taskStatus(task, principalCutoff, now) : null,
-    requested: {},
-    now,
-    tokens: b.config.tokens,
-  });
+  const ctx = await issuanceContext(b, identity, taskId);
+  const { task, now } = ctx;
+  const decision = decideCertificate(ctx);
   if ('refusal' in decision) {
     const r = decision.refusal;
     return deny(new MayflyError(r.code, r.description, { reason: r.reason }));

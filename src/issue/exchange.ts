@@ -7,8 +7,8 @@ import { MayflyError } from '../errors.js';
 import { AttestationError } from '../attest/attestor.js';
 import type { Identity } from '../attest/attestation.js';
 import { decideExchange } from '../policy/exchange.js';
-import { taskStatus } from '../revoke/task-status.js';
 import { verdict } from '../revoke/active.js';
+import { issuanceContext } from './issuance-context.js';
 import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
 
 export interface ExchangeRequest {
@@ -43,18 +43,13 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
     throw new MayflyError(code, description, { reason });
   };
 
-  const [task, identityState] = await Promise.all([b.taskCache.get(b.store, req.taskId), b.store.identityState(identity.spiffeId)]);
-  const now = b.clock.now();
-  const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
-  const decision = decideExchange({
-    identity,
-    identityState,
-    task,
-    taskStatus: task ? taskStatus(task, principalCutoff, now) : null,
-    requested: { ...(req.scopes ? { scopes: req.scopes } : {}), ...(req.tools ? { tools: req.tools } : {}), ...(req.audiences ? { audiences: req.audiences } : {}) },
-    now,
-    tokens: b.config.tokens,
+  const ctx = await issuanceContext(b, identity, req.taskId, {
+    ...(req.scopes ? { scopes: req.scopes } : {}),
+    ...(req.tools ? { tools: req.tools } : {}),
+    ...(req.audiences ? { audiences: req.audiences } : {}),
   });
+  const { task, identityState, now, principalCutoff } = ctx;
+  const decision = decideExchange(ctx);
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
 

@@ -26,7 +26,7 @@ export class KeyringError extends Error {
 }
 
 /** The algorithms a key of this type can sign with, preferred first. */
-function algsFor(key: KeyObject): SigningAlg[] {
+export function algsFor(key: KeyObject): SigningAlg[] {
   switch (key.asymmetricKeyType) {
     case 'ec': {
       const crv = key.asymmetricKeyDetails?.namedCurve;
@@ -41,7 +41,7 @@ function algsFor(key: KeyObject): SigningAlg[] {
   }
 }
 
-function generate(alg: SigningAlg): KeyObject {
+export function generateKey(alg: SigningAlg): KeyObject {
   switch (alg) {
     case 'ES256':
       return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -92,36 +92,52 @@ export class Keyring {
 
 async function loadDir(dir: string, alg: SigningAlg): Promise<{ keys: SigningKey[]; signer: SigningKey }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let keys = await readKeys(dir, alg);
-  if (!keys.some((k) => algsFor(k.privateKey).includes(alg))) {
-    createKeyFile(dir, alg);
-    keys = await readKeys(dir, alg);
+  let keys = await readKeyDir(dir, alg);
+  if (!pickSigner(keys, alg)) {
+    writeKeyFile(dir, alg, { shared: true });
+    keys = await readKeyDir(dir, alg);
   }
-  // newest compatible key signs (mtime, then file name, so the choice is the same on every replica)
-  const compatible = keys.filter((k) => algsFor(k.privateKey).includes(alg));
-  compatible.sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1));
-  const signer = compatible[0];
+  const signer = pickSigner(keys, alg);
   if (!signer) throw new KeyringError(`${dir}: no key usable for ${alg}`);
   return { keys, signer };
 }
 
-function createKeyFile(dir: string, alg: SigningAlg): void {
-  const pem = generate(alg).export({ format: 'pem', type: 'pkcs8' }) as string;
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const final = join(dir, `mayfly-${alg.toLowerCase()}-${stamp}.pem`);
+/** The newest key fitting `alg` (mtime, then file name, so every replica makes the same choice). */
+export function pickSigner(keys: SigningKey[], alg: SigningAlg): SigningKey | undefined {
+  return keys.filter((k) => algsFor(k.privateKey).includes(alg)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1))[0];
+}
+
+/**
+ * Writes a new PKCS#8 key file (0600): a finished temp file, then link(2), so nobody reads half a key.
+ * `shared`: the first key of an empty directory, named by the second, so replicas starting together
+ * converge on one file (the loser of the link race uses the winner's). Otherwise (a rotation) a name
+ * that is taken gets a suffix. Returns the file written, or the existing one in the shared case.
+ */
+export function writeKeyFile(dir: string, alg: SigningAlg, opts: { shared?: boolean; now?: Date } = {}): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pem = generateKey(alg).export({ format: 'pem', type: 'pkcs8' }) as string;
+  const stamp = (opts.now ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const tmp = join(dir, `.tmp-${process.pid}-${Date.now()}`);
   writeFileSync(tmp, pem, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   try {
-    linkSync(tmp, final); // atomic: a concurrent replica either wins or sees the finished file
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    for (let n = 0; ; n++) {
+      const final = join(dir, `mayfly-${alg.toLowerCase()}-${stamp}${n ? `-${n}` : ''}.pem`);
+      try {
+        linkSync(tmp, final);
+        return final;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (opts.shared || n > 100) return final;
+      }
+    }
   } finally {
     unlinkSync(tmp);
   }
 }
 
-async function readKeys(dir: string, alg: SigningAlg): Promise<SigningKey[]> {
+/** Reads every key of the directory, changing nothing (names a file it cannot use). */
+export async function readKeyDir(dir: string, alg: SigningAlg): Promise<SigningKey[]> {
   const out: SigningKey[] = [];
   for (const name of readdirSync(dir).sort()) {
     if (!name.endsWith('.pem') && !name.endsWith('.key')) continue;

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
-import { writeKeyFile } from '../../src/cli/commands/keys.js';
+import { writeKeyFile } from '../../src/keys/keyring.js';
 import { API, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { mint } from './support.js';
 

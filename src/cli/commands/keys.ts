@@ -4,13 +4,12 @@
  * then name) fitting tokens.alg signs, every key is published. Rotation writes a new PKCS#8 key, 0600,
  * atomically; the broker starts signing with it on SIGHUP or restart, and keeps publishing the old ones.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { SigningAlg } from '../../config/config.js';
 import { configPath, loadConfigFile } from '../../config/load.js';
-import { Keyring } from '../../keys/keyring.js';
+import { algsFor, Keyring, pickSigner, readKeyDir, writeKeyFile } from '../../keys/keyring.js';
 import { EXIT, printJson, UsageError, type Io } from './common.js';
 import { parseArgs } from 'node:util';
 
@@ -44,81 +43,27 @@ interface KeyInfo {
   signing: boolean;
 }
 
-function algsFor(key: KeyObject): SigningAlg[] {
-  switch (key.asymmetricKeyType) {
-    case 'ec': {
-      const crv = key.asymmetricKeyDetails?.namedCurve;
-      return crv === 'prime256v1' ? ['ES256'] : crv === 'secp384r1' ? ['ES384'] : [];
-    }
-    case 'ed25519':
-      return ['EdDSA'];
-    case 'rsa':
-      return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 ? ['RS256', 'PS256'] : [];
-    default:
-      return [];
-  }
-}
-
 const typeOf = (k: KeyObject) =>
   k.asymmetricKeyType === 'ec' ? `EC ${k.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'P-256' : k.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : k.asymmetricKeyDetails?.namedCurve}` : k.asymmetricKeyType === 'rsa' ? `RSA ${k.asymmetricKeyDetails?.modulusLength}` : String(k.asymmetricKeyType);
 
 /** Reads the directory without changing it (Keyring.open would create a key in an empty one). */
 export async function listKeys(dir: string, alg: SigningAlg): Promise<KeyInfo[]> {
   if (!existsSync(dir)) return [];
-  const out: (KeyInfo & { mtimeMs: number })[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    if (!name.endsWith('.pem') && !name.endsWith('.key')) continue;
-    const file = join(dir, name);
-    let key: KeyObject;
-    try {
-      key = createPrivateKey(readFileSync(file));
-    } catch (e) {
-      throw new UsageError(`${file}: not a PEM private key (${(e as Error).message})`);
-    }
-    const jwk = createPublicKey(key).export({ format: 'jwk' }) as JWK;
-    const mtimeMs = statSync(file).mtimeMs;
-    out.push({ kid: await calculateJwkThumbprint(jwk, 'sha256'), type: typeOf(key), algs: algsFor(key), file, modified: new Date(mtimeMs).toISOString(), signing: false, mtimeMs });
-  }
-  const signer = out.filter((k) => k.algs.includes(alg)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1))[0];
-  if (signer) signer.signing = true;
-  return out.map(({ mtimeMs: _, ...k }) => k);
-}
-
-function generate(alg: SigningAlg): KeyObject {
-  switch (alg) {
-    case 'ES256':
-      return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    case 'ES384':
-      return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
-    case 'EdDSA':
-      return generateKeyPairSync('ed25519').privateKey;
-    case 'RS256':
-    case 'PS256':
-      return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  }
-}
-
-/** Writes a new key file like the keyring does: finished temp file, then link(2), so nobody reads half a key. */
-export function writeKeyFile(dir: string, alg: SigningAlg, now = new Date()): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pem = generate(alg).export({ format: 'pem', type: 'pkcs8' }) as string;
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const tmp = join(dir, `.tmp-${process.pid}-${Date.now()}`);
-  writeFileSync(tmp, pem, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
+  let keys;
   try {
-    for (let n = 0; ; n++) {
-      const final = join(dir, `mayfly-${alg.toLowerCase()}-${stamp}${n ? `-${n}` : ''}.pem`);
-      try {
-        linkSync(tmp, final);
-        return final;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || n > 100) throw e;
-      }
-    }
-  } finally {
-    unlinkSync(tmp);
+    keys = await readKeyDir(dir, alg);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
+  const signer = pickSigner(keys, alg);
+  return keys.map((k) => ({
+    kid: k.kid,
+    type: typeOf(k.privateKey),
+    algs: algsFor(k.privateKey),
+    file: k.file,
+    modified: new Date(k.mtimeMs).toISOString(),
+    signing: k === signer,
+  }));
 }
 
 function target(values: { dir?: string; config?: string; alg?: string }, io: Io): { dir: string; alg: SigningAlg } {

@@ -3,24 +3,14 @@
  * meaning; messages are for humans and logs and may change.
  */
 import type { InactiveReason } from '../../revoke/active.js';
+import type { AccessTokenClaims } from '../../issue/access-token.js';
 
 /** An RFC 9068 access token as Mayfly issues it (plus `cnf` once DPoP binding exists). */
-export interface MayflyClaims {
-  iss: string;
-  sub: string;
-  aud: string | string[];
-  exp: number;
-  iat: number;
-  jti: string;
-  client_id: string;
-  scope: string;
-  task_id: string;
-  tools: string[];
-  act?: { sub: string };
+export type MayflyClaims = AccessTokenClaims & {
   cnf?: { jkt?: string; 'x5t#S256'?: string };
   nbf?: number;
   [claim: string]: unknown;
-}
+};
 
 export type VerifyCode =
   | 'malformed'

@@ -3,6 +3,7 @@
  * audience and the algorithm allowlist, then RFC 9068 §2.2 claim shapes and Mayfly's own claims. Every
  * jose error becomes one stable code.
  */
+import { hasAccessTokenShape } from '../../issue/access-token.js';
 import { errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { fail, type MayflyClaims, type VerifyFailure } from './result.js';
 
@@ -43,25 +44,10 @@ export async function checkToken(token: string, keys: JWTVerifyGetKey, cfg: Toke
   } catch (e) {
     return joseFailure(e);
   }
-  if (!hasMayflyShape(claims)) return fail('malformed', 'claims do not have the RFC 9068 / Mayfly shape (sub, client_id, jti, iat, exp, scope, task_id, tools)');
+  if (!hasAccessTokenShape(claims)) return fail('malformed', 'claims do not have the RFC 9068 / Mayfly shape (sub, client_id, jti, iat, exp, scope, task_id, tools)');
   if (claims.exp * 1000 <= now) return fail('expired', 'token has expired');
   if (claims.iat * 1000 > now + cfg.clockToleranceS * 1000) return fail('not_yet_valid', 'token was issued in the future');
   return { ok: true, claims };
-}
-
-function hasMayflyShape(p: MayflyClaims): boolean {
-  return (
-    typeof p.sub === 'string' &&
-    typeof p.client_id === 'string' &&
-    typeof p.jti === 'string' &&
-    typeof p.task_id === 'string' &&
-    typeof p.scope === 'string' &&
-    Number.isInteger(p.exp) &&
-    Number.isInteger(p.iat) &&
-    Array.isArray(p.tools) &&
-    p.tools.every((t) => typeof t === 'string') &&
-    (p.act === undefined || (typeof p.act === 'object' && p.act !== null && typeof p.act.sub === 'string'))
-  );
 }
 
 /** jose's errors -> stable codes. Anything that is not a JOSE error (network, JWKS endpoint down) means "cannot tell now". */
