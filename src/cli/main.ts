@@ -55,8 +55,12 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'serve': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
-        const { configPath, loadConfigFile } = await import('../config/load.js');
-        await run(loadConfigFile(values.config ?? configPath()));
+        const { configPath, loadConfigFile, ConfigError: CfgError } = await import('../config/load.js');
+        const file = values.config ?? configPath();
+        const { existsSync } = await import('node:fs');
+        if (!existsSync(file))
+          throw new CfgError(`no config file at ${file}: copy config/mayfly.example.yaml there, point MAYFLY_CONFIG (or --config) at yours, or run \`npm run dev\` for the embedded dev default`);
+        await run(loadConfigFile(file));
         return -1;
       }
       case 'dev': {
