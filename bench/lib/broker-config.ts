@@ -17,13 +17,15 @@ export interface BrokerConfigInput {
   jwksPath: string;
   /** Redis key prefix (no `{` or `}`). */
   prefix: string;
+  /** Register the agent with `certificates: true` (X509-SVIDs at POST /v1/certificates); default off. */
+  certificates?: boolean;
 }
 
 /** Writes `<dir>/mayfly.yaml` and returns its path. Every string is JSON-quoted (valid YAML flow scalars). */
 export function writeBrokerConfig(i: BrokerConfigInput): string {
   const q = (s: string) => JSON.stringify(s);
-  const reg = (id: string, sub: string, role: string) =>
-    `  - { spiffe_id: ${q(id)}, attestor: bench, match: { sub: ${sub} }, owner: bench@example.com, roles: [${role}], scopes: [read, write], tools: [t1, t2], audiences: [${q(AUDIENCE)}] }`;
+  const reg = (id: string, sub: string, role: string, extra = '') =>
+    `  - { spiffe_id: ${q(id)}, attestor: bench, match: { sub: ${sub} }, owner: bench@example.com, roles: [${role}], scopes: [read, write], tools: [t1, t2], audiences: [${q(AUDIENCE)}]${extra} }`;
   const yaml = [
     `issuer: ${q(`http://${LOOPBACK}:${i.port}`)}`,
     `trust_domain: ${TRUST_DOMAIN}`,
@@ -37,7 +39,7 @@ export function writeBrokerConfig(i: BrokerConfigInput): string {
     `  - { name: bench, type: jwt, issuer: ${q(ATTEST_ISSUER)}, audience: ${ATTEST_AUDIENCE}, jwks_file: ${q(i.jwksPath)} }`,
     `registrations:`,
     reg(ORCH_ID, 'orch', 'orchestrator'),
-    reg(AGENT_ID, 'agent', 'agent'),
+    reg(AGENT_ID, 'agent', 'agent', i.certificates ? ', certificates: true' : ''),
     `clients: [ { client_id: ${RS_CLIENT.id}, client_secret: ${RS_CLIENT.secret} } ]`,
     `operators: [ { name: admin, token: admin-token } ]`,
     '',

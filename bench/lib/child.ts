@@ -1,20 +1,29 @@
 /**
  * A server under test in its own Node process (so it never shares an event loop with the load
  * generator): TypeScript through the tsx loader, output kept in a bounded buffer for error reports,
- * stopped with SIGTERM (then SIGKILL) by its own pid only.
+ * stopped with SIGTERM (then SIGKILL) by its own pid only. A child that serves no HTTP can instead open
+ * an IPC channel and announce itself with a `{type: 'ready'}` message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { waitForHttp } from './net.js';
 
 export interface ChildSpec {
   name: string;
-  /** Script path relative to the repository root, then its arguments. */
+  /** An executable to run instead of Node (e.g. a baseline written in another language); `nodeFlags` are then ignored. */
+  command?: string;
+  /** Script path relative to the repository root, then its arguments (with `command`: that executable's arguments). */
   args: string[];
   /** Extra node flags, after `--import tsx` (so a TypeScript preload works). */
   nodeFlags?: string[];
   env?: Record<string, string>;
-  /** GET this URL until it answers 2xx. */
-  readyUrl: string;
+  /** GET this URL until it answers 2xx (or any status `readyStatus` takes). */
+  readyUrl?: string;
+  readyStatus?: (status: number) => boolean;
+  /**
+   * Open an IPC channel (`process.send` in the child; `Child.send` / `Child.onMessage` here). Without a
+   * `readyUrl`, the child is ready at its first IPC message `{type: 'ready'}`.
+   */
+  ipc?: boolean;
   readyTimeoutMs?: number;
 }
 
@@ -25,15 +34,21 @@ export interface Child {
   output(): string;
   signal(sig: NodeJS.Signals): void;
   stop(): Promise<void>;
+  /** Sends a message over the IPC channel (`spec.ipc` only); false once the child is gone. */
+  send(message: unknown): boolean;
+  /** Subscribes to the child's IPC messages; returns the unsubscribe. */
+  onMessage(fn: (message: unknown) => void): () => void;
 }
 
 const KEEP_BYTES = 16 * 1024;
 
 export async function startChild(spec: ChildSpec, cwd: string): Promise<Child> {
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...(spec.nodeFlags ?? []), ...spec.args], {
+  if (spec.readyUrl === undefined && !spec.ipc) throw new Error(`${spec.name}: a child needs a readyUrl or an IPC channel to tell when it is ready`);
+  const argv = spec.command ? spec.args : ['--import', 'tsx', ...(spec.nodeFlags ?? []), ...spec.args];
+  const proc: ChildProcess = spawn(spec.command ?? process.execPath, argv, {
     cwd,
     env: { ...process.env, ...spec.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: spec.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const keep = (d: Buffer) => {
@@ -42,7 +57,17 @@ export async function startChild(spec: ChildSpec, cwd: string): Promise<Child> {
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
   let exited = proc.exitCode !== null;
-  const exit = new Promise<void>((r) => proc.once('exit', () => ((exited = true), r())));
+  const exit = new Promise<void>((r) => {
+    proc.once('exit', () => ((exited = true), r()));
+    // a process that could not be spawned (e.g. command not found) may never emit 'exit'
+    proc.once('error', (e) => {
+      keep(Buffer.from(`spawn failed: ${e.message}\n`));
+      if (proc.pid === undefined) {
+        exited = true;
+        r();
+      }
+    });
+  });
 
   const child: Child = {
     name: spec.name,
@@ -60,12 +85,40 @@ export async function startChild(spec: ChildSpec, cwd: string): Promise<Child> {
         await exit;
       }
     },
+    send: (message) => {
+      if (!proc.send) throw new Error(`${spec.name}: started without an IPC channel`);
+      if (exited || !proc.connected) return false;
+      return proc.send(message as Parameters<NonNullable<ChildProcess['send']>>[0]);
+    },
+    onMessage: (fn) => {
+      proc.on('message', fn);
+      return () => void proc.off('message', fn);
+    },
   };
   try {
-    await waitForHttp(spec.readyUrl, spec.readyTimeoutMs ?? 20_000, () => !exited);
+    if (spec.readyUrl !== undefined) await waitForHttp(spec.readyUrl, spec.readyTimeoutMs ?? 20_000, () => !exited, spec.readyStatus);
+    else await waitForReadyMessage(proc, spec.readyTimeoutMs ?? 20_000, exit);
   } catch (e) {
     await child.stop();
     throw new Error(`${spec.name} did not start: ${(e as Error).message}\n--- ${spec.name} output ---\n${out}`);
   }
   return child;
+}
+
+/** Resolves at the child's first `{type: 'ready'}` IPC message; rejects on exit or after `timeoutMs`. */
+function waitForReadyMessage(proc: ChildProcess, timeoutMs: number, exit: Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onMessage = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ready') done();
+    };
+    const timer = setTimeout(() => done(new Error(`no ready message after ${timeoutMs} ms`)), timeoutMs);
+    proc.on('message', onMessage);
+    void exit.then(() => done(new Error('process exited before it was ready')));
+  });
 }

@@ -15,7 +15,7 @@ export interface OpsResult {
 }
 
 /** Runs `fn` back to back for about `ms` (a promise is awaited before the next call), after a short warm-up. */
-async function measure(name: string, ms: number, fn: () => unknown): Promise<OpsResult> {
+export async function measure(name: string, ms: number, fn: () => unknown): Promise<OpsResult> {
   const call = async () => {
     const r = fn();
     if (r instanceof Promise) await r;

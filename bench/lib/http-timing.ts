@@ -10,7 +10,13 @@ export class TimedClient {
   constructor(private baseUrl: string) {}
 
   /** Sends the request; resolves with the status, body and the round-trip time in ms. */
-  send(req: { method: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string; ms: number }> {
+  async send(req: { method: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string; ms: number }> {
+    const r = await this.sendBytes(req);
+    return { ...r, body: r.body.toString() };
+  }
+
+  /** As send(), with the body as raw bytes (e.g. a DER CRL). */
+  sendBytes(req: { method: string; path: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: Buffer; ms: number }> {
     const url = new URL(req.path, this.baseUrl);
     const body = req.body ?? '';
     return new Promise((resolve, reject) => {
@@ -18,7 +24,7 @@ export class TimedClient {
       const r = request(url, { method: req.method, agent: this.agent, headers: { ...req.headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 10_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), ms: performance.now() - t0 }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
         res.on('error', reject);
       });
       r.on('timeout', () => r.destroy(new Error('timeout')));

@@ -25,6 +25,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Answers the request's `verifyBody` rejected (present only when it has one). */
+  mismatches?: number;
   durationS: number;
   connections: number;
   valid: boolean;
@@ -38,11 +40,16 @@ export interface LoadResult {
 export const NOISY_PCT = 25;
 
 function shoot(url: string, req: HttpRequestSpec, opts: { connections: number; pipelining: number; duration?: number; amount?: number }) {
+  const { bodies, verifyBody } = req;
+  let next = 0;
   return autocannon({
     url: url + req.path,
     method: req.method,
     headers: req.headers,
     body: req.body,
+    // one shared counter: consecutive requests, whichever connection sends them, carry consecutive bodies
+    ...(bodies?.length ? { requests: [{ setupRequest: (r: autocannon.Request) => ({ ...r, body: bodies[next++ % bodies.length]! }) }] } : {}),
+    ...(verifyBody ? { verifyBody: (b: string | Buffer | undefined) => verifyBody(typeof b === 'string' ? b : String(b ?? '')) } : {}),
     connections: opts.connections,
     pipelining: opts.pipelining,
     timeout: 10,
@@ -50,8 +57,9 @@ function shoot(url: string, req: HttpRequestSpec, opts: { connections: number; p
   });
 }
 
-function summarise(name: string, r: autocannon.Result, connections: number): LoadResult {
-  const bad = r.non2xx + r.errors + r.timeouts;
+function summarise(name: string, r: autocannon.Result, connections: number, verified = false): LoadResult {
+  const mismatches = verified ? r.mismatches : 0;
+  const bad = r.non2xx + r.errors + r.timeouts + mismatches;
   return {
     name,
     rps: r.requests.average,
@@ -63,6 +71,7 @@ function summarise(name: string, r: autocannon.Result, connections: number): Loa
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
+    ...(verified ? { mismatches } : {}),
     durationS: r.duration,
     connections,
     valid: bad === 0 && r.requests.total > 0,
@@ -74,13 +83,13 @@ function summarise(name: string, r: autocannon.Result, connections: number): Loa
 export async function runScenario(name: string, baseUrl: string, req: HttpRequestSpec, o: LoadOptions, monitor?: CpuMonitor): Promise<LoadResult> {
   if (o.warmupS > 0) {
     const w = await shoot(baseUrl, req, { connections: o.connections, pipelining: o.pipelining, duration: o.warmupS });
-    const bad = w.non2xx + w.errors + w.timeouts;
-    if (bad > 0) process.stderr.write(`[bench] ${name}: warm-up saw ${w.non2xx} non-2xx, ${w.errors} errors, ${w.timeouts} timeouts\n`);
+    const bad = w.non2xx + w.errors + w.timeouts + (req.verifyBody ? w.mismatches : 0);
+    if (bad > 0) process.stderr.write(`[bench] ${name}: warm-up saw ${w.non2xx} non-2xx, ${w.errors} errors, ${w.timeouts} timeouts${req.verifyBody ? `, ${w.mismatches} bad bodies` : ''}\n`);
   }
   const snap = monitor?.start() ?? null;
   const r = await shoot(baseUrl, req, { connections: o.connections, pipelining: o.pipelining, duration: o.durationS });
   const cpu = monitor?.stop(snap) ?? null;
-  return { ...summarise(name, r, o.connections), cpu, noisy: cpu !== null && cpu.other + cpu.steal > NOISY_PCT };
+  return { ...summarise(name, r, o.connections, !!req.verifyBody), cpu, noisy: cpu !== null && cpu.other + cpu.steal > NOISY_PCT };
 }
 
 /** Exactly `amount` requests at the given concurrency (e.g. to mint N tokens); throws unless all are 2xx. */
@@ -88,7 +97,8 @@ export async function fire(baseUrl: string, req: HttpRequestSpec, amount: number
   const t0 = performance.now();
   const raw = await shoot(baseUrl, req, { connections, pipelining: 1, amount });
   // per-second samples are meaningless for a run of a few seconds: rate over the wall time instead
-  const r = { ...summarise('fire', raw, connections), rps: (raw['2xx'] * 1000) / (performance.now() - t0) };
-  if (!r.valid || r.ok2xx !== amount) throw new Error(`${req.path}: ${amount} requests gave ${r.ok2xx} 2xx answers, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  const r = { ...summarise('fire', raw, connections, !!req.verifyBody), rps: (raw['2xx'] * 1000) / (performance.now() - t0) };
+  if (!r.valid || r.ok2xx !== amount)
+    throw new Error(`${req.path}: ${amount} requests gave ${r.ok2xx} 2xx answers, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts${r.mismatches ? `, ${r.mismatches} bad bodies` : ''}`);
   return r;
 }

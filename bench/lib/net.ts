@@ -18,8 +18,11 @@ export function freePort(): Promise<number> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `url` (GET) until it answers 2xx; throws after `timeoutMs` or when `alive()` turns false. */
-export async function waitForHttp(url: string, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+/**
+ * Polls `url` (GET) until it answers 2xx (or any status `accept` takes); throws after `timeoutMs` or when
+ * `alive()` turns false.
+ */
+export async function waitForHttp(url: string, timeoutMs: number, alive: () => boolean = () => true, accept: (status: number) => boolean = (s) => s >= 200 && s < 300): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -27,7 +30,7 @@ export async function waitForHttp(url: string, timeoutMs: number, alive: () => b
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
-      if (res.ok) return;
+      if (accept(res.status)) return;
       last = `HTTP ${res.status}`;
     } catch (e) {
       last = (e as Error).message;

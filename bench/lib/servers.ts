@@ -74,12 +74,14 @@ export interface BrokerOptions {
   jwksPath: string;
   /** Preload the profiler agent, writing the profile to this path. */
   cpuProfilePath?: string;
+  /** Let the agent registration ask for certificates (see broker-config.ts); default off. */
+  certificates?: boolean;
 }
 
 export async function startMayfly(o: BrokerOptions): Promise<Target> {
   const port = await freePort();
   const baseUrl = `http://${LOOPBACK}:${port}`;
-  const config = writeBrokerConfig({ dir: o.dir, port, redisUrl: o.redisUrl, prefix: o.prefix, jwksPath: o.jwksPath });
+  const config = writeBrokerConfig({ dir: o.dir, port, redisUrl: o.redisUrl, prefix: o.prefix, jwksPath: o.jwksPath, ...(o.certificates ? { certificates: true } : {}) });
   const child = await startChild(
     {
       name: o.cpuProfilePath ? 'mayfly (profiled)' : 'mayfly',

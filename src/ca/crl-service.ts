@@ -31,8 +31,8 @@ export class CrlService {
   private async build(version: number): Promise<Cached> {
     const { store, clock } = this.b;
     const now = clock.now();
-    const entries = new Map<string, Date>();
-    const add = (serial: string, at: number) => entries.has(serial) || entries.set(serial, new Date(Math.min(at, now)));
+    const entries = new Map<string, number>();
+    const add = (serial: string, at: number) => entries.has(serial) || entries.set(serial, Math.min(at, now));
     const [single, tasks, idents, prins] = await Promise.all([
       store.revokedCertificates(now),
       store.crlScopes('task', now),
@@ -43,7 +43,7 @@ export class CrlService {
     await Promise.all([
       ...tasks.map(async (id) => {
         const [task, certs] = await Promise.all([store.getTask(id), store.taskCertificates(id, now)]);
-        for (const c of certs) add(c.serial, task?.closedAt ?? now);
+        for (const serial of certs) add(serial, task?.closedAt ?? now);
       }),
       ...idents.map(async (id) => {
         const s = await store.identityState(id);
@@ -54,7 +54,13 @@ export class CrlService {
         for (const c of await store.holderCertificates('principal', p, cutoff, now)) add(c.serial, cutoff);
       }),
     ]);
-    const list: CrlEntry[] = [...entries].map(([serialHex, revokedAt]) => ({ serialHex, revokedAt }));
+    const dates = new Map<number, Date>(); // one Date per distinct instant, not per serial
+    const list: CrlEntry[] = [];
+    for (const [serialHex, at] of entries) {
+      let d = dates.get(at);
+      if (!d) dates.set(at, (d = new Date(at)));
+      list.push({ serialHex, revokedAt: d });
+    }
     const der = buildCrl(this.b.ca, {
       entries: list,
       thisUpdate: new Date(now),

@@ -6,7 +6,10 @@
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { decideCertificate } from '../policy/certificate.js';
-import { issueCertificate, parseCsr, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
+import { issueCertificate, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
+import { CsrCache } from './csr-cache.js';
+
+const csrs = new CsrCache();
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 
@@ -32,19 +35,20 @@ export async function issueSvid(b: Broker, proof: string, taskId: string, csr: s
     b.audit.record('certificate.denied', { agent: identity.spiffeId, task_id: taskId, reason: e.reason });
     throw e;
   };
-  let parsed;
-  try {
-    parsed = parseCsr(csr);
-  } catch (e) {
-    if (e instanceof X509Error) return deny(x509Refusal(e));
-    throw e;
-  }
+  // policy first: a refused request never pays for the CSR's signature check
   const ctx = await issuanceContext(b, identity, taskId);
   const { task, now } = ctx;
   const decision = decideCertificate(ctx);
   if ('refusal' in decision) {
     const r = decision.refusal;
     return deny(new MayflyError(r.code, r.description, { reason: r.reason }));
+  }
+  let parsed;
+  try {
+    parsed = csrs.parse(csr);
+  } catch (e) {
+    if (e instanceof X509Error) return deny(x509Refusal(e));
+    throw e;
   }
   const serial = randomSerial();
   const serialHex = serialHexOf(serial);

@@ -165,8 +165,8 @@ export interface Store {
    */
   recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome>;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
-  /** Unexpired certificates recorded in a task. */
-  taskCertificates(taskId: string, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
+  /** Serials of the unexpired certificates recorded in a task. */
+  taskCertificates(taskId: string, now: number): Promise<string[]>;
   /** Unexpired certificates issued to an identity (or acting for a principal) at or before `issuedUpTo`. */
   holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
   /** Revokes one certificate by serial until it expires. False if it already was. */

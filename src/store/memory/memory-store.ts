@@ -308,9 +308,9 @@ export class MemoryStore implements Store {
     return c ? copy(c) : null;
   }
 
-  async taskCertificates(taskId: string, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+  async taskCertificates(taskId: string, now: number): Promise<string[]> {
     const t = this.task(taskId);
-    return t ? [...t.certs].filter(([, exp]) => exp > now).map(([serial, notAfter]) => ({ serial, notAfter })) : [];
+    return t ? [...t.certs].filter(([, exp]) => exp > now).map(([serial]) => serial) : [];
   }
 
   async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {

@@ -1,0 +1,179 @@
+/**
+ * GET /v1/ca/crl with many revoked serials. One fresh task gets N certificates over HTTP (autocannon,
+ * the CSR pool cycled), then it is closed (the close answer must say `revoked: N`), then on one
+ * kept-alive connection (bench/lib/http-timing.ts) on an otherwise idle broker:
+ *   - the first fetch after the close: the CRL is rebuilt (the task's N serials expanded, DER
+ *     written, signed) inside this request; with SLOWLOG the Redis side of it;
+ *   - K more fetches: served from the broker's cache (checked: byte-identical), median and p90;
+ *   - R rebuilds: each after revoking one serial that the CRL already lists (bumps the store's CRL
+ *     version, so the next fetch rebuilds, and the CRL still lists exactly N serials).
+ * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first and the last
+ * CRL, and `openssl crl -CAfile <bundle>` must verify their signatures. One fetch before the close
+ * (the CRL without this task) warms the code path, so the first timed fetch is not JIT start-up.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { TimedClient } from '../lib/http-timing.js';
+import { fire } from '../lib/load.js';
+import type { MayflyClient } from '../lib/mayfly-client.js';
+import { sleep } from '../lib/net.js';
+import { Slowlog } from '../lib/slowlog.js';
+import { median } from '../lib/stats.js';
+import type { StoreKeys } from '../lib/store-keys.js';
+import type { BenchCsr } from './csr.js';
+import { certificateRequest } from './mayfly-certs.js';
+
+export interface CrlOptions {
+  certs: number;
+  connections: number;
+  cachedFetches: number;
+  rebuilds: number;
+  agentJwt: string;
+  orchJwt: string;
+  operatorToken: string;
+  csrs: readonly BenchCsr[];
+  keys: StoreKeys;
+  /** SLOWLOG only on a Redis the bench owns. */
+  canSlowlog: boolean;
+  dir: string;
+  beforeTiming?: () => Promise<unknown>;
+}
+
+export interface CrlReport {
+  certs: number;
+  issue: { rps: number; p50: number; p99: number };
+  taskIssued: number;
+  closeRevoked: number;
+  closeHttpMs: number;
+  healthzMs: number;
+  beforeClose: { ms: number; bytes: number; serials: number };
+  first: { ms: number; bytes: number; serials: number; redisMicros: number | null; redisCommands: number | null; verify: string };
+  /** The read a rebuild makes for the closed task, timed from the bench over ioredis (ZRANGEBYSCORE ... WITHSCORES): round trip + reply decoding, median of 5. */
+  zrangeMs: number;
+  zrangeMicros: number | null;
+  cached: { n: number; medianMs: number; p90Ms: number; maxMs: number; identical: boolean };
+  rebuilds: { ms: number[]; medianMs: number; serials: number; verify: string };
+}
+
+const BENCH_COMMANDS = new Set(['config', 'slowlog']);
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
+}
+
+/** `openssl crl`: the number of "Serial Number" lines, and the signature check against the CA bundle. */
+function inspectCrl(der: Buffer, file: string, caFile: string): { serials: number; verify: string } {
+  writeFileSync(file, der);
+  const text = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', file, '-noout', '-text'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (text.status !== 0) throw new Error(`openssl crl -text failed: ${text.stderr}`);
+  const serials = text.stdout.split('\n').filter((l) => l.includes('Serial Number')).length;
+  const v = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', file, '-CAfile', caFile, '-noout'], { encoding: 'utf8' });
+  const verify = `${v.stdout}${v.stderr}`.trim().split('\n').pop() ?? '';
+  return { serials, verify: v.status === 0 && /verify OK/i.test(verify) ? 'verify OK' : `FAILED: ${verify}` };
+}
+
+export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptions): Promise<CrlReport> {
+  const base = client.baseUrl;
+  const caFile = join(o.dir, 'mayfly-ca-bundle.pem');
+  writeFileSync(caFile, await (await fetch(`${base}/v1/ca/bundle`)).text());
+
+  const taskId = await client.openTask();
+  const issue = await fire(base, certificateRequest(o.agentJwt, taskId, o.csrs), o.certs, o.connections);
+  const view = (await (await fetch(`${base}/v1/tasks/${encodeURIComponent(taskId)}`, { headers: { authorization: `Bearer ${o.orchJwt}` } })).json()) as {
+    credentials?: { issued?: number };
+  };
+  const taskIssued = view.credentials?.issued ?? -1;
+  if (taskIssued !== o.certs) throw new Error(`task ${taskId} shows ${taskIssued} issued credentials, expected ${o.certs}`);
+  const someSerials = await redis.zrange(`${o.keys.task(taskId)}:certs`, '0', String(o.rebuilds - 1));
+  if (someSerials.length < o.rebuilds) throw new Error(`task ${taskId} has only ${someSerials.length} certificate serials in Redis`);
+
+  const http = new TimedClient(base);
+  const crl = async (what: string) => {
+    const r = await http.sendBytes({ method: 'GET', path: '/v1/ca/crl' });
+    if (r.status !== 200) throw new Error(`GET /v1/ca/crl (${what}): HTTP ${r.status}: ${r.body.toString().slice(0, 300)}`);
+    return r;
+  };
+  try {
+    // the CRL without this task, fetched a few times: code path warm, cache filled
+    let before = await crl('before the close');
+    for (let i = 0; i < 3; i++) before = await crl('before the close');
+    const beforeInfo = inspectCrl(before.body, join(o.dir, 'crl-before.der'), caFile);
+
+    await sleep(300); // the broker's fire-and-forget audit writes drain: time on an idle server
+    await o.beforeTiming?.();
+    const hz: number[] = [];
+    for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
+    const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
+    if (closed.revoked !== o.certs) throw new Error(`closing the task revoked ${closed.revoked}, expected ${o.certs}`);
+
+    const slow = o.canSlowlog ? new Slowlog(redis) : undefined;
+    await slow?.start();
+    const first = await crl('first after the close');
+    const entries = (await slow?.stop()) ?? [];
+    const ours = entries.filter((e) => !BENCH_COMMANDS.has(e.args[0]?.toLowerCase() ?? ''));
+    const firstInfo = inspectCrl(first.body, join(o.dir, 'crl-first.der'), caFile);
+    if (firstInfo.serials !== o.certs + beforeInfo.serials) throw new Error(`the first CRL after the close lists ${firstInfo.serials} serials, expected ${o.certs + beforeInfo.serials}`);
+
+    const cachedMs: number[] = [];
+    let identical = true;
+    for (let i = 0; i < o.cachedFetches; i++) {
+      const r = await crl('cached');
+      cachedMs.push(r.ms);
+      identical &&= r.body.equals(first.body);
+    }
+
+    const rebuildMs: number[] = [];
+    let last = first.body;
+    for (const serial of someSerials) {
+      const rv = await client.send({ method: 'POST', path: `/v1/certificates/${serial}/revoke`, headers: { authorization: `Bearer ${o.operatorToken}` }, body: '' }, 200);
+      if ((rv as { status?: string }).status !== 'revoked') throw new Error(`revoking ${serial}: ${JSON.stringify(rv)}`);
+      await sleep(100);
+      await o.beforeTiming?.();
+      const r = await crl('rebuild after a serial revocation');
+      if (r.body.equals(last)) throw new Error('the CRL was not rebuilt after a serial revocation (same bytes)');
+      rebuildMs.push(r.ms);
+      last = r.body;
+    }
+    const lastInfo = inspectCrl(last, join(o.dir, 'crl-last.der'), caFile);
+
+    // what the rebuild's biggest Redis read costs a Node client (the broker uses ioredis too)
+    const certsKey = `${o.keys.task(taskId)}:certs`;
+    const zr: number[] = [];
+    const zslow = o.canSlowlog ? new Slowlog(redis) : undefined;
+    await zslow?.start();
+    for (let k = 0; k < 5; k++) {
+      const t0 = performance.now();
+      const flat = await redis.zrangebyscore(certsKey, `(${Date.now()}`, '+inf', 'WITHSCORES');
+      zr.push(performance.now() - t0);
+      if (flat.length !== 2 * o.certs) throw new Error(`ZRANGEBYSCORE gave ${flat.length / 2} members, expected ${o.certs}`);
+    }
+    const zentries = ((await zslow?.stop()) ?? []).filter((e) => e.args[0]?.toLowerCase() === 'zrangebyscore');
+
+    return {
+      certs: o.certs,
+      issue: { rps: issue.rps, p50: issue.p50, p99: issue.p99 },
+      taskIssued,
+      closeRevoked: closed.revoked,
+      closeHttpMs,
+      healthzMs: median(hz),
+      beforeClose: { ms: before.ms, bytes: before.body.length, serials: beforeInfo.serials },
+      first: {
+        ms: first.ms,
+        bytes: first.body.length,
+        serials: firstInfo.serials,
+        redisMicros: slow ? ours.reduce((a, e) => a + e.micros, 0) : null,
+        redisCommands: slow ? ours.length : null,
+        verify: firstInfo.verify,
+      },
+      zrangeMs: median(zr),
+      zrangeMicros: zentries.length ? median(zentries.map((e) => e.micros)) : null,
+      cached: { n: cachedMs.length, medianMs: median(cachedMs), p90Ms: pct(cachedMs, 90), maxMs: Math.max(...cachedMs), identical },
+      rebuilds: { ms: rebuildMs, medianMs: median(rebuildMs), serials: lastInfo.serials, verify: lastInfo.verify },
+    };
+  } finally {
+    http.close();
+  }
+}

@@ -1,0 +1,147 @@
+/** The certificate bench's targets (PASS / MISS / INVALID) and its tables, in the style of bench/lib/report.ts. */
+import type { LoadResult } from '../lib/load.js';
+import { table } from '../lib/report.js';
+import type { ScenarioSummary } from '../lib/rounds.js';
+import type { TargetCheck } from '../lib/targets.js';
+import type { CrlReport } from './crl.js';
+import type { IssuedCheck } from './mayfly-certs.js';
+import type { CrlProfile } from './profile-crl.js';
+
+const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
+const ms = (x: number) => x.toFixed(2);
+
+export interface CertMeasured {
+  mayflyPool: LoadResult;
+  mayflyOne: LoadResult;
+  cfsslPool: LoadResult | null;
+  cfsslOne: LoadResult | null;
+  /** Why there is no cfssl baseline. */
+  cfsslMissing: string | null;
+  connections: number;
+  crl: CrlReport | null;
+  crlError: string | null;
+}
+
+function ratio(target: string, num: LoadResult, den: LoadResult | null, missing: string | null): TargetCheck {
+  if (!den) return { target, measured: `no baseline: ${missing ?? 'cfssl not measured'}`, value: NaN, verdict: 'INVALID' };
+  const value = num.rps / den.rps;
+  const noisy = num.noisy || den.noisy ? ', disturbed run' : '';
+  return {
+    target,
+    measured: `${value.toFixed(2)}x (${n0(num.rps)} / ${n0(den.rps)} req/s${noisy})`,
+    value,
+    verdict: !(num.valid && den.valid) ? 'INVALID' : value >= 1 ? 'PASS' : 'MISS',
+  };
+}
+
+function p99(target: string, r: LoadResult): TargetCheck {
+  return { target, measured: `p99 ${r.p99} ms (p50 ${r.p50} ms, ${n0(r.rps)} req/s)`, value: r.p99, verdict: !r.valid ? 'INVALID' : r.p99 < 20 ? 'PASS' : 'MISS' };
+}
+
+export function checkCertTargets(m: CertMeasured): TargetCheck[] {
+  const c = m.connections;
+  const out: TargetCheck[] = [
+    ratio('mayfly >= 1.0x cfssl, pool of distinct CSRs', m.mayflyPool, m.cfsslPool, m.cfsslMissing),
+    ratio('mayfly >= 1.0x cfssl, one CSR reused', m.mayflyOne, m.cfsslOne, m.cfsslMissing),
+    p99(`mayfly p99 < 20 ms at ${c} connections, pool of distinct CSRs`, m.mayflyPool),
+    p99(`mayfly p99 < 20 ms at ${c} connections, one CSR reused`, m.mayflyOne),
+  ];
+  const crl = m.crl;
+  const n = crl ? n0(crl.certs) : '?';
+  if (!crl) {
+    const measured = `not measured: ${m.crlError ?? 'skipped'}`;
+    out.push({ target: `CRL fetch with ${n} revoked serials < 10 ms (first after close)`, measured, value: NaN, verdict: 'INVALID' });
+    out.push({ target: `CRL fetch with ${n} revoked serials < 10 ms (cached, median)`, measured, value: NaN, verdict: 'INVALID' });
+    return out;
+  }
+  const listed = crl.first.serials === crl.certs && crl.rebuilds.serials === crl.certs && /^verify OK/.test(crl.first.verify);
+  const why = listed ? '' : ` (CRL lists ${crl.first.serials}, ${crl.first.verify})`;
+  out.push({
+    target: `CRL fetch with ${n} revoked serials < 10 ms (first after close, incl. rebuild)`,
+    measured: `${ms(crl.first.ms)} ms; rebuilds after a revocation: median ${ms(crl.rebuilds.medianMs)} ms of ${crl.rebuilds.ms.length}${why}`,
+    value: crl.first.ms,
+    verdict: !listed ? 'INVALID' : crl.first.ms < 10 ? 'PASS' : 'MISS',
+  });
+  out.push({
+    target: `CRL fetch with ${n} revoked serials < 10 ms (cached, median)`,
+    measured: `${ms(crl.cached.medianMs)} ms median of ${crl.cached.n} (p90 ${ms(crl.cached.p90Ms)}, max ${ms(crl.cached.maxMs)})${why}`,
+    value: crl.cached.medianMs,
+    verdict: !listed || !crl.cached.identical ? 'INVALID' : crl.cached.medianMs < 10 ? 'PASS' : 'MISS',
+  });
+  return out;
+}
+
+/** Like bench/lib/report.ts loadTable, plus the rejected-body count and the server's cores in use. */
+export function certLoadTable(rows: ScenarioSummary[]): string {
+  const sum = (s: ScenarioSummary, k: 'non2xx' | 'errors' | 'timeouts' | 'mismatches') => s.rounds.reduce((a, r) => a + (r[k] ?? 0), 0);
+  const cpu = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
+  return table(
+    ['scenario', 'req/s', 'all rounds req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'bad body', 'errors', 'timeouts', 'valid', 'cpu% server', 'redis', 'loadgen', 'other', 'steal', 'server µs/req'],
+    rows.map((s) => {
+      const b = s.best;
+      return [
+        s.name,
+        n0(b.rps),
+        s.rounds.map((r) => n0(r.rps) + (r.noisy ? '*' : '')).join(' / '),
+        b.p50,
+        b.p99,
+        sum(s, 'non2xx'),
+        sum(s, 'mismatches'),
+        sum(s, 'errors'),
+        sum(s, 'timeouts'),
+        b.valid ? 'yes' : 'NO',
+        cpu(b.cpu?.byPid.server),
+        cpu(b.cpu?.byPid.redis),
+        cpu(b.cpu?.byPid.loadgen),
+        cpu(b.cpu?.other),
+        cpu(b.cpu?.steal),
+        b.cpu ? (((b.cpu.byPid.server ?? 0) * 1e4) / b.rps).toFixed(0) : '-',
+      ];
+    }),
+    [false, true, true, true, true, true, true, true, true, false, true, true, true, true, true, true],
+  );
+}
+
+export function issuedTable(rows: { who: string; check: IssuedCheck }[]): string {
+  return table(
+    ['sample certificate (checked before load)', 'signature', 'lifetime s', 'subject', 'SAN', 'EKU'],
+    rows.map(({ who, check: c }) => [who, c.sigAlg, c.lifetimeS, c.subject || '(empty)', c.san || '-', c.eku.map((e) => (e.endsWith('.3.1') ? 'serverAuth' : e.endsWith('.3.2') ? 'clientAuth' : e)).join('+')]),
+    [false, false, true, false, false, false],
+  );
+}
+
+export function crlTable(c: CrlReport): string {
+  const red = c.first.redisMicros === null ? 'n/a (REDIS_URL)' : `${n0(c.first.redisMicros)} µs in ${c.first.redisCommands} commands`;
+  return table(
+    [`CRL (GET /v1/ca/crl, one kept-alive connection, idle broker)`, 'value'],
+    [
+      [`certificates issued into one task (autocannon, ${n0(c.issue.rps)} req/s, p99 ${c.issue.p99} ms)`, `${n0(c.taskIssued)}`],
+      ['task close: HTTP ms / revoked', `${ms(c.closeHttpMs)} / ${n0(c.closeRevoked)}`],
+      ['GET /healthz ms (HTTP floor, median of 5)', ms(c.healthzMs)],
+      ['fetch before the close (warm, cached) ms / bytes / serials', `${ms(c.beforeClose.ms)} / ${n0(c.beforeClose.bytes)} / ${n0(c.beforeClose.serials)}`],
+      ['first fetch after the close (rebuild) ms', ms(c.first.ms)],
+      ['  its Redis side (SLOWLOG, server-side)', red],
+      [`  the task's serials read over ioredis from the bench (ZRANGEBYSCORE WITHSCORES, ${n0(c.certs)} members): ms / Redis µs`, `${ms(c.zrangeMs)} / ${c.zrangeMicros === null ? 'n/a' : n0(c.zrangeMicros)}`],
+      ['  CRL bytes / serials listed (openssl crl -text) / signature', `${n0(c.first.bytes)} / ${n0(c.first.serials)} / ${c.first.verify}`],
+      [`cached fetches: median / p90 / max ms (n=${c.cached.n}, byte-identical: ${c.cached.identical ? 'yes' : 'NO'})`, `${ms(c.cached.medianMs)} / ${ms(c.cached.p90Ms)} / ${ms(c.cached.maxMs)}`],
+      [`rebuilds after revoking an already-listed serial: ms (n=${c.rebuilds.ms.length})`, c.rebuilds.ms.map(ms).join(', ')],
+      ['  last CRL: serials listed / signature', `${n0(c.rebuilds.serials)} / ${c.rebuilds.verify}`],
+    ],
+    [false, true],
+  );
+}
+
+/** The CRL rebuild profile, in the shape of bench/lib/report.ts profileTables. */
+export function crlProfileTables(p: CrlProfile): string {
+  const s = p.summary;
+  const pct = (x: number) => `${x.toFixed(1)}%`;
+  return [
+    `profiled CRL rebuilds: ${p.rebuilds} rebuilds of a ${n0(p.certs)}-serial CRL, median ${ms(p.medianMs)} ms per fetch (sampling overhead included); busy ${s.busyMs.toFixed(0)} ms of ${s.totalMs.toFixed(0)} ms sampled`,
+    '',
+    table(['self time by module (CRL rebuilds)', 'ms', '% busy'], s.byGroup.slice(0, 12).map((r) => [r.name, r.ms.toFixed(0), pct(r.pct)]), [false, true, true]),
+    '',
+    table(['top functions (self time, CRL rebuilds)', 'where', 'ms', '% busy'], s.topFunctions.slice(0, 20).map((r) => [r.name, r.where, r.ms.toFixed(0), pct(r.pct)]), [false, false, true, true]),
+    '',
+    table(['Mayfly functions (inclusive time, CRL rebuilds)', 'where', 'ms', '% busy'], s.mayflyInclusive.slice(0, 15).map((r) => [r.name, r.where, r.ms.toFixed(0), pct(r.pct)]), [false, false, true, true]),
+  ].join('\n');
+}
