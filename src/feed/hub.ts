@@ -39,10 +39,20 @@ export class FeedHub {
   private run(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    void this.loop().finally(() => (this.running = false));
+    void this.loop();
   }
 
   private async loop(): Promise<void> {
+    try {
+      await this.tail();
+    } finally {
+      // synchronously after the last check of `waiters`: a wait() can't slip in between unnoticed
+      this.running = false;
+      if (!this.stopped && this.waiters.size > 0) this.run();
+    }
+  }
+
+  private async tail(): Promise<void> {
     while (!this.stopped && this.waiters.size > 0) {
       try {
         if (this.latest === undefined) this.latest = (await this.store.revocationCursor()).latest;
