@@ -21,26 +21,21 @@
  *
  * Everything binds to 127.0.0.1; every child process and temp dir is removed at the end, even on error.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { createAttestor } from './lib/attestation.js';
-import { compileBroker } from './lib/build-broker.js';
 import { Cleanup } from './lib/cleanup.js';
+import { git, prepareBench } from './lib/setup.js';
 import { waitForQuiet } from './lib/cpu-monitor.js';
 import { NOISY_PCT, type LoadOptions } from './lib/load.js';
 import { MayflyClient } from './lib/mayfly-client.js';
 import { profileExchange, type ProfileRun } from './lib/profile-exchange.js';
-import { acquireRedis } from './lib/redis.js';
 import { opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
 import { startMayfly, type Target } from './lib/servers.js';
-import { deleteAll, storeKeys } from './lib/store-keys.js';
 import { certBaselines } from './certs/baselines.js';
 import { checkCfsslIssues, cfsslSignRequest, ensureCfssl, startCfssl, writeCfsslFiles, CFSSL_EXPIRY, type CfsslBinary, type CfsslServer } from './certs/cfssl.js';
 import { measureCrl, type CrlReport } from './certs/crl.js';
@@ -94,13 +89,6 @@ async function started<T extends Target>(p: Promise<T>, cleanup: Cleanup): Promi
   return t;
 }
 
-function git(...a: string[]): string | null {
-  try {
-    return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
 
 /** `openssl req -verify` on one generated CSR: the bench's requests are what OpenSSL itself accepts. */
 function opensslChecksCsr(pem: string, dir: string): void {
@@ -112,29 +100,7 @@ function opensslChecksCsr(pem: string, dir: string): void {
 }
 
 async function main(cleanup: Cleanup): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'mayfly-bench-certs-'));
-  cleanup.defer('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-  const loadBefore = loadavg()[0]!;
-
-  let entry = 'src/cli/main.ts';
-  if (!args.tsx) {
-    log('compiling src/ (tsconfig.build.json) so the broker runs as in production');
-    const build = compileBroker(ROOT, cleanup);
-    if (build.typeErrors) log('warning: src/ has type errors; benchmarking the emitted JS anyway');
-    entry = build.entry;
-  }
-
-  const redis = await acquireRedis(cleanup);
-  log(`redis ${redis.version} at ${redis.url}${redis.owned ? ' (started by the bench)' : ' (REDIS_URL)'}`);
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  cleanup.defer('redis admin connection', () => void admin.disconnect());
-  const keys = storeKeys(redis.owned ? 'bench:' : `bench:${randomBytes(4).toString('hex')}:`);
-  if (!redis.owned) cleanup.defer('bench keys on REDIS_URL', async () => void (await deleteAll(admin, keys.prefix)));
-
-  const jwksPath = join(dir, 'attest-jwks.json');
-  const attestor = await createAttestor(jwksPath);
-  const orchJwt = await attestor.mint('orch');
-  const agentJwt = await attestor.mint('agent');
+  const { dir, loadBefore, entry, redis, admin, keys, jwksPath, orchJwt, agentJwt } = await prepareBench(cleanup, { root: ROOT, tmpPrefix: 'mayfly-bench-certs-', tsx: Boolean(args.tsx), log });
 
   log(`generating ${POOL} P-256 CSRs (+1 for the renewing agent)`);
   const pool = makeCsrPool(POOL);
@@ -251,8 +217,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const opensslVersion = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
   const env = {
     date: new Date().toISOString(),
-    commit: git('rev-parse', '--short', 'HEAD'),
-    dirty: (git('status', '--porcelain', '--', 'src') ?? '') !== '',
+    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
+    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
     node: process.version,
     nodeOpenssl: process.versions.openssl,
     cpus: cpus().length,

@@ -20,7 +20,6 @@
  *
  * Everything binds to 127.0.0.1; every child process and temp dir is removed at the end, even on error.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -32,6 +31,7 @@ import { createAttestor } from './lib/attestation.js';
 import { AUDIENCE, RS_CLIENT } from './lib/broker-config.js';
 import { compileBroker } from './lib/build-broker.js';
 import { Cleanup } from './lib/cleanup.js';
+import { git } from './lib/setup.js';
 import { CpuMonitor, waitForQuiet } from './lib/cpu-monitor.js';
 import { NOISY_PCT } from './lib/load.js';
 import { MayflyClient } from './lib/mayfly-client.js';
@@ -92,13 +92,6 @@ const LOAD_WAIT_MS = num(args['load-wait'], 60, 0, 3600) * 1000;
 
 const log = (msg: string) => process.stderr.write(`[bench:feed] ${msg}\n`);
 
-function git(...a: string[]): string | null {
-  try {
-    return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
 
 async function main(cleanup: Cleanup): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'mayfly-bench-feed-'));
@@ -207,8 +200,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const checks = feedTargets(summary, throughput);
   const env = {
     date: new Date().toISOString(),
-    commit: git('rev-parse', '--short', 'HEAD'),
-    dirty: (git('status', '--porcelain', '--', 'src') ?? '') !== '',
+    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
+    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
     node: process.version,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',

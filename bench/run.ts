@@ -11,30 +11,24 @@
  *
  * Everything binds to 127.0.0.1; every child process and temp dir is removed at the end, even on error.
  */
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import { createAttestor } from './lib/attestation.js';
 import { Cleanup } from './lib/cleanup.js';
+import { git, prepareBench } from './lib/setup.js';
 import { measureClose } from './lib/close-latency.js';
 import { cryptoBaselines } from './lib/crypto-baselines.js';
 import { NOISY_PCT, type LoadOptions } from './lib/load.js';
 import { waitForQuiet } from './lib/cpu-monitor.js';
 import { MayflyClient, type HttpRequestSpec } from './lib/mayfly-client.js';
 import { profileExchange, type ProfileRun } from './lib/profile-exchange.js';
-import { acquireRedis } from './lib/redis.js';
-import { compileBroker } from './lib/build-broker.js';
 import { closeTable, loadTable, memoryTable, opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
 import { startBareHono, startMayfly, startOidcProvider, type Target } from './lib/servers.js';
 import { checkTargets } from './lib/targets.js';
 import { measureTokenMemory } from './lib/token-memory.js';
-import { deleteAll, storeKeys } from './lib/store-keys.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -76,39 +70,9 @@ async function started<T extends Target>(p: Promise<T>, cleanup: Cleanup): Promi
   return t;
 }
 
-function git(...a: string[]): string | null {
-  try {
-    return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
 
 async function main(cleanup: Cleanup): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'mayfly-bench-'));
-  cleanup.defer('temp dir', () => rmSync(dir, { recursive: true, force: true }));
-  const loadBefore = loadavg()[0]!;
-
-  let entry = 'src/cli/main.ts';
-  if (!args.tsx) {
-    log('compiling src/ (tsconfig.build.json) so the broker runs as in production');
-    const build = compileBroker(ROOT, cleanup);
-    if (build.typeErrors) log('warning: src/ has type errors; benchmarking the emitted JS anyway');
-    entry = build.entry;
-  }
-
-  const redis = await acquireRedis(cleanup);
-  log(`redis ${redis.version} at ${redis.url}${redis.owned ? ' (started by the bench)' : ' (REDIS_URL)'}`);
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  cleanup.defer('redis admin connection', () => void admin.disconnect());
-  // on a shared REDIS_URL: a key prefix of our own, removed at the end
-  const keys = storeKeys(redis.owned ? 'bench:' : `bench:${randomBytes(4).toString('hex')}:`);
-  if (!redis.owned) cleanup.defer('bench keys on REDIS_URL', async () => void (await deleteAll(admin, keys.prefix)));
-
-  const jwksPath = join(dir, 'attest-jwks.json');
-  const attestor = await createAttestor(jwksPath);
-  const orchJwt = await attestor.mint('orch');
-  const agentJwt = await attestor.mint('agent');
+  const { dir, loadBefore, entry, redis, admin, keys, jwksPath, orchJwt, agentJwt } = await prepareBench(cleanup, { root: ROOT, tmpPrefix: 'mayfly-bench-', tsx: Boolean(args.tsx), log });
 
   log(`in-process crypto baselines (${BASELINE_MS} ms each)`);
   const baselines = await cryptoBaselines(BASELINE_MS, () => waitForQuiet({ self: process.pid, ...(redis.pid ? { redis: redis.pid } : {}) }, NOISY_PCT, 15_000));
@@ -176,8 +140,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const checks = checkTargets({ bare: pick(S.bare), oidc: pick(S.oidc), exchange: pick(S.exchange), introspect: pick(S.introspect), close, memory });
   const env = {
     date: new Date().toISOString(),
-    commit: git('rev-parse', '--short', 'HEAD'),
-    dirty: (git('status', '--porcelain', '--', 'src') ?? '') !== '',
+    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
+    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
     node: process.version,
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
