@@ -1,24 +1,40 @@
 /**
  * One tail of the feed per broker process: a single blocking read on the store (its own Redis
- * connection) wakes every local subscriber when anything new lands, whichever replica wrote it.
- * Subscribers then read from their own cursor, so nothing is missed or sent twice.
+ * connection) notices anything new, whichever replica wrote it, reads the new events once and keeps
+ * the most recent ones, then wakes every local subscriber. A subscriber whose cursor the kept events
+ * cover takes its events from here (no Redis command per subscriber per event); one that lags behind
+ * them reads the store itself, so nothing is missed or sent twice.
  */
-import type { Store } from '../store/store.js';
+import type { AuditEntry, Store } from '../store/store.js';
 import { compareIds, parseId } from '../store/stream-id.js';
 
 const BLOCK_MS = 2000;
+const KEEP = 1000;
+
+const after = (a: string, b: string) => compareIds(parseId(a), parseId(b)) > 0;
 
 export class FeedHub {
+  /** Every event after `base` up to `latest` is in `recent` (while the tail runs). */
+  private base: string | undefined;
   private latest: string | undefined;
+  private recent: AuditEntry[] = [];
   private waiters = new Set<() => void>();
   private running = false;
   private stopped = false;
 
   constructor(private store: Store) {}
 
+  /** Events after `cursor` from the kept ones, or undefined when they do not cover it (read the store). */
+  since(cursor: string): AuditEntry[] | undefined {
+    if (!this.running || this.base === undefined || after(this.base, cursor)) return undefined;
+    let i = this.recent.length;
+    while (i > 0 && after(this.recent[i - 1]!.id, cursor)) i--;
+    return this.recent.slice(i);
+  }
+
   /** Resolves when an event after `cursor` may exist, or after `timeoutMs`. */
   wait(cursor: string, timeoutMs: number): Promise<void> {
-    if (this.latest && compareIds(parseId(this.latest), parseId(cursor)) > 0) return Promise.resolve();
+    if (this.latest && after(this.latest, cursor)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -39,6 +55,9 @@ export class FeedHub {
   private run(): void {
     if (this.running || this.stopped) return;
     this.running = true;
+    // a fresh start: what was kept from an earlier run may no longer be contiguous with the stream
+    this.base = this.latest = undefined;
+    this.recent = [];
     void this.loop();
   }
 
@@ -55,15 +74,23 @@ export class FeedHub {
   private async tail(): Promise<void> {
     while (!this.stopped && this.waiters.size > 0) {
       try {
-        if (this.latest === undefined) this.latest = (await this.store.revocationCursor()).latest;
+        if (this.latest === undefined) this.base = this.latest = (await this.store.revocationCursor()).latest;
         await this.store.waitRevocations(this.latest, BLOCK_MS);
-        const { latest } = await this.store.revocationCursor();
-        if (latest !== this.latest) {
-          this.latest = latest;
+        const rows = await this.store.readRevocations(this.latest, KEEP);
+        if (rows.length > 0) {
+          this.recent.push(...rows);
+          if (this.recent.length > KEEP) {
+            const dropped = this.recent.splice(0, this.recent.length - KEEP);
+            this.base = dropped.at(-1)!.id;
+          }
+          this.latest = rows.at(-1)!.id;
           for (const w of [...this.waiters]) w();
         }
       } catch {
-        await new Promise((r) => setTimeout(r, 250)); // store down: subscribers notice through their own reads
+        // store down: stop vouching for anything; subscribers find out through their own reads
+        this.base = this.latest = undefined;
+        this.recent = [];
+        await new Promise((r) => setTimeout(r, 250));
       }
     }
   }

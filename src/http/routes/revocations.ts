@@ -61,12 +61,15 @@ export function revocationRoutes(app: Hono, b: Broker): void {
       let lastBeat = Date.now();
       while (open) {
         try {
-          const { maxDeleted } = await b.store.revocationCursor();
-          if (isStale(cursor, maxDeleted)) {
-            await stream.writeSSE({ event: 'resync', data: JSON.stringify({ error: 'resync_required', error_description: 'events were trimmed; reconnect without a cursor' }) });
-            break;
+          let rows = b.feed.since(cursor); // the process's tail already read them: no Redis round trip
+          if (!rows) {
+            const { maxDeleted } = await b.store.revocationCursor();
+            if (isStale(cursor, maxDeleted)) {
+              await stream.writeSSE({ event: 'resync', data: JSON.stringify({ error: 'resync_required', error_description: 'events were trimmed; reconnect without a cursor' }) });
+              break;
+            }
+            rows = await b.store.readRevocations(cursor, PAGE);
           }
-          const rows = await b.store.readRevocations(cursor, PAGE);
           for (const r of rows) {
             await stream.writeSSE({ event: r.event.type ?? 'revocation', id: r.id, data: JSON.stringify({ ...r.event, id: r.id }) });
             cursor = r.id;
