@@ -91,11 +91,12 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
     return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(now).toISOString() };
   }
   if (task.state === 'open') {
-    await publishRevocation(b, 'task.closed', { task_id: id });
-    await b.store.addCrlScope('task', id, task.expiresAt); // its certificates join the CRL
+    // both before the state change (fail closed), sent together: one round trip
+    await Promise.all([publishRevocation(b, 'task.closed', { task_id: id }), b.store.addCrlScope('task', id, task.expiresAt)]);
   }
   const out = await b.store.closeTask(id, now, reason);
-  if (!out?.alreadyClosed) await b.store.bumpCrlVersion(); // a certificate recorded in a race with the close lands in the next CRL
+  // a certificate recorded in a race with the close lands in the next CRL; not worth delaying the answer
+  if (!out?.alreadyClosed) b.store.bumpCrlVersion().catch((e: unknown) => b.log.warn({ err: (e as Error).message }, 'CRL version not bumped'));
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
   return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };
