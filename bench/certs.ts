@@ -23,19 +23,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Cleanup } from './lib/cleanup.js';
-import { git, prepareBench } from './lib/setup.js';
+import { benchEnv, intOption, loadOptions, prepareBench, runBench, started } from './lib/setup.js';
 import { waitForQuiet } from './lib/cpu-monitor.js';
 import { NOISY_PCT, type LoadOptions } from './lib/load.js';
 import { MayflyClient } from './lib/mayfly-client.js';
 import { profileExchange, type ProfileRun } from './lib/profile-exchange.js';
 import { opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
-import { startMayfly, type Target } from './lib/servers.js';
+import { startMayfly } from './lib/servers.js';
 import { certBaselines } from './certs/baselines.js';
 import { checkCfsslIssues, cfsslSignRequest, ensureCfssl, startCfssl, writeCfsslFiles, CFSSL_EXPIRY, type CfsslBinary, type CfsslServer } from './certs/cfssl.js';
 import { measureCrl, type CrlReport } from './certs/crl.js';
@@ -61,33 +61,16 @@ const { values: args } = parseArgs({
     'crl-certs': { type: 'string' },
   },
 });
-const num = (v: string | undefined, dflt: number, max: number) => {
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`bad numeric option: ${v} (an integer 1..${max})`);
-  return n;
-};
-const LOAD: LoadOptions = {
-  connections: num(args.connections, 64, 1024),
-  durationS: num(args.duration, args.quick ? 3 : 10, 120),
-  warmupS: args.quick ? 1 : 3,
-  pipelining: 1,
-};
-const ROUNDS = num(args.rounds, args.quick ? 1 : 2, 10);
-const POOL = num(args.pool, 256, 100_000);
-const CRL_CERTS = num(args['crl-certs'], args.quick ? 2000 : 10_000, 200_000);
+const LOAD: LoadOptions = loadOptions(args);
+const ROUNDS = intOption(args.rounds, args.quick ? 1 : 2, 10);
+const POOL = intOption(args.pool, 256, 100_000);
+const CRL_CERTS = intOption(args['crl-certs'], args.quick ? 2000 : 10_000, 200_000);
 const CRL_CACHED = args.quick ? 20 : 50;
 const CRL_REBUILDS = args.quick ? 2 : 5;
 const CRL_PROFILE_REBUILDS = args.quick ? 5 : 20;
 const BASELINE_MS = args.quick ? 500 : 1500;
 
 const log = (msg: string) => process.stderr.write(`[bench:certs] ${msg}\n`);
-
-async function started<T extends Target>(p: Promise<T>, cleanup: Cleanup): Promise<T> {
-  const t = await p;
-  cleanup.defer(t.child.name, () => t.child.stop());
-  log(`${t.child.name} up at ${t.baseUrl} (pid ${t.child.pid})`);
-  return t;
-}
 
 
 /** `openssl req -verify` on one generated CSR: the bench's requests are what OpenSSL itself accepts. */
@@ -115,7 +98,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   log(`in-process baselines (${BASELINE_MS} ms each)`);
   const baselines = await certBaselines(pool, CRL_CERTS, BASELINE_MS, quietSelf);
 
-  const mayfly = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath, certificates: true }), cleanup);
+  const mayfly = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath, certificates: true }), cleanup, log);
   const client = new MayflyClient(mayfly.baseUrl, orchJwt, agentJwt);
   const samples: { who: string; check: IssuedCheck }[] = [{ who: 'mayfly', check: await checkMayflyIssues(mayfly.baseUrl, agentJwt, await client.openTask(), pool[0]!) }];
 
@@ -124,7 +107,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (cfsslBin.path !== null) {
     try {
       const files = writeCfsslFiles(dir);
-      cfssl = await started(startCfssl(ROOT, cfsslBin.path, files), cleanup);
+      cfssl = await started(startCfssl(ROOT, cfsslBin.path, files), cleanup, log);
       samples.push({ who: 'cfssl', check: await checkCfsslIssues(cfssl, pool[0]!, readFileSync(files.caPem, 'utf8')) });
     } catch (e) {
       cfsslMissing = `cfssl could not be set up: ${(e as Error).message.split('\n')[0]}`;
@@ -216,14 +199,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const checks = checkCertTargets({ mayflyPool, mayflyOne, cfsslPool: pick(S.cfsslPool), cfsslOne: pick(S.cfsslOne), cfsslMissing, connections: LOAD.connections, crl, crlError });
   const opensslVersion = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
   const env = {
-    date: new Date().toISOString(),
-    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
-    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
-    node: process.version,
+    ...benchEnv(ROOT, redis.version),
     nodeOpenssl: process.versions.openssl,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    redis: redis.version,
     cfssl: cfsslBin.path !== null ? { path: cfsslBin.path, version: cfsslBin.version, installedNow: cfsslBin.installedNow, config: `default profile: digital signature, server auth, client auth; expiry ${CFSSL_EXPIRY}; P-256 CA (openssl)` } : { missing: cfsslMissing },
     openssl: opensslVersion,
     load: LOAD,
@@ -264,14 +241,4 @@ async function main(cleanup: Cleanup): Promise<number> {
   return invalid.length || checks.some((c) => c.verdict === 'INVALID') ? 1 : 0;
 }
 
-const cleanup = new Cleanup();
-cleanup.onSignals();
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (e) {
-  process.stderr.write(`[bench:certs] failed: ${(e as Error).stack ?? String(e)}\n`);
-} finally {
-  await cleanup.run();
-}
-process.exit(code);
+await runBench('bench:certs', main);

@@ -22,7 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,7 +31,7 @@ import { createAttestor } from './lib/attestation.js';
 import { AUDIENCE, RS_CLIENT } from './lib/broker-config.js';
 import { compileBroker } from './lib/build-broker.js';
 import { Cleanup } from './lib/cleanup.js';
-import { git } from './lib/setup.js';
+import { benchEnv, runBench } from './lib/setup.js';
 import { CpuMonitor, waitForQuiet } from './lib/cpu-monitor.js';
 import { NOISY_PCT } from './lib/load.js';
 import { MayflyClient } from './lib/mayfly-client.js';
@@ -199,13 +199,7 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const checks = feedTargets(summary, throughput);
   const env = {
-    date: new Date().toISOString(),
-    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
-    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
-    node: process.version,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    redis: redis.version,
+    ...benchEnv(ROOT, redis.version),
     broker: args.tsx ? 'src/ through tsx' : 'tsc output (as deploy/Dockerfile runs it)',
     verifiers: VERIFIERS,
     trials: TRIALS,
@@ -249,14 +243,4 @@ async function main(cleanup: Cleanup): Promise<number> {
   return checks.some((c) => c.verdict === 'INVALID') ? 1 : 0;
 }
 
-const cleanup = new Cleanup();
-cleanup.onSignals();
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (e) {
-  process.stderr.write(`[bench:feed] failed: ${(e as Error).stack ?? String(e)}\n`);
-} finally {
-  await cleanup.run();
-}
-process.exit(code);
+await runBench('bench:feed', main);

@@ -12,12 +12,12 @@
  * Everything binds to 127.0.0.1; every child process and temp dir is removed at the end, even on error.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { cpus } from 'node:os';
+
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Cleanup } from './lib/cleanup.js';
-import { git, prepareBench } from './lib/setup.js';
+import { benchEnv, intOption, loadOptions, prepareBench, runBench, started } from './lib/setup.js';
 import { measureClose } from './lib/close-latency.js';
 import { cryptoBaselines } from './lib/crypto-baselines.js';
 import { NOISY_PCT, type LoadOptions } from './lib/load.js';
@@ -26,7 +26,7 @@ import { MayflyClient, type HttpRequestSpec } from './lib/mayfly-client.js';
 import { profileExchange, type ProfileRun } from './lib/profile-exchange.js';
 import { closeTable, loadTable, memoryTable, opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
-import { startBareHono, startMayfly, startOidcProvider, type Target } from './lib/servers.js';
+import { startBareHono, startMayfly, startOidcProvider } from './lib/servers.js';
 import { checkTargets } from './lib/targets.js';
 import { measureTokenMemory } from './lib/token-memory.js';
 
@@ -45,30 +45,13 @@ const { values: args } = parseArgs({
     'close-runs': { type: 'string' },
   },
 });
-const num = (v: string | undefined, dflt: number, max: number) => {
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`bad numeric option: ${v} (an integer 1..${max})`);
-  return n;
-};
-const LOAD: LoadOptions = {
-  connections: num(args.connections, 64, 1024),
-  durationS: num(args.duration, args.quick ? 3 : 10, 120),
-  warmupS: args.quick ? 1 : 3,
-  pipelining: 1,
-};
-const ROUNDS = num(args.rounds, args.quick ? 1 : 2, 10);
-const TOKENS = num(args.tokens, args.quick ? 2000 : 10_000, 200_000);
-const CLOSE_RUNS = num(args['close-runs'], args.quick ? 2 : 5, 20);
+const LOAD: LoadOptions = loadOptions(args);
+const ROUNDS = intOption(args.rounds, args.quick ? 1 : 2, 10);
+const TOKENS = intOption(args.tokens, args.quick ? 2000 : 10_000, 200_000);
+const CLOSE_RUNS = intOption(args['close-runs'], args.quick ? 2 : 5, 20);
 const BASELINE_MS = args.quick ? 500 : 2000;
 
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
-async function started<T extends Target>(p: Promise<T>, cleanup: Cleanup): Promise<T> {
-  const t = await p;
-  cleanup.defer(t.child.name, () => t.child.stop());
-  log(`${t.child.name} up at ${t.baseUrl} (pid ${t.child.pid})`);
-  return t;
-}
 
 
 async function main(cleanup: Cleanup): Promise<number> {
@@ -78,10 +61,10 @@ async function main(cleanup: Cleanup): Promise<number> {
   const baselines = await cryptoBaselines(BASELINE_MS, () => waitForQuiet({ self: process.pid, ...(redis.pid ? { redis: redis.pid } : {}) }, NOISY_PCT, 15_000));
 
   // every server up at once (idle ones cost nothing), so rounds can interleave the scenarios
-  const bare = await started(startBareHono(ROOT), cleanup);
-  const bareMw = await started(startBareHono(ROOT, ['--mayfly-middleware']), cleanup);
-  const oidc = await started(startOidcProvider(ROOT), cleanup);
-  const mayfly = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath }), cleanup);
+  const bare = await started(startBareHono(ROOT), cleanup, log);
+  const bareMw = await started(startBareHono(ROOT, ['--mayfly-middleware']), cleanup, log);
+  const oidc = await started(startOidcProvider(ROOT), cleanup, log);
+  const mayfly = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath }), cleanup, log);
   const client = new MayflyClient(mayfly.baseUrl, orchJwt, agentJwt);
 
   // memory first, while the audit stream is far below its MAXLEN cap (trimming would hide its growth)
@@ -139,13 +122,7 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const checks = checkTargets({ bare: pick(S.bare), oidc: pick(S.oidc), exchange: pick(S.exchange), introspect: pick(S.introspect), close, memory });
   const env = {
-    date: new Date().toISOString(),
-    commit: git(ROOT, 'rev-parse', '--short', 'HEAD'),
-    dirty: (git(ROOT, 'status', '--porcelain', '--', 'src') ?? '') !== '',
-    node: process.version,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    redis: redis.version,
+    ...benchEnv(ROOT, redis.version),
     load: LOAD,
     rounds: ROUNDS,
     tokens: TOKENS,
@@ -178,14 +155,4 @@ async function main(cleanup: Cleanup): Promise<number> {
   return invalid.length || checks.some((c) => c.verdict === 'INVALID') ? 1 : 0;
 }
 
-const cleanup = new Cleanup();
-cleanup.onSignals();
-let code = 1;
-try {
-  code = await main(cleanup);
-} catch (e) {
-  process.stderr.write(`[bench] failed: ${(e as Error).stack ?? String(e)}\n`);
-} finally {
-  await cleanup.run();
-}
-process.exit(code);
+await runBench('bench', main);

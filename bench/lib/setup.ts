@@ -7,12 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createAttestor } from './attestation.js';
 import { compileBroker } from './build-broker.js';
-import type { Cleanup } from './cleanup.js';
+import { Cleanup } from './cleanup.js';
+import type { LoadOptions } from './load.js';
+import type { Target } from './servers.js';
 import { acquireRedis } from './redis.js';
 import { deleteAll, storeKeys } from './store-keys.js';
 
@@ -51,4 +53,57 @@ export async function prepareBench(cleanup: Cleanup, opts: { root: string; tmpPr
   const orchJwt = await attestor.mint('orch');
   const agentJwt = await attestor.mint('agent');
   return { dir, loadBefore, entry, redis, admin, keys, jwksPath, attestor, orchJwt, agentJwt };
+}
+
+/** A positive integer option (1..max), or the default. */
+export function intOption(v: string | undefined, dflt: number, max: number): number {
+  const n = v === undefined ? dflt : Number(v);
+  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`bad numeric option: ${v} (an integer 1..${max})`);
+  return n;
+}
+
+/** autocannon settings from --connections / --duration (shorter with --quick). */
+export function loadOptions(args: { connections?: string | undefined; duration?: string | undefined; quick?: boolean | undefined }): LoadOptions {
+  return {
+    connections: intOption(args.connections, 64, 1024),
+    durationS: intOption(args.duration, args.quick ? 3 : 10, 120),
+    warmupS: args.quick ? 1 : 3,
+    pipelining: 1,
+  };
+}
+
+/** What every results file records about the run it came from. */
+export function benchEnv(root: string, redisVersion: string) {
+  return {
+    date: new Date().toISOString(),
+    commit: git(root, 'rev-parse', '--short', 'HEAD'),
+    dirty: (git(root, 'status', '--porcelain', '--', 'src') ?? '') !== '',
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    redis: redisVersion,
+  };
+}
+
+/** Runs a bench's main with signal-safe cleanup and exits with its code (1 on a throw). */
+export async function runBench(tag: string, main: (cleanup: Cleanup) => Promise<number>): Promise<never> {
+  const cleanup = new Cleanup();
+  cleanup.onSignals();
+  let code = 1;
+  try {
+    code = await main(cleanup);
+  } catch (e) {
+    process.stderr.write(`[${tag}] failed: ${(e as Error).stack ?? String(e)}\n`);
+  } finally {
+    await cleanup.run();
+  }
+  process.exit(code);
+}
+
+/** Waits for a server child, stops it at cleanup, and says where it runs. */
+export async function started<T extends Target>(p: Promise<T>, cleanup: Cleanup, log: (m: string) => void): Promise<T> {
+  const t = await p;
+  cleanup.defer(t.child.name, () => t.child.stop());
+  log(`${t.child.name} up at ${t.baseUrl} (pid ${t.child.pid})`);
+  return t;
 }
