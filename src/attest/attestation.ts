@@ -11,6 +11,7 @@ import { AttestationError, type AttestedWorkload, type Attestor } from './attest
 import { claimsMatch } from './match.js';
 
 export const MAX_PROOF_BYTES = 8192;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface Identity {
   spiffeId: string;
@@ -52,6 +53,8 @@ export class Attestation {
     }
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_PROOF_BYTES)
       throw new AttestationError('attestation_malformed', 'attestation token missing or too large');
+    // RFC 7515 §7.1 compact form: three base64url segments, no padding; one token, one spelling
+    if (!COMPACT_JWS.test(token)) throw new AttestationError('attestation_malformed', 'attestation token is not a compact JWS (base64url, no padding)');
     let iss: unknown;
     try {
       iss = decodeJwt(token).iss;
