@@ -7,7 +7,6 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { exportJWK, SignJWT, type JWTPayload } from 'jose';
 import { buildConfig } from '../../src/config/load.js';
 import { startBroker, type Running } from '../../src/server.js';
@@ -16,6 +15,9 @@ import { ManualClock, type Clock } from '../../src/clock.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { redisUrl, uniquePrefix } from './redis.js';
+import { freePort } from './port.js';
+
+export { freePort };
 
 export const TD = 'test.local';
 export const ATTEST_ISS = 'https://attest.test';
@@ -28,16 +30,6 @@ export const id = (path: string) => `spiffe://${TD}/${path}`;
 export const CLIENT = { id: 'rs', secret: 'rs-secret-0123456789' };
 export const OPERATOR = { name: 'alice-ops', token: 'op-token-0123456789abcdef' };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 export interface Signer {
   kid: string;

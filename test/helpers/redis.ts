@@ -1,7 +1,7 @@
 /** Redis access for tests: the server comes from test/setup/redis.global.ts (always a real Redis). */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { inject } from 'vitest';
+import { freePort } from './port.js';
 
 export function redisUrl(): string {
   return inject('redisUrl');
@@ -13,14 +13,4 @@ export function uniquePrefix(): string {
 }
 
 /** A local port with nothing listening on it (for "Redis is down" tests). */
-export function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const deadPort = freePort;

@@ -5,9 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { freePort } from '../helpers/port.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -50,18 +51,6 @@ function onPath(cmd: string): boolean {
   });
 }
 
-/** A port nothing listens on right now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One raw-socket PING; true when the server answers +PONG. */
 function pingOnce(port: number): Promise<boolean> {

@@ -11,12 +11,6 @@ export class PollFeed extends Feed {
     super('poll', o);
   }
 
-  start(): void {
-    if (this.state !== 'idle') return;
-    this.state = 'connecting';
-    void this.loop();
-  }
-
   close(): void {
     this.stopped = true;
     this.state = 'closed';
@@ -27,7 +21,7 @@ export class PollFeed extends Feed {
     return this.synced && this.lastSyncAt !== null && now - this.lastSyncAt <= maxStalenessMs;
   }
 
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (!this.stopped) {
       let wait = this.intervalMs;
       try {

@@ -28,12 +28,6 @@ export class StreamFeed extends Feed {
     super('stream', o);
   }
 
-  start(): void {
-    if (this.state !== 'idle') return;
-    this.state = 'connecting';
-    void this.loop();
-  }
-
   close(): void {
     this.stopped = true;
     this.state = 'closed';
@@ -47,7 +41,7 @@ export class StreamFeed extends Feed {
     return this.lastHeardAt !== null && now - this.lastHeardAt <= maxStalenessMs;
   }
 
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (!this.stopped) {
       let wait = 0;
       try {

@@ -53,7 +53,13 @@ export abstract class Feed {
     protected o: FeedOptions,
   ) {}
 
-  abstract start(): void;
+  /** Starts the feed's loop once. */
+  start(): void {
+    if (this.state !== 'idle') return;
+    this.state = 'connecting';
+    void this.loop();
+  }
+  protected abstract loop(): Promise<void>;
   abstract close(): void;
 
   status(): FeedStatus {
