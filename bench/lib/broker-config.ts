@@ -19,6 +19,8 @@ export interface BrokerConfigInput {
   prefix: string;
   /** Register the agent with `certificates: true` (X509-SVIDs at POST /v1/certificates); default off. */
   certificates?: boolean;
+  /** `workers` (HTTP processes sharing the port); default 1. */
+  workers?: number;
 }
 
 /** Writes `<dir>/mayfly.yaml` and returns its path. Every string is JSON-quoted (valid YAML flow scalars). */
@@ -31,6 +33,7 @@ export function writeBrokerConfig(i: BrokerConfigInput): string {
     `trust_domain: ${TRUST_DOMAIN}`,
     `listen: { host: ${LOOPBACK}, port: ${i.port} }`,
     `store: { redis_url: ${q(i.redisUrl)}, prefix: ${q(i.prefix)} }`,
+    `workers: ${i.workers ?? 1}`,
     `tokens: { default_ttl: 5m, max_ttl: 15m, alg: ES256 }`,
     `tasks: { default_ttl: 1h, max_ttl: 24h }`,
     `keys: { dir: ${q(join(i.dir, 'keys'))} }`,

@@ -33,7 +33,7 @@ function machineTicks(): { busy: number; steal: number } {
   return { busy: at(0) + at(1) + at(2) + at(5) + at(6), steal: at(7) };
 }
 
-function pidTicks(pid: number): number {
+function ownTicks(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from #3 (state) on
@@ -41,6 +41,24 @@ function pidTicks(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU ticks of `pid` and its live descendants (a broker with `workers` > 1 is a primary and its
+ * workers), except for this process: its children are the servers, Redis and verifiers it measures.
+ */
+function pidTicks(pid: number, depth = 0): number {
+  let t = ownTicks(pid);
+  if (pid !== process.pid && depth < 4) for (const c of childrenOf(pid)) t += pidTicks(c, depth + 1);
+  return t;
 }
 
 const TICKS_PER_S = 100; // USER_HZ on Linux

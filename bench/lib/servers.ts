@@ -76,12 +76,14 @@ export interface BrokerOptions {
   cpuProfilePath?: string;
   /** Let the agent registration ask for certificates (see broker-config.ts); default off. */
   certificates?: boolean;
+  /** The broker's `workers` setting (HTTP processes); default 1. */
+  workers?: number;
 }
 
 export async function startMayfly(o: BrokerOptions): Promise<Target> {
   const port = await freePort();
   const baseUrl = `http://${LOOPBACK}:${port}`;
-  const config = writeBrokerConfig({ dir: o.dir, port, redisUrl: o.redisUrl, prefix: o.prefix, jwksPath: o.jwksPath, ...(o.certificates ? { certificates: true } : {}) });
+  const config = writeBrokerConfig({ dir: o.dir, port, redisUrl: o.redisUrl, prefix: o.prefix, jwksPath: o.jwksPath, ...(o.certificates ? { certificates: true } : {}), ...(o.workers ? { workers: o.workers } : {}) });
   const child = await startChild(
     {
       name: o.cpuProfilePath ? 'mayfly (profiled)' : 'mayfly',

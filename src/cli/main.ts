@@ -21,12 +21,24 @@ ${commands.map((c) => (c.synopsis.length > 22 ? `  ${c.synopsis}\n  ${''.padEnd(
 http://127.0.0.1:8080); exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration error.
 `;
 
-async function run(config: Config, banner?: (url: string) => string): Promise<void> {
+async function run(config: Config, banner?: (url: string) => string): Promise<number> {
   // the broker's modules load only for serve/dev, so client commands start fast
-  const { startBroker } = await import('../server.js');
+  const [{ startBroker }, { default: cluster }, { announceListening, supervise }] = await Promise.all([
+    import('../server.js'),
+    import('node:cluster'),
+    import('../workers.js'),
+  ]);
+  if (config.workers > 1 && cluster.isPrimary) {
+    const { createLogger } = await import('../audit/logger.js');
+    return supervise(config, createLogger(config.log.level));
+  }
   const running = await startBroker(config);
   const log = running.broker.log;
-  log.info({ url: running.url, store: config.store.kind, config: config.source, kid: running.broker.keyring.signing.kid }, 'mayfly listening');
+  log.info(
+    { url: running.url, store: config.store.kind, config: config.source, kid: running.broker.keyring.signing.kid, ...(cluster.isWorker ? { worker: process.pid } : {}) },
+    'mayfly listening',
+  );
+  announceListening(running.url);
   if (banner) process.stderr.write(banner(running.url));
   let stopping = false;
   const stop = (sig: string) => {
@@ -47,6 +59,7 @@ async function run(config: Config, banner?: (url: string) => string): Promise<vo
       (e: unknown) => log.error({ err: (e as Error).message }, 'key reload failed; keeping current keys'),
     );
   });
+  return -1;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -60,8 +73,7 @@ export async function main(argv: string[]): Promise<number> {
         const { existsSync } = await import('node:fs');
         if (!existsSync(file))
           throw new CfgError(`no config file at ${file}: copy config/mayfly.example.yaml there, point MAYFLY_CONFIG (or --config) at yours, or run \`npm run dev\` for the embedded dev default`);
-        await run(loadConfigFile(file));
-        return -1;
+        return await run(loadConfigFile(file));
       }
       case 'dev': {
         const { values } = parseArgs({ args: rest, options: { port: { type: 'string', short: 'p' } } });
@@ -69,8 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         const [{ ConfigError }, { devConfig }, { walkthrough }] = await Promise.all([import('../config/load.js'), import('../config/dev-default.js'), import('./walkthrough.js')]);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port number: ${values.port}`);
         const cfg = devConfig(port);
-        await run(cfg, (url) => walkthrough(cfg, url));
-        return -1;
+        return await run(cfg, (url) => walkthrough(cfg, url));
       }
       case undefined:
       case 'help':

@@ -38,6 +38,8 @@ export interface Config {
   trustDomain: string;
   listen: { host: string; port: number };
   store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string };
+  /** HTTP worker processes (1: the broker runs in this process; "auto" resolved to the CPU count). */
+  workers: number;
   tokens: { defaultTtlMs: number; maxTtlMs: number; alg: SigningAlg };
   tasks: { defaultTtlMs: number; maxTtlMs: number; retentionMs: number };
   keysDir: string;

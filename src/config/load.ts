@@ -4,6 +4,7 @@
  * in the error ("registrations[1].owner: ...").
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, type RawConfig } from './schema.js';
@@ -67,6 +68,7 @@ function normalise(c: RawConfig, source: string): Config {
     trustDomain: c.trust_domain,
     listen: c.listen,
     store: c.store === 'memory' ? { kind: 'memory' } : { kind: 'redis', url: c.store.redis_url, ...(c.store.prefix ? { prefix: c.store.prefix } : {}) },
+    workers: c.workers === 'auto' ? availableParallelism() : c.workers,
     tokens: { defaultTtlMs: ms(c.tokens.default_ttl), maxTtlMs: ms(c.tokens.max_ttl), alg: c.tokens.alg },
     tasks: { defaultTtlMs: ms(c.tasks.default_ttl), maxTtlMs: ms(c.tasks.max_ttl), retentionMs: ms(c.tasks.retention) },
     keysDir: resolve(c.keys?.dir ?? DEFAULT_KEYS_DIR),

@@ -75,6 +75,18 @@ export const configSchema = z
       .strict()
       .default({ host: '127.0.0.1', port: 8080 }),
     store: store.default('memory'),
+    /**
+     * Processes serving HTTP on `listen` (node:cluster; the primary only supervises): an integer, or
+     * "auto" for one per CPU. More than 1 needs the Redis store: every worker is a replica of the others.
+     */
+    workers: z
+      .union([
+        z.number().int().min(1).max(256),
+        z.literal('auto'),
+        // from ${ENV} interpolation, which yields strings
+        z.string().regex(/^[1-9][0-9]{0,2}$/, 'a count of processes or "auto"').transform(Number).pipe(z.number().max(256)),
+      ])
+      .default(1),
     tokens: z
       .object({ default_ttl: duration.default('5m'), max_ttl: duration.default('15m'), alg: z.enum(SIGNING_ALGS).default('ES256') })
       .strict()
@@ -128,6 +140,12 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['tokens', 'default_ttl'], message: 'must not exceed tokens.max_ttl' });
     if (parseDuration(c.tasks.default_ttl)! > parseDuration(c.tasks.max_ttl)!)
       ctx.addIssue({ code: 'custom', path: ['tasks', 'default_ttl'], message: 'must not exceed tasks.max_ttl' });
+    if (c.workers !== 1 && c.store === 'memory')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers'],
+        message: 'more than one worker needs store.redis_url: the memory store lives inside one process',
+      });
     if (c.dev && !['127.0.0.1', 'localhost', '::1'].includes(c.listen.host))
       ctx.addIssue({ code: 'custom', path: ['listen', 'host'], message: 'dev mode listens on loopback only' });
   });

@@ -8,10 +8,10 @@ import { MayflyError } from '../errors.js';
 import { decideCertificate } from '../policy/certificate.js';
 import { issueCertificate, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
 import { CsrCache } from './csr-cache.js';
-
-const csrs = new CsrCache();
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
+
+const csrs = new CsrCache();
 
 export interface IssuedSvid {
   certificate: string;

@@ -37,7 +37,7 @@ export interface Signer {
   publicJwk: Record<string, unknown>;
 }
 
-async function newSigner(kid: string): Promise<Signer> {
+export async function newSigner(kid: string): Promise<Signer> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
 }

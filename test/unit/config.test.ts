@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import { buildConfig, ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { devConfig } from '../../src/config/dev-default.js';
 import { parseDuration } from '../../src/config/duration.js';
@@ -34,6 +35,20 @@ describe('config', () => {
     expect(c.keysDir.endsWith('.mayfly/keys')).toBe(true);
     expect(c.limits.bodyBytes).toBe(65536);
     expect(c.dev).toBe(false);
+    expect(c.workers).toBe(1);
+  });
+
+  it('workers: a count, or "auto" for one per CPU; more than one only on the Redis store', () => {
+    const redis = { ...minimal, store: { redis_url: 'redis://127.0.0.1:6379' } };
+    expect(buildConfig({ ...redis, workers: 3 }, 'x', {}).workers).toBe(3);
+    expect(buildConfig({ ...redis, workers: 'auto' }, 'x', {}).workers).toBe(availableParallelism());
+    expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', {}).workers).toBe(4); // from the environment
+    expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', { W: 'auto' }).workers).toBe(availableParallelism());
+    expect(errorOf({ ...minimal, workers: 2 })).toMatch(/workers: more than one worker needs store\.redis_url/);
+    expect(errorOf({ ...minimal, workers: 'auto' })).toMatch(/workers: more than one worker needs store\.redis_url/);
+    expect(errorOf({ ...redis, workers: 0 })).toMatch(/workers/);
+    expect(errorOf({ ...redis, workers: 1.5 })).toMatch(/workers/);
+    expect(errorOf({ ...redis, workers: 'many' })).toMatch(/workers/);
   });
 
   it('names the bad key', () => {

@@ -1,0 +1,153 @@
+/**
+ * `workers: 2`: the real CLI (`mayfly serve`) as a primary with two broker processes on one port and a
+ * real Redis. Requests on separate connections land on different workers (round-robin), so a token
+ * minted by one is introspected by another, and a close through one is seen by all. A killed worker
+ * is replaced; SIGTERM stops everything with exit code 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ATTEST_ISS, AUD, CLIENT, JWT_TYPE, TOKEN_EXCHANGE, WIDE_TASK, baseDoc, freePort, newSigner, type Signer } from '../helpers/broker.js';
+import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+interface Answer {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** One request on a connection of its own (no keep-alive pool), so connections spread over workers. */
+function once(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: { ...headers, connection: 'close' }, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
+const FORM = 'application/x-www-form-urlencoded';
+const basicAuth = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`;
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis)', () => {
+  let dir: string;
+  let url: string;
+  let child: ChildProcess;
+  let out = '';
+  let signer: Signer;
+  let exit: Promise<number | null>;
+
+  const attest = (sub: string) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ repo: 'org/app' })
+      .setProtectedHeader({ alg: 'ES256', kid: signer.kid, typ: 'JWT' })
+      .setIssuer(ATTEST_ISS)
+      .setSubject(sub)
+      .setAudience(AUD)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .sign(signer.privateKey);
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mayfly-workers-'));
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    signer = await newSigner('main-1');
+    const doc = baseDoc(port, { main: signer, other: await newSigner('other-1') }, {
+      workers: 2,
+      store: { redis_url: redisUrl(), prefix: uniquePrefix() },
+      keys: { dir: join(dir, 'keys') },
+      log: { level: 'info' },
+    });
+    const file = join(dir, 'mayfly.yaml');
+    writeFileSync(file, JSON.stringify(doc)); // JSON is YAML
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    exit = new Promise((r) => child.once('exit', (code) => r(code)));
+    await until('the workers to listen', () => out.includes('mayfly workers listening'), 60_000);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs two worker processes under one primary', () => {
+    expect(childrenOf(child.pid!)).toHaveLength(2);
+  });
+
+  it('tokens minted by one worker are active at the others, and a close through any revokes them everywhere', async () => {
+    const orch = await attest('orch');
+    const agent = await attest('agent-a');
+    const open = await once(`${url}/v1/tasks`, 'POST', { authorization: `Bearer ${orch}`, 'content-type': 'application/json' }, JSON.stringify(WIDE_TASK));
+    expect(open.status).toBe(201);
+    const taskId = open.body.task_id as string;
+    const tokens: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await once(`${url}/oauth/token`, 'POST', { 'content-type': FORM }, form({ grant_type: TOKEN_EXCHANGE, subject_token: agent, subject_token_type: JWT_TYPE, task_id: taskId, scope: 'read' }));
+      expect(r.status).toBe(200);
+      tokens.push(r.body.access_token);
+    }
+    // shared keys: the tokens of both workers name a kid both publish
+    expect(new Set(tokens.map((t) => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid)).size).toBe(1);
+    for (const t of tokens) {
+      const r = await once(`${url}/oauth/introspect`, 'POST', { 'content-type': FORM, authorization: basicAuth }, form({ token: t }));
+      expect(r.body.active).toBe(true);
+    }
+    const close = await once(`${url}/v1/tasks/${taskId}/close`, 'POST', { authorization: `Bearer ${orch}` });
+    expect(close.status).toBe(200);
+    expect(close.body.revoked).toBe(6);
+    for (const t of tokens) {
+      const r = await once(`${url}/oauth/introspect`, 'POST', { 'content-type': FORM, authorization: basicAuth }, form({ token: t }));
+      expect(r.body).toEqual({ active: false });
+    }
+  });
+
+  it('replaces a worker that dies, and keeps serving meanwhile', async () => {
+    const before = childrenOf(child.pid!);
+    process.kill(before[0]!, 'SIGKILL');
+    const after = await until('a replacement worker', () => {
+      const now = childrenOf(child.pid!);
+      return now.length === 2 && !now.includes(before[0]!) ? now : undefined;
+    });
+    expect(after).toContain(before[1]);
+    await until('the replacement to listen', () => (out.match(/"msg":"mayfly listening"/g) ?? []).length >= 3);
+    for (let i = 0; i < 4; i++) expect((await once(`${url}/readyz`, 'GET', {})).status).toBe(200);
+    expect(out).toContain('a worker exited; replacing it');
+  });
+
+  it('stops every worker on SIGTERM and exits 0', async () => {
+    const workers = childrenOf(child.pid!);
+    child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
