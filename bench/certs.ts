@@ -41,7 +41,7 @@ import { opsTable, profileTables, targetTable, writeJson } from './lib/report.js
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
 import { startMayfly } from './lib/servers.js';
 import { certBaselines } from './certs/baselines.js';
-import { checkCfsslIssues, cfsslSignRequest, ensureCfssl, startCfssl, writeCfsslFiles, CFSSL_EXPIRY, type CfsslBinary, type CfsslServer } from './certs/cfssl.js';
+import { checkCfsslIssues, cfsslSignRequest, ensureCfssl, startCfssl, writeCfsslFiles, CFSSL_BACKDATE, CFSSL_EXPIRY, type CfsslBinary, type CfsslServer } from './certs/cfssl.js';
 import { measureCrl, type CrlReport } from './certs/crl.js';
 import { makeCsrPool, makeP256Csr } from './certs/csr.js';
 import { certificateRequest, checkMayflyIssues, type IssuedCheck } from './certs/mayfly-certs.js';
@@ -210,7 +210,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const env = {
     ...benchEnv(ROOT, redis.version),
     nodeOpenssl: process.versions.openssl,
-    cfssl: cfsslBin.path !== null ? { path: cfsslBin.path, version: cfsslBin.version, installedNow: cfsslBin.installedNow, config: `default profile: digital signature, server auth, client auth; expiry ${CFSSL_EXPIRY}; P-256 CA (openssl)` } : { missing: cfsslMissing },
+    cfssl: cfsslBin.path !== null ? { path: cfsslBin.path, version: cfsslBin.version, installedNow: cfsslBin.installedNow, config: `default profile: digital signature, server auth, client auth; expiry ${CFSSL_EXPIRY} from a notBefore backdated ${CFSSL_BACKDATE}; P-256 CA (openssl)` } : { missing: cfsslMissing },
     openssl: opensslVersion,
     load: LOAD,
     rounds: ROUNDS,

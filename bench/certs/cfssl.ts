@@ -2,7 +2,10 @@
  * The baseline: CloudFlare's cfssl (`cfssl serve`, Debian package golang-cfssl) as an online CA on
  * 127.0.0.1, signing with its own P-256 CA (made with openssl) through POST /api/v1/cfssl/sign
  * {"certificate_request": "<PEM>"}. Its config is minimal: one default signing profile with
- * digital signature + server auth + client auth and a short expiry (the broker's 5-minute lifetime).
+ * digital signature + server auth + client auth and the broker's lifetime: notBefore backdated 30 s,
+ * notAfter 5 min after now (cfssl counts the expiry from its backdated notBefore, and by default
+ * backdates 5 min from the minute-rounded time, so a bare "5m" expiry gives certificates that are
+ * already expired about half the time).
  * No auth key, no database, no bundles: the cheapest configuration cfssl serves certificates in.
  *
  * When cfssl is missing and this process is root with apt-get, it is installed (`apt-get install -y
@@ -18,7 +21,8 @@ import { freePort, LOOPBACK } from '../lib/net.js';
 import { checkIssued, type IssuedCheck } from './mayfly-certs.js';
 import type { BenchCsr } from './csr.js';
 
-export const CFSSL_EXPIRY = '5m';
+export const CFSSL_EXPIRY = '5m30s';
+export const CFSSL_BACKDATE = '30s';
 
 function onPath(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -81,7 +85,7 @@ export function writeCfsslFiles(dir: string): CfsslFiles {
   const config = join(dir, 'cfssl-config.json');
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', caKey]);
   openssl(['req', '-x509', '-new', '-key', caKey, '-sha256', '-days', '2', '-subj', '/O=bench.local/CN=cfssl bench CA', '-out', caPem]);
-  const cfg = { signing: { default: { usages: ['digital signature', 'server auth', 'client auth'], expiry: CFSSL_EXPIRY } } };
+  const cfg = { signing: { default: { usages: ['digital signature', 'server auth', 'client auth'], expiry: CFSSL_EXPIRY, backdate: CFSSL_BACKDATE } } };
   writeFileSync(config, JSON.stringify(cfg, null, 2), { mode: 0o600 });
   return { caPem, caKey, config };
 }
