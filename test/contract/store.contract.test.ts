@@ -439,6 +439,25 @@ describe('RedisStore on a real server', () => {
     expect(markerTtl).toBeLessThanOrEqual(5 * MIN);
   });
 
+  it('keeps certificate records until the certificate expires, and holder indexes until their longest-lived one does', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    const rec = (serial: string, notAfter: number) => ({ serial, taskId: t.id, agent: AGENT_A, principal: 'user:bob', issuedAt: t0, notAfter });
+    expect(await store.recordCertificate(rec('0c01', t0 + 10 * MIN), t0)).toBe('ok');
+    expect(await store.recordCertificate(rec('0c02', t0 + 2 * MIN), t0)).toBe('ok'); // shorter-lived, later
+    const between = (v: number, lo: number, hi: number) => {
+      expect(v).toBeGreaterThan(lo);
+      expect(v).toBeLessThanOrEqual(hi);
+    };
+    between(await admin.pttl(`${prefix}cert:0c01`), 9 * MIN, 10 * MIN);
+    between(await admin.pttl(`${prefix}cert:0c02`), 1 * MIN, 2 * MIN);
+    for (const k of [`${prefix}ident:${AGENT_A}:certs`, `${prefix}prin:user:bob:certs`]) between(await admin.pttl(k), 9 * MIN, 10 * MIN);
+    expect(await store.getCertificate('0c02')).toEqual(rec('0c02', t0 + 2 * MIN));
+    expect((await store.holderCertificates('identity', AGENT_A, t0, t0)).map((c) => c.serial).sort()).toEqual(['0c01', '0c02']);
+  });
+
   it('keeps a locked identity forever and an unlocked one until retainUntil', async () => {
     const { store, prefix } = make();
     const t0 = Date.now();

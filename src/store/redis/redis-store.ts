@@ -360,17 +360,15 @@ export class RedisStore implements Store {
     const t = rec.taskId;
     const out = await this.cmd((r) => r.mfRecordIssuance(this.taskKey(t), this.certsKey(t), this.agentsKey(t), now, rec.serial, rec.notAfter, rec.agent));
     if (out !== 'ok') return out as IssuanceOutcome;
-    const h: Record<string, string> = { task: t, agent: rec.agent, iat: String(rec.issuedAt), exp: String(rec.notAfter) };
-    if (rec.principal) h.obo = rec.principal;
+    const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
+    if (rec.principal) fields.push('obo', rec.principal);
     const member = `${rec.serial}|${rec.issuedAt}`;
+    // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
+    // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
-      const m = r.multi().hset(this.certKey(rec.serial), h).pexpireat(this.certKey(rec.serial), rec.notAfter);
-      for (const [kind, id] of [['identity', rec.agent], ['principal', rec.principal]] as const) {
-        if (!id) continue;
-        const k = this.holderCertsKey(kind, id);
-        m.zremrangebyscore(k, '-inf', now).zadd(k, rec.notAfter, member).pexpireat(k, rec.notAfter);
-      }
-      return m.exec();
+      const writes = [r.mfPutCertificate(this.certKey(rec.serial), rec.notAfter, ...fields), r.mfAddHolderCertificate(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
+      if (rec.principal) writes.push(r.mfAddHolderCertificate(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
+      return Promise.all(writes);
     });
     return 'ok';
   }

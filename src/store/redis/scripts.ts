@@ -125,7 +125,28 @@ redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
 return id
 `;
 
+/** KEYS: a certificate's record hash. ARGV: notAfter (ms), then field, value pairs. Expires with the certificate. */
+export const PUT_CERTIFICATE = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: an identity's or principal's certificate zset (member `serial|issuedAt`, score notAfter).
+ * ARGV: now, notAfter, member. Prunes expired members, adds this one, and keeps the key alive as long
+ * as its longest-lived certificate (never shortens it: certificates may have different lifetimes).
+ */
+export const ADD_HOLDER_CERTIFICATE = `${EXTEND}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+extend(KEYS[1], ARGV[2], ARGV[1])
+return 1
+`;
+
 export const SCRIPTS = {
+  mfPutCertificate: { lua: PUT_CERTIFICATE, numberOfKeys: 1 },
+  mfAddHolderCertificate: { lua: ADD_HOLDER_CERTIFICATE, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
