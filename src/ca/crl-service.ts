@@ -3,9 +3,15 @@
  * locked identity or a revoked principal. Built from the store's CRL indexes, cached, and rebuilt only
  * when the store's CRL version moves or the cached one is half-way to its nextUpdate; concurrent
  * fetches share one build. Closing a task only adds it to an index (O(1)); its serials are expanded here.
+ *
+ * Incremental: what a closed task, an identity lock or a principal revocation covers never changes
+ * (a closed task takes no new certificates; a cutoff covers certificates issued before it), so each
+ * such scope is read from the store and encoded into CRL entries once per process, then reused by
+ * every later rebuild until its certificates have all expired. A rebuild after one more revocation
+ * re-encodes only the new scope and the per-serial revocations, then signs.
  */
 import type { Broker } from '../broker.js';
-import { buildCrl, type CrlEntry } from '../x509/index.js';
+import { buildCrl, encodeCrlEntries, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
   der: Buffer;
@@ -13,9 +19,30 @@ interface Cached {
   builtAt: number;
 }
 
+/** One scope's entries, encoded once. */
+interface Piece {
+  der: Buffer;
+  /** Its serials (serialKey form), to list each serial once across pieces. */
+  keys: string[];
+  /** The revocation time of all its entries. */
+  at: number;
+  /** After this instant all its certificates have expired: the piece is dropped. */
+  until: number;
+  /** When it was read: re-read with the CRL's own refresh (half its validity), as a full rebuild would. */
+  made: number;
+}
+
+const entriesOf = (serials: readonly string[], at: number): CrlEntry[] => {
+  const revokedAt = new Date(at);
+  return serials.map((serialHex) => ({ serialHex, revokedAt }));
+};
+
+const latest = (certs: readonly { notAfter: number }[]) => certs.reduce((m, c) => Math.max(m, c.notAfter), 0);
+
 export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
+  private pieces = new Map<string, Piece>();
 
   constructor(private readonly b: Broker) {}
 
@@ -28,41 +55,74 @@ export class CrlService {
     return (await this.building).der;
   }
 
+  /** The piece for `key`, from the cache or made by `make` (which reads the store). */
+  private async piece(key: string, now: number, make: () => Promise<{ serials: string[]; at: number; until: number }>): Promise<Piece> {
+    const known = this.pieces.get(key);
+    if (known && known.until > now && now - known.made < this.b.config.caDefaults.crlValidityMs / 2) return known;
+    const { serials, at, until } = await make();
+    const { der } = encodeCrlEntries(entriesOf(serials, at));
+    const p: Piece = { der, keys: serials.map(serialKey), at, until, made: now };
+    this.pieces.set(key, p);
+    return p;
+  }
+
   private async build(version: number): Promise<Cached> {
     const { store, clock } = this.b;
     const now = clock.now();
-    const entries = new Map<string, number>();
-    const add = (serial: string, at: number) => entries.has(serial) || entries.set(serial, Math.min(at, now));
     const [single, tasks, idents, prins] = await Promise.all([
       store.revokedCertificates(now),
       store.crlScopes('task', now),
       store.crlScopes('identity', now),
       store.crlScopes('principal', now),
     ]);
-    for (const r of single) add(r.serial, r.revokedAt);
-    await Promise.all([
+    const wanted = await Promise.all([
       ...tasks.map(async (id) => {
-        const [task, certs] = await Promise.all([store.getTask(id), store.taskCertificates(id, now)]);
-        for (const serial of certs) add(serial, task?.closedAt ?? now);
+        const task = await store.getTask(id);
+        if (!task) return null; // purged: its certificates expired long ago
+        // its certificates all end by the task's deadline; a closed task's set never changes
+        return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => ({
+          serials: await store.taskCertificates(id, now),
+          at: Math.min(task.closedAt ?? task.expiresAt, now),
+          until: task.expiresAt,
+        }));
       }),
       ...idents.map(async (id) => {
         const s = await store.identityState(id);
-        for (const c of await store.holderCertificates('identity', id, s.revokedBefore, now)) add(c.serial, s.revokedBefore);
+        return this.piece(`identity:${id}:${s.revokedBefore}`, now, async () => {
+          const certs = await store.holderCertificates('identity', id, s.revokedBefore, now);
+          return { serials: certs.map((c) => c.serial), at: Math.min(s.revokedBefore, now), until: latest(certs) };
+        });
       }),
       ...prins.map(async (p) => {
         const cutoff = await store.principalRevokedBefore(p);
-        for (const c of await store.holderCertificates('principal', p, cutoff, now)) add(c.serial, cutoff);
+        return this.piece(`principal:${p}:${cutoff}`, now, async () => {
+          const certs = await store.holderCertificates('principal', p, cutoff, now);
+          return { serials: certs.map((c) => c.serial), at: Math.min(cutoff, now), until: latest(certs) };
+        });
       }),
     ]);
-    const dates = new Map<number, Date>(); // one Date per distinct instant, not per serial
-    const list: CrlEntry[] = [];
-    for (const [serialHex, at] of entries) {
-      let d = dates.get(at);
-      if (!d) dates.set(at, (d = new Date(at)));
-      list.push({ serialHex, revokedAt: d });
+    // forget pieces no longer in any scope, or whose certificates have all expired
+    const live = new Set(wanted.filter((p): p is Piece => p !== null));
+    for (const [k, p] of this.pieces) if (!live.has(p) || p.until <= now) this.pieces.delete(k);
+
+    // per-serial revocations first (their own times), then each piece; a serial is listed once
+    const seen = new Set<string>();
+    const own = encodeCrlEntries(
+      single.map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
+      seen,
+    );
+    const encoded: Buffer[] = [own.der];
+    for (const p of live) {
+      if (p.keys.some((k) => seen.has(k))) {
+        encoded.push(encodeCrlEntries(entriesOf(p.keys, p.at), seen).der);
+        continue;
+      }
+      for (const k of p.keys) seen.add(k);
+      encoded.push(p.der);
     }
     const der = buildCrl(this.b.ca, {
-      entries: list,
+      entries: [],
+      encoded,
       thisUpdate: new Date(now),
       nextUpdate: new Date(now + this.b.config.caDefaults.crlValidityMs),
       crlNumber: BigInt(now), // increases with every CRL this CA issues, across replicas

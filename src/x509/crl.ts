@@ -7,7 +7,10 @@
  *                                                  // leading zeros tolerated); duplicates are dropped
  *     thisUpdate: Date, nextUpdate: Date,          // nextUpdate is always written
  *     crlNumber: bigint,                           // monotonically increasing, 0 ≤ n < 2^159
+ *     encoded?: Buffer[],                          // runs from encodeCrlEntries, listed first
  *   }): Buffer                                     // DER CertificateList
+ *   encodeCrlEntries(entries, seen?): {der, count} // entries encoded once, to reuse across CRLs
+ *   serialKey(hex): string                         // the dedup key of a serial
  *
  * Extensions: authorityKeyIdentifier (the CA's SKI) and cRLNumber, both non-critical (§5.2.1, §5.2.3).
  * `revokedCertificates` is omitted when there are no entries (an empty SEQUENCE is not allowed).
@@ -28,6 +31,8 @@ export interface CrlEntry {
 
 export interface CrlInput {
   entries: readonly CrlEntry[];
+  /** Entries already encoded by encodeCrlEntries (deduplicated by the caller against each other and `entries`). */
+  encoded?: readonly Buffer[];
   thisUpdate: Date;
   nextUpdate: Date;
   crlNumber: bigint;
@@ -101,23 +106,30 @@ function writeTimeMs(out: Buffer, pos: number, ms: number): number {
   return pos;
 }
 
-export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {
-  const thisUpdate = validDate(input.thisUpdate, 'thisUpdate');
-  const nextUpdate = validDate(input.nextUpdate, 'nextUpdate');
-  if (!(nextUpdate > thisUpdate)) bad('nextUpdate must be after thisUpdate');
-  if (typeof input.crlNumber !== 'bigint' || input.crlNumber < 0n || input.crlNumber >= 1n << 159n)
-    bad('crlNumber must be a bigint in [0, 2^159)');
+/** The canonical dedup key of a serial: lowercase hex without leading zeros (as serialHexOf writes it). */
+export function serialKey(hex: string): string {
+  let st = 0;
+  while (st < hex.length && hex.charCodeAt(st) === 48) st++;
+  const k = st ? hex.slice(st) : hex;
+  return /[A-F]/.test(k) ? k.toLowerCase() : k;
+}
 
+/**
+ * The DER of `entries` as revokedCertificates entries (each `SEQUENCE { userCertificate,
+ * revocationDate }`, concatenated, without the enclosing SEQUENCE), for CRLs assembled from pieces
+ * that are encoded once and reused (src/ca/crl-service.ts). Serials already in `seen` are skipped;
+ * the ones written are added to it. Validates like buildCrl (X509Error 'crl_invalid').
+ */
+export function encodeCrlEntries(entries: readonly CrlEntry[], seen: Set<string> = new Set()): { der: Buffer; count: number } {
   // First pass: validate, normalise and size every entry (no allocation per entry but the dedup key).
-  const n = input.entries.length;
+  const n = entries.length;
   const hexes: string[] = [];
   const starts = new Int32Array(n);
   const times = new Float64Array(n);
   const entryLens = new Int32Array(n);
-  const seen = new Set<string>();
   let count = 0;
-  let listLen = 0;
-  for (const e of input.entries) {
+  let total = 0;
+  for (const e of entries) {
     const hex = e?.serialHex;
     if (typeof hex !== 'string' || hex.length === 0 || hex.length > 40) return bad(`bad serialHex "${String(hex).slice(0, 50)}"`);
     let st = 0;
@@ -143,34 +155,51 @@ export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {
     times[count] = ms;
     entryLens[count] = inner;
     count++;
-    listLen += headerLen(inner) + inner;
+    total += headerLen(inner) + inner;
   }
 
-  // Second pass: write `revokedCertificates` into one buffer.
+  // Second pass: write every entry into one buffer.
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let k = 0; k < count; k++) {
+    const hex = hexes[k]!;
+    const st = starts[k]!;
+    const digits = hex.length - st;
+    const magLen = (digits + 1) >> 1;
+    pos = writeHeader(out, pos, TAG.SEQUENCE, entryLens[k]!);
+    let i = st;
+    const firstByte = digits % 2 ? nibble(hex.charCodeAt(i++)) : (nibble(hex.charCodeAt(i++)) << 4) | nibble(hex.charCodeAt(i++));
+    const pad = firstByte & 0x80 ? 1 : 0;
+    out[pos++] = TAG.INTEGER;
+    out[pos++] = magLen + pad;
+    if (pad) out[pos++] = 0;
+    out[pos++] = firstByte;
+    while (i < hex.length) {
+      out[pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+      i += 2;
+    }
+    pos = writeTimeMs(out, pos, times[k]!);
+  }
+  if (pos !== out.length) throw new Error('CRL size mismatch (bug)');
+  return { der: out, count };
+}
+
+export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {
+  const thisUpdate = validDate(input.thisUpdate, 'thisUpdate');
+  const nextUpdate = validDate(input.nextUpdate, 'nextUpdate');
+  if (!(nextUpdate > thisUpdate)) bad('nextUpdate must be after thisUpdate');
+  if (typeof input.crlNumber !== 'bigint' || input.crlNumber < 0n || input.crlNumber >= 1n << 159n)
+    bad('crlNumber must be a bigint in [0, 2^159)');
+
+  const own = encodeCrlEntries(input.entries);
+  const runs = [...(input.encoded ?? []), own.der].filter((b) => b.length > 0);
+  let listLen = 0;
+  for (const r of runs) listLen += r.length;
   let revoked: Buffer | null = null;
-  if (count) {
+  if (listLen) {
     revoked = Buffer.allocUnsafe(headerLen(listLen) + listLen);
     let pos = writeHeader(revoked, 0, TAG.SEQUENCE, listLen);
-    for (let k = 0; k < count; k++) {
-      const hex = hexes[k]!;
-      const st = starts[k]!;
-      const digits = hex.length - st;
-      const magLen = (digits + 1) >> 1;
-      pos = writeHeader(revoked, pos, TAG.SEQUENCE, entryLens[k]!);
-      let i = st;
-      const firstByte = digits % 2 ? nibble(hex.charCodeAt(i++)) : (nibble(hex.charCodeAt(i++)) << 4) | nibble(hex.charCodeAt(i++));
-      const pad = firstByte & 0x80 ? 1 : 0;
-      revoked[pos++] = TAG.INTEGER;
-      revoked[pos++] = magLen + pad;
-      if (pad) revoked[pos++] = 0;
-      revoked[pos++] = firstByte;
-      while (i < hex.length) {
-        revoked[pos++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
-        i += 2;
-      }
-      pos = writeTimeMs(revoked, pos, times[k]!);
-    }
-    if (pos !== revoked.length) throw new Error('CRL size mismatch (bug)');
+    for (const r of runs) pos += r.copy(revoked, pos);
   }
 
   const sigAlg = signatureAlgorithmDer(ca.signatureAlgorithm);

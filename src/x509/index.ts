@@ -5,7 +5,7 @@
  *   csr.ts          parseCsr
  *   ca.ts           loadCa, generateDevCa, CertificateAuthority
  *   certificate.ts  issueCertificate, randomSerial, serialHexOf
- *   crl.ts          buildCrl
+ *   crl.ts          buildCrl, encodeCrlEntries, serialKey
  *   ocsp.ts         parseOcspRequest, certIdMatchesCa, buildOcspResponse, ocspError
  *   pem.ts          toPem, pemBlocks, decodePemStrict
  *   algs.ts         OIDs (incl. the task-id extension 1.3.6.1.4.1.59470.1.1), CA signature algorithms
@@ -22,7 +22,7 @@ export {
   type IssuedCertificate,
   type SvidInfo,
 } from './certificate.js';
-export { buildCrl, type CrlEntry, type CrlInput } from './crl.js';
+export { buildCrl, encodeCrlEntries, serialKey, type CrlEntry, type CrlInput } from './crl.js';
 export {
   parseOcspRequest,
   certIdMatchesCa,

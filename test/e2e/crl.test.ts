@@ -1,0 +1,92 @@
+/**
+ * The CRL as scopes come and go: a closed task, one serial, a locked identity, overlapping each other.
+ * Pieces are encoded once and reused (src/ca/crl-service.ts); whatever the order, every revoked serial
+ * is listed exactly once, nothing else is, and openssl accepts the signature each time.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mayfly-crl-'));
+const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A P-256 CSR (PKCS#10 DER written here: SEQUENCE { info, ecdsa-with-SHA256, signature }). */
+function csrPem(): string {
+  const tlv = (tag: number, body: Buffer) => {
+    const n = body.length;
+    const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+    return Buffer.concat([Buffer.from([tag, ...len]), body]);
+  };
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const subject = tlv(0x30, tlv(0x31, tlv(0x30, Buffer.concat([Buffer.from('0603550403', 'hex'), tlv(0x0c, Buffer.from('crl-test'))]))));
+  const info = tlv(0x30, Buffer.concat([Buffer.from('020100', 'hex'), subject, publicKey.export({ type: 'spki', format: 'der' }), Buffer.from('a000', 'hex')]));
+  const der = tlv(0x30, Buffer.concat([info, tlv(0x30, Buffer.from('06082a8648ce3d040302', 'hex')), tlv(0x03, Buffer.concat([Buffer.from([0]), sign('sha256', info, privateKey)]))]));
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+describe.each(['redis', 'memory'] as const)('CRL built from reusable pieces (%s)', (store) => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  let bundle: string;
+  let n = 0;
+  beforeAll(async () => {
+    b = await startTestBroker({ store });
+    a = api(b);
+    bundle = join(dir, `bundle-${store}.pem`);
+    writeFileSync(bundle, (await http(`${b.url}/v1/ca/bundle`)).text);
+  });
+  afterAll(() => b.close());
+
+  const issue = async (taskId: string): Promise<string> => {
+    const r = await http(`${b.url}/v1/certificates`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: taskId, csr: csrPem() }),
+    });
+    expect(r.status).toBe(201);
+    return r.body.serial as string;
+  };
+  /** The serials the CRL lists (upper-case hex, as openssl prints them), after checking its signature. */
+  const listed = async (): Promise<string[]> => {
+    const f = join(dir, `crl-${store}-${n++}.der`);
+    writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+    const text = ossl('crl', '-inform', 'DER', '-in', f, '-CAfile', bundle, '-noout', '-text');
+    return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
+  };
+  const hex = (s: string) => s.toUpperCase().replace(/^0+/, '');
+  const revokeSerial = (s: string) => http(`${b.url}/v1/certificates/${s}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+
+  it('lists each revoked serial once as tasks close, serials are revoked and identities locked', async () => {
+    const taskA = (await a.openTask(WIDE_TASK)).body.task_id;
+    const taskB = (await a.openTask(WIDE_TASK)).body.task_id;
+    const inA = [await issue(taskA), await issue(taskA), await issue(taskA)];
+    const inB = [await issue(taskB), await issue(taskB)];
+    expect(await listed()).toEqual([]);
+
+    expect((await a.close(taskA)).status).toBe(200);
+    expect((await listed()).sort()).toEqual(inA.map(hex).sort());
+
+    // one serial of the open task, then one already covered by the closed task
+    expect((await revokeSerial(inB[0]!)).status).toBe(200);
+    expect((await listed()).sort()).toEqual([...inA, inB[0]!].map(hex).sort());
+    expect((await revokeSerial(inA[1]!)).status).toBe(200);
+    expect((await listed()).sort()).toEqual([...inA, inB[0]!].map(hex).sort());
+
+    // the identity holds all five: each still listed once
+    expect((await a.lock(id('agent/b'))).status).toBe(200);
+    expect((await listed()).sort()).toEqual([...inA, ...inB].map(hex).sort());
+    expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+
+    // a certificate issued after the unlock is not covered; closing its task lists it, once
+    const later = await issue(taskB);
+    expect(await listed()).not.toContain(hex(later));
+    expect((await a.close(taskB)).status).toBe(200);
+    const all = await listed();
+    expect(all.sort()).toEqual([...inA, ...inB, later].map(hex).sort());
+    expect(new Set(all).size).toBe(all.length);
+  });
+});
