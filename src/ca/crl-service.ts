@@ -8,7 +8,8 @@
  * (a closed task takes no new certificates; a cutoff covers certificates issued before it), so each
  * such scope is read from the store and encoded into CRL entries once per process, then reused by
  * every later rebuild until its certificates have all expired. A rebuild after one more revocation
- * re-encodes only the new scope and the per-serial revocations, then signs.
+ * re-encodes only the new scope and the per-serial revocations, then signs. Each serial is listed once:
+ * a serial both revoked on its own and covered by a scope is listed with the scope's time.
  */
 import type { Broker } from '../broker.js';
 import { buildCrl, encodeCrlEntries, serialKey, type CrlEntry } from '../x509/index.js';
@@ -43,6 +44,7 @@ export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
   private pieces = new Map<string, Piece>();
+  private assembled: { pieces: Piece[]; runs: Buffer[]; seen: Set<string> } | undefined;
 
   constructor(private readonly b: Broker) {}
 
@@ -105,21 +107,29 @@ export class CrlService {
     const live = new Set(wanted.filter((p): p is Piece => p !== null));
     for (const [k, p] of this.pieces) if (!live.has(p) || p.until <= now) this.pieces.delete(k);
 
-    // per-serial revocations first (their own times), then each piece; a serial is listed once
-    const seen = new Set<string>();
-    const own = encodeCrlEntries(
-      single.map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
-      seen,
-    );
-    const encoded: Buffer[] = [own.der];
-    for (const p of live) {
-      if (p.keys.some((k) => seen.has(k))) {
-        encoded.push(encodeCrlEntries(entriesOf(p.keys, p.at), seen).der);
-        continue;
+    // pieces first, each serial once: pieces only change when a scope comes or goes, so their
+    // assembly (and the set of serials they list) is kept until then
+    const pieces = [...live];
+    let asm = this.assembled;
+    if (!asm || asm.pieces.length !== pieces.length || asm.pieces.some((p, i) => p !== pieces[i])) {
+      const seen = new Set<string>();
+      const runs: Buffer[] = [];
+      for (const p of pieces) {
+        // tasks never share serials; an identity or principal piece may repeat a task's or each other's
+        if (p.keys.some((k) => seen.has(k))) runs.push(encodeCrlEntries(entriesOf(p.keys, p.at), seen).der);
+        else {
+          for (const k of p.keys) seen.add(k);
+          runs.push(p.der);
+        }
       }
-      for (const k of p.keys) seen.add(k);
-      encoded.push(p.der);
+      asm = this.assembled = { pieces, runs, seen };
     }
+    // then per-serial revocations not already listed (a serial a piece lists keeps the piece's time)
+    const listed = asm.seen;
+    const own = encodeCrlEntries(
+      single.filter((r) => !listed.has(serialKey(r.serial))).map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
+    );
+    const encoded = [...asm.runs, own.der];
     const der = buildCrl(this.b.ca, {
       entries: [],
       encoded,
