@@ -6,7 +6,7 @@ import { CertificateList } from '@peculiar/asn1-x509';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateDevCa, loadCa } from '../../../src/x509/ca.js';
 import { issueCertificate, randomSerial, serialHexOf } from '../../../src/x509/certificate.js';
-import { buildCrl } from '../../../src/x509/crl.js';
+import { buildCrl, encodeCrlEntries, serialKey } from '../../../src/x509/crl.js';
 import { parseCsr } from '../../../src/x509/csr.js';
 import { X509Error } from '../../../src/x509/errors.js';
 import { HOUR, Workdir, opensslCsr, opensslIntermediate, opensslRoot } from './helpers.js';
@@ -168,5 +168,32 @@ describe('buildCrl', () => {
     expect(text.match(/Serial Number:/g)).toHaveLength(10_000);
     expect(text).toContain(`Serial Number: ${entries[0]!.serialHex.toUpperCase()}\n`);
     expect(text).toContain(`Serial Number: ${entries[9999]!.serialHex.toUpperCase()}\n`);
+  });
+});
+
+describe('encodeCrlEntries', () => {
+  const at = new Date('2026-11-25T12:00:00Z');
+  it('dedups by serialKey: case and leading zeros (digits or bytes) do not make a serial new', () => {
+    expect(serialKey('000D33aF')).toBe('d33af');
+    const seen = new Set([serialKey('0d33af')]);
+    expect(encodeCrlEntries([{ serialHex: 'd33af', revokedAt: at }, { serialHex: '000D33AF', revokedAt: at }], seen).count).toBe(0);
+    const fresh = new Set<string>();
+    const r = encodeCrlEntries([{ serialHex: '0D33AF', revokedAt: at }, { serialHex: '7f', revokedAt: at }, { serialHex: '0d33af', revokedAt: at }], fresh);
+    expect(r.count).toBe(2);
+    expect([...fresh].sort()).toEqual(['7f', 'd33af']);
+  });
+
+  it('writes what buildCrl lists: pieces assembled from encoded runs equal one list', () => {
+    const ca = generateDevCa('example.org', at);
+    const base = { thisUpdate: at, nextUpdate: new Date(at.getTime() + HOUR), crlNumber: 7n };
+    const a = [{ serialHex: '80', revokedAt: at }, { serialHex: '0102', revokedAt: at }];
+    const b = [{ serialHex: 'ff00ee', revokedAt: new Date(at.getTime() - 60_000) }];
+    const whole = AsnConvert.parse(buildCrl(ca, { ...base, entries: [...a, ...b] }), CertificateList);
+    const pieces = AsnConvert.parse(buildCrl(ca, { ...base, entries: [], encoded: [encodeCrlEntries(a).der, encodeCrlEntries(b).der] }), CertificateList);
+    expect(pieces.tbsCertList.revokedCertificates).toEqual(whole.tbsCertList.revokedCertificates);
+  });
+
+  it('refuses a bad serial', () => {
+    for (const serialHex of ['', 'xyz', '12g4', '00', '1'.repeat(41)]) expect(() => encodeCrlEntries([{ serialHex, revokedAt: at }])).toThrow(X509Error);
   });
 });
