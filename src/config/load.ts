@@ -104,7 +104,7 @@ function normalise(c: RawConfig, source: string): Config {
     audit: { streamMaxLen: c.audit.stream_max_len },
     log: c.log,
     dev: c.dev,
-    ...(c.ca
+    ...(c.ca?.cert_file && c.ca.key_file
       ? {
           ca: {
             certFile: resolve(c.ca.cert_file),

@@ -106,14 +106,17 @@ export const configSchema = z
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     /** Dev mode: enables the dev attestor and its mint endpoint; refuses to listen beyond loopback. */
     dev: z.boolean().default(false),
-    /** X.509 CA for certificates: a root or an intermediate (its chain is served). Absent: one is generated in keys.dir. */
+    /** X.509 CA for certificates: a root or an intermediate (its chain is served). Without cert_file/key_file: one is generated in keys.dir. */
     ca: z
       .object({
-        cert_file: z.string().min(1),
-        key_file: z.string().min(1),
+        cert_file: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
         chain_file: z.string().min(1).optional(),
-        backdate: duration.default('30s'),
-        crl_validity: duration.default('10m'),
+        /** How far not_before is set before the issuance instant (clock skew of relying parties): small only. */
+        backdate: duration.refine((d) => parseDuration(d)! <= 10 * 60_000, { message: 'at most 10m: certificates live minutes' }).default('30s'),
+        crl_validity: duration
+          .refine((d) => parseDuration(d)! >= 60_000 && parseDuration(d)! <= 7 * 86_400_000, { message: 'between 1m and 7d' })
+          .default('10m'),
       })
       .strict()
       .optional(),
@@ -140,6 +143,14 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['tokens', 'default_ttl'], message: 'must not exceed tokens.max_ttl' });
     if (parseDuration(c.tasks.default_ttl)! > parseDuration(c.tasks.max_ttl)!)
       ctx.addIssue({ code: 'custom', path: ['tasks', 'default_ttl'], message: 'must not exceed tasks.max_ttl' });
+    if (c.ca && (c.ca.cert_file === undefined) !== (c.ca.key_file === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ca', c.ca.cert_file === undefined ? 'cert_file' : 'key_file'],
+        message: 'cert_file and key_file go together (omit both for the CA generated in keys.dir)',
+      });
+    if (c.ca?.chain_file !== undefined && c.ca.cert_file === undefined)
+      ctx.addIssue({ code: 'custom', path: ['ca', 'chain_file'], message: 'a chain needs the CA it belongs to: set cert_file and key_file' });
     if (c.workers !== 1 && c.store === 'memory')
       ctx.addIssue({
         code: 'custom',

@@ -4,6 +4,7 @@
  * revokes the certificate everywhere.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,5 +148,28 @@ describe.each(['redis', 'memory'] as const)('certificates for tasks (%s)', (stor
     expect(jwks.keys[0].use).toBe('x509-svid');
     expect(jwks.keys[0].x5c).toHaveLength(1);
     expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
+  });
+});
+
+describe('certificates from the generated CA with a configured backdate', () => {
+  let b: TestBroker;
+  beforeAll(async () => {
+    b = await startTestBroker({ store: 'memory', extra: { ca: { backdate: '5s' } } });
+  });
+  afterAll(() => b.close());
+
+  it('sets not_before that far back, no further', async () => {
+    const task = (await api(b).openTask(WIDE_TASK)).body.task_id;
+    const before = Date.now();
+    const r = await http(`${b.url}/v1/certificates`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: task, csr: csr('backdate').pem }),
+    });
+    expect(r.status).toBe(201);
+    const notBefore = Date.parse(new X509Certificate(r.body.certificate).validFrom);
+    // floored to the second: within [issuance - 5 s - 1 s, issuance - 5 s]
+    expect(notBefore).toBeGreaterThanOrEqual(before - 6_000);
+    expect(notBefore).toBeLessThanOrEqual(Date.now() - 5_000);
   });
 });

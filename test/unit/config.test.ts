@@ -38,6 +38,18 @@ describe('config', () => {
     expect(c.workers).toBe(1);
   });
 
+  it('ca: backdate and crl_validity apply to the generated CA too; cert_file and key_file go together', () => {
+    const c = buildConfig({ ...minimal, ca: { backdate: '10s', crl_validity: '2m' } }, 'x', {});
+    expect(c.ca).toBeUndefined();
+    expect(c.caDefaults).toEqual({ backdateMs: 10_000, crlValidityMs: 120_000 });
+    expect(buildConfig({ ...minimal, ca: { cert_file: 'ca.pem', key_file: 'ca.key' } }, 'x', {}).ca).toMatchObject({ backdateMs: 30_000, crlValidityMs: 600_000 });
+    expect(errorOf({ ...minimal, ca: { cert_file: 'ca.pem' } })).toMatch(/ca\.key_file: cert_file and key_file go together/);
+    expect(errorOf({ ...minimal, ca: { key_file: 'ca.key' } })).toMatch(/ca\.cert_file: cert_file and key_file go together/);
+    expect(errorOf({ ...minimal, ca: { chain_file: 'chain.pem' } })).toMatch(/ca\.chain_file/);
+    expect(errorOf({ ...minimal, ca: { backdate: '1h' } })).toMatch(/ca\.backdate: at most 10m/);
+    expect(errorOf({ ...minimal, ca: { crl_validity: '10s' } })).toMatch(/ca\.crl_validity/);
+  });
+
   it('workers: a count, or "auto" for one per CPU; more than one only on the Redis store', () => {
     const redis = { ...minimal, store: { redis_url: 'redis://127.0.0.1:6379' } };
     expect(buildConfig({ ...redis, workers: 3 }, 'x', {}).workers).toBe(3);
