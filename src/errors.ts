@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'invalid_scope'
   | 'invalid_target'
   | 'unsupported_token_type'
+  // RFC 9449 §12.2
+  | 'invalid_dpop_proof'
   // RFC 6750 / generic API errors
   | 'invalid_token'
   | 'access_denied'

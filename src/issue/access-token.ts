@@ -20,6 +20,8 @@ export interface AccessTokenClaims {
   task_id: string;
   tools: string[];
   act?: { sub: string };
+  /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (DPoP). */
+  cnf?: { jkt: string };
 }
 
 export interface Grant {
@@ -32,6 +34,8 @@ export interface Grant {
   jti: string;
   issuedAt: number; // ms
   expiresAt: number; // ms
+  /** DPoP key thumbprint to bind the token to. */
+  jkt?: string;
 }
 
 export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
@@ -47,6 +51,7 @@ export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
     task_id: g.taskId,
     tools: g.tools,
     ...(g.onBehalfOf ? { act: { sub: g.agent } } : {}),
+    ...(g.jkt ? { cnf: { jkt: g.jkt } } : {}),
   };
 }
 
@@ -108,6 +113,7 @@ export class AccessTokenVerifier {
 /** The claim shapes of a Mayfly access token (shared with the verifier SDK). */
 export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<string, unknown> & AccessTokenClaims {
   const act = p.act as { sub?: unknown } | undefined;
+  const cnf = p.cnf as { jkt?: unknown } | undefined;
   return (
     typeof p.sub === 'string' &&
     typeof p.jti === 'string' &&
@@ -119,6 +125,7 @@ export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<str
     Array.isArray(p.tools) &&
     p.tools.every((t) => typeof t === 'string') &&
     (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&
-    (act === undefined || (typeof act === 'object' && act !== null && typeof act.sub === 'string'))
+    (act === undefined || (typeof act === 'object' && act !== null && typeof act.sub === 'string')) &&
+    (cnf === undefined || (typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string'))
   );
 }

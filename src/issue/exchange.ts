@@ -17,6 +17,8 @@ export interface ExchangeRequest {
   scopes?: string[];
   tools?: string[];
   audiences?: string[];
+  /** Bind the token to this DPoP key thumbprint (checked by attest/dpop-proof.ts). */
+  jkt?: string;
 }
 
 export interface ExchangeResult {
@@ -64,6 +66,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
     jti,
     issuedAt: now,
     expiresAt: now + draft.ttlMs,
+    ...(req.jkt ? { jkt: req.jkt } : {}),
   });
   // The same definition of "active" that introspection uses: never hand out a credential that would
   // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
@@ -83,6 +86,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
     tools: claims.tools,
     aud: draft.audiences,
     exp: claims.exp,
+    ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
   });
   return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
 }

@@ -7,7 +7,7 @@ import type { Broker } from '../broker.js';
 import { verdict, type Verdict } from './active.js';
 import type { AccessTokenClaims } from '../issue/access-token.js';
 
-export type Introspection = { active: false } | ({ active: true; token_type: 'Bearer'; nbf?: number } & AccessTokenClaims);
+export type Introspection = { active: false } | ({ active: true; token_type: 'Bearer' | 'DPoP'; nbf?: number } & AccessTokenClaims);
 
 export async function checkToken(b: Broker, token: string): Promise<{ claims?: AccessTokenClaims; verdict: Verdict }> {
   const now = b.clock.now();
@@ -21,5 +21,5 @@ export async function checkToken(b: Broker, token: string): Promise<{ claims?: A
 export async function introspect(b: Broker, token: string): Promise<Introspection> {
   const { claims, verdict: v } = await checkToken(b, token);
   if (!v.active || !claims) return { active: false };
-  return { active: true, token_type: 'Bearer', ...claims };
+  return { active: true, token_type: claims.cnf ? 'DPoP' : 'Bearer', ...claims }; // RFC 9449 §6.2
 }

@@ -182,6 +182,12 @@ export interface Store {
   crlVersion(): Promise<number>;
   bumpCrlVersion(): Promise<number>;
 
+  /**
+   * One-time use: records `key` until `until` and answers true, or answers false when it is already
+   * recorded (atomic across replicas: a DPoP proof's jti, RFC 9449 §11.1).
+   */
+  useOnce(key: string, until: number, now: number): Promise<boolean>;
+
   /** Resolves when the backend answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

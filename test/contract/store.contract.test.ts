@@ -74,6 +74,16 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
+    it('useOnce: true the first time, false while recorded, true again once forgotten', async () => {
+      expect(await store.useOnce('dpop:k1:j1', t0 + 150, t0)).toBe(true);
+      expect(await store.useOnce('dpop:k1:j1', t0 + 60_000, t0 + 10)).toBe(false);
+      expect(await store.useOnce('dpop:k1:j2', t0 + 150, t0)).toBe(true);
+      const many = await Promise.all(Array.from({ length: 20 }, () => store.useOnce('dpop:k1:race', t0 + 60_000, t0)));
+      expect(many.filter(Boolean)).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 300)); // Redis forgets on its own clock
+      expect(await store.useOnce('dpop:k1:j1', t0 + 60_000, t0 + 300)).toBe(true);
+    });
+
     it('round-trips a task record and isolates it from callers', async () => {
       const t = await newTask();
       expect(await store.getTask(t.id)).toEqual(t);

@@ -174,8 +174,8 @@ export function api(b: TestBroker) {
   return {
     openTask: async (spec: Record<string, unknown>, by?: string) =>
       postJson(`${b.url}/v1/tasks`, spec, bearer(by ?? (await b.attest('orch')))),
-    exchange: async (subjectToken: string, taskId: string, extra: Record<string, string | string[]> = {}) =>
-      postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: JWT_TYPE, task_id: taskId, ...extra }),
+    exchange: async (subjectToken: string, taskId: string, extra: Record<string, string | string[]> = {}, headers: Record<string, string> = {}) =>
+      postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: JWT_TYPE, task_id: taskId, ...extra }, headers),
     introspect: (token: string, headers = basic()) => postForm(`${b.url}/oauth/introspect`, { token }, headers),
     revoke: (token: string, headers = basic()) => postForm(`${b.url}/oauth/revoke`, { token }, headers),
     close: async (taskId: string, by?: string) => http(`${b.url}/v1/tasks/${taskId}/close`, { method: 'POST', headers: bearer(by ?? (await b.attest('orch'))) }),

@@ -1,13 +1,13 @@
 /**
- * DPoP (RFC 9449) for key-bound tokens. The broker does not mint `cnf.jkt` tokens yet, so the test signs
- * one with the broker's own signing key (what a bound token will look like) and a real proof key.
+ * DPoP (RFC 9449) for key-bound tokens: the broker mints one for a proof of the agent's key at the
+ * token endpoint (`cnf.jkt`), and the verifier accepts it only with fresh proofs by that key.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
 import { createVerifier, verifyRequest, type Verifier } from '../../src/sdk/verifier/index.js';
 import { accessTokenHash } from '../../src/sdk/verifier/dpop.js';
-import { API, CLIENT, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { API, CLIENT, WIDE_TASK, api, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { mint } from './support.js';
 
 describe('DPoP-bound tokens', () => {
@@ -25,11 +25,13 @@ describe('DPoP-bound tokens', () => {
     await v.start({ timeoutMs: 5000 });
     jwk = await exportJWK(proofKey.publicKey);
     unbound = (await mint(b)).token;
-    const claims = JSON.parse(Buffer.from(unbound.split('.')[1]!, 'base64url').toString());
-    const k = b.running.broker.keyring.signing;
-    bound = await new SignJWT({ ...claims, cnf: { jkt: await calculateJwkThumbprint(jwk, 'sha256') } })
-      .setProtectedHeader({ alg: 'ES256', kid: k.kid, typ: 'at+jwt' })
-      .sign(k.privateKey);
+    const tokenProof = await new SignJWT({ htm: 'POST', htu: `${b.url}/oauth/token`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .sign(proofKey.privateKey);
+    const r = await api(b).exchange(await b.attest('agent-b'), (await api(b).openTask(WIDE_TASK)).body.task_id, {}, { dpop: tokenProof });
+    expect(r.body.token_type).toBe('DPoP');
+    bound = r.body.access_token;
+    expect(JSON.parse(Buffer.from(bound.split('.')[1]!, 'base64url').toString()).cnf).toEqual({ jkt: await calculateJwkThumbprint(jwk, 'sha256') });
   });
   afterAll(async () => {
     v.close();

@@ -2,6 +2,7 @@
  * POST /oauth/token: RFC 8693 token exchange. Form parameters: grant_type, subject_token,
  * subject_token_type, task_id (Mayfly extension), scope, tools (extension, space-separated), audience
  * and resource (repeatable), requested_token_type. Response per RFC 8693 §2.2.1, Cache-Control: no-store.
+ * With a `DPoP` proof header (RFC 9449): a token bound to the proof's key, `token_type: DPoP`.
  */
 import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
@@ -9,6 +10,7 @@ import { MayflyError } from '../../errors.js';
 import { exchangeToken } from '../../issue/exchange.js';
 import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
 import { param, readForm } from '../body.js';
+import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -52,12 +54,20 @@ export function tokenRoute(app: Hono, b: Broker): void {
     if (targets.length > 32 || !targets.every(isAudience)) throw new MayflyError('invalid_target', 'malformed audience/resource', { reason: 'malformed_request' });
     const audiences = targets.length ? [...new Set(targets)] : undefined;
 
-    const r = await exchangeToken(b, { subjectToken, taskId, ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}) });
+    let jkt: string | undefined;
+    try {
+      jkt = await checkDpopProof(b, c.req.header('dpop'), b.clock.now());
+    } catch (e) {
+      if (e instanceof MayflyError) b.audit.record('token.denied', { task_id: taskId, reason: e.reason });
+      throw e;
+    }
+
+    const r = await exchangeToken(b, { subjectToken, taskId, ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(jkt ? { jkt } : {}) });
     return c.json(
       {
         access_token: r.accessToken,
         issued_token_type: rtt,
-        token_type: 'Bearer',
+        token_type: jkt ? 'DPoP' : 'Bearer', // RFC 9449 §5
         expires_in: r.expiresIn,
         scope: r.claims.scope,
       },

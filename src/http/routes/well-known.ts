@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { GRANT_TOKEN_EXCHANGE, TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT } from './oauth-token.js';
+import { DPOP_ALGORITHMS } from '../../attest/dpop-proof.js';
 
 export function metadata(b: Broker) {
   const iss = b.config.issuer;
@@ -15,6 +16,7 @@ export function metadata(b: Broker) {
     introspection_endpoint: `${iss}/oauth/introspect`,
     revocation_endpoint: `${iss}/oauth/revoke`,
     grant_types_supported: [GRANT_TOKEN_EXCHANGE],
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS, // RFC 9449 §5.1
     response_types_supported: [],
     token_endpoint_auth_methods_supported: ['none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic'],

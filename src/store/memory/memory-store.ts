@@ -66,6 +66,8 @@ export class MemoryStore implements Store {
   private readonly holderCerts = new Map<string, Set<string>>();
   private readonly revokedSerials = new Map<string, { notAfter: number; revokedAt: number }>();
   private readonly scopes = new Map<CrlScope, Map<string, number>>();
+  /** useOnce keys -> instant they are forgotten. */
+  private readonly once = new Map<string, number>();
   private crlVer = 0;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
@@ -90,6 +92,7 @@ export class MemoryStore implements Store {
     for (const [k, e] of this.principals) if (e.expireAt <= now) this.principals.delete(k);
     for (const [k, c] of this.certificates) if (c.notAfter <= now) this.certificates.delete(k);
     for (const [k, e] of this.revokedSerials) if (e.notAfter <= now) this.revokedSerials.delete(k);
+    for (const [k, at] of this.once) if (at <= now) this.once.delete(k);
   }
 
   private open(): void {
@@ -372,6 +375,14 @@ export class MemoryStore implements Store {
   async bumpCrlVersion(): Promise<number> {
     this.open();
     return ++this.crlVer;
+  }
+
+  async useOnce(key: string, until: number, now: number): Promise<boolean> {
+    this.open();
+    const at = this.once.get(key);
+    if (at !== undefined && at > now) return false;
+    this.once.set(key, Math.max(until, now + 1));
+    return true;
   }
 
   async ping(): Promise<void> {

@@ -100,6 +100,9 @@ export class RedisStore implements Store {
   private holderCertsKey(kind: 'identity' | 'principal', id: string): string {
     return kind === 'identity' ? `${this.identKey(id)}:certs` : `${this.prinKey(id)}:certs`;
   }
+  private onceKey(key: string): string {
+    return `${this.prefix}once:${key}`;
+  }
   private crlKey(part: string): string {
     return `${this.prefix}crl:${part}`;
   }
@@ -434,6 +437,11 @@ export class RedisStore implements Store {
 
   async bumpCrlVersion(): Promise<number> {
     return this.cmd((r) => r.incr(this.crlKey('version')));
+  }
+
+  async useOnce(key: string, until: number, now: number): Promise<boolean> {
+    const ok = await this.cmd((r) => r.set(this.onceKey(key), '1', 'PX', Math.max(1, Math.ceil(until - now)), 'NX'));
+    return ok === 'OK';
   }
 
   async ping(): Promise<void> {
