@@ -5,8 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, TaskClosedError, type AttestationSource } from '../../src/sdk/client/index.js';
-import { api, API, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { createClient, createDpopKey, TaskClosedError, type AttestationSource } from '../../src/sdk/client/index.js';
+import { createVerifier } from '../../src/sdk/verifier/index.js';
+import { api, API, CLIENT, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
 import { eventually, manual } from './support.js';
 
 describe('client', () => {
@@ -170,6 +171,32 @@ describe('client', () => {
       child.kill(sig);
       expect(await exited).toEqual({ code: null, signal: sig }); // the signal still ends the process
       expect((await a.getTask(task, OPERATOR.token)).body).toMatchObject({ state: 'closed', close_reason: 'closed_by_operator' });
+    }
+  });
+
+  it('with a DPoP key: tokens bound to it, presented with a fresh proof per request that the verifier accepts once', async () => {
+    const task = await openTask();
+    const key = await createDpopKey();
+    const c = createClient({ brokerUrl: b.url, attestation: attest('agent-b'), fetch: counting, clock: b.clock, dpop: key });
+    const t = await c.token({ task, scope: 'read', audience: API });
+    expect(t.tokenType).toBe('DPoP');
+    expect(JSON.parse(Buffer.from(t.token.split('.')[1]!, 'base64url').toString()).cnf).toEqual({ jkt: key.jkt });
+    const v = createVerifier({ issuer: b.url, clientId: CLIENT.id, clientSecret: CLIENT.secret, feed: 'poll', clock: b.clock });
+    await v.start({ timeoutMs: 5000 });
+    try {
+      const req = { method: 'GET', url: 'https://api.test/repo/files?page=2' };
+      const h = await c.authHeaders(t, req);
+      expect(h.authorization).toBe(`DPoP ${t.token}`);
+      const present = (headers: Record<string, string>) =>
+        v.verify(headers.authorization!.slice('DPoP '.length), { audience: API, dpop: { proof: headers.dpop, method: req.method, url: req.url, scheme: 'DPoP' } });
+      expect(await present(h)).toMatchObject({ ok: true });
+      expect(await present(h)).toMatchObject({ ok: false, code: 'dpop_invalid' }); // the same proof again
+      expect(await present(await c.authHeaders(t, req))).toMatchObject({ ok: true });
+      // a Bearer client's headers, and a DPoP token without its key
+      expect(await agent().authHeaders({ ...t, tokenType: 'Bearer' }, req)).toEqual({ authorization: `Bearer ${t.token}` });
+      await expect(agent().authHeaders(t, req)).rejects.toThrow(/DPoP key/);
+    } finally {
+      v.close();
     }
   });
 });

@@ -9,6 +9,7 @@ import { taskApi, type TaskClosed, type TaskSpec, type TaskView } from './tasks.
 import { TokenCache } from './token-cache.js';
 import { withTask, type WithTaskOptions } from './with-task.js';
 import { requestCertificate, type CertificateRequest, type IssuedCertificate } from './certificate.js';
+import { dpopProof, type DpopKey } from './dpop.js';
 
 export interface ClientOptions {
   brokerUrl: string;
@@ -18,6 +19,8 @@ export interface ClientOptions {
   renewAt?: number;
   /** Task calls with an operator token instead of the attestation. */
   operatorToken?: string;
+  /** Bind every token to this key (DPoP, RFC 9449): see `createDpopKey` and `authHeaders`. */
+  dpop?: DpopKey;
   fetch?: FetchLike;
   clock?: { now(): number };
 }
@@ -34,6 +37,11 @@ export interface MayflyClient {
   certificate(req: CertificateRequest): Promise<IssuedCertificate>;
   /** Drops cached tokens (of one task, or all). */
   forget(taskId?: string): void;
+  /**
+   * The headers that present `token` for one request: `Authorization: Bearer …`, or for a DPoP-bound
+   * token `Authorization: DPoP …` plus a fresh `DPoP` proof for this method and URL.
+   */
+  authHeaders(token: AccessToken, request: { method: string; url: string }): Promise<Record<string, string>>;
 }
 
 export function createClient(o: ClientOptions): MayflyClient {
@@ -43,7 +51,8 @@ export function createClient(o: ClientOptions): MayflyClient {
   const now = () => (o.clock ? o.clock.now() : Date.now());
   const cache = new TokenCache(now, async (r) => {
     const subject = await o.attestation.token();
-    return exchange(o.brokerUrl, f, subject, r, now(), renewAt);
+    const dpop = o.dpop;
+    return exchange(o.brokerUrl, f, subject, r, now(), renewAt, dpop ? (url) => dpopProof(dpop, 'POST', url, undefined, now()) : undefined);
   });
   const tasks = taskApi(o.brokerUrl, async () => o.operatorToken ?? (await o.attestation.token()), f);
   const closeTask = async (id: string) => {
@@ -58,5 +67,10 @@ export function createClient(o: ClientOptions): MayflyClient {
     withTask: (spec, fn, opts) => withTask(tasks, (id) => cache.taskEnded(id), spec, fn, opts),
     certificate: (req) => requestCertificate(o.brokerUrl, f, o.attestation, req),
     forget: (id) => cache.forget(id),
+    authHeaders: async (t, req): Promise<Record<string, string>> => {
+      if (t.tokenType === 'Bearer') return { authorization: `Bearer ${t.token}` };
+      if (!o.dpop) throw new Error('a DPoP-bound token needs the DPoP key it is bound to');
+      return { authorization: `DPoP ${t.token}`, dpop: await dpopProof(o.dpop, req.method, req.url, t.token, now()) };
+    },
   };
 }

@@ -15,7 +15,8 @@ export interface TokenRequest {
 export interface AccessToken {
   /** The RFC 9068 JWT. */
   token: string;
-  tokenType: 'Bearer';
+  /** `DPoP` when bound to the client's DPoP key (send it with `authHeaders`), else `Bearer`. */
+  tokenType: 'Bearer' | 'DPoP';
   taskId: string;
   scope: string[];
   /** Client-clock times (ms): issued (request sent), renewal due, expiry. */
@@ -27,24 +28,35 @@ export interface AccessToken {
 export const list = (v: string | readonly string[] | undefined): string[] | undefined =>
   v === undefined ? undefined : typeof v === 'string' ? v.split(' ').filter(Boolean) : [...v];
 
-export async function exchange(brokerUrl: string, f: FetchLike, subjectToken: string, req: TokenRequest, sentAt: number, renewAt: number): Promise<AccessToken> {
+export async function exchange(
+  brokerUrl: string,
+  f: FetchLike,
+  subjectToken: string,
+  req: TokenRequest,
+  sentAt: number,
+  renewAt: number,
+  /** Makes the DPoP proof for this token request (RFC 9449 §5), when the client has a DPoP key. */
+  proof?: (tokenEndpoint: string) => Promise<string>,
+): Promise<AccessToken> {
   const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: TT_JWT, task_id: req.task });
   const scope = list(req.scope);
   const tools = list(req.tools);
   if (scope) form.set('scope', scope.join(' '));
   if (tools) form.set('tools', tools.join(' '));
   for (const a of list(req.audience) ?? []) form.append('audience', a);
-  const res = await request(f, endpoint(brokerUrl, '/oauth/token'), {
+  const url = endpoint(brokerUrl, '/oauth/token');
+  const res = await request(f, url, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...(proof ? { dpop: await proof(url) } : {}) },
     body: form.toString(),
   });
-  const body = await jsonOrThrow<{ access_token?: unknown; expires_in?: unknown; scope?: unknown }>(res);
+  const body = await jsonOrThrow<{ access_token?: unknown; expires_in?: unknown; scope?: unknown; token_type?: unknown }>(res);
   if (typeof body?.access_token !== 'string' || typeof body.expires_in !== 'number' || body.expires_in <= 0) throw new Error('token endpoint answer lacks access_token/expires_in');
+  if (proof && body.token_type !== 'DPoP') throw new Error('asked for a DPoP-bound token, got a Bearer one: does the broker support DPoP?');
   const lifetime = body.expires_in * 1000;
   return {
     token: body.access_token,
-    tokenType: 'Bearer',
+    tokenType: proof ? 'DPoP' : 'Bearer',
     taskId: req.task,
     scope: typeof body.scope === 'string' && body.scope ? body.scope.split(' ') : [],
     issuedAt: sentAt,

@@ -6,3 +6,4 @@ export type { TaskSpec, TaskView, TaskClosed } from './tasks.js';
 export type { WithTaskOptions } from './with-task.js';
 export { fetchTrustBundle, type CertificateRequest, type IssuedCertificate } from './certificate.js';
 export { TaskClosedError, type TaskEndReason } from './errors.js';
+export { createDpopKey, dpopProof, type DpopKey } from './dpop.js';
