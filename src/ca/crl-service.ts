@@ -12,7 +12,8 @@
  * a serial both revoked on its own and covered by a scope is listed with the scope's time.
  */
 import type { Broker } from '../broker.js';
-import { buildCrl, encodeCrlEntries, serialKey, type CrlEntry } from '../x509/index.js';
+import { SERIAL_SLOT } from '../store/store.js';
+import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
   der: Buffer;
@@ -23,8 +24,8 @@ interface Cached {
 /** One scope's entries, encoded once. */
 interface Piece {
   der: Buffer;
-  /** Its serials (serialKey form), to list each serial once across pieces. */
-  keys: string[];
+  /** Its serials (serialKey form), computed only when a serial must be checked against it. */
+  keys: () => string[];
   /** The revocation time of all its entries. */
   at: number;
   /** After this instant all its certificates have expired: the piece is dropped. */
@@ -40,11 +41,26 @@ const entriesOf = (serials: readonly string[], at: number): CrlEntry[] => {
 
 const latest = (certs: readonly { notAfter: number }[]) => certs.reduce((m, c) => Math.max(m, c.notAfter), 0);
 
+const once = <T>(f: () => T): (() => T) => {
+  let v: T | undefined;
+  return () => (v ??= f());
+};
+
+/** The serialKey form of every non-zero slot. */
+function slotKeys(slots: Buffer): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < slots.length; i += SERIAL_SLOT) {
+    const hex = slots.toString('hex', i, i + SERIAL_SLOT).replace(/^0+/, '');
+    if (hex) out.push(hex);
+  }
+  return out;
+}
+
 export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
   private pieces = new Map<string, Piece>();
-  private assembled: { pieces: Piece[]; runs: Buffer[]; seen: Set<string> } | undefined;
+  private assembled: { pieces: Piece[]; runs: Buffer[]; seen: () => Set<string> } | undefined;
 
   constructor(private readonly b: Broker) {}
 
@@ -57,15 +73,18 @@ export class CrlService {
     return (await this.building).der;
   }
 
-  /** The piece for `key`, from the cache or made by `make` (which reads the store). */
-  private async piece(key: string, now: number, make: () => Promise<{ serials: string[]; at: number; until: number }>): Promise<Piece> {
+  /** The piece for `key` from the cache, or made by `make` (which reads the store). */
+  private async piece(key: string, now: number, make: () => Promise<Omit<Piece, 'made'>>): Promise<Piece> {
     const known = this.pieces.get(key);
     if (known && known.until > now && now - known.made < this.b.config.caDefaults.crlValidityMs / 2) return known;
-    const { serials, at, until } = await make();
-    const { der } = encodeCrlEntries(entriesOf(serials, at));
-    const p: Piece = { der, keys: serials.map(serialKey), at, until, made: now };
+    const p: Piece = { ...(await make()), made: now };
     this.pieces.set(key, p);
     return p;
+  }
+
+  /** A lock's or a principal revocation's certificates, from the holder index. */
+  private holderPiece(serials: string[], at: number, until: number): Omit<Piece, 'made'> {
+    return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
   }
 
   private async build(version: number): Promise<Cached> {
@@ -82,24 +101,24 @@ export class CrlService {
         const task = await store.getTask(id);
         if (!task) return null; // purged: its certificates expired long ago
         // its certificates all end by the task's deadline; a closed task's set never changes
-        return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => ({
-          serials: await store.taskCertificates(id, now),
-          at: Math.min(task.closedAt ?? task.expiresAt, now),
-          until: task.expiresAt,
-        }));
+        return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => {
+          const slots = await store.taskSerialSlots(id, now);
+          const at = Math.min(task.closedAt ?? task.expiresAt, now);
+          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), at, until: task.expiresAt };
+        });
       }),
       ...idents.map(async (id) => {
         const s = await store.identityState(id);
         return this.piece(`identity:${id}:${s.revokedBefore}`, now, async () => {
           const certs = await store.holderCertificates('identity', id, s.revokedBefore, now);
-          return { serials: certs.map((c) => c.serial), at: Math.min(s.revokedBefore, now), until: latest(certs) };
+          return this.holderPiece(certs.map((c) => c.serial), Math.min(s.revokedBefore, now), latest(certs));
         });
       }),
       ...prins.map(async (p) => {
         const cutoff = await store.principalRevokedBefore(p);
         return this.piece(`principal:${p}:${cutoff}`, now, async () => {
           const certs = await store.holderCertificates('principal', p, cutoff, now);
-          return { serials: certs.map((c) => c.serial), at: Math.min(cutoff, now), until: latest(certs) };
+          return this.holderPiece(certs.map((c) => c.serial), Math.min(cutoff, now), latest(certs));
         });
       }),
     ]);
@@ -112,27 +131,33 @@ export class CrlService {
     const pieces = [...live];
     let asm = this.assembled;
     if (!asm || asm.pieces.length !== pieces.length || asm.pieces.some((p, i) => p !== pieces[i])) {
-      const seen = new Set<string>();
-      const runs: Buffer[] = [];
-      for (const p of pieces) {
-        // tasks never share serials; an identity or principal piece may repeat a task's or each other's
-        if (p.keys.some((k) => seen.has(k))) runs.push(encodeCrlEntries(entriesOf(p.keys, p.at), seen).der);
-        else {
-          for (const k of p.keys) seen.add(k);
-          runs.push(p.der);
+      if (pieces.length <= 1) {
+        // nothing to overlap: the set of listed serials is only made if a per-serial revocation needs it
+        asm = { pieces, runs: pieces.map((p) => p.der), seen: once(() => new Set(pieces[0]?.keys() ?? [])) };
+      } else {
+        const seen = new Set<string>();
+        const runs: Buffer[] = [];
+        for (const p of pieces) {
+          const keys = p.keys();
+          // tasks never share serials; an identity or principal piece may repeat a task's or each other's
+          if (keys.some((k) => seen.has(k))) runs.push(encodeCrlEntries(entriesOf(keys, p.at), seen).der);
+          else {
+            for (const k of keys) seen.add(k);
+            runs.push(p.der);
+          }
         }
+        asm = { pieces, runs, seen: () => seen };
       }
-      asm = this.assembled = { pieces, runs, seen };
+      this.assembled = asm;
     }
     // then per-serial revocations not already listed (a serial a piece lists keeps the piece's time)
-    const listed = asm.seen;
+    const listed = single.length ? asm.seen() : new Set<string>();
     const own = encodeCrlEntries(
       single.filter((r) => !listed.has(serialKey(r.serial))).map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
     );
-    const encoded = [...asm.runs, own.der];
     const der = buildCrl(this.b.ca, {
       entries: [],
-      encoded,
+      encoded: [...asm.runs, own.der],
       thisUpdate: new Date(now),
       nextUpdate: new Date(now + this.b.config.caDefaults.crlValidityMs),
       crlNumber: BigInt(now), // increases with every CRL this CA issues, across replicas

@@ -167,6 +167,11 @@ export interface Store {
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   /** Serials of the unexpired certificates recorded in a task. */
   taskCertificates(taskId: string, now: number): Promise<string[]>;
+  /**
+   * Every serial recorded in a task, expired ones included, as consecutive 20-byte slots (big-endian,
+   * left-padded with zeros) in recording order: one binary string for a CRL rebuild (SERIAL_SLOT).
+   */
+  taskSerialSlots(taskId: string, now: number): Promise<Buffer>;
   /** Unexpired certificates issued to an identity (or acting for a principal) at or before `issuedUpTo`. */
   holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
   /** Revokes one certificate by serial until it expires. False if it already was. */
@@ -192,3 +197,9 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Bytes per serial in `taskSerialSlots` (RFC 5280 §4.1.2.2: serials are at most 20 octets). */
+export const SERIAL_SLOT = 20;
+
+/** A serial (hex, ≤ 40 digits) as one slot. */
+export const serialSlot = (hex: string): Buffer => Buffer.from(hex.padStart(SERIAL_SLOT * 2, '0'), 'hex');

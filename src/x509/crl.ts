@@ -10,6 +10,7 @@
  *     encoded?: Buffer[],                          // runs from encodeCrlEntries, listed first
  *   }): Buffer                                     // DER CertificateList
  *   encodeCrlEntries(entries, seen?): {der, count} // entries encoded once, to reuse across CRLs
+ *   encodeRevokedSlots(slots, size, at): {der, count} // the same from fixed-size binary serials
  *   serialKey(hex): string                         // the dedup key of a serial
  *
  * Extensions: authorityKeyIdentifier (the CA's SKI) and cRLNumber, both non-critical (§5.2.1, §5.2.3).
@@ -179,6 +180,41 @@ export function encodeCrlEntries(entries: readonly CrlEntry[], seen: Set<string>
   }
   if (pos !== out.length) throw new Error('CRL size mismatch (bug)');
   return { der: out, count: mags.length };
+}
+
+/**
+ * Entries for serials given as fixed-size big-endian slots (left-padded with zeros), all revoked at
+ * `revokedAt`: a closed task's certificates, read from the store as one binary string. Each entry is
+ * written with two native copies (serial, then the time encoded once); all-zero slots are skipped.
+ * No dedup: the caller's serials are distinct.
+ */
+export function encodeRevokedSlots(slots: Uint8Array, slotSize: number, revokedAt: Date): { der: Buffer; count: number } {
+  if (!Number.isInteger(slotSize) || slotSize < 1 || slotSize > 20 || slots.length % slotSize !== 0) return bad('slots must be whole slots of 1-20 bytes');
+  const ms = revokedAt instanceof Date ? revokedAt.getTime() : NaN;
+  if (!(ms >= MIN_MS && ms < MAX_MS)) bad('revokedAt is not a valid date in 1950..9999');
+  const time = Buffer.allocUnsafe(17);
+  const timeLen = writeTimeMs(time, 0, ms);
+  const src = Buffer.from(slots.buffer, slots.byteOffset, slots.length);
+  const out = Buffer.allocUnsafe((slots.length / slotSize) * (5 + slotSize + timeLen));
+  let pos = 0;
+  let count = 0;
+  for (let i = 0; i < src.length; i += slotSize) {
+    const end = i + slotSize;
+    let st = i;
+    while (st < end && src[st] === 0) st++;
+    if (st === end) continue;
+    const pad = src[st]! & 0x80 ? 1 : 0;
+    const intLen = end - st + pad;
+    out[pos++] = TAG.SEQUENCE;
+    out[pos++] = 2 + intLen + timeLen; // at most 40: short-form lengths throughout
+    out[pos++] = TAG.INTEGER;
+    out[pos++] = intLen;
+    if (pad) out[pos++] = 0;
+    pos += src.copy(out, pos, st, end);
+    pos += time.copy(out, pos, 0, timeLen);
+    count++;
+  }
+  return { der: out.subarray(0, pos), count };
 }
 
 export function buildCrl(ca: CertificateAuthority, input: CrlInput): Buffer {

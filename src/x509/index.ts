@@ -22,7 +22,7 @@ export {
   type IssuedCertificate,
   type SvidInfo,
 } from './certificate.js';
-export { buildCrl, encodeCrlEntries, serialKey, type CrlEntry, type CrlInput } from './crl.js';
+export { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry, type CrlInput } from './crl.js';
 export {
   parseOcspRequest,
   certIdMatchesCa,

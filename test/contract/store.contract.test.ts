@@ -12,6 +12,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import type { Store, TaskRecord } from '../../src/store/store.js';
+import { serialSlot } from '../../src/store/store.js';
 import { compareIds, parseId } from '../../src/store/stream-id.js';
 import { deadPort, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
@@ -317,6 +318,10 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.closeTask(t.id, t0 + 2 * MIN, 'test'))!.revoked).toBe(2);
       expect(await store.recordCertificate(cert('0a03', AGENT_A, t0, t0 + 5 * MIN), t0 + 3 * MIN)).toBe('task_closed');
       expect(await store.getCertificate('0a03')).toBeNull();
+      // every serial ever recorded, as 20-byte slots in recording order (the refused one is not there)
+      expect(await store.taskSerialSlots(t.id, t0 + 3 * MIN)).toEqual(Buffer.concat(['0a01', '0a02', '0b01'].map(serialSlot)));
+      expect(serialSlot('0a01')).toEqual(Buffer.from(`${'00'.repeat(18)}0a01`, 'hex'));
+      expect(await store.taskSerialSlots('tsk_unknown', t0)).toEqual(Buffer.alloc(0));
     });
 
     it('revokes certificates one by one and keeps CRL scopes and a version', async () => {

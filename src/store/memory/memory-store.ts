@@ -22,6 +22,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
+import { serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -314,6 +315,11 @@ export class MemoryStore implements Store {
   async taskCertificates(taskId: string, now: number): Promise<string[]> {
     const t = this.task(taskId);
     return t ? [...t.certs].filter(([, exp]) => exp > now).map(([serial]) => serial) : [];
+  }
+
+  async taskSerialSlots(taskId: string): Promise<Buffer> {
+    const t = this.task(taskId);
+    return Buffer.concat([...(t?.certs.keys() ?? [])].map(serialSlot));
   }
 
   async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {

@@ -23,7 +23,7 @@ end
  * Expired members are pruned on every call: the zset is ordered by exp, so this is O(log N + M)
  * and amortises to one removal per issuance.
  */
-export const RECORD_ISSUANCE = `
+const RECORD = `
 local t = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'purge_at')
 if not t[1] then return 'task_unknown' end
 if t[1] ~= 'open' then return 'task_closed' end
@@ -35,6 +35,18 @@ redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
 -- keys created (or re-created after a prune emptied them) inherit the task's purge instant
 if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
 if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
+`;
+
+export const RECORD_ISSUANCE = `${RECORD}return 'ok'
+`;
+
+/**
+ * KEYS: as RECORD_ISSUANCE (with the certs zset), then the task's serial slots string. ARGV: as
+ * RECORD_ISSUANCE, then the serial as one 20-byte slot (big-endian, left-padded). The slots, appended
+ * in the same step, let a CRL rebuild read a task's serials as one binary string.
+ */
+export const RECORD_CERTIFICATE = `${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
+if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
 return 'ok'
 `;
 
@@ -144,21 +156,12 @@ extend(KEYS[1], ARGV[2], ARGV[1])
 return 1
 `;
 
-/**
- * KEYS: a task's certs zset. ARGV: now. Its unexpired serials joined by ',' in one bulk reply: for a
- * task with 10,000 certificates, ioredis parses one 330 KB string instead of 10,000 replies (the CRL
- * rebuild after a close went from ~39 ms to a few here).
- */
-export const TASK_SERIALS = `
-return table.concat(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf'), ',')
-`;
-
 export const SCRIPTS = {
-  mfTaskSerials: { lua: TASK_SERIALS, numberOfKeys: 1 },
   mfPutCertificate: { lua: PUT_CERTIFICATE, numberOfKeys: 1 },
   mfAddHolderCertificate: { lua: ADD_HOLDER_CERTIFICATE, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
+  mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },

@@ -6,7 +6,7 @@ import { CertificateList } from '@peculiar/asn1-x509';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateDevCa, loadCa } from '../../../src/x509/ca.js';
 import { issueCertificate, randomSerial, serialHexOf } from '../../../src/x509/certificate.js';
-import { buildCrl, encodeCrlEntries, serialKey } from '../../../src/x509/crl.js';
+import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey } from '../../../src/x509/crl.js';
 import { parseCsr } from '../../../src/x509/csr.js';
 import { X509Error } from '../../../src/x509/errors.js';
 import { HOUR, Workdir, opensslCsr, opensslIntermediate, opensslRoot } from './helpers.js';
@@ -195,5 +195,21 @@ describe('encodeCrlEntries', () => {
 
   it('refuses a bad serial', () => {
     for (const serialHex of ['', 'xyz', '12g4', '00', '1'.repeat(41)]) expect(() => encodeCrlEntries([{ serialHex, revokedAt: at }])).toThrow(X509Error);
+  });
+});
+
+describe('encodeRevokedSlots', () => {
+  const at = new Date('2026-11-25T12:00:00Z');
+  const slot = (hex: string) => Buffer.from(hex.padStart(40, '0'), 'hex');
+  it('writes what encodeCrlEntries writes for the same serials (short, 16-byte, high-bit), skipping zero slots', () => {
+    const serials = ['01', '7f', '80', 'ff00', '1234567890abcdef1234567890abcdef', 'f234567890abcdef1234567890abcdef', '8'.repeat(40)];
+    const slots = Buffer.concat([...serials.map(slot), Buffer.alloc(20)]);
+    const r = encodeRevokedSlots(slots, 20, at);
+    expect(r.count).toBe(serials.length);
+    expect(r.der).toEqual(encodeCrlEntries(serials.map((serialHex) => ({ serialHex, revokedAt: at }))).der);
+  });
+  it('refuses partial slots and bad dates', () => {
+    expect(() => encodeRevokedSlots(Buffer.alloc(21), 20, at)).toThrow(X509Error);
+    expect(() => encodeRevokedSlots(Buffer.alloc(20), 20, new Date(NaN))).toThrow(X509Error);
   });
 });
