@@ -46,12 +46,15 @@ const once = <T>(f: () => T): (() => T) => {
   return () => (v ??= f());
 };
 
-/** The serialKey form of every non-zero slot. */
+/** The serialKey form of every non-zero slot (one hex conversion, then slices). */
 function slotKeys(slots: Buffer): string[] {
+  const hex = slots.toString('hex');
+  const w = SERIAL_SLOT * 2;
   const out: string[] = [];
-  for (let i = 0; i < slots.length; i += SERIAL_SLOT) {
-    const hex = slots.toString('hex', i, i + SERIAL_SLOT).replace(/^0+/, '');
-    if (hex) out.push(hex);
+  for (let i = 0; i < hex.length; i += w) {
+    let st = i;
+    while (st < i + w && hex.charCodeAt(st) === 48) st++;
+    if (st < i + w) out.push(hex.slice(st, i + w));
   }
   return out;
 }
