@@ -19,7 +19,8 @@ export type AuditEventType =
   | 'auth.denied'
   | 'certificate.granted'
   | 'certificate.denied'
-  | 'certificate.revoked';
+  | 'certificate.revoked'
+  | 'join_token.created';
 
 export type AuditFields = Record<string, string | number | boolean | string[] | undefined>;
 

@@ -87,7 +87,7 @@ function normalise(c: RawConfig, source: string): Config {
     registrations: c.registrations.map((r) => ({
       spiffeId: r.spiffe_id,
       attestor: r.attestor,
-      match: r.match,
+      match: r.match ?? {},
       owner: r.owner,
       roles: r.roles,
       scopes: r.scopes,

@@ -7,6 +7,9 @@ import { parseDuration } from './duration.js';
 import { isAgentPattern, isSpiffeId, parseSpiffeId } from '../ids/spiffe.js';
 import { isAudience, isScopeToken } from '../ids/tokens.js';
 
+/** Registrations with this attestor are attested by one-time join tokens (POST /v1/join-tokens). */
+export const JOIN_ATTESTOR = 'join';
+
 const duration = z.string().refine((s) => parseDuration(s) !== null, {
   message: 'expected a duration such as "90s", "5m", "1h30m"',
 });
@@ -43,9 +46,13 @@ const registration = z
   .object({
     spiffe_id: z.string().refine(isSpiffeId, { message: 'not a valid SPIFFE ID (spiffe://trust-domain/path)' }),
     attestor: z.string().min(1),
-    match: z.record(z.string().min(1), matchValue).refine((m) => Object.keys(m).length > 0, {
-      message: 'at least one claim to match is required',
-    }),
+    /** Claims the attestation must carry; not used with `attestor: join` (the join token names the identity). */
+    match: z
+      .record(z.string().min(1), matchValue)
+      .refine((m) => Object.keys(m).length > 0, {
+        message: 'at least one claim to match is required',
+      })
+      .optional(),
     owner: z.string().trim().min(1, 'every registration needs an accountable owner'),
     roles: z.array(z.enum(['agent', 'orchestrator'])).min(1).default(['agent']),
     scopes: scopeList.default([]),
@@ -128,8 +135,12 @@ export const configSchema = z
       if (names.has(a.name)) ctx.addIssue({ code: 'custom', path: ['attestors', i, 'name'], message: `duplicate attestor name "${a.name}"` });
       names.add(a.name);
     });
+    if (names.has(JOIN_ATTESTOR))
+      ctx.addIssue({ code: 'custom', path: ['attestors'], message: `"${JOIN_ATTESTOR}" is the built-in join-token attestor: pick another name` });
     c.registrations.forEach((r, i) => {
-      if (!names.has(r.attestor) && !(c.dev && r.attestor === 'dev'))
+      if (r.attestor !== JOIN_ATTESTOR && r.match === undefined)
+        ctx.addIssue({ code: 'custom', path: ['registrations', i, 'match'], message: 'at least one claim to match is required' });
+      if (!names.has(r.attestor) && r.attestor !== JOIN_ATTESTOR && !(c.dev && r.attestor === 'dev'))
         ctx.addIssue({ code: 'custom', path: ['registrations', i, 'attestor'], message: `no attestor named "${r.attestor}"` });
       if (parseSpiffeId(r.spiffe_id)?.trustDomain !== c.trust_domain)
         ctx.addIssue({ code: 'custom', path: ['registrations', i, 'spiffe_id'], message: `not in trust domain "${c.trust_domain}"` });

@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit.js';
 import { devRoutes } from './routes/dev.js';
 import { revocationRoutes } from './routes/revocations.js';
 import { certificateRoutes } from './routes/certificates.js';
+import { joinTokenRoutes } from './routes/join-tokens.js';
 import { caRoutes } from './routes/ca.js';
 
 export function createApp(b: Broker): Hono {
@@ -33,6 +34,7 @@ export function createApp(b: Broker): Hono {
   revokeRoute(app, b);
   taskRoutes(app, b);
   identityRoutes(app, b);
+  joinTokenRoutes(app, b);
   auditRoutes(app, b);
   revocationRoutes(app, b);
   certificateRoutes(app, b);

@@ -5,6 +5,7 @@
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { AttestationError } from '../attest/attestor.js';
+import { isJoinToken, redeemJoinToken } from '../attest/join-token.js';
 import type { Identity } from '../attest/attestation.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
@@ -29,7 +30,7 @@ export interface ExchangeResult {
 
 export async function attestOrRefuse(b: Broker, token: string, role: 'agent' | 'orchestrator', context: Record<string, string | undefined>): Promise<Identity> {
   try {
-    return await b.attestation.identify(token, role);
+    return isJoinToken(token) ? await redeemJoinToken(b, token, role) : await b.attestation.identify(token, role);
   } catch (e) {
     if (!(e instanceof AttestationError)) throw e;
     b.audit.record(role === 'agent' ? 'token.denied' : 'task.denied', { reason: e.reason, ...context });

@@ -187,6 +187,11 @@ export interface Store {
   crlVersion(): Promise<number>;
   bumpCrlVersion(): Promise<number>;
 
+  /** Keeps a join token's record under the SHA-256 of the token (never the token) until it expires. */
+  putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void>;
+  /** Takes the record away, atomically: a join token works once, across replicas. Null if unknown, used or expired. */
+  takeJoinToken(hash: string, now: number): Promise<JoinTokenRecord | null>;
+
   /**
    * One-time use: records `key` until `until` and answers true, or answers false when it is already
    * recorded (atomic across replicas: a DPoP proof's jti, RFC 9449 §11.1).
@@ -196,6 +201,14 @@ export interface Store {
   /** Resolves when the backend answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A one-time join token: the identity it attests, who made it, until when. */
+export interface JoinTokenRecord {
+  spiffeId: string;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** Bytes per serial in `taskSerialSlots` (RFC 5280 §4.1.2.2: serials are at most 20 octets). */

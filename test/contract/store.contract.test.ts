@@ -75,6 +75,17 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
+    it('join tokens: taken once, whoever asks first; never after they expire', async () => {
+      const rec = { spiffeId: 'spiffe://example.org/agent/new', createdBy: 'ops', createdAt: t0, expiresAt: t0 + 10 * MIN };
+      await store.putJoinToken('h1', rec, t0);
+      const takers = await Promise.all(Array.from({ length: 10 }, () => store.takeJoinToken('h1', t0 + 1000)));
+      expect(takers.filter((r) => r !== null)).toEqual([rec]);
+      expect(await store.takeJoinToken('h1', t0 + 2000)).toBeNull();
+      expect(await store.takeJoinToken('never', t0)).toBeNull();
+      await store.putJoinToken('h2', { ...rec, expiresAt: t0 + MIN }, t0);
+      expect(await store.takeJoinToken('h2', t0 + 2 * MIN)).toBeNull(); // past its expiry, even if still stored
+    });
+
     it('useOnce: true the first time, false while recorded, true again once forgotten', async () => {
       expect(await store.useOnce('dpop:k1:j1', t0 + 150, t0)).toBe(true);
       expect(await store.useOnce('dpop:k1:j1', t0 + 60_000, t0 + 10)).toBe(false);

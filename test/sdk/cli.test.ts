@@ -203,10 +203,10 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect((await mayfly(['keys', 'rotate', '--dir', dir, '--alg', 'HS256'])).code).toBe(2);
   });
 
-  it('join-token create is not supported yet (exit 2); an unreachable broker is a configuration error', async () => {
+  it('join-token create without a SPIFFE ID is a usage error (exit 2); an unreachable broker is a configuration error', async () => {
     const [jt, down] = await Promise.all([mayfly(['join-token', 'create'], op()), mayfly(['task', 'show', 'tsk_0000000000000000'], { MAYFLY_URL: 'http://127.0.0.1:9', MAYFLY_OPERATOR_TOKEN: OPERATOR.token })]);
     expect(jt).toMatchObject({ code: 2, out: '' });
-    expect(jt.err).toMatch(/not supported yet/);
+    expect(jt.err).toMatch(/expected 1 argument/);
     expect(down.code).toBe(2);
     expect(down.err).toMatch(/cannot reach the broker at http:\/\/127.0.0.1:9/);
   });

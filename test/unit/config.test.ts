@@ -50,6 +50,14 @@ describe('config', () => {
     expect(errorOf({ ...minimal, ca: { crl_validity: '10s' } })).toMatch(/ca\.crl_validity/);
   });
 
+  it('registrations with attestor "join" need no match (the join token names the identity); others do', () => {
+    const join = { spiffe_id: 'spiffe://example.com/edge', attestor: 'join', owner: 'edge@example.com', roles: ['agent'] };
+    expect(buildConfig({ ...minimal, registrations: [...minimal.registrations, join] }, 'x', {}).registrations[1]).toMatchObject({ attestor: 'join', match: {} });
+    const { match: _, ...noMatch } = minimal.registrations[0]!;
+    expect(errorOf({ ...minimal, registrations: [noMatch] })).toMatch(/registrations\[0\]\.match: at least one claim/);
+    expect(errorOf({ ...minimal, attestors: [{ ...minimal.attestors[0], name: 'join' }] })).toMatch(/attestors: "join" is the built-in join-token attestor/);
+  });
+
   it('workers: a count, or "auto" for one per CPU; more than one only on the Redis store', () => {
     const redis = { ...minimal, store: { redis_url: 'redis://127.0.0.1:6379' } };
     expect(buildConfig({ ...redis, workers: 3 }, 'x', {}).workers).toBe(3);

@@ -8,7 +8,7 @@ export const commands: readonly Command[] = [
   { name: 'revoke', synopsis: 'revoke token|task|identity|principal|certificate', summary: 'make credentials inactive', load: () => import('./revoke.js') },
   { name: 'inspect', synopsis: 'inspect TOKEN', summary: 'explain why a token is or is not active', load: () => import('./inspect.js') },
   { name: 'keys', synopsis: 'keys [list|rotate]', summary: 'the signing keys in keys.dir', load: () => import('./keys.js') },
-  { name: 'join-token', synopsis: 'join-token create', summary: '(not supported yet)', load: () => import('./join-token.js') },
+  { name: 'join-token', synopsis: 'join-token create SPIFFE_ID [--ttl 10m]', summary: 'a one-time join token for a workload registered with attestor: join (operator)', load: () => import('./join-token.js') },
 ];
 
 export const commandByName = (name: string) => commands.find((c) => c.name === name);

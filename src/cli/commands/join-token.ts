@@ -1,18 +1,37 @@
-/** `mayfly join-token create`: one-time join tokens for new workloads are not implemented by the broker yet. */
-import { EXIT, type Io } from './common.js';
+/** `mayfly join-token create`: a one-time join token for a workload registered with `attestor: join`. */
+import { COMMON_HELP, EXIT, parse, printJson, requireOperator, type Io } from './common.js';
+import { call } from './http.js';
 
-const HELP = `usage: mayfly join-token create
+const HELP = `usage: mayfly join-token create SPIFFE_ID [--ttl 10m]   (operator)
 
-Join tokens (one-time credentials that let a new workload register) are not supported yet: the broker
-has no join-token endpoint. Attest workloads with an attestor (Kubernetes, GitHub Actions, OIDC) instead.
-`;
+A one-time join token for SPIFFE_ID, which must be registered with \`attestor: join\`. The workload
+presents it once, as its attestation (\`mayfly token --token mfjt_… --task ID\`, or the SDK client);
+that first use consumes it, on every replica. It is printed once: the broker keeps only its hash.
+  --ttl DURATION          how long it stays usable (default 10m, at most 24h)
+
+${COMMON_HELP}`;
 
 export async function run(args: string[], io: Io): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
     io.out(HELP);
-    return EXIT.ok;
+    return sub === undefined ? EXIT.usage : EXIT.ok;
   }
-  io.err('mayfly: join-token: not supported yet (the broker has no join-token endpoint)');
-  return EXIT.usage;
+  if (sub !== 'create') {
+    io.err(`mayfly join-token: unknown subcommand "${sub}" (expected create)\n${HELP}`);
+    return EXIT.usage;
+  }
+  const p = parse(rest, { ttl: { type: 'string' } }, HELP, io, { positionals: 1 });
+  if (!p) return EXIT.ok;
+  const ttl = typeof p.values.ttl === 'string' ? p.values.ttl : undefined;
+  const r = await call<{ token: string; spiffe_id: string; expires_at: string }>(p.common, '/v1/join-tokens', {
+    bearer: requireOperator(p.common),
+    json: { spiffe_id: p.positionals[0], ...(ttl ? { ttl } : {}) },
+  });
+  if (p.common.json) printJson(io, r);
+  else {
+    io.out(r.token);
+    io.err(`join token for ${r.spiffe_id}, usable once until ${r.expires_at}`);
+  }
+  return EXIT.ok;
 }
-

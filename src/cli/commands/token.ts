@@ -1,6 +1,6 @@
 /** `mayfly token`: exchange an attestation for a task-bound access token (RFC 8693), or decode one. */
 import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
-import { GRANT_TOKEN_EXCHANGE, TT_JWT } from '../../sdk/client/exchange.js';
+import { GRANT_TOKEN_EXCHANGE, subjectTokenType } from '../../sdk/client/exchange.js';
 import { BrokerError } from '../../sdk/http.js';
 import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, tokenArg, UsageError, type Io } from './common.js';
 import { decodeJwt, withTimes } from './decode.js';
@@ -68,7 +68,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     form: {
       grant_type: GRANT_TOKEN_EXCHANGE,
       subject_token: subject,
-      subject_token_type: TT_JWT,
+      subject_token_type: subjectTokenType(subject),
       task_id: v.task,
       scope: scope?.join(' '),
       tools: tools?.join(' '),

@@ -11,6 +11,7 @@ import { exchangeToken } from '../../issue/exchange.js';
 import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
 import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
+import { isJoinToken, JOIN_TOKEN_TYPE } from '../../attest/join-token.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -40,7 +41,10 @@ export function tokenRoute(app: Hono, b: Broker): void {
     const stt = param(form, 'subject_token_type');
     if (!stt) throw invalid('missing subject_token_type');
     if (stt === TT_ACCESS_TOKEN) throw invalid('delegation (an access token as subject_token) is not supported', 'delegation_unsupported');
-    if (stt !== TT_JWT && stt !== TT_ID_TOKEN) throw invalid(`subject_token_type must be ${TT_JWT}`, 'unsupported_token_type');
+    if (stt === JOIN_TOKEN_TYPE) {
+      if (!isJoinToken(subjectToken)) throw invalid(`subject_token is not a join token (subject_token_type ${JOIN_TOKEN_TYPE})`, 'unsupported_token_type');
+    } else if (stt !== TT_JWT && stt !== TT_ID_TOKEN) throw invalid(`subject_token_type must be ${TT_JWT} (or ${JOIN_TOKEN_TYPE})`, 'unsupported_token_type');
+    else if (isJoinToken(subjectToken)) throw invalid(`a join token goes with subject_token_type ${JOIN_TOKEN_TYPE}`, 'unsupported_token_type');
     if (form.has('actor_token')) throw invalid('actor_token (delegation) is not supported', 'delegation_unsupported');
     const rtt = param(form, 'requested_token_type') ?? TT_ACCESS_TOKEN;
     if (rtt !== TT_ACCESS_TOKEN && rtt !== TT_JWT) throw invalid(`requested_token_type must be ${TT_ACCESS_TOKEN}`, 'unsupported_token_type');

@@ -3,6 +3,10 @@ import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+export const TT_JOIN_TOKEN = 'urn:mayfly:params:oauth:token-type:join-token';
+
+/** The subject_token_type of an attestation: a one-time join token (`mfjt_…`), else a JWT. */
+export const subjectTokenType = (t: string) => (t.startsWith('mfjt_') ? TT_JOIN_TOKEN : TT_JWT);
 
 export interface TokenRequest {
   task: string;
@@ -38,7 +42,7 @@ export async function exchange(
   /** Makes the DPoP proof for this token request (RFC 9449 §5), when the client has a DPoP key. */
   proof?: (tokenEndpoint: string) => Promise<string>,
 ): Promise<AccessToken> {
-  const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: TT_JWT, task_id: req.task });
+  const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: subjectTokenType(subjectToken), task_id: req.task });
   const scope = list(req.scope);
   const tools = list(req.tools);
   if (scope) form.set('scope', scope.join(' '));

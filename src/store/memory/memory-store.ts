@@ -18,6 +18,7 @@ import type {
   IdentityState,
   IssuanceOutcome,
   IssuanceRecord,
+  JoinTokenRecord,
   Store,
   TaskCounts,
   TaskRecord,
@@ -67,6 +68,7 @@ export class MemoryStore implements Store {
   private readonly holderCerts = new Map<string, Set<string>>();
   private readonly revokedSerials = new Map<string, { notAfter: number; revokedAt: number }>();
   private readonly scopes = new Map<CrlScope, Map<string, number>>();
+  private readonly joinTokens = new Map<string, JoinTokenRecord>();
   /** useOnce keys -> instant they are forgotten. */
   private readonly once = new Map<string, number>();
   private crlVer = 0;
@@ -94,6 +96,7 @@ export class MemoryStore implements Store {
     for (const [k, c] of this.certificates) if (c.notAfter <= now) this.certificates.delete(k);
     for (const [k, e] of this.revokedSerials) if (e.notAfter <= now) this.revokedSerials.delete(k);
     for (const [k, at] of this.once) if (at <= now) this.once.delete(k);
+    for (const [k, j] of this.joinTokens) if (j.expiresAt <= now) this.joinTokens.delete(k);
   }
 
   private open(): void {
@@ -381,6 +384,18 @@ export class MemoryStore implements Store {
   async bumpCrlVersion(): Promise<number> {
     this.open();
     return ++this.crlVer;
+  }
+
+  async putJoinToken(hash: string, rec: JoinTokenRecord): Promise<void> {
+    this.open();
+    this.joinTokens.set(hash, { ...rec });
+  }
+
+  async takeJoinToken(hash: string, now: number): Promise<JoinTokenRecord | null> {
+    this.open();
+    const rec = this.joinTokens.get(hash);
+    this.joinTokens.delete(hash);
+    return rec && rec.expiresAt > now ? rec : null;
   }
 
   async useOnce(key: string, until: number, now: number): Promise<boolean> {

@@ -32,6 +32,7 @@ import type {
   IdentityState,
   IssuanceOutcome,
   IssuanceRecord,
+  JoinTokenRecord,
   Store,
   TaskCounts,
   TaskRecord,
@@ -103,6 +104,9 @@ export class RedisStore implements Store {
   }
   private holderCertsKey(kind: 'identity' | 'principal', id: string): string {
     return kind === 'identity' ? `${this.identKey(id)}:certs` : `${this.prinKey(id)}:certs`;
+  }
+  private joinKey(hash: string): string {
+    return `${this.prefix}join:${hash}`;
   }
   private onceKey(key: string): string {
     return `${this.prefix}once:${key}`;
@@ -449,6 +453,17 @@ export class RedisStore implements Store {
 
   async bumpCrlVersion(): Promise<number> {
     return this.cmd((r) => r.incr(this.crlKey('version')));
+  }
+
+  async putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void> {
+    await this.cmd((r) => r.set(this.joinKey(hash), JSON.stringify(rec), 'PX', Math.max(1, rec.expiresAt - now)));
+  }
+
+  async takeJoinToken(hash: string, now: number): Promise<JoinTokenRecord | null> {
+    const v = await this.cmd((r) => r.getdel(this.joinKey(hash)));
+    if (v === null) return null;
+    const rec = JSON.parse(v) as JoinTokenRecord;
+    return rec.expiresAt > now ? rec : null;
   }
 
   async useOnce(key: string, until: number, now: number): Promise<boolean> {
