@@ -1,6 +1,7 @@
 /**
- * The CRL (RFC 5280 §5): every unexpired certificate revoked by serial, or covered by a closed task, a
- * locked identity or a revoked principal. Built from the store's CRL indexes, cached, and rebuilt only
+ * The CRL (RFC 5280 §5): every unexpired certificate revoked by serial, covered by a locked identity or
+ * a revoked principal, and every certificate of a closed task until the task's deadline (by which all
+ * of them have expired; RFC 5280 §5.1.2.6 wants an entry on at least one CRL past the expiry anyway). Built from the store's CRL indexes, cached, and rebuilt only
  * when the store's CRL version moves or the cached one is half-way to its nextUpdate; concurrent
  * fetches share one build. Closing a task only adds it to an index (O(1)); its serials are expanded here.
  *
