@@ -37,9 +37,17 @@ const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
 const FORM = 'application/x-www-form-urlencoded';
 const basicAuth = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`;
 
+/** The broker workers among a process's children (tsx's loader may have a helper child of its own). */
 function childrenOf(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return kids.filter((k) => {
+      try {
+        return readFileSync(`/proc/${k}/cmdline`, 'utf8').includes('cli/main.ts');
+      } catch {
+        return false; // already gone
+      }
+    });
   } catch {
     return [];
   }
