@@ -19,9 +19,25 @@ export interface AccessTokenClaims {
   scope: string;
   task_id: string;
   tools: string[];
-  act?: { sub: string };
+  /** RFC 8693 §4.1: the current actor; `act.act` the actor before it (delegation), and so on. */
+  act?: Actor;
+  /**
+   * Delegation (Mayfly): the tokens this one was derived from, nearest first. The token is active only
+   * while each of them would be: none revoked, none of their agents locked (revoke/active.ts).
+   */
+  lineage?: LineageLink[];
   /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (DPoP). */
   cnf?: { jkt: string };
+}
+
+export interface Actor {
+  sub: string;
+  act?: Actor;
+}
+
+export interface LineageLink {
+  jti: string;
+  client_id: string;
 }
 
 export interface Grant {
@@ -112,8 +128,8 @@ export class AccessTokenVerifier {
 
 /** The claim shapes of a Mayfly access token (shared with the verifier SDK). */
 export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<string, unknown> & AccessTokenClaims {
-  const act = p.act as { sub?: unknown } | undefined;
   const cnf = p.cnf as { jkt?: unknown } | undefined;
+  const lineage = p.lineage as unknown;
   return (
     typeof p.sub === 'string' &&
     typeof p.jti === 'string' &&
@@ -125,7 +141,17 @@ export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<str
     Array.isArray(p.tools) &&
     p.tools.every((t) => typeof t === 'string') &&
     (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&
-    (act === undefined || (typeof act === 'object' && act !== null && typeof act.sub === 'string')) &&
-    (cnf === undefined || (typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string'))
+    (p.act === undefined || isActor(p.act, 0)) &&
+    (cnf === undefined || (typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string')) &&
+    (lineage === undefined ||
+      (Array.isArray(lineage) &&
+        lineage.length <= 8 &&
+        lineage.every((l: { jti?: unknown; client_id?: unknown } | null) => typeof l === 'object' && l !== null && typeof l.jti === 'string' && typeof l.client_id === 'string')))
   );
+}
+
+function isActor(a: unknown, depth: number): boolean {
+  if (typeof a !== 'object' || a === null || depth > 8) return false;
+  const x = a as { sub?: unknown; act?: unknown };
+  return typeof x.sub === 'string' && (x.act === undefined || isActor(x.act, depth + 1));
 }

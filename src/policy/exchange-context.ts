@@ -10,6 +10,8 @@ export interface ExchangeContext {
   task: TaskRecord | null;
   taskStatus: TaskStatus | null;
   requested: { scopes?: string[]; tools?: string[]; audiences?: string[] };
+  /** Delegation (RFC 8693 actor_token): the active token the new one is derived from; one more ceiling. */
+  parent?: DelegationParent;
   now: number;
   tokens: Config['tokens'];
 }
@@ -19,4 +21,18 @@ export interface ExchangeDraft {
   tools: string[];
   audiences: string[];
   ttlMs: number;
+}
+
+export interface DelegationParent {
+  /** The agent that holds the parent token. */
+  clientId: string;
+  scopes: string[];
+  tools: string[];
+  audiences: string[];
+  /** Its expiry (ms): a delegated token never outlives it. */
+  expMs: number;
+  /** Sender-constrained (cnf): the actor cannot prove the parent's key, so it cannot be delegated. */
+  bound: boolean;
+  /** How many delegations it already is from an attested grant (0 for a direct grant). */
+  depth: number;
 }

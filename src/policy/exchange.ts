@@ -8,11 +8,13 @@ import { scopesWithinCeiling } from './rules/scopes-within-ceiling.js';
 import { toolsWithinCeiling } from './rules/tools-within-ceiling.js';
 import { audienceAllowed } from './rules/audience-allowed.js';
 import { ttlClampedToDeadline } from './rules/ttl-clamped-to-deadline.js';
+import { delegationAllowed } from './rules/delegation-allowed.js';
 
 export const exchangeRules: readonly Rule<ExchangeContext, ExchangeDraft>[] = [
   identityNotLocked,
   taskIsOpen,
   agentInTask,
+  delegationAllowed,
   scopesWithinCeiling,
   toolsWithinCeiling,
   audienceAllowed,

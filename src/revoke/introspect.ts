@@ -14,7 +14,13 @@ export async function checkToken(b: Broker, token: string): Promise<{ claims?: A
   const v = b.accessTokens.verify(token, now);
   if (!v.ok) return { verdict: { active: false, reason: v.reason === 'expired' ? 'expired' : 'invalid' } };
   const c = v.claims;
-  const facts = await b.store.facts({ taskId: c.task_id, jti: c.jti, identity: c.client_id, ...(c.act ? { principal: c.sub } : {}) });
+  const facts = await b.store.facts({
+    taskId: c.task_id,
+    jti: c.jti,
+    identity: c.client_id,
+    ...(c.act ? { principal: c.sub } : {}),
+    ...(c.lineage?.length ? { lineage: { jtis: c.lineage.map((l) => l.jti), identities: c.lineage.map((l) => l.client_id) } } : {}),
+  });
   return { claims: c, verdict: verdict(c, facts, now) };
 }
 

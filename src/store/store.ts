@@ -80,6 +80,27 @@ export interface FactsQuery {
   jti?: string;
   identity: string;
   principal?: string;
+  /**
+   * Delegation: the jtis (same task) and agents of the tokens this one was derived from. Any of those
+   * jtis revoked counts as `jtiRevoked`; their agents' states join `identity` (locked if any is,
+   * the latest cutoff).
+   */
+  lineage?: { jtis: string[]; identities: string[] };
+}
+
+/** Several identity states as one: locked if any is, revoked up to the latest cutoff. */
+export function combineIdentities(states: IdentityState[]): IdentityState {
+  let locked = false;
+  let lockedAt: number | undefined;
+  let revokedBefore = 0;
+  for (const s of states) {
+    if (s.locked) {
+      locked = true;
+      lockedAt = Math.max(lockedAt ?? 0, s.lockedAt ?? 0);
+    }
+    revokedBefore = Math.max(revokedBefore, s.revokedBefore);
+  }
+  return { locked, ...(lockedAt !== undefined ? { lockedAt } : {}), revokedBefore };
 }
 
 export interface AuditEntry {

@@ -193,6 +193,21 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(closed.revoked).toBe(1); // revoked one by one is not counted again
     });
 
+    it('reads a delegated credential\'s lineage with its facts: any ancestor jti revoked, any ancestor agent locked', async () => {
+      const t = await newTask();
+      const [own, parent, grand] = [randomId(), randomId(), randomId()];
+      const q = { taskId: t.id, jti: own, identity: AGENT_B, lineage: { jtis: [parent, grand], identities: [AGENT_A, AGENT_B] } };
+      expect(await store.facts(q)).toMatchObject({ jtiRevoked: false, identity: { locked: false, revokedBefore: 0 } });
+      await store.revokeJti(t.id, grand, t0 + 5 * MIN, t0);
+      expect((await store.facts(q)).jtiRevoked).toBe(true);
+      expect((await store.facts({ ...q, lineage: { jtis: [parent], identities: [AGENT_A] } })).jtiRevoked).toBe(false);
+      await store.lockIdentity(AGENT_A, t0 + 10);
+      expect((await store.facts({ ...q, lineage: { jtis: [parent], identities: [AGENT_A] } })).identity).toMatchObject({ locked: true, revokedBefore: t0 + 10 });
+      await store.unlockIdentity(AGENT_A, t0 + 20, t0 + 10 * MIN);
+      expect((await store.facts({ ...q, lineage: { jtis: [parent], identities: [AGENT_A] } })).identity).toMatchObject({ locked: false, revokedBefore: t0 + 10 });
+      expect((await store.facts({ taskId: t.id, jti: own, identity: AGENT_B })).identity).toMatchObject({ locked: false, revokedBefore: 0 });
+    });
+
     it('reads the facts of a credential in one call', async () => {
       const t = await newTask();
       const facts = await store.facts({ taskId: t.id, jti: randomId(), identity: AGENT_A, principal: 'user:bob' });

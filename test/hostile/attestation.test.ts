@@ -277,14 +277,14 @@ describe('header-supplied key locations are never dereferenced', () => {
   });
 });
 
-describe('a Mayfly access token is not an attestation (delegation is not supported)', () => {
+describe('a Mayfly access token is not an attestation (delegation needs an actor_token)', () => {
   it('as subject_token with the jwt token type: 400 invalid_request, nothing issued', async () => {
     const before = await issued(h, task);
     const r = await h.a.exchange(accessToken, task);
     expectError(r, 400, 'invalid_request');
     expect(await issued(h, task)).toBe(before);
   });
-  it('as subject_token with the access_token token type: 400 invalid_request, nothing issued', async () => {
+  it('as subject_token with the access_token token type but no actor_token: 400 invalid_request, nothing issued', async () => {
     const before = await issued(h, task);
     const r = await h.a.exchange(accessToken, task, { subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' });
     expectError(r, 400, 'invalid_request');

@@ -167,10 +167,10 @@ describe('grant and token types', () => {
       await refused({ ...valid(), subject_token_type: t }, 400, 'invalid_request');
     });
   }
-  it('subject_token_type access_token (delegation): 400 invalid_request', async () => {
+  it('subject_token_type access_token (delegation) without actor_token: 400 invalid_request', async () => {
     await refused({ ...valid(), subject_token_type: 'urn:ietf:params:oauth:token-type:access_token' }, 400, 'invalid_request');
   });
-  it('actor_token present (delegation / impersonation): 400 invalid_request', async () => {
+  it('actor_token with an attestation as subject_token (not a delegation): 400 invalid_request', async () => {
     const actor = await h.b.attest('orch');
     await refused({ ...valid(), actor_token: actor, actor_token_type: JWT_TYPE }, 400, 'invalid_request');
   });

@@ -4,7 +4,7 @@
  * (src/revoke/active.ts): one definition of "active" on both sides of the wire.
  */
 import { verdict, type Verdict } from '../../revoke/active.js';
-import type { CredentialFacts, IdentityState } from '../../store/store.js';
+import { combineIdentities, type CredentialFacts, type IdentityState } from '../../store/store.js';
 import type { MayflyClaims } from './result.js';
 
 /** One event of GET /v1/revocations (and the stream). Unknown types are ignored (forward compatible). */
@@ -111,8 +111,10 @@ export class RevocationMirror {
         createdAt: c.iat * 1000,
         onBehalfOf,
       },
-      jtiRevoked: this.jtis.has(c.jti),
-      identity: this.identities.get(c.client_id) ?? NOT_LOCKED,
+      jtiRevoked: this.jtis.has(c.jti) || (c.lineage ?? []).some((l) => this.jtis.has(l.jti)),
+      identity: c.lineage?.length
+        ? combineIdentities([c.client_id, ...c.lineage.map((l) => l.client_id)].map((i) => this.identities.get(i) ?? NOT_LOCKED))
+        : (this.identities.get(c.client_id) ?? NOT_LOCKED),
       principalRevokedBefore: onBehalfOf === undefined ? 0 : (this.principals.get(onBehalfOf) ?? 0),
     };
   }

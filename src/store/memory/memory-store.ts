@@ -23,7 +23,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { serialSlot } from '../store.js';
+import { combineIdentities, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -202,8 +202,8 @@ export class MemoryStore implements Store {
             ...(rec.onBehalfOf !== undefined ? { onBehalfOf: rec.onBehalfOf } : {}),
           }
         : null,
-      jtiRevoked: q.jti !== undefined && this.jtiRevoked(q.taskId, q.jti),
-      identity: await this.identityState(q.identity),
+      jtiRevoked: [...(q.jti === undefined ? [] : [q.jti]), ...(q.lineage?.jtis ?? [])].some((j) => this.jtiRevoked(q.taskId, j)),
+      identity: combineIdentities(await Promise.all([q.identity, ...(q.lineage?.identities ?? [])].map((i) => this.identityState(i)))),
       principalRevokedBefore: q.principal === undefined ? 0 : (this.principal(q.principal)?.revokedBefore ?? 0),
     };
   }

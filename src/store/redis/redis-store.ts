@@ -38,7 +38,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { serialSlot } from '../store.js';
+import { combineIdentities, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   url: string;
@@ -235,12 +235,15 @@ export class RedisStore implements Store {
 
   /** Independent commands in different slots, sent together by auto-pipelining: one round trip. */
   async facts(q: FactsQuery): Promise<CredentialFacts> {
-    const [task, marker, ident, prin] = await this.cmd((r) =>
+    const jtis = [...(q.jti === undefined ? [] : [q.jti]), ...(q.lineage?.jtis ?? [])];
+    const idents = [q.identity, ...(q.lineage?.identities ?? [])];
+    const [task, marker, prin, ...identRows] = await this.cmd((r) =>
       Promise.all([
         r.hmget(this.taskKey(q.taskId), 'state', 'expires_at', 'created_at', 'obo'),
-        q.jti === undefined ? Promise.resolve(0) : r.exists(this.jtiKey(q.taskId, q.jti)),
-        r.hmget(this.identKey(q.identity), 'locked', 'locked_at', 'revoked_before'),
+        // the markers all live in the task's slot: one EXISTS counts them
+        jtis.length === 0 ? Promise.resolve(0) : r.exists(...jtis.map((j) => this.jtiKey(q.taskId, j))),
         q.principal === undefined ? Promise.resolve(null) : r.get(this.prinKey(q.principal)),
+        ...idents.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before')),
       ]),
     );
     const [state, expiresAt, createdAt, obo] = task;
@@ -255,7 +258,7 @@ export class RedisStore implements Store {
               ...(obo != null ? { onBehalfOf: obo } : {}),
             },
       jtiRevoked: marker > 0,
-      identity: identityFrom(ident[0], ident[1], ident[2]),
+      identity: combineIdentities(identRows.map((row) => identityFrom(row[0], row[1], row[2]))),
       principalRevokedBefore: Number(prin ?? 0),
     };
   }

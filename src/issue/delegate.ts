@@ -1,0 +1,117 @@
+/**
+ * Delegation (RFC 8693 §1.1, §4.1): an agent that holds an active task token hands part of it to
+ * another agent of the same task. The actor sends the token as `subject_token` (type access_token)
+ * and its own attestation as `actor_token`; it gets a token for the same subject (`sub`) with itself
+ * as the current actor (`act: {sub: actor, act: <the previous actor, if any>}`), `client_id` = actor,
+ * and at most the parent's scopes, tools, audiences and lifetime, within the task's ceilings and the
+ * actor's registration (policy/exchange.ts, with the parent as one more ceiling).
+ *
+ * Lineage: the new token lists the tokens it derives from (`lineage`, nearest first), and is active
+ * only while every one of them would be: revoking the parent, or locking its agent, ends the child
+ * too (revoke/active.ts through store.facts and the SDK mirror). Same task, so closing it ends all.
+ */
+import type { Broker } from '../broker.js';
+import { MayflyError } from '../errors.js';
+import { decideExchange } from '../policy/exchange.js';
+import { verdict } from '../revoke/active.js';
+import { checkToken } from '../revoke/introspect.js';
+import { attestOrRefuse, type ExchangeRequest, type ExchangeResult } from './exchange.js';
+import { issuanceContext } from './issuance-context.js';
+import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
+
+export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' | 'taskId'> {
+  /** The parent: an active Mayfly access token. */
+  subjectToken: string;
+  /** The actor's attestation (JWT or join token). */
+  actorToken: string;
+  /** Must be the parent's task when given. */
+  taskId?: string;
+}
+
+const list = (aud: string | string[]) => (Array.isArray(aud) ? aud : [aud]);
+
+export async function delegateToken(b: Broker, req: DelegationRequest): Promise<ExchangeResult> {
+  const parent = await checkToken(b, req.subjectToken);
+  const p = parent.claims;
+  if (!p || !parent.verdict.active) {
+    const reason = parent.verdict.active ? 'invalid' : parent.verdict.reason;
+    b.audit.record('token.denied', { reason: `subject_token_${reason}`, ...(req.taskId ? { task_id: req.taskId } : {}) });
+    throw new MayflyError('invalid_request', 'subject_token is not an active access token of this broker', { reason: `subject_token_${reason}` });
+  }
+  if (req.taskId !== undefined && req.taskId !== p.task_id) {
+    b.audit.record('token.denied', { reason: 'task_mismatch', task_id: req.taskId, parent_jti: p.jti });
+    throw new MayflyError('invalid_request', 'task_id differs from the subject token\'s task', { reason: 'task_mismatch' });
+  }
+  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { task_id: p.task_id });
+  const deny = (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string): never => {
+    b.audit.record('token.denied', { agent: actor.spiffeId, task_id: p.task_id, parent_jti: p.jti, reason });
+    throw new MayflyError(code, description, { reason });
+  };
+
+  const ctx = await issuanceContext(b, actor, p.task_id, {
+    ...(req.scopes ? { scopes: req.scopes } : {}),
+    ...(req.tools ? { tools: req.tools } : {}),
+    ...(req.audiences ? { audiences: req.audiences } : {}),
+  });
+  const decision = decideExchange({
+    ...ctx,
+    parent: {
+      clientId: p.client_id,
+      scopes: p.scope ? p.scope.split(' ') : [],
+      tools: p.tools,
+      audiences: list(p.aud),
+      expMs: p.exp * 1000,
+      bound: p.cnf !== undefined,
+      depth: p.lineage?.length ?? 0,
+    },
+  });
+  if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
+  const { draft } = decision;
+  const { task, now } = ctx;
+
+  const jti = b.ids(16);
+  const base = claimsFor(b.config.issuer, {
+    agent: actor.spiffeId,
+    taskId: p.task_id,
+    scopes: draft.scopes,
+    tools: draft.tools,
+    audiences: draft.audiences,
+    jti,
+    issuedAt: now,
+    expiresAt: now + draft.ttlMs,
+    ...(req.jkt ? { jkt: req.jkt } : {}),
+  });
+  const claims: AccessTokenClaims = {
+    ...base,
+    sub: p.sub,
+    act: { sub: actor.spiffeId, ...(p.act ? { act: p.act } : {}) },
+    lineage: [{ jti: p.jti, client_id: p.client_id }, ...(p.lineage ?? [])],
+  };
+  // never hand out what introspection would call inactive (the same facts, with the lineage)
+  const facts = await b.store.facts({
+    taskId: p.task_id,
+    identity: actor.spiffeId,
+    ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}),
+    lineage: { jtis: claims.lineage!.map((l) => l.jti), identities: claims.lineage!.map((l) => l.client_id) },
+  });
+  const v = verdict(claims, facts, now);
+  if (!v.active) return deny('invalid_request', `lineage_${v.reason}`, 'the delegation chain is no longer active');
+
+  const outcome = await b.store.recordIssuance({ taskId: task!.id, jti, agent: actor.spiffeId, exp: claims.exp * 1000 }, now);
+  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
+
+  const accessToken = signAccessToken(b.keyring, claims);
+  b.audit.record('token.granted', {
+    jti,
+    task_id: p.task_id,
+    agent: actor.spiffeId,
+    delegated_from: p.jti,
+    on_behalf_of: p.sub,
+    scope: claims.scope,
+    tools: claims.tools,
+    aud: draft.audiences,
+    exp: claims.exp,
+    ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
+  });
+  return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
+}

@@ -1,0 +1,170 @@
+/**
+ * Delegation (RFC 8693 §1.1, §4.1): agent A hands part of its task token to agent B. B's token keeps
+ * the subject, names B as the current actor (nested `act` for earlier actors), never exceeds A's token
+ * (scopes, tools, audiences, lifetime), and lives only as long as its lineage: revoking A's token,
+ * locking A, revoking the principal or closing the task ends it, at introspection and in the SDK mirror.
+ */
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exportJWK, SignJWT } from 'jose';
+import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, api, basic, bearer, http, id, postForm, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { RevocationMirror } from '../../src/sdk/verifier/mirror.js';
+import type { ManualClock } from '../../src/clock.js';
+
+const AT = 'urn:ietf:params:oauth:token-type:access_token';
+const JWT = 'urn:ietf:params:oauth:token-type:jwt';
+const claimsOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
+
+describe.each(['redis', 'memory'] as const)('delegation (%s)', (store) => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  beforeAll(async () => {
+    b = await startTestBroker({ store });
+    a = api(b);
+  });
+  afterAll(() => b.close());
+
+  const task = async (over: Record<string, unknown> = {}) => (await a.openTask({ ...WIDE_TASK, ...over })).body.task_id as string;
+  const tokenOf = async (agent: string, taskId: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}) => {
+    const r = await a.exchange(await b.attest(agent), taskId, extra, headers);
+    expect(r.status, r.text).toBe(200);
+    return r.body.access_token as string;
+  };
+  const delegate = async (subject: string, actor: string, extra: Record<string, string> = {}) =>
+    postForm(`${b.url}/oauth/token`, {
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: subject,
+      subject_token_type: AT,
+      actor_token: await b.attest(actor),
+      actor_token_type: JWT,
+      ...extra,
+    });
+  const active = async (t: string) => (await a.introspect(t)).body.active as boolean;
+
+  it('gives the actor at most the parent token, for the same subject, with itself as actor and the lineage', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t);
+    const p = claimsOf(parent);
+    expect(p.scope).toBe('read write');
+    const r = await delegate(parent, 'agent-b');
+    expect(r.status, r.text).toBe(200);
+    const c = claimsOf(r.body.access_token);
+    // A's token ∩ B's registration (read, admin; search, deploy; API, OTHER_API) ∩ task
+    expect(c).toMatchObject({ sub: id('agent/a'), client_id: id('agent/b'), act: { sub: id('agent/b') }, task_id: t, scope: 'read', tools: ['search'], aud: API });
+    expect(c.lineage).toEqual([{ jti: p.jti, client_id: id('agent/a') }]);
+    expect(c.exp).toBeLessThanOrEqual(p.exp);
+    expect(await active(r.body.access_token)).toBe(true);
+    const i = (await a.introspect(r.body.access_token)).body;
+    expect(i).toMatchObject({ active: true, act: { sub: id('agent/b') }, lineage: [{ jti: p.jti }] });
+    // the grant is audited with its parent
+    const audit = JSON.stringify((await http(`${b.url}/v1/audit?limit=500`, { headers: bearer(OPERATOR.token) })).body);
+    expect(audit).toContain(`"delegated_from":"${p.jti}"`);
+  });
+
+  it('refuses to exceed the parent: scope, tool, audience', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t);
+    expect((await delegate(parent, 'agent-b', { scope: 'admin' })).body.error).toBe('invalid_scope');
+    expect((await delegate(parent, 'agent-b', { tools: 'deploy' })).body.error).toBe('invalid_scope');
+    expect((await delegate(parent, 'agent-b', { audience: OTHER_API })).body.error).toBe('invalid_target');
+    expect((await delegate(parent, 'agent-b', { scope: 'read' })).status).toBe(200);
+  });
+
+  it('ends with its lineage: the parent revoked, or its agent locked', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t);
+    const child = (await delegate(parent, 'agent-b')).body.access_token as string;
+    expect(await active(child)).toBe(true);
+    expect((await a.revoke(parent)).status).toBe(200);
+    expect(await active(parent)).toBe(false);
+    expect(await active(child)).toBe(false);
+
+    const parent2 = await tokenOf('agent-a', t);
+    const child2 = (await delegate(parent2, 'agent-b')).body.access_token as string;
+    expect((await a.lock(id('agent/a'))).status).toBe(200);
+    expect(await active(child2)).toBe(false);
+    expect((await a.lock(id('agent/a'), 'DELETE')).status).toBe(200);
+    expect(await active(child2)).toBe(false); // issued before the lock: stays inactive
+    (b.clock as ManualClock).advance(2000); // tokens of agent-a from the lock's very second stay refused
+
+    // the SDK's revocation mirror decides the same, from feed events
+    const m = new RevocationMirror();
+    const c = claimsOf(child);
+    expect(m.verdict(c, Date.now())).toEqual({ active: true });
+    m.apply({ id: '1-0', type: 'token.revoked', at: new Date().toISOString(), jti: claimsOf(parent).jti, task_id: t });
+    expect(m.verdict(c, Date.now())).toMatchObject({ active: false, reason: 'jti_revoked' });
+  });
+
+  it('nests earlier actors and keeps a principal as the subject; revoking the principal ends every link', async () => {
+    const t = await task({ on_behalf_of: 'user:dana@example.com' });
+    const parent = await tokenOf('agent-a', t);
+    const first = (await delegate(parent, 'agent-b')).body.access_token as string;
+    const second = await delegate(first, 'agent-a', { scope: 'read' });
+    expect(second.status, second.text).toBe(200);
+    const c = claimsOf(second.body.access_token);
+    expect(c.sub).toBe('user:dana@example.com');
+    expect(c.act).toEqual({ sub: id('agent/a'), act: { sub: id('agent/b'), act: { sub: id('agent/a') } } });
+    expect(c.lineage.map((l: { client_id: string }) => l.client_id)).toEqual([id('agent/b'), id('agent/a')]);
+    expect((await a.revokePrincipal('user:dana@example.com')).status).toBe(200);
+    for (const tok of [parent, first, second.body.access_token]) expect(await active(tok)).toBe(false);
+  });
+
+  it('refuses what it must, issuing nothing', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t);
+    const issued = async () => (await a.getTask(t)).body.credentials.issued as number;
+    const before = await issued();
+    const expectRefused = async (r: Awaited<ReturnType<typeof delegate>>, error: string) => {
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.error).toBe(error);
+    };
+    // no actor_token; an attestation as subject; a forged parent; a revoked parent
+    await expectRefused(await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, task_id: t }), 'invalid_request');
+    await expectRefused(await delegate(await b.attest('agent-a'), 'agent-b'), 'invalid_request');
+    const [h, pl] = parent.split('.');
+    await expectRefused(await delegate(`${h}.${pl}.${'A'.repeat(86)}`, 'agent-b'), 'invalid_request');
+    const other = await task();
+    await expectRefused(await delegate(parent, 'agent-b', { task_id: other }), 'invalid_request'); // another task
+    await expectRefused(await delegate(parent, 'agent-a'), 'invalid_request'); // to itself
+    // an actor_token that is not an attestation, or of the wrong type
+    await expectRefused(
+      await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: parent, actor_token_type: JWT }),
+      'invalid_request',
+    );
+    await expectRefused(
+      await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await b.attest('agent-b'), actor_token_type: 'urn:x' }),
+      'invalid_request',
+    );
+    // an actor that is not in the task
+    const narrow = await task({ agents: [id('agent/a')] });
+    const np = await tokenOf('agent-a', narrow);
+    const outsider = await delegate(np, 'agent-b');
+    expect(outsider.status).toBeGreaterThanOrEqual(400);
+    expect(outsider.status).toBeLessThan(500);
+    // a DPoP-bound parent cannot be handed on: the actor cannot prove its key
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const proof = await new SignJWT({ htm: 'POST', htu: `${b.url}/oauth/token`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
+      .sign(key.privateKey);
+    const bound = await tokenOf('agent-a', t, {}, { dpop: proof });
+    await expectRefused(await delegate(bound, 'agent-b'), 'invalid_request');
+    // revoked parent
+    expect((await a.revoke(parent, basic())).status).toBe(200);
+    await expectRefused(await delegate(parent, 'agent-b'), 'invalid_request');
+    expect(await issued()).toBe(before + 1); // only the DPoP-bound parent itself
+  });
+
+  it('stops chains at four delegations', async () => {
+    const t = await task();
+    let tok = await tokenOf('agent-a', t);
+    const agents = ['agent-b', 'agent-a', 'agent-b', 'agent-a'];
+    for (const ag of agents) {
+      const r = await delegate(tok, ag, { scope: 'read' });
+      expect(r.status, r.text).toBe(200);
+      tok = r.body.access_token;
+    }
+    expect(claimsOf(tok).lineage).toHaveLength(4);
+    const fifth = await delegate(tok, 'agent-b', { scope: 'read' });
+    expect(fifth.status).toBe(400);
+  });
+});
