@@ -199,4 +199,18 @@ describe('client', () => {
       v.close();
     }
   });
+
+  it('delegated(): the actor gets at most the handed-over token, and loses it when that token is revoked', async () => {
+    const task = await openTask();
+    const parent = await createClient({ brokerUrl: b.url, attestation: attest('agent-a'), clock: b.clock }).token({ task, scope: 'read write' });
+    const d = await agent().delegated({ subjectToken: parent.token, scope: 'read' });
+    expect(d).toMatchObject({ taskId: task, tokenType: 'Bearer', scope: ['read'] });
+    const c = JSON.parse(Buffer.from(d.token.split('.')[1]!, 'base64url').toString());
+    expect(c).toMatchObject({ client_id: 'spiffe://test.local/agent/b', sub: 'spiffe://test.local/agent/a', act: { sub: 'spiffe://test.local/agent/b' } });
+    await expect(agent().delegated({ subjectToken: parent.token, scope: 'admin' })).rejects.toThrow(/invalid_scope/);
+    await expect(agent().delegated({ subjectToken: 'not.a.token' })).rejects.toThrow(/not a Mayfly access token/);
+    expect((await a.introspect(d.token)).body.active).toBe(true);
+    await a.revoke(parent.token);
+    expect((await a.introspect(d.token)).body.active).toBe(false);
+  });
 });

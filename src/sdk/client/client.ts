@@ -4,7 +4,7 @@
  */
 import type { FetchLike } from '../http.js';
 import type { AttestationSource } from './attestation.js';
-import { exchange, type AccessToken, type TokenRequest } from './exchange.js';
+import { delegateExchange, exchange, type AccessToken, type DelegationRequest, type TokenRequest } from './exchange.js';
 import { taskApi, type TaskClosed, type TaskSpec, type TaskView } from './tasks.js';
 import { TokenCache } from './token-cache.js';
 import { withTask, type WithTaskOptions } from './with-task.js';
@@ -35,6 +35,12 @@ export interface MayflyClient {
   withTask<T>(spec: TaskSpec, fn: (task: TaskView, signal: AbortSignal) => Promise<T>, opts?: WithTaskOptions): Promise<T>;
   /** An X.509-SVID for the task: a fresh P-256 key and its certificate (POST /v1/certificates). */
   certificate(req: CertificateRequest): Promise<IssuedCertificate>;
+  /**
+   * Delegation (RFC 8693 §1.1): a token for this client's agent from one another agent of the task
+   * handed over (`subjectToken`), at most what that token allows; it ends when the handed-over token
+   * is revoked or its agent locked. Not cached.
+   */
+  delegated(req: DelegationRequest): Promise<AccessToken>;
   /** Drops cached tokens (of one task, or all). */
   forget(taskId?: string): void;
   /**
@@ -51,9 +57,12 @@ export function createClient(o: ClientOptions): MayflyClient {
   const now = () => (o.clock ? o.clock.now() : Date.now());
   const cache = new TokenCache(now, async (r) => {
     const subject = await o.attestation.token();
-    const dpop = o.dpop;
-    return exchange(o.brokerUrl, f, subject, r, now(), renewAt, dpop ? (url) => dpopProof(dpop, 'POST', url, undefined, now()) : undefined);
+    return exchange(o.brokerUrl, f, subject, r, now(), renewAt, proofFor());
   });
+  const proofFor = () => {
+    const dpop = o.dpop;
+    return dpop ? (url: string) => dpopProof(dpop, 'POST', url, undefined, now()) : undefined;
+  };
   const tasks = taskApi(o.brokerUrl, async () => o.operatorToken ?? (await o.attestation.token()), f);
   const closeTask = async (id: string) => {
     cache.taskEnded(id);
@@ -66,6 +75,7 @@ export function createClient(o: ClientOptions): MayflyClient {
     closeTask,
     withTask: (spec, fn, opts) => withTask(tasks, (id) => cache.taskEnded(id), spec, fn, opts),
     certificate: (req) => requestCertificate(o.brokerUrl, f, o.attestation, req),
+    delegated: async (req) => delegateExchange(o.brokerUrl, f, await o.attestation.token(), req, now(), renewAt, proofFor()),
     forget: (id) => cache.forget(id),
     authHeaders: async (t, req): Promise<Record<string, string>> => {
       if (t.tokenType === 'Bearer') return { authorization: `Bearer ${t.token}` };

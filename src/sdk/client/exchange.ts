@@ -32,6 +32,15 @@ export interface AccessToken {
 export const list = (v: string | readonly string[] | undefined): string[] | undefined =>
   v === undefined ? undefined : typeof v === 'string' ? v.split(' ').filter(Boolean) : [...v];
 
+/** The optional narrowing parameters of a token request. */
+function addGrants(form: URLSearchParams, req: { scope?: string | readonly string[]; audience?: string | readonly string[]; tools?: string | readonly string[] }): void {
+  const scope = list(req.scope);
+  const tools = list(req.tools);
+  if (scope) form.set('scope', scope.join(' '));
+  if (tools) form.set('tools', tools.join(' '));
+  for (const a of list(req.audience) ?? []) form.append('audience', a);
+}
+
 export async function exchange(
   brokerUrl: string,
   f: FetchLike,
@@ -43,11 +52,19 @@ export async function exchange(
   proof?: (tokenEndpoint: string) => Promise<string>,
 ): Promise<AccessToken> {
   const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: subjectTokenType(subjectToken), task_id: req.task });
-  const scope = list(req.scope);
-  const tools = list(req.tools);
-  if (scope) form.set('scope', scope.join(' '));
-  if (tools) form.set('tools', tools.join(' '));
-  for (const a of list(req.audience) ?? []) form.append('audience', a);
+  addGrants(form, req);
+  return post(brokerUrl, f, form, req.task, sentAt, renewAt, proof);
+}
+
+async function post(
+  brokerUrl: string,
+  f: FetchLike,
+  form: URLSearchParams,
+  taskId: string,
+  sentAt: number,
+  renewAt: number,
+  proof?: (tokenEndpoint: string) => Promise<string>,
+): Promise<AccessToken> {
   const url = endpoint(brokerUrl, '/oauth/token');
   const res = await request(f, url, {
     method: 'POST',
@@ -61,10 +78,53 @@ export async function exchange(
   return {
     token: body.access_token,
     tokenType: proof ? 'DPoP' : 'Bearer',
-    taskId: req.task,
+    taskId,
     scope: typeof body.scope === 'string' && body.scope ? body.scope.split(' ') : [],
     issuedAt: sentAt,
     renewAt: sentAt + Math.floor(lifetime * renewAt),
     expiresAt: sentAt + lifetime,
   };
+}
+
+export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+
+export interface DelegationRequest {
+  /** The token handed over by the agent that holds it (RFC 8693 subject_token). */
+  subjectToken: string;
+  scope?: string | readonly string[];
+  audience?: string | readonly string[];
+  tools?: string | readonly string[];
+}
+
+/** Delegation (RFC 8693 §1.1): the actor's own attestation as actor_token, the parent as subject_token. */
+export async function delegateExchange(
+  brokerUrl: string,
+  f: FetchLike,
+  actorToken: string,
+  req: DelegationRequest,
+  sentAt: number,
+  renewAt: number,
+  proof?: (tokenEndpoint: string) => Promise<string>,
+): Promise<AccessToken> {
+  const form = new URLSearchParams({
+    grant_type: GRANT_TOKEN_EXCHANGE,
+    subject_token: req.subjectToken,
+    subject_token_type: TT_ACCESS_TOKEN,
+    actor_token: actorToken,
+    actor_token_type: subjectTokenType(actorToken),
+  });
+  addGrants(form, req);
+  const taskId = taskOf(req.subjectToken);
+  return post(brokerUrl, f, form, taskId, sentAt, renewAt, proof);
+}
+
+/** The task_id claim of a token (not verified: the broker checks the token). */
+function taskOf(token: string): string {
+  try {
+    const c = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { task_id?: unknown };
+    if (typeof c.task_id === 'string') return c.task_id;
+  } catch {
+    // fall through
+  }
+  throw new Error('subjectToken is not a Mayfly access token (no task_id claim)');
 }
