@@ -15,9 +15,9 @@ import { MayflyError } from '../errors.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { checkToken } from '../revoke/introspect.js';
-import { attestOrRefuse, type ExchangeRequest, type ExchangeResult } from './exchange.js';
+import { attestOrRefuse, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
-import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
+import type { AccessTokenClaims } from './access-token.js';
 
 export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' | 'taskId'> {
   /** The parent: an active Mayfly access token. */
@@ -69,20 +69,8 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   const { draft } = decision;
   const { task, now } = ctx;
 
-  const jti = b.ids(16);
-  const base = claimsFor(b.config.issuer, {
-    agent: actor.spiffeId,
-    taskId: p.task_id,
-    scopes: draft.scopes,
-    tools: draft.tools,
-    audiences: draft.audiences,
-    jti,
-    issuedAt: now,
-    expiresAt: now + draft.ttlMs,
-    ...(req.jkt ? { jkt: req.jkt } : {}),
-  });
   const claims: AccessTokenClaims = {
-    ...base,
+    ...draftClaims(b, { agent: actor.spiffeId, taskId: p.task_id, draft, now, ...(req.jkt ? { jkt: req.jkt } : {}) }),
     sub: p.sub,
     act: { sub: actor.spiffeId, ...(p.act ? { act: p.act } : {}) },
     lineage: [{ jti: p.jti, client_id: p.client_id }, ...(p.lineage ?? [])],
@@ -96,22 +84,10 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   });
   const v = verdict(claims, facts, now);
   if (!v.active) return deny('invalid_request', `lineage_${v.reason}`, 'the delegation chain is no longer active');
-
-  const outcome = await b.store.recordIssuance({ taskId: task!.id, jti, agent: actor.spiffeId, exp: claims.exp * 1000 }, now);
-  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
-
-  const accessToken = signAccessToken(b.keyring, claims);
-  b.audit.record('token.granted', {
-    jti,
-    task_id: p.task_id,
-    agent: actor.spiffeId,
+  return recordAndSign(b, claims, now, deny, {
     delegated_from: p.jti,
     on_behalf_of: p.sub,
-    scope: claims.scope,
-    tools: claims.tools,
     aud: draft.audiences,
-    exp: claims.exp,
     ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
   });
-  return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
 }

@@ -11,6 +11,8 @@ import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { issuanceContext } from './issuance-context.js';
 import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
+import type { ExchangeDraft } from '../policy/exchange-context.js';
+import type { AuditFields } from '../audit/audit.js';
 
 export interface ExchangeRequest {
   subjectToken: string;
@@ -56,38 +58,48 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
 
-  const jti = b.ids(16);
-  const claims = claimsFor(b.config.issuer, {
-    agent: identity.spiffeId,
-    taskId: task!.id,
-    ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}),
-    scopes: draft.scopes,
-    tools: draft.tools,
-    audiences: draft.audiences,
-    jti,
-    issuedAt: now,
-    expiresAt: now + draft.ttlMs,
-    ...(req.jkt ? { jkt: req.jkt } : {}),
-  });
+  const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.jkt ? { jkt: req.jkt } : {}) });
   // The same definition of "active" that introspection uses: never hand out a credential that would
   // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
   const v = verdict(claims, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
   if (!v.active) return deny('temporarily_unavailable', v.reason, 'identity was revoked within the last second; retry shortly');
-
-  const outcome = await b.store.recordIssuance({ taskId: task!.id, jti, agent: identity.spiffeId, exp: claims.exp * 1000 }, now);
-  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
-
-  const accessToken = signAccessToken(b.keyring, claims);
-  b.audit.record('token.granted', {
-    jti,
-    task_id: task!.id,
-    agent: identity.spiffeId,
+  return recordAndSign(b, claims, now, deny, {
     ...(claims.act ? { on_behalf_of: claims.sub } : {}),
-    scope: claims.scope,
-    tools: claims.tools,
     aud: draft.audiences,
-    exp: claims.exp,
     ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
   });
+}
+
+/** The claims of a credential the policy drafted (a fresh jti; bound to a DPoP key when asked). */
+export function draftClaims(
+  b: Broker,
+  g: { agent: string; taskId: string; onBehalfOf?: string; draft: ExchangeDraft; now: number; jkt?: string },
+): AccessTokenClaims {
+  return claimsFor(b.config.issuer, {
+    agent: g.agent,
+    taskId: g.taskId,
+    ...(g.onBehalfOf ? { onBehalfOf: g.onBehalfOf } : {}),
+    scopes: g.draft.scopes,
+    tools: g.draft.tools,
+    audiences: g.draft.audiences,
+    jti: b.ids(16),
+    issuedAt: g.now,
+    expiresAt: g.now + g.draft.ttlMs,
+    ...(g.jkt ? { jkt: g.jkt } : {}),
+  });
+}
+
+/** Check-and-record in the task (refused once it is closed), sign, audit the grant. */
+export async function recordAndSign(
+  b: Broker,
+  claims: AccessTokenClaims,
+  now: number,
+  deny: (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string) => never,
+  audit: AuditFields,
+): Promise<ExchangeResult> {
+  const outcome = await b.store.recordIssuance({ taskId: claims.task_id, jti: claims.jti, agent: claims.client_id, exp: claims.exp * 1000 }, now);
+  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
+  const accessToken = signAccessToken(b.keyring, claims);
+  b.audit.record('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });
   return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
 }
