@@ -87,6 +87,23 @@ describe('exchange rules', () => {
   });
 });
 
+describe('delegation rules (the parent token as one more ceiling)', () => {
+  const parent = { clientId: 'spiffe://td/agent/z', scopes: ['read'], tools: [], audiences: ['https://api'], expMs: NOW + 60_000, bound: false, depth: 0 };
+  it('grants at most the parent: scopes, tools, audiences, lifetime', () => {
+    expect(decideExchange(ctx({ parent }))).toEqual({ draft: { scopes: ['read'], tools: [], audiences: ['https://api'], ttlMs: 60_000 } });
+    expect(refusal(ctx({ parent: { ...parent, scopes: [] }, requested: { scopes: ['read'] } }))).toMatchObject({ code: 'invalid_scope', reason: 'scope_escalation' });
+    expect(refusal(ctx({ parent, requested: { tools: ['search'] } }))).toMatchObject({ reason: 'tool_escalation' });
+    expect(refusal(ctx({ parent: { ...parent, audiences: ['https://other'] } }))).toMatchObject({ code: 'invalid_target', reason: 'no_audience' });
+    expect(refusal(ctx({ parent: { ...parent, expMs: NOW + 500 } }))).toMatchObject({ reason: 'parent_expiring' });
+  });
+  it('refuses delegating to oneself, a bound token, and chains deeper than four', () => {
+    expect(refusal(ctx({ parent: { ...parent, clientId: 'spiffe://td/agent/a' } }))).toMatchObject({ reason: 'delegation_to_self' });
+    expect(refusal(ctx({ parent: { ...parent, bound: true } }))).toMatchObject({ reason: 'delegation_of_bound_token' });
+    expect(refusal(ctx({ parent: { ...parent, depth: 4 } }))).toMatchObject({ reason: 'delegation_too_deep' });
+    expect(decideExchange(ctx({ parent: { ...parent, depth: 3 } }))).toHaveProperty('draft');
+  });
+});
+
 describe('task opening rules', () => {
   const orch = { spiffeId: 'spiffe://td/orch', registration: reg({ roles: ['orchestrator'], agents: ['spiffe://td/agent/*'] }), attestor: 'ci', proofExpiresAt: 0 };
   const open = (spec: Partial<TaskRecord>, ttl?: number) =>
