@@ -31,22 +31,20 @@ export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' 
 const list = (aud: string | string[]) => (Array.isArray(aud) ? aud : [aud]);
 
 export async function delegateToken(b: Broker, req: DelegationRequest): Promise<ExchangeResult> {
+  // the actor first: whether a token is active is not told to callers who prove nothing
+  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { ...(req.taskId ? { task_id: req.taskId } : {}), kind: 'delegation' });
   const parent = await checkToken(b, req.subjectToken);
   const p = parent.claims;
   if (!p || !parent.verdict.active) {
-    const reason = parent.verdict.active ? 'invalid' : parent.verdict.reason;
-    b.audit.record('token.denied', { reason: `subject_token_${reason}`, ...(req.taskId ? { task_id: req.taskId } : {}) });
-    throw new MayflyError('invalid_request', 'subject_token is not an active access token of this broker', { reason: `subject_token_${reason}` });
+    const reason = `subject_token_${parent.verdict.active ? 'invalid' : parent.verdict.reason}`;
+    b.audit.record('token.denied', { agent: actor.spiffeId, reason, ...(req.taskId ? { task_id: req.taskId } : {}) });
+    throw new MayflyError('invalid_request', 'subject_token is not an active access token of this broker', { reason });
   }
-  if (req.taskId !== undefined && req.taskId !== p.task_id) {
-    b.audit.record('token.denied', { reason: 'task_mismatch', task_id: req.taskId, parent_jti: p.jti });
-    throw new MayflyError('invalid_request', 'task_id differs from the subject token\'s task', { reason: 'task_mismatch' });
-  }
-  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { task_id: p.task_id });
   const deny = (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string): never => {
     b.audit.record('token.denied', { agent: actor.spiffeId, task_id: p.task_id, parent_jti: p.jti, reason });
     throw new MayflyError(code, description, { reason });
   };
+  if (req.taskId !== undefined && req.taskId !== p.task_id) return deny('invalid_request', 'task_mismatch', "task_id differs from the subject token's task");
 
   const ctx = await issuanceContext(b, actor, p.task_id, {
     ...(req.scopes ? { scopes: req.scopes } : {}),

@@ -135,6 +135,10 @@ describe.each(['redis', 'memory'] as const)('delegation (%s)', (store) => {
       await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await b.attest('agent-b'), actor_token_type: 'urn:x' }),
       'invalid_request',
     );
+    // without a valid actor proof, an active and a garbage subject_token get the same answer (no oracle)
+    const unproven = async (subject: string) =>
+      (await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: AT, actor_token: 'x.y.z', actor_token_type: JWT })).body;
+    expect(await unproven(parent)).toEqual(await unproven(`${h}.${pl}.${'A'.repeat(86)}`));
     // an actor that is not in the task
     const narrow = await task({ agents: [id('agent/a')] });
     const np = await tokenOf('agent-a', narrow);
