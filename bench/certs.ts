@@ -37,7 +37,7 @@ import { waitForQuiet } from './lib/cpu-monitor.js';
 import { NOISY_PCT, type LoadOptions } from './lib/load.js';
 import { MayflyClient } from './lib/mayfly-client.js';
 import { profileExchange, type ProfileRun } from './lib/profile-exchange.js';
-import { opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
+import { loadTable, opsTable, profileTables, targetTable, writeJson } from './lib/report.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
 import { startMayfly } from './lib/servers.js';
 import { certBaselines } from './certs/baselines.js';
@@ -46,7 +46,7 @@ import { measureCrl, type CrlReport } from './certs/crl.js';
 import { makeCsrPool, makeP256Csr } from './certs/csr.js';
 import { certificateRequest, checkMayflyIssues, type IssuedCheck } from './certs/mayfly-certs.js';
 import { profileCrl, type CrlProfile } from './certs/profile-crl.js';
-import { certLoadTable, checkCertTargets, crlProfileTables, crlTable, issuedTable } from './certs/report.js';
+import { checkCertTargets, crlProfileTables, crlTable, issuedTable } from './certs/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -231,7 +231,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       `${ROUNDS} interleaved round(s), best shown; load generator, servers and redis share the machine (1-min load avg before: ${loadBefore.toFixed(2)})\n` +
       `requests: P-256 CSRs (ecdsa-with-SHA256, subject CN only); pool = ${POOL} distinct keys round-robin over all connections (${POOL > CSR_CACHE_ENTRIES ? `more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: every request is checked in full` : `NOT more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: repeats are cache hits`}); one = the same CSR every time (renewal: a cache hit)\n\n`,
   );
-  out.write(certLoadTable(scenarios) + '\n');
+  out.write(loadTable(scenarios, { badBody: true }) + '\n');
   out.write('(* = round disturbed: other processes + steal used > 25% of a core; cpu columns in % of one core, for the round shown; bad body = 2xx without a certificate)\n\n');
   out.write(issuedTable(samples) + '\n\n');
   out.write(opsTable(baselines) + '\n\n');

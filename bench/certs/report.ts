@@ -1,7 +1,6 @@
 /** The certificate bench's targets (PASS / MISS / INVALID) and its tables, in the style of bench/lib/report.ts. */
 import type { LoadResult } from '../lib/load.js';
 import { table } from '../lib/report.js';
-import type { ScenarioSummary } from '../lib/rounds.js';
 import type { TargetCheck } from '../lib/targets.js';
 import type { CrlReport } from './crl.js';
 import type { IssuedCheck } from './mayfly-certs.js';
@@ -72,36 +71,6 @@ export function checkCertTargets(m: CertMeasured): TargetCheck[] {
 }
 
 /** Like bench/lib/report.ts loadTable, plus the rejected-body count and the server's cores in use. */
-export function certLoadTable(rows: ScenarioSummary[]): string {
-  const sum = (s: ScenarioSummary, k: 'non2xx' | 'errors' | 'timeouts' | 'mismatches') => s.rounds.reduce((a, r) => a + (r[k] ?? 0), 0);
-  const cpu = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
-  return table(
-    ['scenario', 'req/s', 'all rounds req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'bad body', 'errors', 'timeouts', 'valid', 'cpu% server', 'redis', 'loadgen', 'other', 'steal', 'server µs/req'],
-    rows.map((s) => {
-      const b = s.best;
-      return [
-        s.name,
-        n0(b.rps),
-        s.rounds.map((r) => n0(r.rps) + (r.noisy ? '*' : '')).join(' / '),
-        b.p50,
-        b.p99,
-        sum(s, 'non2xx'),
-        sum(s, 'mismatches'),
-        sum(s, 'errors'),
-        sum(s, 'timeouts'),
-        b.valid ? 'yes' : 'NO',
-        cpu(b.cpu?.byPid.server),
-        cpu(b.cpu?.byPid.redis),
-        cpu(b.cpu?.byPid.loadgen),
-        cpu(b.cpu?.other),
-        cpu(b.cpu?.steal),
-        b.cpu ? (((b.cpu.byPid.server ?? 0) * 1e4) / b.rps).toFixed(0) : '-',
-      ];
-    }),
-    [false, true, true, true, true, true, true, true, true, false, true, true, true, true, true, true],
-  );
-}
-
 export function issuedTable(rows: { who: string; check: IssuedCheck }[]): string {
   return table(
     ['sample certificate (checked before load)', 'signature', 'lifetime s', 'subject', 'SAN', 'EKU'],

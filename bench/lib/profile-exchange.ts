@@ -12,7 +12,7 @@ import { CpuMonitor, waitForQuiet } from './cpu-monitor.js';
 import { MayflyClient, type HttpRequestSpec } from './mayfly-client.js';
 import { sleep } from './net.js';
 import { summariseProfile, type ProfileSummary } from './profile-summary.js';
-import { startMayfly } from './servers.js';
+import { startMayfly, type BrokerOptions } from './servers.js';
 
 export interface ProfileRun {
   file: string;
@@ -30,20 +30,13 @@ export interface ProfiledScenario {
 const EXCHANGE: ProfiledScenario = { name: 'mayfly token exchange (profiled)', slug: 'exchange', request: (client, taskId) => client.exchangeRequest(taskId) };
 
 export async function profileExchange(
-  o: {
-    root: string;
-    entry: string;
-    dir: string;
-    redisUrl: string;
-    prefix: string;
-    jwksPath: string;
+  /** The broker as startMayfly takes it (one process: the profiler writes one file), plus the load. */
+  o: Omit<BrokerOptions, 'cpuProfilePath' | 'workers'> & {
     orchJwt: string;
     agentJwt: string;
     load: LoadOptions;
     /** Default: token exchange. */
     scenario?: ProfiledScenario;
-    /** Agent registered for certificates (see broker-config.ts). */
-    certificates?: boolean;
   },
   cleanup: Cleanup,
 ): Promise<ProfileRun> {

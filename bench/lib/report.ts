@@ -22,11 +22,13 @@ const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
  * during that round (steal: vCPU time taken by the hypervisor); server µs/req = server CPU time / requests.
  * A `*` marks a round disturbed by outside load.
  */
-export function loadTable(rows: ScenarioSummary[]): string {
-  const sum = (s: ScenarioSummary, k: 'non2xx' | 'errors' | 'timeouts') => s.rounds.reduce((a, r) => a + r[k], 0);
+export function loadTable(rows: ScenarioSummary[], opts: { badBody?: boolean } = {}): string {
+  const sum = (s: ScenarioSummary, k: 'non2xx' | 'errors' | 'timeouts' | 'mismatches') => s.rounds.reduce((a, r) => a + (r[k] ?? 0), 0);
   const cpu = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
+  // `bad body`: 2xx answers the load generator's body check rejected (for scenarios that check bodies)
+  const bad = opts.badBody === true;
   return table(
-    ['scenario', 'req/s', 'all rounds req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'timeouts', 'valid', 'cpu% server', 'redis', 'loadgen', 'other', 'steal', 'server µs/req'],
+    ['scenario', 'req/s', 'all rounds req/s', 'p50 ms', 'p99 ms', 'non-2xx', ...(bad ? ['bad body'] : []), 'errors', 'timeouts', 'valid', 'cpu% server', 'redis', 'loadgen', 'other', 'steal', 'server µs/req'],
     rows.map((s) => {
       const b = s.best;
       return [
@@ -36,6 +38,7 @@ export function loadTable(rows: ScenarioSummary[]): string {
         b.p50,
         b.p99,
         sum(s, 'non2xx'),
+        ...(bad ? [sum(s, 'mismatches')] : []),
         sum(s, 'errors'),
         sum(s, 'timeouts'),
         b.valid ? 'yes' : 'NO',
@@ -44,10 +47,10 @@ export function loadTable(rows: ScenarioSummary[]): string {
         cpu(b.cpu?.byPid.loadgen),
         cpu(b.cpu?.other),
         cpu(b.cpu?.steal),
-        b.cpu ? ((b.cpu.byPid.server ?? 0) * 1e4 / b.rps).toFixed(0) : '-',
+        b.cpu ? (((b.cpu.byPid.server ?? 0) * 1e4) / b.rps).toFixed(0) : '-',
       ];
     }),
-    [false, true, true, true, true, true, true, true, false, true, true, true, true, true, true],
+    [false, true, true, true, true, true, ...(bad ? [true] : []), true, true, false, true, true, true, true, true, true],
   );
 }
 
