@@ -11,7 +11,7 @@ import { AttestationError, type AttestedWorkload, type Attestor } from './attest
 import { claimsMatch } from './match.js';
 
 export const MAX_PROOF_BYTES = 8192;
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export interface Identity {
   spiffeId: string;

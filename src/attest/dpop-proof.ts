@@ -14,12 +14,12 @@ import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { DPOP_ALGORITHMS, normalizeHtu } from '../sdk/verifier/dpop.js';
+import { COMPACT_JWS, MAX_PROOF_BYTES } from './attestation.js';
 
 export { DPOP_ALGORITHMS };
 
 const MAX_AGE_S = 60;
 const SKEW_S = 10;
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const JTI = /^[\x21-\x7e]{8,256}$/;
 
 const refuse = (description: string, reason = 'dpop_invalid') => new MayflyError('invalid_dpop_proof', description, { reason });
@@ -28,7 +28,7 @@ const refuse = (description: string, reason = 'dpop_invalid') => new MayflyError
 export async function checkDpopProof(b: Broker, header: string | undefined, now: number): Promise<string | undefined> {
   if (header === undefined) return undefined;
   // several DPoP headers arrive joined by ", "; a JWT has neither
-  if (header.length > 8192 || !COMPACT_JWS.test(header)) throw refuse('the DPoP header must be exactly one compact JWT');
+  if (header.length > MAX_PROOF_BYTES || !COMPACT_JWS.test(header)) throw refuse('the DPoP header must be exactly one compact JWT');
   let payload: Record<string, unknown>;
   let jwk: JWK;
   try {

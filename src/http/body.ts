@@ -47,7 +47,8 @@ export function param(form: Form, name: string, maxLen = 8192): string | undefin
   return v;
 }
 
-export async function readJson(c: Context): Promise<Record<string, unknown>> {
+/** The request's JSON object; with `only`, any other top-level field is refused by name. */
+export async function readJson(c: Context, only?: readonly string[]): Promise<Record<string, unknown>> {
   const mt = mediaType(c);
   if (mt !== 'application/json' && !mt.endsWith('+json'))
     throw new MayflyError('unsupported_media_type', 'request body must be application/json', { reason: 'bad_media_type' });
@@ -59,5 +60,9 @@ export async function readJson(c: Context): Promise<Record<string, unknown>> {
     throw bad('request body is not valid JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('request body must be a JSON object');
+  if (only) {
+    const unknown = Object.keys(v).filter((k) => !only.includes(k));
+    if (unknown.length) throw bad(`unknown field(s) ${unknown.join(', ')}`);
+  }
   return v as Record<string, unknown>;
 }

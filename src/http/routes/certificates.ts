@@ -30,9 +30,7 @@ async function readRequest(c: Context): Promise<{ taskId: string; csr: string | 
     if (!taskId) throw bad('missing task_id query parameter');
     return { taskId, csr: new Uint8Array(await c.req.arrayBuffer()) };
   }
-  const body = await readJson(c);
-  const unknown = Object.keys(body).filter((k) => k !== 'task_id' && k !== 'csr');
-  if (unknown.length) throw bad(`unknown field(s) ${unknown.join(', ')}`);
+  const body = await readJson(c, ['task_id', 'csr']);
   if (typeof body.task_id !== 'string' || body.task_id === '') throw bad('task_id: a string is required');
   if (typeof body.csr !== 'string' || body.csr === '') throw bad('csr: a PEM certificate request is required');
   return { taskId: body.task_id, csr: body.csr };
