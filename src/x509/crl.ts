@@ -107,6 +107,24 @@ function writeTimeMs(out: Buffer, pos: number, ms: number): number {
   return pos;
 }
 
+/**
+ * One revokedCertificates entry, SEQUENCE { INTEGER <magnitude src[st, end)>, <the encoded time> }:
+ * at most 2 + 23 + 17 bytes, so every length is short-form. Byte loops: cheaper than Buffer#copy's
+ * per-call checks for ~16 bytes, even before the JIT warms up.
+ */
+function writeEntry(out: Buffer, pos: number, src: Uint8Array, st: number, end: number, timeDer: Uint8Array, timeLen: number): number {
+  const pad = src[st]! & 0x80 ? 1 : 0;
+  const intLen = end - st + pad;
+  out[pos++] = TAG.SEQUENCE;
+  out[pos++] = 2 + intLen + timeLen;
+  out[pos++] = TAG.INTEGER;
+  out[pos++] = intLen;
+  if (pad) out[pos++] = 0;
+  for (let k = st; k < end; k++) out[pos++] = src[k]!;
+  for (let k = 0; k < timeLen; k++) out[pos++] = timeDer[k]!;
+  return pos;
+}
+
 /** The canonical dedup key of a serial: lowercase hex without leading zeros (as serialHexOf writes it). */
 export function serialKey(hex: string): string {
   let st = 0;
@@ -127,7 +145,6 @@ export function encodeCrlEntries(entries: readonly CrlEntry[], seen: Set<string>
   // which is what a cold (not yet optimised) 10,000-entry build spent its time on.
   const mags: Buffer[] = [];
   const times: number[] = [];
-  const entryLens: number[] = [];
   let total = 0;
   for (const e of entries) {
     const hex = e?.serialHex;
@@ -148,35 +165,22 @@ export function encodeCrlEntries(entries: readonly CrlEntry[], seen: Set<string>
     const inner = 2 + mag.length + (mag[0]! & 0x80 ? 1 : 0) + (ms < UTC_END_MS ? 15 : 17);
     mags.push(mag);
     times.push(ms);
-    entryLens.push(inner);
     total += headerLen(inner) + inner;
   }
 
-  // Second pass: write every entry into one buffer.
+  // Second pass: write every entry into one buffer; a run of entries with one time encodes it once.
   const out = Buffer.allocUnsafe(total);
-  let pos = 0;
-  // entries of one scope share one revocation time: its encoding is written once and copied
+  const timeDer = Buffer.allocUnsafe(17);
+  let timeLen = 0;
   let lastMs = NaN;
-  let lastAt = 0;
-  let lastLen = 0;
+  let pos = 0;
   for (let k = 0; k < mags.length; k++) {
-    const mag = mags[k]!;
-    const pad = mag[0]! & 0x80 ? 1 : 0;
-    pos = writeHeader(out, pos, TAG.SEQUENCE, entryLens[k]!);
-    out[pos++] = TAG.INTEGER;
-    out[pos++] = mag.length + pad;
-    if (pad) out[pos++] = 0;
-    pos += mag.copy(out, pos);
     const ms = times[k]!;
-    if (ms === lastMs) {
-      out.copyWithin(pos, lastAt, lastAt + lastLen);
-      pos += lastLen;
-    } else {
-      lastAt = pos;
-      pos = writeTimeMs(out, pos, ms);
+    if (ms !== lastMs) {
+      timeLen = writeTimeMs(timeDer, 0, ms);
       lastMs = ms;
-      lastLen = pos - lastAt;
     }
+    pos = writeEntry(out, pos, mags[k]!, 0, mags[k]!.length, timeDer, timeLen);
   }
   if (pos !== out.length) throw new Error('CRL size mismatch (bug)');
   return { der: out, count: mags.length };
@@ -192,8 +196,8 @@ export function encodeRevokedSlots(slots: Uint8Array, slotSize: number, revokedA
   if (!Number.isInteger(slotSize) || slotSize < 1 || slotSize > 20 || slots.length % slotSize !== 0) return bad('slots must be whole slots of 1-20 bytes');
   const ms = revokedAt instanceof Date ? revokedAt.getTime() : NaN;
   if (!(ms >= MIN_MS && ms < MAX_MS)) bad('revokedAt is not a valid date in 1950..9999');
-  const time = Buffer.allocUnsafe(17);
-  const timeLen = writeTimeMs(time, 0, ms);
+  const timeDer = Buffer.allocUnsafe(17);
+  const timeLen = writeTimeMs(timeDer, 0, ms);
   const src = Buffer.from(slots.buffer, slots.byteOffset, slots.length);
   const out = Buffer.allocUnsafe((slots.length / slotSize) * (5 + slotSize + timeLen));
   let pos = 0;
@@ -203,16 +207,7 @@ export function encodeRevokedSlots(slots: Uint8Array, slotSize: number, revokedA
     let st = i;
     while (st < end && src[st] === 0) st++;
     if (st === end) continue;
-    const pad = src[st]! & 0x80 ? 1 : 0;
-    const intLen = end - st + pad;
-    out[pos++] = TAG.SEQUENCE;
-    out[pos++] = 2 + intLen + timeLen; // at most 40: short-form lengths throughout
-    out[pos++] = TAG.INTEGER;
-    out[pos++] = intLen;
-    if (pad) out[pos++] = 0;
-    // byte loops: cheaper than Buffer#copy's per-call checks for 16 bytes, even before the JIT warms up
-    for (let k = st; k < end; k++) out[pos++] = src[k]!;
-    for (let k = 0; k < timeLen; k++) out[pos++] = time[k]!;
+    pos = writeEntry(out, pos, src, st, end, timeDer, timeLen);
     count++;
   }
   return { der: out.subarray(0, pos), count };
