@@ -14,6 +14,8 @@ import type { FeedHub } from './feed/hub.js';
 import type { TaskCache } from './tasks/cache.js';
 import type { CertificateAuthority } from './x509/index.js';
 import type { CrlService } from './ca/crl-service.js';
+import type { X509Certificate } from 'node:crypto';
+import type { CertificateAttestor } from './attest/client-certificate.js';
 
 export interface Broker {
   config: Config;
@@ -32,6 +34,10 @@ export interface Broker {
   /** The CA that signs X509-SVIDs, and its CRL. */
   ca: CertificateAuthority;
   crl: CrlService;
+  /** The CA's certificate, as the anchor its own X509-SVIDs chain to when presented over mTLS. */
+  caAnchors: X509Certificate[];
+  /** `type: x509` attestors (client certificates of other PKIs). */
+  certificateAttestors: CertificateAttestor[];
   /** Present only in dev mode: mints attestation tokens for a named workload. */
   devMint?: (workload: string, ttlS?: number) => Promise<string>;
 }

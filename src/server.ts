@@ -21,6 +21,10 @@ import { FeedHub } from './feed/hub.js';
 import { TaskCache } from './tasks/cache.js';
 import { loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
+import { loadCertificateAttestors } from './attest/client-certificate.js';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -61,10 +65,31 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     feed: new FeedHub(store),
     taskCache: new TaskCache(),
     ca,
+    caAnchors: [new X509Certificate(ca.cert.der)],
+    certificateAttestors: loadCertificateAttestors(config.certificateAttestors),
     ...(devMint ? { devMint } : {}),
   };
   broker.crl = new CrlService(broker as Broker);
   return broker as Broker;
+}
+
+/**
+ * HTTPS with client certificates asked for but not required (`requestCert`, not `rejectUnauthorized`):
+ * a caller without one still reaches every endpoint with its other credentials; one with a certificate
+ * proved it holds its key, which attest/client-certificate.ts and RFC 8705 binding build on. The
+ * handshake offers the broker's CA and every x509 attestor's anchors as acceptable issuers; whether a
+ * certificate is trusted is decided per request, by the attestation, not by the handshake.
+ */
+function tlsOptions(b: Broker, t: { certFile: string; keyFile: string }) {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`listen.tls.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? e})`);
+    }
+  };
+  const ca = [b.ca.cert.pem, ...b.certificateAttestors.flatMap((a) => a.anchors.map((x) => x.toString()))];
+  return { cert: read(t.certFile, 'cert_file'), key: read(t.keyFile, 'key_file'), ca, requestCert: true, rejectUnauthorized: false };
 }
 
 export interface Running {
@@ -77,8 +102,12 @@ export interface Running {
 export async function startBroker(config: Config, opts: BuildOptions = {}): Promise<Running> {
   const broker = await buildBroker(config, opts);
   const app = createApp(broker);
+  const tls = config.listen.tls ? tlsOptions(broker, config.listen.tls) : undefined;
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.listen.port, hostname: config.listen.host }, () => resolve(s));
+    const s = serve(
+      { fetch: app.fetch, port: config.listen.port, hostname: config.listen.host, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) },
+      () => resolve(s),
+    );
     s.once('error', reject);
   });
   const addr = server.address() as AddressInfo;
@@ -86,7 +115,7 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   return {
     broker,
     server,
-    url: `http://${host}:${addr.port}`,
+    url: `${tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: async () => {
       broker.feed.close();
       const closing = new Promise<void>((r) => server.close(() => r()));

@@ -19,6 +19,8 @@ export interface Identity {
   attestor: string;
   /** Expiry of the proof (ms). */
   proofExpiresAt: number;
+  /** The proof attests only for this task (a task's own X509-SVID presented over mTLS). */
+  taskId?: string;
 }
 
 export class Attestation {

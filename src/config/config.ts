@@ -18,6 +18,12 @@ export interface AttestorConfig {
   clockSkewMs: number;
 }
 
+/** Client certificates chaining to one of `trustBundle` (PEM) attest (attest/client-certificate.ts). */
+export interface CertificateAttestorConfig {
+  name: string;
+  trustBundleFile: string;
+}
+
 export interface Registration {
   spiffeId: string;
   attestor: string;
@@ -36,7 +42,7 @@ export interface Registration {
 export interface Config {
   issuer: string;
   trustDomain: string;
-  listen: { host: string; port: number };
+  listen: { host: string; port: number; tls?: { certFile: string; keyFile: string } };
   store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string };
   /** HTTP worker processes (1: the broker runs in this process; "auto" resolved to the CPU count). */
   workers: number;
@@ -44,6 +50,8 @@ export interface Config {
   tasks: { defaultTtlMs: number; maxTtlMs: number; retentionMs: number };
   keysDir: string;
   attestors: AttestorConfig[];
+  /** `type: x509` attestors (they need listen.tls). */
+  certificateAttestors: CertificateAttestorConfig[];
   registrations: Registration[];
   clients: { clientId: string; clientSecret: string }[];
   operators: { name: string; token: string }[];

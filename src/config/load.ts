@@ -66,13 +66,17 @@ function normalise(c: RawConfig, source: string): Config {
   return {
     issuer: c.issuer,
     trustDomain: c.trust_domain,
-    listen: c.listen,
+    listen: {
+      host: c.listen.host,
+      port: c.listen.port,
+      ...(c.listen.tls ? { tls: { certFile: resolve(c.listen.tls.cert_file), keyFile: resolve(c.listen.tls.key_file) } } : {}),
+    },
     store: c.store === 'memory' ? { kind: 'memory' } : { kind: 'redis', url: c.store.redis_url, ...(c.store.prefix ? { prefix: c.store.prefix } : {}) },
     workers: c.workers === 'auto' ? availableParallelism() : c.workers,
     tokens: { defaultTtlMs: ms(c.tokens.default_ttl), maxTtlMs: ms(c.tokens.max_ttl), alg: c.tokens.alg },
     tasks: { defaultTtlMs: ms(c.tasks.default_ttl), maxTtlMs: ms(c.tasks.max_ttl), retentionMs: ms(c.tasks.retention) },
     keysDir: resolve(c.keys?.dir ?? DEFAULT_KEYS_DIR),
-    attestors: c.attestors.map((a) => ({
+    attestors: c.attestors.flatMap((a) => (a.type !== 'jwt' ? [] : [{
       name: a.name,
       type: a.type,
       issuer: a.issuer,
@@ -83,7 +87,8 @@ function normalise(c: RawConfig, source: string): Config {
       algorithms: a.algorithms ?? ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'],
       maxTokenAgeMs: a.max_token_age ? ms(a.max_token_age) : 24 * 3_600_000,
       clockSkewMs: a.clock_skew ? ms(a.clock_skew) : 30_000,
-    })),
+    }])),
+    certificateAttestors: c.attestors.flatMap((a) => (a.type === 'x509' ? [{ name: a.name, trustBundleFile: resolve(a.trust_bundle_file) }] : [])),
     registrations: c.registrations.map((r) => ({
       spiffeId: r.spiffe_id,
       attestor: r.attestor,

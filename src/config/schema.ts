@@ -21,9 +21,11 @@ export const ATTESTATION_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'RS256', 'R
 
 const jwksObject = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) });
 
-const attestor = z
+const attestorName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)');
+
+const jwtAttestor = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (1-64)'),
+    name: attestorName,
     type: z.literal('jwt'),
     issuer: z.string().min(1),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
@@ -39,6 +41,17 @@ const attestor = z
   .refine((a) => [a.jwks, a.jwks_uri, a.jwks_file].filter((x) => x !== undefined).length === 1, {
     message: 'exactly one of jwks, jwks_uri, jwks_file is required',
   });
+
+/** Client certificates (mTLS) chaining to `trust_bundle_file` (PEM CA certificates): attest/client-certificate.ts. */
+const x509Attestor = z
+  .object({
+    name: attestorName,
+    type: z.literal('x509'),
+    trust_bundle_file: z.string().min(1),
+  })
+  .strict();
+
+const attestor = z.discriminatedUnion('type', [jwtAttestor, x509Attestor]);
 
 const matchValue = z.union([z.string().min(1).max(1024), z.number(), z.boolean()]);
 
@@ -78,7 +91,12 @@ export const configSchema = z
     }),
     trust_domain: z.string().regex(/^[a-z0-9._-]{1,255}$/, 'lowercase letters, digits, . _ -'),
     listen: z
-      .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** HTTPS, asking every client for a certificate (optional): mTLS attestation and RFC 8705 bound tokens. */
+        tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+      })
       .strict()
       .default({ host: '127.0.0.1', port: 8080 }),
     store: store.default('memory'),
@@ -137,6 +155,10 @@ export const configSchema = z
     });
     if (names.has(JOIN_ATTESTOR))
       ctx.addIssue({ code: 'custom', path: ['attestors'], message: `"${JOIN_ATTESTOR}" is the built-in join-token attestor: pick another name` });
+    c.attestors.forEach((a, i) => {
+      if (a.type === 'x509' && !c.listen.tls)
+        ctx.addIssue({ code: 'custom', path: ['attestors', i, 'type'], message: 'an x509 attestor needs listen.tls: client certificates arrive in the TLS handshake' });
+    });
     c.registrations.forEach((r, i) => {
       if (r.attestor !== JOIN_ATTESTOR && r.match === undefined)
         ctx.addIssue({ code: 'custom', path: ['registrations', i, 'match'], message: 'at least one claim to match is required' });

@@ -9,6 +9,8 @@ import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import type { Opener } from '../policy/task-context.js';
 import { attestOrRefuse } from '../issue/exchange.js';
+import type { PresentedCertificate } from '../attest/client-certificate.js';
+import { clientCertificate } from './client-certificate.js';
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 /** Digests of configured secrets, computed once (they come from config, a bounded set). */
@@ -99,17 +101,25 @@ export function requireOperator(b: Broker, c: Context): string {
 /** An operator, or a workload attested as an orchestrator. */
 export async function requireOrchestrator(b: Broker, c: Context): Promise<Opener> {
   const tok = bearer(c);
+  const cert = tok === undefined ? clientCertificate(c) : undefined;
+  if (cert) return { kind: 'workload', ...(await orchestratorBy(b, c, cert)) };
   if (!tok) throw new MayflyError('invalid_token', 'bearer token required (an orchestrator attestation JWT or an operator token)', { reason: 'no_credentials' });
   const op = operatorFor(b, tok);
   if (op) return { kind: 'operator', name: op };
+  return { kind: 'workload', ...(await orchestratorBy(b, c, tok)) };
+}
+
+/** A workload attested (bearer JWT or join token, or client certificate) as an orchestrator. */
+async function orchestratorBy(b: Broker, c: Context, proof: string | PresentedCertificate) {
   let identity;
   try {
-    identity = await attestOrRefuse(b, tok, 'orchestrator', { path: c.req.path });
+    identity = await attestOrRefuse(b, proof, 'orchestrator', { path: c.req.path });
   } catch (e) {
     if (e instanceof MayflyError && e.reason === 'attestation_wrong_role') throw new MayflyError('access_denied', 'caller is not registered as an orchestrator', { reason: e.reason });
-    if (e instanceof MayflyError && e.code === 'invalid_request') throw new MayflyError('invalid_token', e.message.replace('subject_token', 'bearer token'), { reason: e.reason });
+    if (e instanceof MayflyError && e.code === 'invalid_request')
+      throw new MayflyError('invalid_token', e.message.replace('subject_token', typeof proof === 'string' ? 'bearer token' : 'client certificate'), { reason: e.reason });
     throw e;
   }
   const identityState = await b.store.identityState(identity.spiffeId);
-  return { kind: 'workload', identity, identityState };
+  return { identity, identityState };
 }

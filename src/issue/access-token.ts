@@ -26,9 +26,12 @@ export interface AccessTokenClaims {
    * while each of them would be: none revoked, none of their agents locked (revoke/active.ts).
    */
   lineage?: LineageLink[];
-  /** RFC 9449 §6.1: the thumbprint of the key the token is bound to (DPoP). */
-  cnf?: { jkt: string };
+  /** What the token is bound to: a DPoP key (RFC 9449 §6.1) or a client certificate (RFC 8705 §3.1). */
+  cnf?: Confirmation;
 }
+
+/** `jkt`: RFC 7638 thumbprint of a DPoP key; `x5t#S256`: SHA-256 thumbprint of a certificate's DER. */
+export type Confirmation = { jkt: string } | { 'x5t#S256': string };
 
 export interface Actor {
   sub: string;
@@ -50,8 +53,8 @@ export interface Grant {
   jti: string;
   issuedAt: number; // ms
   expiresAt: number; // ms
-  /** DPoP key thumbprint to bind the token to. */
-  jkt?: string;
+  /** What to bind the token to. */
+  cnf?: Confirmation;
 }
 
 export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
@@ -67,7 +70,7 @@ export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
     task_id: g.taskId,
     tools: g.tools,
     ...(g.onBehalfOf ? { act: { sub: g.agent } } : {}),
-    ...(g.jkt ? { cnf: { jkt: g.jkt } } : {}),
+    ...(g.cnf ? { cnf: g.cnf } : {}),
   };
 }
 
@@ -128,7 +131,7 @@ export class AccessTokenVerifier {
 
 /** The claim shapes of a Mayfly access token (shared with the verifier SDK). */
 export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<string, unknown> & AccessTokenClaims {
-  const cnf = p.cnf as { jkt?: unknown } | undefined;
+  const cnf = p.cnf as Record<string, unknown> | undefined;
   const lineage = p.lineage as unknown;
   return (
     typeof p.sub === 'string' &&
@@ -142,7 +145,7 @@ export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<str
     p.tools.every((t) => typeof t === 'string') &&
     (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&
     (p.act === undefined || isActor(p.act, 0)) &&
-    (cnf === undefined || (typeof cnf === 'object' && cnf !== null && typeof cnf.jkt === 'string')) &&
+    (cnf === undefined || (typeof cnf === 'object' && cnf !== null && (typeof cnf.jkt === 'string' || typeof cnf['x5t#S256'] === 'string'))) &&
     (lineage === undefined ||
       (Array.isArray(lineage) &&
         lineage.length <= 8 &&

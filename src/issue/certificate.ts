@@ -10,6 +10,7 @@ import { issueCertificate, randomSerial, serialHexOf, X509Error } from '../x509/
 import { CsrCache } from './csr-cache.js';
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
+import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 const csrs = new CsrCache();
 
@@ -29,7 +30,7 @@ export function x509Refusal(e: X509Error): MayflyError {
   return new MayflyError('server_error', 'certificate could not be issued', { reason: e.code });
 }
 
-export async function issueSvid(b: Broker, proof: string, taskId: string, csr: string | Uint8Array): Promise<IssuedSvid> {
+export async function issueSvid(b: Broker, proof: string | PresentedCertificate, taskId: string, csr: string | Uint8Array): Promise<IssuedSvid> {
   const identity = await attestOrRefuse(b, proof, 'agent', { task_id: taskId, kind: 'certificate' });
   const deny = (e: MayflyError): never => {
     b.audit.record('certificate.denied', { agent: identity.spiffeId, task_id: taskId, reason: e.reason });

@@ -15,15 +15,16 @@ import { MayflyError } from '../errors.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { checkToken } from '../revoke/introspect.js';
-import { attestOrRefuse, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
+import { attestOrRefuse, bindingAudit, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import type { AccessTokenClaims } from './access-token.js';
+import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' | 'taskId'> {
   /** The parent: an active Mayfly access token. */
   subjectToken: string;
-  /** The actor's attestation (JWT or join token). */
-  actorToken: string;
+  /** The actor's attestation (JWT, join token, or its client certificate on this mTLS connection). */
+  actorToken: string | PresentedCertificate;
   /** Must be the parent's task when given. */
   taskId?: string;
 }
@@ -68,7 +69,7 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   const { task, now } = ctx;
 
   const claims: AccessTokenClaims = {
-    ...draftClaims(b, { agent: actor.spiffeId, taskId: p.task_id, draft, now, ...(req.jkt ? { jkt: req.jkt } : {}) }),
+    ...draftClaims(b, { agent: actor.spiffeId, taskId: p.task_id, draft, now, ...(req.cnf ? { cnf: req.cnf } : {}) }),
     sub: p.sub,
     act: { sub: actor.spiffeId, ...(p.act ? { act: p.act } : {}) },
     lineage: [{ jti: p.jti, client_id: p.client_id }, ...(p.lineage ?? [])],
@@ -86,6 +87,6 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
     delegated_from: p.jti,
     on_behalf_of: p.sub,
     aud: draft.audiences,
-    ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
+    ...bindingAudit(req.cnf),
   });
 }

@@ -7,21 +7,23 @@ import { MayflyError } from '../errors.js';
 import { AttestationError } from '../attest/attestor.js';
 import { isJoinToken, redeemJoinToken } from '../attest/join-token.js';
 import type { Identity } from '../attest/attestation.js';
+import { attestCertificate, type PresentedCertificate } from '../attest/client-certificate.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { issuanceContext } from './issuance-context.js';
-import { claimsFor, signAccessToken, type AccessTokenClaims } from './access-token.js';
+import { claimsFor, signAccessToken, type AccessTokenClaims, type Confirmation } from './access-token.js';
 import type { ExchangeDraft } from '../policy/exchange-context.js';
 import type { AuditFields } from '../audit/audit.js';
 
 export interface ExchangeRequest {
-  subjectToken: string;
+  /** The attestation: a JWT or join token, or the client certificate of this mTLS connection. */
+  subjectToken: string | PresentedCertificate;
   taskId: string;
   scopes?: string[];
   tools?: string[];
   audiences?: string[];
-  /** Bind the token to this DPoP key thumbprint (checked by attest/dpop-proof.ts). */
-  jkt?: string;
+  /** Bind the token to a DPoP key (RFC 9449) or to the client certificate (RFC 8705). */
+  cnf?: Confirmation;
 }
 
 export interface ExchangeResult {
@@ -30,9 +32,15 @@ export interface ExchangeResult {
   expiresIn: number;
 }
 
-export async function attestOrRefuse(b: Broker, token: string, role: 'agent' | 'orchestrator', context: Record<string, string | undefined>): Promise<Identity> {
+export async function attestOrRefuse(
+  b: Broker,
+  proof: string | PresentedCertificate,
+  role: 'agent' | 'orchestrator',
+  context: Record<string, string | undefined>,
+): Promise<Identity> {
   try {
-    return isJoinToken(token) ? await redeemJoinToken(b, token, role) : await b.attestation.identify(token, role);
+    if (typeof proof !== 'string') return await attestCertificate(b, proof, role);
+    return isJoinToken(proof) ? await redeemJoinToken(b, proof, role) : await b.attestation.identify(proof, role);
   } catch (e) {
     if (!(e instanceof AttestationError)) throw e;
     b.audit.record(role === 'agent' ? 'token.denied' : 'task.denied', { reason: e.reason, ...context });
@@ -58,7 +66,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
 
-  const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.jkt ? { jkt: req.jkt } : {}) });
+  const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}) });
   // The same definition of "active" that introspection uses: never hand out a credential that would
   // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
   const v = verdict(claims, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
@@ -66,14 +74,18 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   return recordAndSign(b, claims, now, deny, {
     ...(claims.act ? { on_behalf_of: claims.sub } : {}),
     aud: draft.audiences,
-    ...(req.jkt ? { dpop_jkt: req.jkt } : {}),
+    ...bindingAudit(req.cnf),
   });
 }
+
+/** Audit fields of a binding: the DPoP key or the certificate thumbprint. */
+export const bindingAudit = (cnf: Confirmation | undefined): AuditFields =>
+  cnf === undefined ? {} : 'jkt' in cnf ? { dpop_jkt: cnf.jkt } : { cert_x5t: cnf['x5t#S256'] };
 
 /** The claims of a credential the policy drafted (a fresh jti; bound to a DPoP key when asked). */
 export function draftClaims(
   b: Broker,
-  g: { agent: string; taskId: string; onBehalfOf?: string; draft: ExchangeDraft; now: number; jkt?: string },
+  g: { agent: string; taskId: string; onBehalfOf?: string; draft: ExchangeDraft; now: number; cnf?: Confirmation },
 ): AccessTokenClaims {
   return claimsFor(b.config.issuer, {
     agent: g.agent,
@@ -85,7 +97,7 @@ export function draftClaims(
     jti: b.ids(16),
     issuedAt: g.now,
     expiresAt: g.now + g.draft.ttlMs,
-    ...(g.jkt ? { jkt: g.jkt } : {}),
+    ...(g.cnf ? { cnf: g.cnf } : {}),
   });
 }
 

@@ -3,6 +3,7 @@ import { applyRules, refuse, type Refusal, type Rule } from './rule.js';
 import type { ExchangeContext, ExchangeDraft } from './exchange-context.js';
 import { identityNotLocked } from './rules/identity-not-locked.js';
 import { taskIsOpen } from './rules/task-is-open.js';
+import { proofForThisTask } from './rules/proof-for-this-task.js';
 import { agentInTask } from './rules/agent-in-task.js';
 import { ttlClampedToDeadline } from './rules/ttl-clamped-to-deadline.js';
 
@@ -14,6 +15,7 @@ export const certificateRules: readonly Rule<ExchangeContext, ExchangeDraft>[] =
   certificatesAllowed,
   identityNotLocked,
   taskIsOpen,
+  proofForThisTask,
   agentInTask,
   ttlClampedToDeadline,
 ];

@@ -3,6 +3,7 @@ import { applyRules, type Refusal, type Rule } from './rule.js';
 import type { ExchangeContext, ExchangeDraft } from './exchange-context.js';
 import { identityNotLocked } from './rules/identity-not-locked.js';
 import { taskIsOpen } from './rules/task-is-open.js';
+import { proofForThisTask } from './rules/proof-for-this-task.js';
 import { agentInTask } from './rules/agent-in-task.js';
 import { scopesWithinCeiling } from './rules/scopes-within-ceiling.js';
 import { toolsWithinCeiling } from './rules/tools-within-ceiling.js';
@@ -13,6 +14,7 @@ import { delegationAllowed } from './rules/delegation-allowed.js';
 export const exchangeRules: readonly Rule<ExchangeContext, ExchangeDraft>[] = [
   identityNotLocked,
   taskIsOpen,
+  proofForThisTask,
   agentInTask,
   delegationAllowed,
   scopesWithinCeiling,

@@ -27,5 +27,5 @@ export async function checkToken(b: Broker, token: string): Promise<{ claims?: A
 export async function introspect(b: Broker, token: string): Promise<Introspection> {
   const { claims, verdict: v } = await checkToken(b, token);
   if (!v.active || !claims) return { active: false };
-  return { active: true, token_type: claims.cnf ? 'DPoP' : 'Bearer', ...claims }; // RFC 9449 §6.2
+  return { active: true, token_type: claims.cnf && 'jkt' in claims.cnf ? 'DPoP' : 'Bearer', ...claims }; // RFC 9449 §6.2; RFC 8705 keeps Bearer
 }

@@ -100,12 +100,16 @@ export async function startTestBroker(
     port?: number;
     keysDir?: string;
     signers?: { main: Signer; other: Signer };
+    /** Changes the config document before it is built (e.g. add to its attestors, listen.tls). */
+    edit?: (doc: ReturnType<typeof baseDoc>) => void;
   } = {},
 ): Promise<TestBroker> {
   const port = opts.port ?? (await freePort());
   const signers = opts.signers ?? { main: await newSigner('main-1'), other: await newSigner('other-1') };
   const keysDir = opts.keysDir ?? mkdtempSync(join(tmpdir(), 'mayfly-keys-'));
-  const config = buildConfig(baseDoc(port, signers, { keys: { dir: keysDir }, ...opts.extra }), 'test', {});
+  const doc = baseDoc(port, signers, { keys: { dir: keysDir }, ...opts.extra });
+  opts.edit?.(doc);
+  const config = buildConfig(doc, 'test', {});
   const clock = opts.clock ?? new ManualClock(Date.now());
   const store =
     (opts.store ?? 'redis') === 'redis'

@@ -71,6 +71,19 @@ describe('config', () => {
     expect(errorOf({ ...redis, workers: 'many' })).toMatch(/workers/);
   });
 
+  it('listen.tls and x509 attestors: files resolved, an x509 attestor needs TLS and a trust bundle file', () => {
+    const tls = { cert_file: 'srv.pem', key_file: 'srv.key' };
+    const x509 = { name: 'corp', type: 'x509', trust_bundle_file: 'corp.pem' };
+    const c = buildConfig({ ...minimal, listen: { port: 8443, tls }, attestors: [...minimal.attestors, x509] }, 'x', {});
+    expect(c.listen.tls?.certFile.endsWith('/srv.pem')).toBe(true);
+    expect(c.certificateAttestors).toEqual([{ name: 'corp', trustBundleFile: expect.stringMatching(/\/corp\.pem$/) }]);
+    expect(c.attestors.map((a) => a.name)).toEqual(['k8s']);
+    expect(errorOf({ ...minimal, attestors: [...minimal.attestors, x509] })).toMatch(/attestors\[1\]\.type: an x509 attestor needs listen\.tls/);
+    expect(errorOf({ ...minimal, listen: { tls }, attestors: [...minimal.attestors, { name: 'corp', type: 'x509' }] })).toMatch(/trust_bundle_file/);
+    expect(errorOf({ ...minimal, listen: { tls: { cert_file: 'srv.pem' } } })).toMatch(/key_file/);
+    expect(errorOf({ ...minimal, listen: { tls }, attestors: [...minimal.attestors, { ...x509, issuer: 'x' }] })).toMatch(/unknown key/);
+  });
+
   it('names the bad key', () => {
     expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], owner: '' }] })).toMatch(/registrations\[0\]\.owner/);
     expect(errorOf({ ...minimal, tokens: { max_ttl: 'forever' } })).toMatch(/tokens\.max_ttl/);

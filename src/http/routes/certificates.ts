@@ -1,6 +1,7 @@
 /**
  * Certificates for tasks:
- * POST /v1/certificates (Bearer attestation; JSON {task_id, csr} with a PEM CSR, or a DER body as
+ * POST /v1/certificates (Bearer attestation, or over mTLS the client certificate, e.g. the task's own
+ *   X509-SVID to renew it; JSON {task_id, csr} with a PEM CSR, or a DER body as
  *   application/pkcs10 with ?task_id=) -> 201 {certificate, chain, serial, not_after, spiffe_id, task_id}
  * GET /v1/certificates/{serial} -> JSON status (good | revoked | expired), 404 when unknown
  * POST /v1/certificates/{serial}/revoke (operator or configured client) -> revoked until it expires
@@ -14,12 +15,20 @@ import { revokeCertificateSerial } from '../../revoke/revocations.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 import { requireClientOrOperator } from '../auth.js';
 import { readJson } from '../body.js';
+import { clientCertificate } from '../client-certificate.js';
+import type { PresentedCertificate } from '../../attest/client-certificate.js';
 
 const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
 
-function proofOf(c: Context): string {
-  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(c.req.header('authorization') ?? '');
-  if (!m) throw new MayflyError('invalid_token', 'bearer attestation token required', { reason: 'no_credentials' });
+/** The Bearer attestation; without an Authorization header, the client certificate of this mTLS connection. */
+function proofOf(c: Context): string | PresentedCertificate {
+  const h = c.req.header('authorization');
+  if (h === undefined) {
+    const cert = clientCertificate(c);
+    if (cert) return cert;
+  }
+  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h ?? '');
+  if (!m) throw new MayflyError('invalid_token', 'bearer attestation token (or, over mTLS, a client certificate) required', { reason: 'no_credentials' });
   return m[1]!;
 }
 

@@ -3,6 +3,9 @@
  * subject_token_type, task_id (Mayfly extension), scope, tools (extension, space-separated), audience
  * and resource (repeatable), requested_token_type. Response per RFC 8693 §2.2.1, Cache-Control: no-store.
  * With a `DPoP` proof header (RFC 9449): a token bound to the proof's key, `token_type: DPoP`.
+ * Over mTLS (listen.tls) with a client certificate: a token bound to it (RFC 8705 §3, `cnf.x5t#S256`),
+ * and the certificate itself may be the attestation (subject_token_type CERTIFICATE_TOKEN_TYPE,
+ * subject_token its thumbprint; attest/client-certificate.ts).
  * Delegation (RFC 8693 §1.1): subject_token_type access_token with the parent token, and actor_token
  * (+ actor_token_type) with the actor's attestation; task_id optional (the parent's). issue/delegate.ts.
  */
@@ -16,6 +19,9 @@ import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { isJoinToken, JOIN_TOKEN_TYPE } from '../../attest/join-token.js';
 import { TASK_ID } from '../../tasks/tasks.js';
+import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
+import type { Confirmation } from '../../issue/access-token.js';
+import { clientCertificate } from '../client-certificate.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -32,6 +38,19 @@ function list(form: Map<string, string[]>, name: string, valid: (s: string) => b
   return items;
 }
 
+/** An attestation's token type must fit the token: a JWT, a join token, or a certificate thumbprint. */
+function checkProofType(type: string, token: string, name: 'subject_token' | 'actor_token'): void {
+  const types = `${TT_JWT}, ${JOIN_TOKEN_TYPE} or ${CERTIFICATE_TOKEN_TYPE}`;
+  if (type === JOIN_TOKEN_TYPE) {
+    if (!isJoinToken(token)) throw invalid(`${name} is not a join token (${name}_type ${JOIN_TOKEN_TYPE})`, 'unsupported_token_type');
+  } else if (type === CERTIFICATE_TOKEN_TYPE) {
+    if (!X5T.test(token)) throw invalid(`${name} must be the x5t#S256 thumbprint of the client certificate (base64url SHA-256)`, 'unsupported_token_type');
+  } else if (type !== TT_JWT && type !== TT_ID_TOKEN) throw invalid(`${name}_type must be ${types}`, 'unsupported_token_type');
+  else if (isJoinToken(token)) throw invalid(`a join token goes with ${name}_type ${JOIN_TOKEN_TYPE}`, 'unsupported_token_type');
+}
+
+const X5T = /^[A-Za-z0-9_-]{43}$/;
+
 export function tokenRoute(app: Hono, b: Broker): void {
   app.post('/oauth/token', async (c) => {
     const form = await readForm(c, ['audience', 'resource']);
@@ -46,18 +65,22 @@ export function tokenRoute(app: Hono, b: Broker): void {
     const delegation = stt === TT_ACCESS_TOKEN;
     const actorToken = param(form, 'actor_token');
     const att = param(form, 'actor_token_type');
+    const cert = clientCertificate(c);
     if (delegation) {
       // RFC 8693 §2.1: delegation needs the actor's own proof; an access token alone is refused
       if (!actorToken) throw invalid('delegation: an access token as subject_token needs actor_token (the actor\'s attestation)', 'actor_token_missing');
       if (!att) throw invalid('missing actor_token_type');
-      if (att === JOIN_TOKEN_TYPE ? !isJoinToken(actorToken) : (att !== TT_JWT && att !== TT_ID_TOKEN) || isJoinToken(actorToken))
-        throw invalid(`actor_token_type must be ${TT_JWT} (or ${JOIN_TOKEN_TYPE} with a join token)`, 'unsupported_token_type');
-    } else if (stt === JOIN_TOKEN_TYPE) {
-      if (!isJoinToken(subjectToken)) throw invalid(`subject_token is not a join token (subject_token_type ${JOIN_TOKEN_TYPE})`, 'unsupported_token_type');
-    } else if (stt !== TT_JWT && stt !== TT_ID_TOKEN) throw invalid(`subject_token_type must be ${TT_JWT} (or ${JOIN_TOKEN_TYPE})`, 'unsupported_token_type');
-    else if (isJoinToken(subjectToken)) throw invalid(`a join token goes with subject_token_type ${JOIN_TOKEN_TYPE}`, 'unsupported_token_type');
+      checkProofType(att, actorToken, 'actor_token');
+    } else checkProofType(stt, subjectToken, 'subject_token');
     if (!delegation && (form.has('actor_token') || form.has('actor_token_type')))
       throw invalid(`actor_token goes with subject_token_type ${TT_ACCESS_TOKEN} (delegation)`, 'unsupported_token_type');
+    const byCertificate = (delegation ? att : stt) === CERTIFICATE_TOKEN_TYPE;
+    if (byCertificate) {
+      const named = delegation ? actorToken! : subjectToken;
+      if (!cert) throw invalid('no client certificate on this connection: attesting with a certificate needs mTLS (listen.tls)', 'certificate_missing');
+      if (named !== cert.thumbprint)
+        throw invalid(`${delegation ? 'actor_token' : 'subject_token'} is not the x5t#S256 thumbprint of the client certificate presented`, 'certificate_mismatch');
+    }
     const rtt = param(form, 'requested_token_type') ?? TT_ACCESS_TOKEN;
     if (rtt !== TT_ACCESS_TOKEN && rtt !== TT_JWT) throw invalid(`requested_token_type must be ${TT_ACCESS_TOKEN}`, 'unsupported_token_type');
     const taskId = param(form, 'task_id');
@@ -78,10 +101,13 @@ export function tokenRoute(app: Hono, b: Broker): void {
       throw e;
     }
 
-    const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(jkt ? { jkt } : {}) };
+    // RFC 9449: bound to the DPoP key when a proof came; else RFC 8705 §3: to the client certificate
+    const cnf: Confirmation | undefined = jkt ? { jkt } : cert ? { 'x5t#S256': cert.thumbprint } : undefined;
+    const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}) };
+    const proof = (token: string) => (byCertificate ? cert! : token);
     const r = delegation
-      ? await delegateToken(b, { subjectToken, actorToken: actorToken!, ...(taskId ? { taskId } : {}), ...grants })
-      : await exchangeToken(b, { subjectToken, taskId: taskId!, ...grants });
+      ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })
+      : await exchangeToken(b, { subjectToken: proof(subjectToken), taskId: taskId!, ...grants });
     return c.json(
       {
         access_token: r.accessToken,

@@ -6,9 +6,12 @@ import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { GRANT_TOKEN_EXCHANGE, TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT } from './oauth-token.js';
 import { DPOP_ALGORITHMS } from '../../attest/dpop-proof.js';
+import { JOIN_TOKEN_TYPE } from '../../attest/join-token.js';
+import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
 
 export function metadata(b: Broker) {
   const iss = b.config.issuer;
+  const tls = b.config.listen.tls !== undefined;
   return {
     issuer: iss,
     token_endpoint: `${iss}/oauth/token`,
@@ -21,7 +24,9 @@ export function metadata(b: Broker) {
     token_endpoint_auth_methods_supported: ['none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic'],
-    token_exchange_subject_token_types_supported: [TT_JWT, TT_ID_TOKEN],
+    token_exchange_subject_token_types_supported: [TT_JWT, TT_ID_TOKEN, JOIN_TOKEN_TYPE, TT_ACCESS_TOKEN, ...(tls ? [CERTIFICATE_TOKEN_TYPE] : [])],
+    // RFC 8705 §3.3: over mTLS, tokens are bound to the client certificate presented
+    ...(tls ? { tls_client_certificate_bound_access_tokens: true } : {}),
     token_exchange_requested_token_types_supported: [TT_ACCESS_TOKEN, TT_JWT],
     access_token_signing_alg_values_supported: [b.config.tokens.alg],
     introspection_endpoint_response_types_supported: ['application/json'],

@@ -4,16 +4,17 @@
  * validity, the leaf is not a CA, carries exactly one SPIFFE ID as URI SAN, and neither its serial nor
  * its task (Mayfly's task-id extension) is revoked in the mirror.
  */
-import { X509Certificate } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { createHash, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { fail, type VerifyFailure } from './result.js';
 import { parseSpiffeId } from '../../ids/spiffe.js';
+import { chainTo, parseCertificates, taskIdOf, uriSans, type CertificateInput } from '../../x509/peer.js';
+import { OID } from '../../x509/algs.js';
 import { normalizeSerial } from './mirror.js';
 
-/** Mayfly's task-id certificate extension: non-critical, extnValue = UTF8String task id. */
-export const TASK_ID_EXTENSION_OID = '1.3.6.1.4.1.59470.1.1';
+export { parseCertificates, uriSans, taskIdOf, type CertificateInput };
 
-export type CertificateInput = X509Certificate | string | Buffer;
+/** Mayfly's task-id certificate extension: non-critical, extnValue = UTF8String task id. */
+export const TASK_ID_EXTENSION_OID = OID.mayflyTaskId;
 
 export type CertificateCode = 'malformed' | 'untrusted' | 'expired' | 'not_yet_valid' | 'not_a_leaf' | 'no_spiffe_id' | 'wrong_trust_domain' | 'revoked' | 'stale';
 
@@ -33,48 +34,6 @@ export interface CertificateCheckOptions {
   revocation?: { isSerialRevoked(serialLowerHex: string): boolean; isTaskClosed(taskId: string): boolean };
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
-
-/** Every certificate of a PEM bundle (or a DER buffer), in order. */
-export function parseCertificates(input: CertificateInput | CertificateInput[]): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  for (const item of Array.isArray(input) ? input : [input]) {
-    if (item instanceof X509Certificate) out.push(item);
-    else {
-      const text = typeof item === 'string' ? item : item.toString('latin1');
-      const blocks = text.match(PEM_BLOCK);
-      if (blocks) for (const b of blocks) out.push(new X509Certificate(b));
-      else out.push(new X509Certificate(typeof item === 'string' ? Buffer.from(item, 'latin1') : item));
-    }
-  }
-  return out;
-}
-
-/** URI SANs of a certificate (Node prints them as `URI:...`, JSON-quoted when they contain separators). */
-export function uriSans(cert: X509Certificate): string[] {
-  const san = cert.subjectAltName ?? '';
-  const out: string[] = [];
-  const re = /(?:^|, )URI:("(?:[^"\\]|\\.)*"|[^,]*)/g;
-  for (let m = re.exec(san); m; m = re.exec(san)) out.push(m[1]!.startsWith('"') ? (JSON.parse(m[1]!) as string) : m[1]!);
-  return out;
-}
-
-/** The task id a Mayfly certificate carries, if any. */
-export function taskIdOf(cert: X509Certificate): string | undefined {
-  const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === TASK_ID_EXTENSION_OID);
-  if (!ext) return undefined;
-  const v = Buffer.from(ext.extnValue.buffer);
-  // DER UTF8String: tag 0x0C, short or one/two-byte long length
-  if (v[0] !== 0x0c || v.length < 2) return undefined;
-  let len = v[1]!;
-  let off = 2;
-  if (len === 0x81) [len, off] = [v[2] ?? 0, 3];
-  else if (len === 0x82) [len, off] = [((v[2] ?? 0) << 8) | (v[3] ?? 0), 4];
-  return off + len === v.length ? v.subarray(off).toString('utf8') : undefined;
-}
-
-const issuedBy = (child: X509Certificate, parent: X509Certificate) => child.checkIssued(parent) && child.verify(parent.publicKey);
-
 export function checkClientCertificate(input: CertificateInput, o: CertificateCheckOptions): CertificateResult {
   let leaf: X509Certificate;
   let anchors: X509Certificate[];
@@ -88,29 +47,8 @@ export function checkClientCertificate(input: CertificateInput, o: CertificateCh
     return { ok: false, code: 'malformed', message: `not an X.509 certificate: ${(e as Error).message}` };
   }
   const now = o.now ?? Date.now();
-  if (leaf.ca) return { ok: false, code: 'not_a_leaf', message: 'a CA certificate cannot authenticate a workload' };
-
-  // chain: leaf -> (intermediates)* -> anchor, at most 5 links
-  const chain: X509Certificate[] = [leaf];
-  let current = leaf;
-  let anchored = false;
-  for (let depth = 0; depth < 5 && !anchored; depth++) {
-    const anchor = anchors.find((a) => issuedBy(current, a));
-    if (anchor) {
-      chain.push(anchor);
-      anchored = true;
-      break;
-    }
-    const next = intermediates.find((i) => i.ca && !chain.includes(i) && issuedBy(current, i));
-    if (!next) break;
-    chain.push(next);
-    current = next;
-  }
-  if (!anchored) return { ok: false, code: 'untrusted', message: 'certificate does not chain to the trust bundle' };
-  for (const c of chain) {
-    if (Date.parse(c.validFrom) > now) return { ok: false, code: 'not_yet_valid', message: `certificate ${c === leaf ? '' : `in the chain (${c.subject}) `}is not valid yet` };
-    if (Date.parse(c.validTo) <= now) return { ok: false, code: 'expired', message: `certificate ${c === leaf ? '' : `in the chain (${c.subject}) `}has expired` };
-  }
+  const path = chainTo(leaf, anchors, intermediates, now);
+  if (!path.ok) return path;
 
   const uris = uriSans(leaf);
   const spiffe = uris.filter((u) => u.startsWith('spiffe://'));
@@ -127,4 +65,21 @@ export function checkClientCertificate(input: CertificateInput, o: CertificateCh
   if (o.revocation?.isSerialRevoked(serial)) return { ok: false, code: 'revoked', message: `certificate ${serial} is revoked` };
   if (taskId !== undefined && o.revocation?.isTaskClosed(taskId)) return { ok: false, code: 'revoked', message: `task ${taskId} of the certificate is closed` };
   return { ok: true, spiffeId: spiffe[0]!, trustDomain: id.trustDomain, serial, taskId, notAfter: Date.parse(leaf.validTo), certificate: leaf };
+}
+
+/**
+ * RFC 8705 §3: a certificate-bound token (`cnf.x5t#S256`) is good only with the certificate it is bound
+ * to, the one the client presented on this TLS connection. Null when it is; a failure otherwise.
+ */
+export function checkCertificateBinding(x5t: string, presented: CertificateInput | undefined): VerifyFailure | null {
+  if (presented === undefined) return fail('certificate_mismatch', 'token is bound to a client certificate (RFC 8705): present it over mTLS');
+  let der: Buffer;
+  try {
+    der = parseCertificates(presented)[0]!.raw;
+  } catch {
+    return fail('certificate_mismatch', 'the client certificate presented is not an X.509 certificate');
+  }
+  const want = Buffer.from(x5t, 'base64url');
+  const have = createHash('sha256').update(der).digest();
+  return want.length === have.length && timingSafeEqual(want, have) ? null : fail('certificate_mismatch', 'token is bound to another client certificate');
 }

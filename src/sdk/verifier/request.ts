@@ -61,6 +61,7 @@ export async function verifyRequest(verifier: Verifier, headers: HeaderSource, o
     audience: opts.audience,
     ...(opts.scopes ? { scopes: opts.scopes } : {}),
     ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
+    ...(opts.clientCertificate !== undefined ? { clientCertificate: opts.clientCertificate } : {}),
     ...(scheme === 'DPoP' || proof !== undefined ? { dpop: { proof, method: opts.method ?? 'GET', url: opts.url ?? '', scheme } } : {}),
   });
   if (r.ok) return r;

@@ -5,7 +5,7 @@
 import type { InactiveReason } from '../../revoke/active.js';
 import type { AccessTokenClaims } from '../../issue/access-token.js';
 
-/** An RFC 9068 access token as Mayfly issues it (plus `cnf` once DPoP binding exists). */
+/** An RFC 9068 access token as Mayfly issues it; `cnf` when bound to a DPoP key or a client certificate. */
 export type MayflyClaims = AccessTokenClaims & {
   cnf?: { jkt?: string; 'x5t#S256'?: string };
   nbf?: number;
@@ -25,7 +25,8 @@ export type VerifyCode =
   | 'insufficient_scope'
   | 'tool_not_allowed'
   | 'stale'
-  | 'dpop_invalid';
+  | 'dpop_invalid'
+  | 'certificate_mismatch';
 
 /** Why a token is revoked: a reason of revoke/active.ts, or `introspection_inactive` when the broker said so. */
 export type RevokedReason = Exclude<InactiveReason, 'invalid' | 'expired'> | 'introspection_inactive';

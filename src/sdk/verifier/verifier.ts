@@ -13,7 +13,7 @@ import { StreamFeed } from './feed-stream.js';
 import { createIntrospector } from './introspection.js';
 import { brokerKeys } from './keys.js';
 import { RevocationMirror, type MirrorCounts } from './mirror.js';
-import { checkClientCertificate, type CertificateCheckOptions, type CertificateInput, type CertificateResult } from './mtls.js';
+import { checkCertificateBinding, checkClientCertificate, type CertificateCheckOptions, type CertificateInput, type CertificateResult } from './mtls.js';
 import { ReplayCache } from './replay-cache.js';
 import { fail, revoked, type VerifyResult } from './result.js';
 import { checkToken, DEFAULT_ALGORITHMS, type TokenCheckConfig } from './token-check.js';
@@ -59,6 +59,11 @@ export interface VerifyOptions {
   tool?: string;
   /** The request, for DPoP-bound tokens (and to refuse the DPoP scheme with an unbound token). */
   dpop?: DpopRequest;
+  /**
+   * The client certificate of the request's TLS connection (mTLS), for certificate-bound tokens
+   * (RFC 8705 §3: `cnf.x5t#S256` must be its SHA-256 thumbprint). A bound token without it is refused.
+   */
+  clientCertificate?: CertificateInput;
 }
 
 export interface VerifierStatus {
@@ -119,7 +124,11 @@ export function createVerifier(o: VerifierOptions): Verifier {
     const r = await checkToken(token, jwks.resolve, cfg, v.audience, now, fixedClock);
     if (!r.ok) return r;
     const c = r.claims;
-    if (c.cnf !== undefined || v.dpop !== undefined) {
+    if (c.cnf?.['x5t#S256'] !== undefined) {
+      const b = checkCertificateBinding(c.cnf['x5t#S256'], v.clientCertificate);
+      if (b) return b;
+      if (v.dpop?.scheme === 'DPoP') return fail('dpop_invalid', 'token is bound to a client certificate, not a DPoP key');
+    } else if (c.cnf !== undefined || v.dpop !== undefined) {
       const d = await checkDpop(token, c.cnf?.jkt, v.dpop, now, dpopCfg);
       if (d) return d;
     }

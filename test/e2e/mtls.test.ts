@@ -1,0 +1,271 @@
+/**
+ * mTLS (listen.tls): attesting with a client certificate and RFC 8705 certificate-bound tokens, over
+ * real TLS connections (node:https, the broker's server certificate verified by the client).
+ *  - a task's own X509-SVID attests its agent for that task only, while the store reports it good;
+ *  - an x509 attestor accepts certificates of another PKI (made here with openssl) chaining to its
+ *    bundle, matched by registrations on their claims; other CAs, and unmatched certificates, are refused;
+ *  - every token issued to a caller presenting a certificate is bound to it (`cnf.x5t#S256`), and the
+ *    verifier SDK accepts it only with that certificate.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
+import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
+import { createVerifier } from '../../src/sdk/verifier/index.js';
+
+const CERT_TYPE = 'urn:mayfly:params:oauth:token-type:tls-client-certificate';
+const dir = mkdtempSync(join(tmpdir(), 'mayfly-mtls-'));
+const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const file = (name: string, content?: string | Buffer) => {
+  const p = join(dir, name);
+  if (content !== undefined) writeFileSync(p, content);
+  return p;
+};
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
+interface Pair {
+  cert: string;
+  key: string;
+}
+
+function ca(name: string): Pair {
+  ossl('req', '-x509', ...EC, '-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-days', '2', '-subj', `/CN=${name}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  return { cert: readFileSync(file(`${name}.pem`), 'utf8'), key: readFileSync(file(`${name}.key`), 'utf8') };
+}
+
+/** A client certificate signed by `issuer` (openssl x509 -req), with these SANs and CN. */
+function leaf(name: string, issuer: string, cn: string, san: string): Pair {
+  ossl('req', '-new', ...EC, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=${cn}`);
+  file(`${name}.ext`, `subjectAltName=${san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n`);
+  ossl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file(`${issuer}.pem`), '-CAkey', file(`${issuer}.key`), '-set_serial', `0x${randomBytes(16).toString('hex')}`,
+    '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
+  return { cert: readFileSync(file(`${name}.pem`), 'utf8'), key: readFileSync(file(`${name}.key`), 'utf8') };
+}
+
+const thumbprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
+
+// the broker's own TLS certificate, and two PKIs: one an x509 attestor trusts, one it does not
+ossl('req', '-x509', ...EC, '-keyout', file('server.key'), '-out', file('server.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
+const SERVER_CA = readFileSync(file('server.pem'), 'utf8');
+ca('corp-ca');
+ca('rogue-ca');
+const BUILD = leaf('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+const ORCH = leaf('orch', 'corp-ca', 'orch-7', 'DNS:orch.corp.example');
+const STRANGER = leaf('stranger', 'corp-ca', 'nobody', 'URI:spiffe://corp.example/nobody');
+const ROGUE = leaf('rogue', 'rogue-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+
+/** One HTTPS request on its own connection, presenting `client` (or no certificate). */
+function call(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; client?: Pair } = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: o.method ?? 'GET', headers: o.headers ?? {}, ca: SERVER_CA, agent: false, ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            body = undefined;
+          }
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+          resolve({ status: res.statusCode ?? 0, headers, body, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+const form = (p: Record<string, string>) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(p).toString(),
+});
+const json = (v: unknown, headers: Record<string, string> = {}) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(v) });
+
+describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bound tokens (%s)', (store) => {
+  let b: TestBroker;
+  let url: string;
+  let svid: Pair;
+  let taskId: string;
+  let otherTask: string;
+
+  const open = async (by?: Pair) => {
+    const r = by ? await call(`${url}/v1/tasks`, { ...json(WIDE_TASK), client: by }) : await call(`${url}/v1/tasks`, json(WIDE_TASK, bearer(await b.attest('orch'))));
+    expect(r.status, r.text).toBe(201);
+    return r.body.task_id as string;
+  };
+  const byCertificate = (client: Pair, task: string, extra: Record<string, string> = {}) =>
+    call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: thumbprint(client.cert), subject_token_type: CERT_TYPE, task_id: task, ...extra }), client });
+  const introspect = (token: string) => call(`${url}/oauth/introspect`, { ...form({ token }), headers: { ...form({}).headers, ...basic() } });
+
+  beforeAll(async () => {
+    b = await startTestBroker({
+      store,
+      edit: (doc) => {
+        Object.assign(doc.listen, { tls: { cert_file: file('server.pem'), key_file: file('server.key') } });
+        (doc.attestors as unknown[]).push({ name: 'corp', type: 'x509', trust_bundle_file: file('corp-ca.pem') });
+        (doc.registrations as unknown[]).push(
+          { spiffe_id: id('agent/build'), attestor: 'corp', match: { spiffe_id: 'spiffe://corp.example/build/7' }, owner: 'ci@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: [API], certificates: true },
+          { spiffe_id: id('orch/corp'), attestor: 'corp', match: { cn: 'orch-7', dns: 'orch.corp.example' }, owner: 'platform@example.com', roles: ['orchestrator'], scopes: ['read', 'write', 'admin'], tools: ['search', 'edit', 'deploy'], audiences: [API, OTHER_API] },
+        );
+      },
+    });
+    url = b.url;
+    expect(url.startsWith('https://')).toBe(true);
+    taskId = await open();
+    otherTask = await open();
+    // agent b gets its task certificate with its JWT attestation, over TLS without a client certificate
+    const k = newKeyAndCsr();
+    const r = await call(`${url}/v1/certificates`, json({ task_id: taskId, csr: k.csrPem }, bearer(await b.attest('agent-b'))));
+    expect(r.status, r.text).toBe(201);
+    svid = { cert: r.body.certificate, key: k.keyPem };
+  });
+  afterAll(() => b.close());
+
+  it('advertises certificate-bound tokens and the certificate token type (RFC 8705 §3.3)', async () => {
+    const m = await call(`${url}/.well-known/oauth-authorization-server`);
+    expect(m.body.tls_client_certificate_bound_access_tokens).toBe(true);
+    expect(m.body.token_exchange_subject_token_types_supported).toContain(CERT_TYPE);
+  });
+
+  it('serves callers without a certificate as before: an unbound Bearer token', async () => {
+    const r = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: taskId }));
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.token_type).toBe('Bearer');
+    expect(decodeJwt(r.body.access_token).cnf).toBeUndefined();
+  });
+
+  it("a task's own certificate attests its agent for tokens, bound to that certificate", async () => {
+    const r = await byCertificate(svid, taskId, { scope: 'read' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.token_type).toBe('Bearer'); // RFC 8705 keeps the Bearer scheme
+    const claims = decodeJwt(r.body.access_token);
+    expect(claims.client_id).toBe(id('agent/b'));
+    expect(claims.task_id).toBe(taskId);
+    expect(claims.cnf).toEqual({ 'x5t#S256': thumbprint(svid.cert) });
+    const i = await introspect(r.body.access_token);
+    expect(i.body).toMatchObject({ active: true, token_type: 'Bearer', cnf: { 'x5t#S256': thumbprint(svid.cert) } });
+
+    // the resource server's verifier: only with that certificate
+    const v = createVerifier({ issuer: b.running.broker.config.issuer, brokerUrl: url, feed: 'none', clientId: 'rs', clientSecret: 'rs-secret-0123456789', introspectionFallback: true,
+      fetch: async (u, init) => {
+        const res = await call(String(u), { method: init?.method ?? 'GET', headers: Object.fromEntries(new Headers(init?.headers).entries()), ...(init?.body ? { body: String(init.body) } : {}) });
+        return new Response(res.text, { status: res.status, headers: res.headers });
+      } });
+    expect((await v.verify(r.body.access_token, { audience: API, clientCertificate: svid.cert })).ok).toBe(true);
+    expect(await v.verify(r.body.access_token, { audience: API })).toMatchObject({ ok: false, code: 'certificate_mismatch' });
+    expect(await v.verify(r.body.access_token, { audience: API, clientCertificate: BUILD.cert })).toMatchObject({ ok: false, code: 'certificate_mismatch' });
+    v.close();
+  });
+
+  it("a task's own certificate renews itself without any other credential, in its task only", async () => {
+    const k = newKeyAndCsr();
+    const r = await call(`${url}/v1/certificates`, { ...json({ task_id: taskId, csr: k.csrPem }), client: svid });
+    expect(r.status, r.text).toBe(201);
+    expect(r.body.spiffe_id).toBe(id('agent/b'));
+    const other = await call(`${url}/v1/certificates`, { ...json({ task_id: otherTask, csr: k.csrPem }), client: svid });
+    expect(other.status).toBe(400);
+    expect(other.body.error_description).toMatch(/attests for that task only/);
+    const tok = await byCertificate(svid, otherTask);
+    expect(tok.status).toBe(400);
+    // nor does it open tasks
+    const t = await call(`${url}/v1/tasks`, { ...json(WIDE_TASK), client: svid });
+    expect(t.status).toBe(403);
+  });
+
+  it('the subject_token must name the certificate presented, and a certificate must be presented', async () => {
+    const wrong = await call(`${url}/oauth/token`, {
+      ...form({ grant_type: TOKEN_EXCHANGE, subject_token: thumbprint(BUILD.cert), subject_token_type: CERT_TYPE, task_id: taskId }),
+      client: svid,
+    });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error_description).toMatch(/not the x5t#S256 thumbprint/);
+    const none = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: thumbprint(svid.cert), subject_token_type: CERT_TYPE, task_id: taskId }));
+    expect(none.status).toBe(400);
+    expect(none.body.error_description).toMatch(/no client certificate/);
+    const garbage = await byCertificate(svid, taskId, { subject_token: 'not-a-thumbprint' });
+    expect(garbage.status).toBe(400);
+  });
+
+  it('a JWT-attested token requested with a client certificate is bound to it', async () => {
+    const r = await call(`${url}/oauth/token`, {
+      ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: taskId }),
+      client: BUILD,
+    });
+    expect(r.status, r.text).toBe(200);
+    expect(decodeJwt(r.body.access_token).cnf).toEqual({ 'x5t#S256': thumbprint(BUILD.cert) });
+    expect(decodeJwt(r.body.access_token).client_id).toBe(id('agent/b'));
+    // a bound token cannot be handed on (delegation): the actor cannot present the parent's certificate
+    const d = await call(`${url}/oauth/token`, form({
+      grant_type: TOKEN_EXCHANGE, subject_token: r.body.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      actor_token: await b.attest('agent-a'), actor_token_type: JWT_TYPE, scope: 'read',
+    }));
+    expect(d.status).toBe(400);
+  });
+
+  it('an x509 attestor: certificates of its PKI attest by their claims; other CAs and unmatched ones are refused', async () => {
+    const r = await byCertificate(BUILD, taskId, { scope: 'read' });
+    expect(r.status, r.text).toBe(200);
+    expect(decodeJwt(r.body.access_token)).toMatchObject({ client_id: id('agent/build'), cnf: { 'x5t#S256': thumbprint(BUILD.cert) } });
+    const rogue = await byCertificate(ROGUE, taskId);
+    expect(rogue.status).toBe(400);
+    expect(rogue.body.error_description).toMatch(/does not chain to a trusted CA/);
+    const stranger = await byCertificate(STRANGER, taskId);
+    expect(stranger.status).toBe(400);
+    expect(stranger.body.error_description).toMatch(/no registration matches/);
+    // an orchestrator of that PKI opens a task with its certificate alone
+    const t = await open(ORCH);
+    expect(t).toMatch(/^tsk_/);
+    const audit = await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) });
+    const granted = (audit.body.events as { type: string; cert_x5t?: string; agent?: string }[]).filter((e) => e.type === 'token.granted' && e.cert_x5t === thumbprint(BUILD.cert));
+    expect(granted.length).toBeGreaterThan(0);
+  });
+
+  it('closing the task ends its certificate as an attestation too', async () => {
+    const t = await open();
+    const k = newKeyAndCsr();
+    const issued = await call(`${url}/v1/certificates`, json({ task_id: t, csr: k.csrPem }, bearer(await b.attest('agent-b'))));
+    const own = { cert: issued.body.certificate as string, key: k.keyPem };
+    expect((await byCertificate(own, t)).status).toBe(200);
+    const closed = await call(`${url}/v1/tasks/${t}/close`, { method: 'POST', headers: bearer(await b.attest('orch')) });
+    expect(closed.status).toBe(200);
+    const after = await byCertificate(own, t);
+    expect(after.status).toBe(400);
+    expect(after.body.error_description).toMatch(/revoked/);
+    const renew = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: own });
+    expect(renew.status).toBe(400);
+  });
+});
+
+describe('the certificate token type without TLS', () => {
+  let b: TestBroker;
+  beforeAll(async () => {
+    b = await startTestBroker({ store: 'memory' });
+  });
+  afterAll(() => b.close());
+
+  it('is refused with a clear error, and metadata does not offer it', async () => {
+    const r = await fetch(`${b.url}/oauth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: 'A'.repeat(43), subject_token_type: CERT_TYPE, task_id: 'tsk_AAAAAAAAAAAAAAAAAAAAAA' }),
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error_description: string }).error_description).toMatch(/needs mTLS/);
+    const m = (await (await fetch(`${b.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    expect(m.tls_client_certificate_bound_access_tokens).toBeUndefined();
+  });
+});
