@@ -28,10 +28,15 @@ curl -s -u ${client.clientId}:${client.clientSecret} $M/oauth/introspect -d toke
 # 4. Asking for more than the task allows is refused, not trimmed
 curl -s $M/oauth/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\
   -d subject_token=$CODER -d subject_token_type=urn:ietf:params:oauth:token-type:jwt -d task_id=$TASK -d scope=tickets:read; echo
-# 5. The orchestrator closes the task: every credential it produced is revoked at once
+# 5. The agent gets an X509-SVID for the task from a CSR (DER body; needs openssl): only its key is used
+SERIAL=$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /tmp/mayfly-coder.key -subj /CN=anything -outform DER 2>/dev/null \
+  | curl -s "$M/v1/certificates?task_id=$TASK" -H "authorization: Bearer $CODER" -H 'content-type: application/pkcs10' --data-binary @- | j .serial)
+curl -s $M/v1/certificates/$SERIAL; echo
+# 6. The orchestrator closes the task: every credential it produced is revoked at once (token and certificate)
 curl -s -X POST $M/v1/tasks/$TASK/close -H "authorization: Bearer $PLANNER"; echo
 curl -s -u ${client.clientId}:${client.clientSecret} $M/oauth/introspect -d token=$TOKEN; echo
-# 6. The operator reads the audit trail
+curl -s $M/v1/certificates/$SERIAL; echo
+# 7. The operator reads the audit trail
 curl -s "$M/v1/audit?limit=20" -H "authorization: Bearer ${op.token}" | j ".events.map(e => e.type + ' ' + (e.reason || e.task_id || '')).join('\\\\n')"
 `;
 }

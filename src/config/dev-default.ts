@@ -43,6 +43,7 @@ export function devConfig(port = 8080, env: NodeJS.ProcessEnv = process.env): Co
           tools: name === 'coder' ? ['github.search', 'github.create_pr'] : ['github.search', 'jira.read'],
           audiences: ['https://api.github.example', 'https://jira.example'],
           max_ttl: '5m',
+          certificates: name === 'coder', // X509-SVIDs too (POST /v1/certificates)
         })),
       ],
       clients: [{ client_id: 'resource-server', client_secret: env.MAYFLY_DEV_CLIENT_SECRET ?? secret() }],

@@ -23,7 +23,7 @@ describe('mayfly dev walkthrough', () => {
       const t = setTimeout(() => reject(new Error(`dev broker did not start: ${banner}`)), 30_000);
       child.stderr!.on('data', (d: Buffer) => {
         banner += d.toString();
-        if (banner.includes('# 6.')) {
+        if (banner.includes('# 7.')) {
           clearTimeout(t);
           setTimeout(resolve, 200);
         }
@@ -48,8 +48,14 @@ describe('mayfly dev walkthrough', () => {
     expect(JSON.parse(introspections[0]!).active).toBe(true);
     expect(JSON.parse(introspections[1]!)).toEqual({ active: false });
     expect(out.stdout).toContain('"error":"invalid_scope"');
-    expect(out.stdout).toMatch(/"state":"closed","revoked":1/);
+    expect(out.stdout).toMatch(/"state":"closed","revoked":2/);
     expect(out.stdout).toMatch(/token\.denied scope_escalation/);
     expect(out.stdout).toMatch(/task\.closed/);
+    // the certificate: good, then revoked with the task
+    const statuses = lines.filter((l) => l.startsWith('{"serial"')).map((l) => JSON.parse(l) as { status: string; reason?: string; spiffe_id: string });
+    expect(statuses.map((s) => s.status)).toEqual(['good', 'revoked']);
+    expect(statuses[1]!.reason).toBe('task_closed');
+    expect(statuses[0]!.spiffe_id).toBe('spiffe://mayfly.local/agent/coder');
+    expect(out.stdout).toMatch(/certificate\.granted/);
   });
 });
