@@ -52,6 +52,11 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     devMint = dev.mint;
   }
   const ca = loadAuthority(config, new Date(clock.now()));
+  if (ca.rootPem === undefined)
+    log.warn(
+      'ca: no self-signed root in cert_file or chain_file, so GET /v1/ca/bundle serves the issuing CA itself as the trust anchor; ' +
+        'relying parties that need a root (openssl verify without -partial_chain, most TLS stacks) must get it elsewhere: add it to chain_file',
+    );
   const broker: Omit<Broker, 'crl'> & { crl?: CrlService } = {
     config,
     store,

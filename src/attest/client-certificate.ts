@@ -22,8 +22,7 @@ import { readFileSync } from 'node:fs';
 import type { Broker } from '../broker.js';
 import type { CertificateAttestorConfig, Registration, Role } from '../config/config.js';
 import { parseSpiffeId } from '../ids/spiffe.js';
-import { chainTo, dnsSans, parseCertificates, taskIdOf, uriSans } from '../x509/peer.js';
-import { serialHexOf } from '../x509/index.js';
+import { chainTo, dnsSans, normalizeSerial, parseCertificates, taskIdOf, uriSans } from '../x509/peer.js';
 import { certificateStatus } from '../ca/status.js';
 import { AttestationError } from './attestor.js';
 import { claimsMatch } from './match.js';
@@ -97,10 +96,7 @@ export class CertificateAttestor {
   }
 }
 
-const serialOf = (c: X509Certificate): string => {
-  const hex = c.serialNumber.length % 2 ? `0${c.serialNumber}` : c.serialNumber;
-  return serialHexOf(Buffer.from(hex, 'hex'));
-};
+const serialOf = (c: X509Certificate): string => normalizeSerial(c.serialNumber);
 
 const pick = (regs: Registration[], role: Role): Registration => {
   if (regs.length === 0) throw new AttestationError('attestation_unregistered', 'no registration matches this certificate');

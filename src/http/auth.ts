@@ -109,16 +109,25 @@ export async function requireOrchestrator(b: Broker, c: Context): Promise<Opener
   return { kind: 'workload', ...(await orchestratorBy(b, c, tok)) };
 }
 
+/**
+ * An attestation refused at an API endpoint (not the token endpoint's subject_token): RFC 6750 §3.1
+ * `invalid_token` (401) for a proof that does not hold, `access_denied` (403) for a workload without
+ * the role the call needs. Other errors pass unchanged.
+ */
+export function asCallerError(e: unknown, proof: string | PresentedCertificate, role: 'agent' | 'orchestrator'): unknown {
+  if (!(e instanceof MayflyError) || !e.reason?.startsWith('attestation_')) return e;
+  if (e.reason === 'attestation_wrong_role') return new MayflyError('access_denied', `caller is not registered as an ${role}`, { reason: e.reason });
+  if (e.code !== 'invalid_request') return e;
+  return new MayflyError('invalid_token', e.message.replace('subject_token', typeof proof === 'string' ? 'bearer token' : 'client certificate'), { reason: e.reason });
+}
+
 /** A workload attested (bearer JWT or join token, or client certificate) as an orchestrator. */
 async function orchestratorBy(b: Broker, c: Context, proof: string | PresentedCertificate) {
   let identity;
   try {
     identity = await attestOrRefuse(b, proof, 'orchestrator', { path: c.req.path });
   } catch (e) {
-    if (e instanceof MayflyError && e.reason === 'attestation_wrong_role') throw new MayflyError('access_denied', 'caller is not registered as an orchestrator', { reason: e.reason });
-    if (e instanceof MayflyError && e.code === 'invalid_request')
-      throw new MayflyError('invalid_token', e.message.replace('subject_token', typeof proof === 'string' ? 'bearer token' : 'client certificate'), { reason: e.reason });
-    throw e;
+    throw asCallerError(e, proof, 'orchestrator');
   }
   const identityState = await b.store.identityState(identity.spiffeId);
   return { identity, identityState };

@@ -10,6 +10,7 @@ import { issueCertificate, randomSerial, serialHexOf, X509Error } from '../x509/
 import { CsrCache } from './csr-cache.js';
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
+import { verdict } from '../revoke/active.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 const csrs = new CsrCache();
@@ -38,7 +39,7 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
   };
   // policy first: a refused request never pays for the CSR's signature check
   const ctx = await issuanceContext(b, identity, taskId);
-  const { task, now } = ctx;
+  const { task, now, identityState, principalCutoff } = ctx;
   const decision = decideCertificate(ctx);
   if ('refusal' in decision) {
     const r = decision.refusal;
@@ -51,9 +52,14 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
+  // the certificate holds whole seconds: the record says the same instant (its status agrees with it)
+  const notAfter = Math.floor((now + decision.draft.ttlMs) / 1000) * 1000;
+  // the definition of "active" its status uses: never sign a certificate that would be revoked at birth
+  // (e.g. asked for in the very second its identity was unlocked after a lock, which counts against it)
+  const v = verdict({ iat: Math.floor(now / 1000), exp: notAfter / 1000 }, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
+  if (!v.active) return deny(new MayflyError('temporarily_unavailable', 'identity was revoked within the last second; retry shortly', { reason: v.reason }));
   const serial = randomSerial();
   const serialHex = serialHexOf(serial);
-  const notAfter = now + decision.draft.ttlMs;
   const outcome = await b.store.recordCertificate(
     { serial: serialHex, taskId, agent: identity.spiffeId, ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}), issuedAt: now, notAfter },
     now,

@@ -64,8 +64,10 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
 /** Revokes one certificate by serial (until it expires): listed in the CRL, `revoked` over OCSP. */
 export async function revokeCertificateSerial(b: Broker, serial: string, by: string) {
   const rec = await b.store.getCertificate(serial);
-  if (!rec) throw new MayflyError('not_found', 'unknown or expired certificate serial', { reason: 'serial_unknown' });
+  if (!rec) throw new MayflyError('not_found', 'unknown certificate serial', { reason: 'serial_unknown' });
   const now = b.clock.now();
+  // already over: nothing to revoke, nothing to tell the relying parties
+  if (rec.notAfter <= now) return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
   await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
   const fresh = await b.store.revokeCertificate(serial, rec.notAfter, now);
   if (fresh) b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });

@@ -63,6 +63,17 @@ export function taskIdOf(cert: X509Certificate): string | undefined {
   return off + len === v.length ? v.subarray(off).toString('utf8') : undefined;
 }
 
+/**
+ * A serial in the broker's one spelling (lowercase hex, whole bytes, no leading zero byte), from any
+ * common one: upper case, `:`-separated, an odd digit count, leading zero bytes (node prints `00A1...`).
+ */
+export function normalizeSerial(s: string): string {
+  let h = s.toLowerCase().replace(/:/g, '');
+  if (h.length % 2) h = `0${h}`;
+  while (h.length > 2 && h.startsWith('00')) h = h.slice(2);
+  return h;
+}
+
 const issuedBy = (child: X509Certificate, parent: X509Certificate) => child.checkIssued(parent) && child.verify(parent.publicKey);
 
 /**

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import type { ManualClock } from '../../src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-certs-'));
 const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -120,6 +121,11 @@ describe.each(['redis', 'memory'] as const)('certificates for tasks (%s)', (stor
     expect(crlText).toContain(one.serial.toUpperCase());
     expect(crlText).toContain(two.serial.toUpperCase());
     await a.lock(id('agent/b'), 'DELETE');
+    // in the very second of the unlock, a certificate would be revoked at birth (fail closed): none is signed
+    const born = await request(task, csr(`l4-${store}`).pem);
+    expect(born.status).toBe(503);
+    expect(born.body.error).toBe('temporarily_unavailable');
+    (b.clock as ManualClock).advance(1000);
   });
 
   it('refuses what it must, recording and signing nothing', async () => {
@@ -143,11 +149,67 @@ describe.each(['redis', 'memory'] as const)('certificates for tasks (%s)', (stor
     expect((await http(`${b.url}/v1/certificates/00112233445566778899`)).status).toBe(404);
   });
 
+  it('its status agrees with the certificate, under any common spelling of the serial', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r = await request(task, csr(`status-${store}`).pem);
+    const cert = new X509Certificate(r.body.certificate);
+    expect(Date.parse(r.body.not_after)).toBe(Date.parse(cert.validTo));
+    const s = r.body.serial as string;
+    const spellings = [s, s.toUpperCase(), s.match(/../g)!.join(':'), `00${s}`, cert.serialNumber];
+    for (const sp of spellings) {
+      const st = await http(`${b.url}/v1/certificates/${sp}`);
+      expect(st.status, sp).toBe(200);
+      expect(st.body).toMatchObject({ serial: s, status: 'good', not_after: r.body.not_after });
+    }
+    expect((await http(`${b.url}/v1/certificates/not-hex`)).status).toBe(400);
+  });
+
+  it('POST /oauth/revoke takes a certificate too: its serial or the PEM; an unknown one is 200 and changes nothing', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const one = (await request(task, csr(`rv1-${store}`).pem)).body;
+    const two = (await request(task, csr(`rv2-${store}`).pem)).body;
+    const three = (await request(task, csr(`rv3-${store}`).pem)).body;
+    expect((await a.revoke(one.serial.toUpperCase())).status).toBe(200);
+    expect((await a.revoke(two.certificate)).status).toBe(200);
+    expect((await a.revoke('0badc0ffee0badc0ffee')).status).toBe(200);
+    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body.status;
+    expect(await status(one.serial)).toBe('revoked');
+    expect(await status(two.serial)).toBe('revoked');
+    expect(await status(three.serial)).toBe('good');
+    // without client credentials: refused, nothing revoked
+    expect((await a.revoke(three.serial, {} as never)).status).toBe(401);
+    expect(await status(three.serial)).toBe('good');
+  });
+
+  it('a refused attestation is 401 invalid_token, a workload without the agent role 403', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const send = (auth: string) =>
+      http(`${b.url}/v1/certificates`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ task_id: task, csr: csr(`auth-${store}`).pem }) });
+    const forged = await send(`Bearer ${(await b.attest('agent-b', { signer: b.signers.other })).toString()}`);
+    expect(forged.status).toBe(401);
+    expect(forged.body.error).toBe('invalid_token');
+    const orch = await send(`Bearer ${await b.attest('orch')}`);
+    expect(orch.status).toBe(403);
+    expect(orch.body.error).toBe('access_denied');
+    expect((await send('Basic Zm9vOmJhcg==')).status).toBe(401);
+    expect((await a.getTask(task)).body.credentials.issued).toBe(0);
+  });
+
   it('serves the trust bundle as PEM and as a SPIFFE JWKS', async () => {
     const jwks = (await http(`${b.url}/v1/ca/spiffe-bundle`)).body;
     expect(jwks.keys[0].use).toBe('x509-svid');
     expect(jwks.keys[0].x5c).toHaveLength(1);
     expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
+  });
+
+  it('after it ends, its status says expired (for as long again as it lived), and revoking it changes nothing', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r = await request(task, csr(`exp-${store}`).pem);
+    (b.clock as ManualClock).set(Date.parse(r.body.not_after) + 1000);
+    const st = await http(`${b.url}/v1/certificates/${r.body.serial}`);
+    expect(st.body).toMatchObject({ serial: r.body.serial, status: 'expired' });
+    const rv = await http(`${b.url}/v1/certificates/${r.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(rv.body).toMatchObject({ status: 'expired' });
   });
 });
 

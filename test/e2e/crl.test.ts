@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import type { ManualClock } from '../../src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-crl-'));
 const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -80,6 +81,7 @@ describe.each(['redis', 'memory'] as const)('CRL built from reusable pieces (%s)
     expect((await a.lock(id('agent/b'))).status).toBe(200);
     expect((await listed()).sort()).toEqual([...inA, ...inB].map(hex).sort());
     expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+    (b.clock as ManualClock).advance(1000); // in the unlock's own second a certificate would be revoked at birth: none is signed
 
     // a certificate issued after the unlock is not covered; closing its task lists it, once
     const later = await issue(taskB);

@@ -65,7 +65,7 @@ describe.each(['redis', 'memory'] as const)('join tokens (%s)', (store) => {
     const r = await issue();
     expect(r.status).toBe(201);
     expect(r.body.spiffe_id).toBe(JOINER);
-    expect((await issue()).status).toBe(400); // as for any refused attestation on this route
+    expect((await issue()).status).toBe(401); // invalid_token, as for any refused attestation on this route
   });
 
   it('refuses what it must: expired, forged, mistyped, non-operator, unregistered, bad ttl', async () => {

@@ -247,7 +247,8 @@ describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bo
     expect(after.status).toBe(400);
     expect(after.body.error_description).toMatch(/revoked/);
     const renew = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: own });
-    expect(renew.status).toBe(400);
+    expect(renew.status).toBe(401);
+    expect(renew.body.error).toBe('invalid_token');
   });
 });
 

@@ -13,9 +13,10 @@ import { issueSvid } from '../../issue/certificate.js';
 import { certificateStatus, SERIAL_HEX } from '../../ca/status.js';
 import { revokeCertificateSerial } from '../../revoke/revocations.js';
 import { TASK_ID } from '../../tasks/tasks.js';
-import { requireClientOrOperator } from '../auth.js';
+import { asCallerError, requireClientOrOperator } from '../auth.js';
 import { readJson } from '../body.js';
 import { clientCertificate } from '../client-certificate.js';
+import { normalizeSerial } from '../../x509/peer.js';
 import type { PresentedCertificate } from '../../attest/client-certificate.js';
 
 const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
@@ -45,8 +46,10 @@ async function readRequest(c: Context): Promise<{ taskId: string; csr: string | 
   return { taskId: body.task_id, csr: body.csr };
 }
 
+/** The serial in the URL, in any common hex spelling (upper case, `:`-separated, leading zero bytes). */
 function serialParam(c: Context): string {
-  const s = c.req.param('serial')!.toLowerCase();
+  const raw = c.req.param('serial')!;
+  const s = /^[0-9A-Fa-f:]{1,128}$/.test(raw) ? normalizeSerial(raw) : '';
   if (!SERIAL_HEX.test(s)) throw bad('serial must be the certificate serial in hex');
   return s;
 }
@@ -56,7 +59,12 @@ export function certificateRoutes(app: Hono, b: Broker): void {
     const proof = proofOf(c);
     const { taskId, csr } = await readRequest(c);
     if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
-    const out = await issueSvid(b, proof, taskId, csr);
+    let out;
+    try {
+      out = await issueSvid(b, proof, taskId, csr);
+    } catch (e) {
+      throw asCallerError(e, proof, 'agent');
+    }
     return c.json(out, 201, { 'Cache-Control': 'no-store' });
   });
 

@@ -3,6 +3,7 @@
  * deciding whether a credential is active is a handful of lookups plus the broker's own `verdict()`
  * (src/revoke/active.ts): one definition of "active" on both sides of the wire.
  */
+import { normalizeSerial } from '../../x509/peer.js';
 import { verdict, type Verdict } from '../../revoke/active.js';
 import { combineIdentities, type CredentialFacts, type IdentityState } from '../../store/store.js';
 import type { MayflyClaims } from './result.js';
@@ -156,9 +157,5 @@ export class RevocationMirror {
  * Serials compare in the broker's form (src/x509 serialHexOf): lowercase hex of the unsigned magnitude,
  * whole bytes, no leading zero bytes. X509Certificate prints uppercase; people paste `ab:cd` or odd lengths.
  */
-export function normalizeSerial(s: string): string {
-  let h = s.toLowerCase().replace(/:/g, '');
-  if (h.length % 2) h = `0${h}`;
-  while (h.length > 2 && h.startsWith('00')) h = h.slice(2);
-  return h;
-}
+
+export { normalizeSerial };

@@ -23,7 +23,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { combineIdentities, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -93,7 +93,7 @@ export class MemoryStore implements Store {
     for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
     for (const [k, e] of this.idents) if (e.expireAt !== undefined && e.expireAt <= now) this.idents.delete(k);
     for (const [k, e] of this.principals) if (e.expireAt <= now) this.principals.delete(k);
-    for (const [k, c] of this.certificates) if (c.notAfter <= now) this.certificates.delete(k);
+    for (const [k, c] of this.certificates) if (certificateKeptUntil(c) <= now) this.certificates.delete(k);
     for (const [k, e] of this.revokedSerials) if (e.notAfter <= now) this.revokedSerials.delete(k);
     for (const [k, at] of this.once) if (at <= now) this.once.delete(k);
     for (const [k, j] of this.joinTokens) if (j.expiresAt <= now) this.joinTokens.delete(k);
@@ -303,7 +303,7 @@ export class MemoryStore implements Store {
   private cert(serial: string): CertificateRecord | undefined {
     this.open();
     const c = this.certificates.get(serial);
-    if (c && c.notAfter <= this.clock.now()) {
+    if (c && certificateKeptUntil(c) <= this.clock.now()) {
       this.certificates.delete(serial);
       return undefined;
     }

@@ -38,7 +38,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { combineIdentities, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   url: string;
@@ -382,7 +382,7 @@ export class RedisStore implements Store {
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
-      const writes = [r.mfPutCertificate(this.certKey(rec.serial), rec.notAfter, ...fields), r.mfAddHolderCertificate(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
+      const writes = [r.mfPutCertificate(this.certKey(rec.serial), certificateKeptUntil(rec), ...fields), r.mfAddHolderCertificate(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
       if (rec.principal) writes.push(r.mfAddHolderCertificate(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
       return Promise.all(writes);
     });
