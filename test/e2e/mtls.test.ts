@@ -7,94 +7,25 @@
  *  - every token issued to a caller presenting a certificate is bound to it (`cnf.x5t#S256`), and the
  *    verifier SDK accepts it only with that certificate.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
+import { call as callWith, CERT_TYPE, form, json, pki, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
 
-const CERT_TYPE = 'urn:mayfly:params:oauth:token-type:tls-client-certificate';
-const dir = mkdtempSync(join(tmpdir(), 'mayfly-mtls-'));
-const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const file = (name: string, content?: string | Buffer) => {
-  const p = join(dir, name);
-  if (content !== undefined) writeFileSync(p, content);
-  return p;
-};
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-
-interface Pair {
-  cert: string;
-  key: string;
-}
-
-function ca(name: string): Pair {
-  ossl('req', '-x509', ...EC, '-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  return { cert: readFileSync(file(`${name}.pem`), 'utf8'), key: readFileSync(file(`${name}.key`), 'utf8') };
-}
-
-/** A client certificate signed by `issuer` (openssl x509 -req), with these SANs and CN. */
-function leaf(name: string, issuer: string, cn: string, san: string): Pair {
-  ossl('req', '-new', ...EC, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=${cn}`);
-  file(`${name}.ext`, `subjectAltName=${san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n`);
-  ossl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file(`${issuer}.pem`), '-CAkey', file(`${issuer}.key`), '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-    '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
-  return { cert: readFileSync(file(`${name}.pem`), 'utf8'), key: readFileSync(file(`${name}.key`), 'utf8') };
-}
-
-const thumbprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
-
 // the broker's own TLS certificate, and two PKIs: one an x509 attestor trusts, one it does not
-ossl('req', '-x509', ...EC, '-keyout', file('server.key'), '-out', file('server.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
-const SERVER_CA = readFileSync(file('server.pem'), 'utf8');
-ca('corp-ca');
-ca('rogue-ca');
-const BUILD = leaf('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
-const ORCH = leaf('orch', 'corp-ca', 'orch-7', 'DNS:orch.corp.example');
-const STRANGER = leaf('stranger', 'corp-ca', 'nobody', 'URI:spiffe://corp.example/nobody');
-const ROGUE = leaf('rogue', 'rogue-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+const p = pki();
+const file = p.file;
+const SERVER_CA = p.selfSigned('server', '/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1']).cert;
+p.selfSigned('corp-ca', '/CN=corp-ca');
+p.selfSigned('rogue-ca', '/CN=rogue-ca');
+const BUILD = p.signed('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+const ORCH = p.signed('orch', 'corp-ca', 'orch-7', 'DNS:orch.corp.example');
+const STRANGER = p.signed('stranger', 'corp-ca', 'nobody', 'URI:spiffe://corp.example/nobody');
+const ROGUE = p.signed('rogue', 'rogue-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
 
-/** One HTTPS request on its own connection, presenting `client` (or no certificate). */
-function call(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; client?: Pair } = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: o.method ?? 'GET', headers: o.headers ?? {}, ca: SERVER_CA, agent: false, ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            body = undefined;
-          }
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-          resolve({ status: res.statusCode ?? 0, headers, body, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
-
-const form = (p: Record<string, string>) => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams(p).toString(),
-});
-const json = (v: unknown, headers: Record<string, string> = {}) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(v) });
+const call = (url: string, o: Parameters<typeof callWith>[2] = {}): Promise<Res> => callWith(url, SERVER_CA, o);
 
 describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bound tokens (%s)', (store) => {
   let b: TestBroker;
@@ -110,7 +41,7 @@ describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bo
   };
   const byCertificate = (client: Pair, task: string, extra: Record<string, string> = {}) =>
     call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: thumbprint(client.cert), subject_token_type: CERT_TYPE, task_id: task, ...extra }), client });
-  const introspect = (token: string) => call(`${url}/oauth/introspect`, { ...form({ token }), headers: { ...form({}).headers, ...basic() } });
+  const introspect = (token: string) => call(`${url}/oauth/introspect`, form({ token }, basic()));
 
   beforeAll(async () => {
     b = await startTestBroker({
