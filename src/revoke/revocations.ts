@@ -2,6 +2,7 @@
  * Operator and client revocations: one token (RFC 7009), an identity (lock/unlock), a principal.
  * Each is a single small write: what it makes inactive is decided at verification time by active.ts.
  */
+import { certificateStatus } from '../ca/status.js';
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { isSpiffeId } from '../ids/spiffe.js';
@@ -44,10 +45,36 @@ export async function unlockIdentity(b: Broker, id: string, by: string) {
   return { spiffe_id: id, locked: false, revoked_before: iso(s.revokedBefore) };
 }
 
+/**
+ * An identity's lock state and what it holds: its unexpired certificates (the first 100, soonest to
+ * expire first, each with its task, principal and status). Its tokens, task by task: GET /v1/tasks?agent=.
+ */
 export async function identityStatus(b: Broker, id: string) {
   requireSpiffeId(id);
-  const s = await b.store.identityState(id);
-  return { spiffe_id: id, locked: s.locked, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
+  const now = b.clock.now();
+  const [s, held] = await Promise.all([b.store.identityState(id), b.store.holderCertificates('identity', id, now, now)]);
+  const shown = [...held].sort((x, y) => x.notAfter - y.notAfter).slice(0, 100);
+  const certificates = await Promise.all(
+    shown.map(async (h) => {
+      const st = await certificateStatus(b, h.serial);
+      if (st.status === 'unknown') return null;
+      return {
+        serial: h.serial,
+        task_id: st.record.taskId,
+        on_behalf_of: st.record.principal ?? null,
+        not_after: new Date(st.record.notAfter).toISOString(),
+        status: st.status,
+      };
+    }),
+  );
+  return {
+    spiffe_id: id,
+    locked: s.locked,
+    locked_at: iso(s.lockedAt),
+    revoked_before: iso(s.revokedBefore),
+    certificates: certificates.filter((x) => x !== null),
+    certificates_total: held.length,
+  };
 }
 
 export async function revokePrincipal(b: Broker, principal: string, by: string) {

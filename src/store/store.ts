@@ -135,6 +135,11 @@ export interface Store {
   createTask(task: TaskRecord, purgeAt: number): Promise<void>;
   getTask(id: string): Promise<TaskRecord | null>;
   taskCounts(id: string, now: number): Promise<TaskCounts>;
+  /**
+   * The inventory of tasks not purged at `now` (open, or finished within their retention), latest
+   * deadline first: `limit` ids from `offset`, and how many there are in all.
+   */
+  listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }>;
 
   /**
    * Atomically: check that the task exists, is open and `now` is before its deadline, and record the

@@ -72,11 +72,43 @@ async function statusOf(b: Broker, task: TaskRecord, now: number) {
 export async function showTask(b: Broker, opener: Opener, id: string) {
   const task = await loadTask(b, id);
   authorize(task, opener);
-  const now = b.clock.now();
-  const [status, counts] = await Promise.all([statusOf(b, task, now), b.store.taskCounts(id, now)]);
+  return fullView(b, task, b.clock.now());
+}
+
+/** A task with its state and credential counts, its locked agents named. */
+async function fullView(b: Broker, task: TaskRecord, now: number) {
+  const [status, counts] = await Promise.all([statusOf(b, task, now), b.store.taskCounts(task.id, now)]);
   const agents = Object.keys(counts.byAgent);
   const states = await Promise.all(agents.map((a) => b.store.identityState(a)));
   return taskView(task, status, counts, agents.filter((_, i) => states[i]!.locked));
+}
+
+export interface TaskFilter {
+  state?: 'open' | 'closed' | 'all';
+  /** Only tasks this SPIFFE ID holds credentials in. */
+  agent?: string;
+  /** Only tasks acting for this principal. */
+  onBehalfOf?: string;
+  offset: number;
+  limit: number;
+}
+
+/**
+ * The inventory: tasks not yet purged (open, or finished within `tasks.retention`), latest deadline
+ * first, as GET /v1/tasks/{id} shows each. An operator sees every task, an orchestrator the ones it
+ * opened. Filters apply to the page read from the index, so a page may hold fewer than `limit`.
+ */
+export async function listTasks(b: Broker, opener: Opener, f: TaskFilter) {
+  const now = b.clock.now();
+  const { ids, total } = await b.store.listTasks(now, f.offset, f.limit);
+  const tasks = (await Promise.all(ids.map((id) => b.store.getTask(id)))).filter(
+    (t): t is TaskRecord =>
+      t !== null && (opener.kind === 'operator' || t.openedBy === opener.identity.spiffeId) && (f.onBehalfOf === undefined || t.onBehalfOf === f.onBehalfOf),
+  );
+  const views = (await Promise.all(tasks.map((t) => fullView(b, t, now)))).filter(
+    (v) => (f.state === undefined || f.state === 'all' || v.state === f.state) && (f.agent === undefined || (v.credentials?.by_agent[f.agent] ?? 0) > 0),
+  );
+  return { tasks: views, total, offset: f.offset, limit: f.limit, more: f.offset + ids.length < total };
 }
 
 export async function closeTask(b: Broker, opener: Opener, id: string) {

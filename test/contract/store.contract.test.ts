@@ -111,6 +111,20 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.getTask('no-such-task')).toBeNull();
     });
 
+    it('lists the tasks not purged, latest purge first, a page at a time', async () => {
+      const a = taskAt(t0);
+      const b = taskAt(t0);
+      const c = taskAt(t0);
+      await store.createTask(a, t0 + 10 * MIN);
+      await store.createTask(b, t0 + 30 * MIN);
+      await store.createTask(c, t0 + 20 * MIN);
+      expect(await store.listTasks(t0, 0, 10)).toEqual({ ids: [b.id, c.id, a.id], total: 3 });
+      expect(await store.listTasks(t0, 1, 1)).toEqual({ ids: [c.id], total: 3 });
+      expect(await store.listTasks(t0, 5, 10)).toEqual({ ids: [], total: 3 });
+      // at a's purge instant it is gone from the inventory
+      expect(await store.listTasks(t0 + 10 * MIN, 0, 10)).toEqual({ ids: [b.id, c.id], total: 2 });
+    });
+
     it('counts issued, unexpired and per-agent credentials', async () => {
       const t = await newTask();
       expect(await store.taskCounts(t.id, t0)).toEqual({ issued: 0, unexpired: 0, byAgent: {} });

@@ -322,8 +322,8 @@ describe('GET /v1/tasks/{id} and close with hostile ids: 404 not_found, never 50
     const r = await http(`${h.b.url}/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA`);
     expectError(r, 401, 'invalid_token');
   });
-  it('GET /v1/tasks (no id) and unknown sub-resources are 404 with the error body', async () => {
-    for (const path of ['/v1/tasks', '/v1/tasks/', '/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/open', '/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/credentials']) {
+  it('GET /v1/tasks/ (empty id) and unknown sub-resources are 404 with the error body (GET /v1/tasks is the inventory)', async () => {
+    for (const path of ['/v1/tasks/', '/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/open', '/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/credentials']) {
       const r = await raw(h.b.url, { method: 'GET', path, headers: OP() });
       expectError(r, 404, 'not_found');
     }

@@ -1,5 +1,6 @@
 /**
- * Tasks: POST /v1/tasks (orchestrator attestation or operator token), GET /v1/tasks/{id},
+ * Tasks: POST /v1/tasks (orchestrator attestation or operator token), GET /v1/tasks (the inventory:
+ * ?state=open|closed|all&agent=<SPIFFE ID>&on_behalf_of=<principal>&offset=&limit=), GET /v1/tasks/{id},
  * POST /v1/tasks/{id}/close (the opener or an operator).
  */
 import type { Hono } from 'hono';
@@ -9,7 +10,8 @@ import { MayflyError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import { isAgentPattern } from '../../ids/spiffe.js';
 import { isAudience, isPrincipal, isScopeToken } from '../../ids/tokens.js';
-import { closeTask, openTask, showTask } from '../../tasks/tasks.js';
+import { closeTask, listTasks, openTask, showTask } from '../../tasks/tasks.js';
+import { isSpiffeId } from '../../ids/spiffe.js';
 import { requireOrchestrator } from '../auth.js';
 import { readJson } from '../body.js';
 
@@ -24,6 +26,25 @@ const openBody = z
     audiences: list(isAudience, 'audience').default([]),
     ttl: z.union([z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration such as "30m"' }), z.number().int().positive().max(10 * 365 * 86400)]).optional(),
     purpose: z.string().max(1024).optional(),
+  })
+  .strict();
+
+const count = (max: number, dflt: number) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,7}$/, 'a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(max))
+    .optional()
+    .transform((v) => v ?? dflt);
+
+const listQuery = z
+  .object({
+    state: z.enum(['open', 'closed', 'all']).default('open'),
+    agent: z.string().refine(isSpiffeId, { message: 'not a SPIFFE ID' }).optional(),
+    on_behalf_of: z.string().refine(isPrincipal, { message: 'not a valid principal' }).optional(),
+    offset: count(1_000_000, 0),
+    limit: count(500, 100).pipe(z.number().min(1, 'at least 1')),
   })
   .strict();
 
@@ -59,6 +80,15 @@ export function taskRoutes(app: Hono, b: Broker): void {
       ttlMs,
     );
     return c.json(view, 201, { Location: `/v1/tasks/${view.task_id}`, 'Cache-Control': 'no-store' });
+  });
+
+  app.get('/v1/tasks', async (c) => {
+    const opener = await requireOrchestrator(b, c);
+    const q = listQuery.safeParse(c.req.query());
+    if (!q.success) throw new MayflyError('invalid_request', describe(q.error), { reason: 'malformed_request' });
+    const { state, agent, on_behalf_of, offset, limit } = q.data;
+    const out = await listTasks(b, opener, { state, offset, limit, ...(agent ? { agent } : {}), ...(on_behalf_of ? { onBehalfOf: on_behalf_of } : {}) });
+    return c.json(out, 200, { 'Cache-Control': 'no-store' });
   });
 
   app.get('/v1/tasks/:id', async (c) => {

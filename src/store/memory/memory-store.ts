@@ -147,6 +147,12 @@ export class MemoryStore implements Store {
     this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), byAgent: new Map() });
   }
 
+  async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
+    this.open();
+    const live = [...this.tasks].filter(([, t]) => t.purgeAt > now).sort(([ia, a], [ib, b]) => b.purgeAt - a.purgeAt || (ia < ib ? 1 : -1));
+    return { ids: live.slice(offset, offset + limit).map(([id]) => id), total: live.length };
+  }
+
   async getTask(id: string): Promise<TaskRecord | null> {
     const t = this.task(id);
     return t ? copy(t.rec) : null;

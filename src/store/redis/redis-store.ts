@@ -87,6 +87,10 @@ export class RedisStore implements Store {
     });
   }
 
+  /** The task inventory: a sorted set of task ids by purge instant (its own key: one slot). */
+  private tasksIndexKey(): string {
+    return `${this.prefix}tasks`;
+  }
   private taskKey(id: string): string {
     return `${this.prefix}task:{${id}}`;
   }
@@ -176,6 +180,9 @@ export class RedisStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     const id = task.id;
+    // the inventory entry first (a separate key, so no cross-slot transaction): an entry whose task
+    // was never written is skipped when listed and pruned at its purge instant
+    await this.cmd((r) => r.zadd(this.tasksIndexKey(), purgeAt, id));
     const results = await this.cmd((r) =>
       r
         .multi()
@@ -186,6 +193,14 @@ export class RedisStore implements Store {
     );
     const failed = results?.find(([err]) => err);
     if (!results || failed) throw new StoreUnavailableError(failed?.[0] ?? new Error('transaction aborted'));
+  }
+
+  async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
+    const k = this.tasksIndexKey();
+    const res = await this.cmd((r) => r.multi().zremrangebyscore(k, '-inf', now).zrevrange(k, offset, offset + limit - 1).zcard(k).exec());
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw new StoreUnavailableError(failed?.[0] ?? new Error('transaction aborted'));
+    return { ids: res[1]![1] as string[], total: res[2]![1] as number };
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {

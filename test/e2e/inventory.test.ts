@@ -1,0 +1,85 @@
+/**
+ * The inventory: which identity holds what, for whom, until when. GET /v1/tasks lists tasks (filtered
+ * by state, agent, principal; an orchestrator sees its own), each with its credential counts per
+ * agent; GET /v1/identities/{id} lists the certificates an identity holds, with task, principal,
+ * expiry and status.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
+
+describe.each(['redis', 'memory'] as const)('inventory (%s)', (store) => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  let forAlice: string;
+  let plain: string;
+  let closed: string;
+  let serial: string;
+  const list = (query = '', token = OPERATOR.token) => http(`${b.url}/v1/tasks${query}`, { headers: bearer(token) });
+  const ids = (r: { body: { tasks: { task_id: string }[] } }) => r.body.tasks.map((t) => t.task_id).sort();
+
+  beforeAll(async () => {
+    b = await startTestBroker({ store });
+    a = api(b);
+    forAlice = (await a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:alice@example.com' })).body.task_id;
+    plain = (await a.openTask(WIDE_TASK)).body.task_id;
+    closed = (await a.openTask(WIDE_TASK, OPERATOR.token)).body.task_id;
+    expect((await a.exchange(await b.attest('agent-a'), forAlice, { scope: 'read' })).status).toBe(200);
+    const cert = await http(`${b.url}/v1/certificates`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: plain, csr: newKeyAndCsr().csrPem }),
+    });
+    expect(cert.status).toBe(201);
+    serial = cert.body.serial;
+    expect((await a.close(closed, OPERATOR.token)).status).toBe(200);
+  });
+  afterAll(() => b.close());
+
+  it('lists open tasks by default, every task with state=all, each with its counts per agent', async () => {
+    const open = await list();
+    expect(open.status).toBe(200);
+    expect(ids(open)).toEqual([forAlice, plain].sort());
+    expect(open.body).toMatchObject({ total: 3, offset: 0, limit: 100, more: false });
+    const alice = open.body.tasks.find((t: { task_id: string }) => t.task_id === forAlice);
+    expect(alice).toMatchObject({ state: 'open', on_behalf_of: 'user:alice@example.com', credentials: { issued: 1, by_agent: { [id('agent/a')]: 1 } } });
+    expect(ids(await list('?state=all'))).toEqual([forAlice, plain, closed].sort());
+    expect(ids(await list('?state=closed'))).toEqual([closed]);
+  });
+
+  it('filters by agent and by principal, and pages', async () => {
+    expect(ids(await list(`?agent=${encodeURIComponent(id('agent/a'))}`))).toEqual([forAlice]);
+    expect(ids(await list(`?agent=${encodeURIComponent(id('agent/b'))}`))).toEqual([plain]);
+    expect(ids(await list(`?on_behalf_of=${encodeURIComponent('user:alice@example.com')}`))).toEqual([forAlice]);
+    const page = await list('?state=all&limit=2');
+    expect(page.body.tasks).toHaveLength(2);
+    expect(page.body.more).toBe(true);
+    const rest = await list('?state=all&limit=2&offset=2');
+    expect(rest.body.tasks).toHaveLength(1);
+    expect(rest.body.more).toBe(false);
+  });
+
+  it('an orchestrator sees the tasks it opened, nobody else anything', async () => {
+    expect(ids(await list('?state=all', await b.attest('orch')))).toEqual([forAlice, plain].sort());
+    expect(ids(await list('?state=all', await b.attest('orch-narrow')))).toEqual([]);
+    expect((await http(`${b.url}/v1/tasks`)).status).toBe(401);
+    expect((await list('', await b.attest('agent-a'))).status).toBe(403);
+  });
+
+  it('refuses a malformed query with a clear error', async () => {
+    for (const q of ['?limit=0', '?limit=501', '?limit=ten', '?offset=-1', '?state=maybe', '?agent=bob', '?on_behalf_of=%20', '?sort=asc']) {
+      const r = await list(q);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error).toBe('invalid_request');
+    }
+  });
+
+  it('an identity shows the certificates it holds: task, principal, expiry, status', async () => {
+    const view = async () => (await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body;
+    const before = await view();
+    expect(before).toMatchObject({ spiffe_id: id('agent/b'), locked: false, certificates_total: 1 });
+    expect(before.certificates).toEqual([{ serial, task_id: plain, on_behalf_of: null, not_after: expect.any(String), status: 'good' }]);
+    expect((await http(`${b.url}/v1/certificates/${serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) })).status).toBe(200);
+    expect((await view()).certificates[0].status).toBe('revoked');
+  });
+});
