@@ -75,6 +75,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     ...(devMint ? { devMint } : {}),
   };
   broker.crl = new CrlService(broker as Broker);
+  broker.crl.warm();
   return broker as Broker;
 }
 

@@ -12,8 +12,9 @@
  * re-encodes only the new scope and the per-serial revocations, then signs. Each serial is listed once:
  * a serial both revoked on its own and covered by a scope is listed with the scope's time.
  */
+import { randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
-import { SERIAL_SLOT } from '../store/store.js';
+import { SERIAL_SLOT, serialSlot } from '../store/store.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
@@ -25,8 +26,10 @@ interface Cached {
 /** One scope's entries, encoded once. */
 interface Piece {
   der: Buffer;
-  /** Its serials (serialKey form), computed only when a serial must be checked against it. */
+  /** Its serials (serialKey form), computed only when pieces must be checked against each other. */
   keys: () => string[];
+  /** Whether it lists this serial (serialKey form), without building the set of its serials if it can. */
+  has: (key: string) => boolean;
   /** The revocation time of all its entries. */
   at: number;
   /** After this instant all its certificates have expired: the piece is dropped. */
@@ -47,6 +50,13 @@ const once = <T>(f: () => T): (() => T) => {
   return () => (v ??= f());
 };
 
+/** Whether `slots` holds the serial in one of its (aligned) slots: a native search, no set built. */
+function hasSlot(slots: Buffer, key: string): boolean {
+  const needle = serialSlot(key);
+  for (let i = slots.indexOf(needle); i !== -1; i = slots.indexOf(needle, i + 1)) if (i % SERIAL_SLOT === 0) return true;
+  return false;
+}
+
 /** The serialKey form of every non-zero slot (one hex conversion, then slices). */
 function slotKeys(slots: Buffer): string[] {
   const hex = slots.toString('hex');
@@ -64,9 +74,25 @@ export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
   private pieces = new Map<string, Piece>();
-  private assembled: { pieces: Piece[]; runs: Buffer[]; seen: () => Set<string> } | undefined;
+  private assembled: { pieces: Piece[]; runs: Buffer[]; listed: (key: string) => boolean } | undefined;
 
   constructor(private readonly b: Broker) {}
+
+  /**
+   * Runs the encoders over synthetic serials at start (~5 ms), so the first real rebuild, say right
+   * after a task with 10,000 certificates closes, runs optimised code instead of V8's interpreter
+   * (measured: 8 ms cold, 1.5 ms warm for 10,000 entries). Nothing is cached or served from it.
+   */
+  warm(): void {
+    const slots = randomBytes(SERIAL_SLOT * 2048);
+    const at = new Date(this.b.clock.now());
+    for (let i = 0; i < 4; i++) {
+      encodeRevokedSlots(slots, SERIAL_SLOT, at);
+      const keys = slotKeys(slots);
+      encodeCrlEntries(entriesOf(keys.slice(0, 512), at.getTime()), new Set(keys.slice(512, 1024)));
+      hasSlot(slots, keys[i]!);
+    }
+  }
 
   async current(): Promise<Buffer> {
     const now = this.b.clock.now();
@@ -88,7 +114,9 @@ export class CrlService {
 
   /** A lock's or a principal revocation's certificates, from the holder index. */
   private holderPiece(serials: string[], at: number, until: number): Omit<Piece, 'made'> {
-    return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
+    const keys = once(() => serials.map(serialKey));
+    const set = once(() => new Set(keys()));
+    return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys, has: (k) => set().has(k), at, until };
   }
 
   private async build(version: number): Promise<Cached> {
@@ -108,7 +136,7 @@ export class CrlService {
         return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => {
           const slots = await store.taskSerialSlots(id, now);
           const at = Math.min(task.closedAt ?? task.expiresAt, now);
-          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), at, until: task.expiresAt };
+          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), has: (k) => hasSlot(slots, k), at, until: task.expiresAt };
         });
       }),
       ...idents.map(async (id) => {
@@ -136,8 +164,8 @@ export class CrlService {
     let asm = this.assembled;
     if (!asm || asm.pieces.length !== pieces.length || asm.pieces.some((p, i) => p !== pieces[i])) {
       if (pieces.length <= 1) {
-        // nothing to overlap: the set of listed serials is only made if a per-serial revocation needs it
-        asm = { pieces, runs: pieces.map((p) => p.der), seen: once(() => new Set(pieces[0]?.keys() ?? [])) };
+        // nothing to overlap: a per-serial revocation is looked up in the piece itself
+        asm = { pieces, runs: pieces.map((p) => p.der), listed: (k) => pieces[0]?.has(k) ?? false };
       } else {
         const seen = new Set<string>();
         const runs: Buffer[] = [];
@@ -150,14 +178,14 @@ export class CrlService {
             runs.push(p.der);
           }
         }
-        asm = { pieces, runs, seen: () => seen };
+        asm = { pieces, runs, listed: (k) => seen.has(k) };
       }
       this.assembled = asm;
     }
     // then per-serial revocations not already listed (a serial a piece lists keeps the piece's time)
-    const listed = single.length ? asm.seen() : new Set<string>();
+    const listed = asm.listed;
     const own = encodeCrlEntries(
-      single.filter((r) => !listed.has(serialKey(r.serial))).map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
+      single.filter((r) => !listed(serialKey(r.serial))).map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
     );
     const der = buildCrl(this.b.ca, {
       entries: [],
