@@ -18,7 +18,6 @@ export type ErrorCode =
   | 'invalid_token'
   | 'access_denied'
   | 'not_found'
-  | 'payload_too_large'
   | 'unsupported_media_type'
   | 'method_not_allowed'
   | 'temporarily_unavailable'
@@ -49,8 +48,6 @@ export function defaultStatus(code: ErrorCode): number {
       return 404;
     case 'method_not_allowed':
       return 405;
-    case 'payload_too_large':
-      return 413;
     case 'unsupported_media_type':
       return 415;
     case 'temporarily_unavailable':

@@ -25,7 +25,8 @@ export interface IssuedSvid {
 }
 
 export function x509Refusal(e: X509Error): MayflyError {
-  if (e.code === 'csr_too_large') return new MayflyError('payload_too_large', e.message, { reason: e.code });
+  // 413 with the code every other oversized body gets (http/body-limit.ts)
+  if (e.code === 'csr_too_large') return new MayflyError('invalid_request', e.message, { reason: e.code, status: 413 });
   if (e.code === 'spiffe_id_not_permitted') return new MayflyError('access_denied', e.message, { reason: e.code });
   if (e.code.startsWith('csr_')) return new MayflyError('invalid_request', `csr rejected: ${e.message}`, { reason: e.code });
   return new MayflyError('server_error', 'certificate could not be issued', { reason: e.code });

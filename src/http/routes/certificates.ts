@@ -40,6 +40,10 @@ async function readRequest(c: Context): Promise<{ taskId: string; csr: string | 
     if (!taskId) throw bad('missing task_id query parameter');
     return { taskId, csr: new Uint8Array(await c.req.arrayBuffer()) };
   }
+  if (mt !== 'application/json' && !mt.endsWith('+json'))
+    throw new MayflyError('unsupported_media_type', 'request body must be application/json ({task_id, csr}) or application/pkcs10 (a DER CSR, with ?task_id=)', {
+      reason: 'bad_media_type',
+    });
   const body = await readJson(c, ['task_id', 'csr']);
   if (typeof body.task_id !== 'string' || body.task_id === '') throw bad('task_id: a string is required');
   if (typeof body.csr !== 'string' || body.csr === '') throw bad('csr: a PEM certificate request is required');
