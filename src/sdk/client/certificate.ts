@@ -7,6 +7,7 @@
 import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
 import type { AttestationSource } from './attestation.js';
 import { newKeyAndCsr } from './csr.js';
+import { attestationHeader } from './mtls.js';
 
 export interface CertificateRequest {
   task: string;
@@ -40,7 +41,7 @@ export async function requestCertificate(brokerUrl: string, f: FetchLike, attest
   const k = newKeyAndCsr();
   const res = await request(f, endpoint(brokerUrl, '/v1/certificates'), {
     method: 'POST',
-    headers: { authorization: `Bearer ${await attestation.token()}`, 'content-type': 'application/json', accept: 'application/json' },
+    headers: { ...attestationHeader(await attestation.token()), 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify({ task_id: req.task, csr: k.csrPem }),
   });
   const a = await jsonOrThrow<Answer>(res);

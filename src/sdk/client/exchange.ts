@@ -1,12 +1,15 @@
 /** RFC 8693 token exchange at POST /oauth/token: an attestation for a task-bound access token. */
 import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
+import { isCertificateThumbprint } from './mtls.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 export const TT_JOIN_TOKEN = 'urn:mayfly:params:oauth:token-type:join-token';
 
-/** The subject_token_type of an attestation: a one-time join token (`mfjt_…`), else a JWT. */
-export const subjectTokenType = (t: string) => (t.startsWith('mfjt_') ? TT_JOIN_TOKEN : TT_JWT);
+export const TT_CLIENT_CERTIFICATE = 'urn:mayfly:params:oauth:token-type:tls-client-certificate';
+
+/** The subject_token_type of an attestation: a one-time join token (`mfjt_…`), a client certificate's thumbprint, else a JWT. */
+export const subjectTokenType = (t: string) => (t.startsWith('mfjt_') ? TT_JOIN_TOKEN : isCertificateThumbprint(t) ? TT_CLIENT_CERTIFICATE : TT_JWT);
 
 export interface TokenRequest {
   task: string;

@@ -7,3 +7,4 @@ export type { WithTaskOptions } from './with-task.js';
 export { fetchTrustBundle, type CertificateRequest, type IssuedCertificate } from './certificate.js';
 export { TaskClosedError, type TaskEndReason } from './errors.js';
 export { createDpopKey, dpopProof, type DpopKey } from './dpop.js';
+export { mtlsFetch, clientCertificate, certificateThumbprint, type MtlsOptions } from './mtls.js';

@@ -1,4 +1,5 @@
 /** The orchestrator's calls: open, show and close a task (POST /v1/tasks, GET /v1/tasks/{id}, POST .../close). */
+import { attestationHeader } from './mtls.js';
 import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
 
 /** The body of POST /v1/tasks. */
@@ -48,7 +49,7 @@ export interface TaskApi {
 /** `bearer` gives the orchestrator's attestation JWT or an operator token, fresh for each call. */
 export function taskApi(brokerUrl: string, bearer: () => Promise<string>, f: FetchLike): TaskApi {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const headers: Record<string, string> = { authorization: `Bearer ${await bearer()}`, accept: 'application/json' };
+    const headers: Record<string, string> = { ...attestationHeader(await bearer()), accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await request(f, endpoint(brokerUrl, path), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     return jsonOrThrow<T>(res);
