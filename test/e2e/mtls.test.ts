@@ -10,22 +10,17 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
-import { call as callWith, CERT_TYPE, form, json, pki, thumbprint, type Pair } from '../helpers/mtls.js';
+import { CERT_TYPE, corpPki, form, json, startTlsBroker, svidByJwt, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
 
 // the broker's own TLS certificate, and two PKIs: one an x509 attestor trusts, one it does not
-const p = pki();
+const { p, build: BUILD, call } = corpPki('mayfly-mtls-');
 const file = p.file;
-const SERVER_CA = p.selfSigned('server', '/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1']).cert;
-p.selfSigned('corp-ca', '/CN=corp-ca');
 p.selfSigned('rogue-ca', '/CN=rogue-ca');
-const BUILD = p.signed('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
 const ORCH = p.signed('orch', 'corp-ca', 'orch-7', 'DNS:orch.corp.example');
 const STRANGER = p.signed('stranger', 'corp-ca', 'nobody', 'URI:spiffe://corp.example/nobody');
 const ROGUE = p.signed('rogue', 'rogue-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
-
-const call = (url: string, o: Parameters<typeof callWith>[2] = {}): Promise<Res> => callWith(url, SERVER_CA, o);
 
 describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bound tokens (%s)', (store) => {
   let b: TestBroker;
@@ -44,26 +39,16 @@ describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bo
   const introspect = (token: string) => call(`${url}/oauth/introspect`, form({ token }, basic()));
 
   beforeAll(async () => {
-    b = await startTestBroker({
-      store,
-      edit: (doc) => {
-        Object.assign(doc.listen, { tls: { cert_file: file('server.pem'), key_file: file('server.key') } });
-        (doc.attestors as unknown[]).push({ name: 'corp', type: 'x509', trust_bundle_file: file('corp-ca.pem') });
-        (doc.registrations as unknown[]).push(
-          { spiffe_id: id('agent/build'), attestor: 'corp', match: { spiffe_id: 'spiffe://corp.example/build/7' }, owner: 'ci@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: [API], certificates: true },
-          { spiffe_id: id('orch/corp'), attestor: 'corp', match: { cn: 'orch-7', dns: 'orch.corp.example' }, owner: 'platform@example.com', roles: ['orchestrator'], scopes: ['read', 'write', 'admin'], tools: ['search', 'edit', 'deploy'], audiences: [API, OTHER_API] },
-        );
-      },
-    });
+    b = await startTlsBroker(store, p, [
+      { spiffe_id: id('agent/build'), attestor: 'corp', match: { spiffe_id: 'spiffe://corp.example/build/7' }, owner: 'ci@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: [API], certificates: true },
+      { spiffe_id: id('orch/corp'), attestor: 'corp', match: { cn: 'orch-7', dns: 'orch.corp.example' }, owner: 'platform@example.com', roles: ['orchestrator'], scopes: ['read', 'write', 'admin'], tools: ['search', 'edit', 'deploy'], audiences: [API, OTHER_API] },
+    ]);
     url = b.url;
     expect(url.startsWith('https://')).toBe(true);
     taskId = await open();
     otherTask = await open();
     // agent b gets its task certificate with its JWT attestation, over TLS without a client certificate
-    const k = newKeyAndCsr();
-    const r = await call(`${url}/v1/certificates`, json({ task_id: taskId, csr: k.csrPem }, bearer(await b.attest('agent-b'))));
-    expect(r.status, r.text).toBe(201);
-    svid = { cert: r.body.certificate, key: k.keyPem };
+    svid = await svidByJwt(call, url, taskId, await b.attest('agent-b'));
   });
   afterAll(() => b.close());
 
@@ -168,9 +153,8 @@ describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bo
 
   it('closing the task ends its certificate as an attestation too', async () => {
     const t = await open();
+    const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
     const k = newKeyAndCsr();
-    const issued = await call(`${url}/v1/certificates`, json({ task_id: t, csr: k.csrPem }, bearer(await b.attest('agent-b'))));
-    const own = { cert: issued.body.certificate as string, key: k.keyPem };
     expect((await byCertificate(own, t)).status).toBe(200);
     const closed = await call(`${url}/v1/tasks/${t}/close`, { method: 'POST', headers: bearer(await b.attest('orch')) });
     expect(closed.status).toBe(200);

@@ -4,6 +4,7 @@
  * forged, expired and otherwise hostile attestation tokens.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,27 @@ export interface Res {
   headers: Headers;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   text: string;
+}
+
+/** A node:http(s) response read whole into a Res (JSON body parsed when it is JSON). */
+export function readIncoming(res: IncomingMessage): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = undefined;
+      }
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+      resolve({ status: res.statusCode ?? 0, headers, body, text });
+    });
+    res.on('error', reject);
+  });
 }
 
 async function toRes(r: Response): Promise<Res> {

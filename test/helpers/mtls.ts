@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Res } from './broker.js';
+import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
+import { readIncoming, startTestBroker, type Res, type TestBroker } from './broker.js';
 
 export const CERT_TYPE = 'urn:mayfly:params:oauth:token-type:tls-client-certificate';
 
@@ -57,25 +58,47 @@ export function call(url: string, serverCa: string, o: { method?: string; header
     const req = request(
       url,
       { method: o.method ?? 'GET', headers: o.headers ?? {}, ca: serverCa, agent: false, ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = text ? JSON.parse(text) : undefined;
-          } catch {
-            body = undefined;
-          }
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-          resolve({ status: res.statusCode ?? 0, headers, body, text });
-        });
-      },
+      (res) => readIncoming(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end(o.body);
+  });
+}
+
+/**
+ * What the mTLS tests share: the broker's TLS certificate (for 127.0.0.1), a corporate CA and its
+ * workload certificate `build` (CN build-7, URI SAN spiffe://corp.example/build/7), and `call`
+ * trusting the broker's certificate.
+ */
+export function corpPki(prefix: string) {
+  const p = pki(prefix);
+  const serverCa = p.selfSigned('server', '/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1']).cert;
+  const corpCa = p.selfSigned('corp-ca', '/CN=corp-ca');
+  const build = p.signed('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+  const callBroker = (url: string, o: Parameters<typeof call>[2] = {}): Promise<Res> => call(url, serverCa, o);
+  return { p, serverCa, corpCa, build, call: callBroker };
+}
+
+/** An X509-SVID for the task, asked with a JWT attestation over TLS (no client certificate), and its key. */
+export async function svidByJwt(callBroker: (url: string, o?: Parameters<typeof call>[2]) => Promise<Res>, url: string, taskId: string, jwt: string): Promise<Pair> {
+  const k = newKeyAndCsr();
+  const r = await callBroker(`${url}/v1/certificates`, json({ task_id: taskId, csr: k.csrPem }, { authorization: `Bearer ${jwt}` }));
+  if (r.status !== 201) throw new Error(`certificate refused: ${r.status} ${r.text}`);
+  return { cert: r.body.certificate as string, key: k.keyPem };
+}
+
+/**
+ * A test broker serving HTTPS with the TLS certificate made by `p.selfSigned('server', ...)`, an
+ * x509 attestor `corp` trusting `corp-ca.pem` of the same PKI, and these extra registrations.
+ */
+export function startTlsBroker(store: 'redis' | 'memory', p: ReturnType<typeof pki>, registrations: unknown[]): Promise<TestBroker> {
+  return startTestBroker({
+    store,
+    edit: (doc) => {
+      Object.assign(doc.listen, { tls: { cert_file: p.file('server.pem'), key_file: p.file('server.key') } });
+      (doc.attestors as unknown[]).push({ name: 'corp', type: 'x509', trust_bundle_file: p.file('corp-ca.pem') });
+      (doc.registrations as unknown[]).push(...registrations);
+    },
   });
 }
 

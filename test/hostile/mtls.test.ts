@@ -7,20 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, exportJWK, SignJWT } from 'jose';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { bearer, id, OPERATOR, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
-import { call as callWith, CERT_TYPE, form, json, pki, thumbprint, type Pair } from '../helpers/mtls.js';
+import { bearer, id, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
+import { CERT_TYPE, corpPki, form, json, startTlsBroker, svidByJwt, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { generateDevCa, issueCertificate, parseCsr } from '../../src/x509/index.js';
 import type { ManualClock } from '../../src/clock.js';
 
-const p = pki('mayfly-hostile-mtls-');
-const SERVER_CA = p.selfSigned('server', '/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1']).cert;
-const CORP_CA = p.selfSigned('corp-ca', '/CN=corp-ca');
-const BUILD = p.signed('build', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
+const { p, corpCa: CORP_CA, build: BUILD, call } = corpPki('mayfly-hostile-mtls-');
 // a certificate "issued" by a leaf (CA:FALSE), claiming the same identity
 const UNDER_LEAF = p.signed('under-leaf', 'build', 'build-7', 'URI:spiffe://corp.example/build/7');
-
-const call = (url: string, o: Parameters<typeof callWith>[2] = {}): Promise<Res> => callWith(url, SERVER_CA, o);
 
 describe.each(['redis', 'memory'] as const)('hostile client certificates (%s)', (store) => {
   let b: TestBroker;
@@ -38,22 +33,12 @@ describe.each(['redis', 'memory'] as const)('hostile client certificates (%s)', 
   };
 
   beforeAll(async () => {
-    b = await startTestBroker({
-      store,
-      edit: (doc) => {
-        Object.assign(doc.listen, { tls: { cert_file: p.file('server.pem'), key_file: p.file('server.key') } });
-        (doc.attestors as unknown[]).push({ name: 'corp', type: 'x509', trust_bundle_file: p.file('corp-ca.pem') });
-        (doc.registrations as unknown[]).push({
-          spiffe_id: id('agent/build'), attestor: 'corp', match: { spiffe_id: 'spiffe://corp.example/build/7' }, owner: 'ci@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: ['https://api.test'],
-        });
-      },
-    });
+    b = await startTlsBroker(store, p, [
+      { spiffe_id: id('agent/build'), attestor: 'corp', match: { spiffe_id: 'spiffe://corp.example/build/7' }, owner: 'ci@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: ['https://api.test'] },
+    ]);
     url = b.url;
     taskId = (await call(`${url}/v1/tasks`, json(WIDE_TASK, bearer(OPERATOR.token)))).body.task_id;
-    const k = newKeyAndCsr();
-    const r = await call(`${url}/v1/certificates`, json({ task_id: taskId, csr: k.csrPem }, bearer(await b.attest('agent-b'))));
-    expect(r.status, r.text).toBe(201);
-    svid = { cert: r.body.certificate, key: k.keyPem };
+    svid = await svidByJwt(call, url, taskId, await b.attest('agent-b'));
   });
   afterAll(() => b.close());
 

@@ -22,7 +22,7 @@ import {
   Version,
 } from '@peculiar/asn1-x509';
 import { ManualClock } from '../../src/clock.js';
-import { api, ATTEST_ISS, AUD, bearer, OPERATOR, startTestBroker, type Res, type Signer, type TestBroker } from '../helpers/broker.js';
+import { api, ATTEST_ISS, AUD, bearer, OPERATOR, readIncoming, startTestBroker, type Res, type Signer, type TestBroker } from '../helpers/broker.js';
 import { redisUrl } from '../helpers/redis.js';
 
 export interface HostileBroker {
@@ -134,21 +134,7 @@ export function raw(baseUrl: string, o: RawOptions): Promise<Res> {
     // agent: false — a fresh connection each time, so no request inherits a socket the server is still draining
     const req = httpRequest({ host: u.hostname, port: Number(u.port), method: o.method ?? 'POST', path: o.path, headers, agent: false }, (res) => {
       responded = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          parsed = undefined;
-        }
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-        resolve({ status: res.statusCode ?? 0, headers: h, body: parsed, text });
-      });
-      res.on('error', reject);
+      readIncoming(res).then(resolve, reject);
     });
     // a server may answer (e.g. 413) and close while the body is still going out: the answer counts
     req.on('error', (e) => {
