@@ -4,6 +4,7 @@
  * minted (the store's check-and-record refuses).
  */
 import type { Broker } from '../broker.js';
+import { certificateStatus } from '../ca/status.js';
 import { MayflyError } from '../errors.js';
 import { decideTaskOpen } from '../policy/task-open.js';
 import type { Opener } from '../policy/task-context.js';
@@ -81,6 +82,23 @@ async function fullView(b: Broker, task: TaskRecord, now: number) {
   const agents = Object.keys(counts.byAgent);
   const states = await Promise.all(agents.map((a) => b.store.identityState(a)));
   return taskView(task, status, counts, agents.filter((_, i) => states[i]!.locked));
+}
+
+/**
+ * The unexpired certificates recorded in a task, soonest to expire first: `limit` from `offset`, each
+ * with its holder, expiry and status (good, or revoked with the reason).
+ */
+export async function taskCertificates(b: Broker, opener: Opener, id: string, page: { offset: number; limit: number }) {
+  const task = await loadTask(b, id);
+  authorize(task, opener);
+  const serials = await b.store.taskCertificates(id, b.clock.now());
+  const shown = await Promise.all(serials.slice(page.offset, page.offset + page.limit).map(async (serial) => ({ serial, s: await certificateStatus(b, serial) })));
+  const certificates = shown.flatMap(({ serial, s }) =>
+    s.status === 'unknown'
+      ? []
+      : [{ serial, spiffe_id: s.record.agent, not_after: new Date(s.record.notAfter).toISOString(), status: s.status, ...(s.status === 'revoked' ? { reason: s.reason } : {}) }],
+  );
+  return { task_id: id, certificates, total: serials.length, offset: page.offset, limit: page.limit, more: page.offset + page.limit < serials.length };
 }
 
 export interface TaskFilter {

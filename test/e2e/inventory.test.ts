@@ -74,6 +74,17 @@ describe.each(['redis', 'memory'] as const)('inventory (%s)', (store) => {
     }
   });
 
+  it("a task lists its certificates: holder, expiry, status; its opener and operators only", async () => {
+    const r = await http(`${b.url}/v1/tasks/${plain}/certificates`, { headers: bearer(await b.attest('orch')) });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ task_id: plain, total: 1, more: false });
+    expect(r.body.certificates).toEqual([{ serial, spiffe_id: id('agent/b'), not_after: expect.any(String), status: 'good' }]);
+    expect((await http(`${b.url}/v1/tasks/${forAlice}/certificates`, { headers: bearer(OPERATOR.token) })).body.total).toBe(0);
+    expect((await http(`${b.url}/v1/tasks/${plain}/certificates`, { headers: bearer(await b.attest('orch-narrow')) })).status).toBe(403);
+    expect((await http(`${b.url}/v1/tasks/${plain}/certificates?limit=0`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
+    expect((await http(`${b.url}/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(404);
+  });
+
   it('an identity shows the certificates it holds: task, principal, expiry, status', async () => {
     const view = async () => (await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body;
     const before = await view();

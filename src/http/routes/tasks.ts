@@ -1,6 +1,7 @@
 /**
  * Tasks: POST /v1/tasks (orchestrator attestation or operator token), GET /v1/tasks (the inventory:
  * ?state=open|closed|all&agent=<SPIFFE ID>&on_behalf_of=<principal>&offset=&limit=), GET /v1/tasks/{id},
+ * GET /v1/tasks/{id}/certificates (its unexpired certificates, ?offset=&limit=),
  * POST /v1/tasks/{id}/close (the opener or an operator).
  */
 import type { Hono } from 'hono';
@@ -10,7 +11,7 @@ import { MayflyError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
 import { isAgentPattern } from '../../ids/spiffe.js';
 import { isAudience, isPrincipal, isScopeToken } from '../../ids/tokens.js';
-import { closeTask, listTasks, openTask, showTask } from '../../tasks/tasks.js';
+import { closeTask, listTasks, openTask, showTask, taskCertificates } from '../../tasks/tasks.js';
 import { isSpiffeId } from '../../ids/spiffe.js';
 import { requireOrchestrator } from '../auth.js';
 import { readJson } from '../body.js';
@@ -38,13 +39,14 @@ const count = (max: number, dflt: number) =>
     .optional()
     .transform((v) => v ?? dflt);
 
+const page = { offset: count(1_000_000, 0), limit: count(500, 100).pipe(z.number().min(1, 'at least 1')) };
+const pageQuery = z.object(page).strict();
 const listQuery = z
   .object({
     state: z.enum(['open', 'closed', 'all']).default('open'),
     agent: z.string().refine(isSpiffeId, { message: 'not a SPIFFE ID' }).optional(),
     on_behalf_of: z.string().refine(isPrincipal, { message: 'not a valid principal' }).optional(),
-    offset: count(1_000_000, 0),
-    limit: count(500, 100).pipe(z.number().min(1, 'at least 1')),
+    ...page,
   })
   .strict();
 
@@ -94,6 +96,13 @@ export function taskRoutes(app: Hono, b: Broker): void {
   app.get('/v1/tasks/:id', async (c) => {
     const opener = await requireOrchestrator(b, c);
     return c.json(await showTask(b, opener, c.req.param('id')), 200, { 'Cache-Control': 'no-store' });
+  });
+
+  app.get('/v1/tasks/:id/certificates', async (c) => {
+    const opener = await requireOrchestrator(b, c);
+    const q = pageQuery.safeParse(c.req.query());
+    if (!q.success) throw new MayflyError('invalid_request', describe(q.error), { reason: 'malformed_request' });
+    return c.json(await taskCertificates(b, opener, c.req.param('id'), q.data), 200, { 'Cache-Control': 'no-store' });
   });
 
   app.post('/v1/tasks/:id/close', async (c) => {
