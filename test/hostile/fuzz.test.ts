@@ -300,6 +300,13 @@ describe('hostile path parameters never produce a 5xx', () => {
     ['POST', (s) => `/v1/principals/${s}/revoke`],
     ['GET', (s) => `/v1/tasks/${s}`],
     ['POST', (s) => `/v1/tasks/${s}/close`],
+    ['GET', (s) => `/v1/tasks/${s}/certificates`],
+    ['GET', (s) => `/v1/certificates/${s}`],
+    ['POST', (s) => `/v1/certificates/${s}/revoke`],
+    ['GET', (s) => `/v1/tasks?${s}`],
+    ['GET', (s) => `/v1/tasks/${wide}/certificates?${s}`],
+    ['GET', (s) => `/v1/audit?${s}`],
+    ['GET', (s) => `/v1/revocations?${s}`],
   ];
   for (const [i, [method, path]] of routes.entries()) {
     it(`${method} ${path('{x}')}`, async () => {
