@@ -40,7 +40,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     createStore(
       config.store.kind === 'memory'
         ? { kind: 'memory' }
-        : { kind: 'redis', url: config.store.url, ...(config.store.prefix ? { prefix: config.store.prefix } : {}), auditMaxLen: config.audit.streamMaxLen },
+        : { ...config.store, auditMaxLen: config.audit.streamMaxLen },
       clock,
     );
   const keyring = await Keyring.open(config.keysDir, config.tokens.alg);

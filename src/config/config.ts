@@ -43,7 +43,7 @@ export interface Config {
   issuer: string;
   trustDomain: string;
   listen: { host: string; port: number; tls?: { certFile: string; keyFile: string } };
-  store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string };
+  store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string } | { kind: 'redis'; cluster: string[]; prefix?: string };
   /** HTTP worker processes (1: the broker runs in this process; "auto" resolved to the CPU count). */
   workers: number;
   tokens: { defaultTtlMs: number; maxTtlMs: number; alg: SigningAlg };

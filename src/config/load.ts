@@ -71,7 +71,14 @@ function normalise(c: RawConfig, source: string): Config {
       port: c.listen.port,
       ...(c.listen.tls ? { tls: { certFile: resolve(c.listen.tls.cert_file), keyFile: resolve(c.listen.tls.key_file) } } : {}),
     },
-    store: c.store === 'memory' ? { kind: 'memory' } : { kind: 'redis', url: c.store.redis_url, ...(c.store.prefix ? { prefix: c.store.prefix } : {}) },
+    store:
+      c.store === 'memory'
+        ? { kind: 'memory' }
+        : {
+            kind: 'redis',
+            ...('redis_cluster' in c.store ? { cluster: c.store.redis_cluster } : { url: c.store.redis_url }),
+            ...(c.store.prefix ? { prefix: c.store.prefix } : {}),
+          },
     workers: c.workers === 'auto' ? availableParallelism() : c.workers,
     tokens: { defaultTtlMs: ms(c.tokens.default_ttl), maxTtlMs: ms(c.tokens.max_ttl), alg: c.tokens.alg },
     tasks: { defaultTtlMs: ms(c.tasks.default_ttl), maxTtlMs: ms(c.tasks.max_ttl), retentionMs: ms(c.tasks.retention) },

@@ -78,10 +78,14 @@ const registration = z
   })
   .strict();
 
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'expected redis:// or rediss:// URL');
+
 const store = z.union([
   z.literal('memory'),
   z.object({ memory: z.literal(true) }).strict().transform(() => 'memory' as const),
-  z.object({ redis_url: z.string().regex(/^rediss?:\/\//, 'expected redis:// or rediss:// URL'), prefix: z.string().max(64).optional() }).strict(),
+  z.object({ redis_url: redisUrl, prefix: z.string().max(64).optional() }).strict(),
+  /** A Redis Cluster: some of its nodes (the others are discovered). */
+  z.object({ redis_cluster: z.array(redisUrl).min(1).max(32), prefix: z.string().max(64).optional() }).strict(),
 ]);
 
 export const configSchema = z

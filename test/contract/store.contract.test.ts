@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ManualClock, randomId } from '../../src/clock.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
@@ -396,6 +396,10 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
 
 describeStoreContract('memory', (clock, opts) => new MemoryStore({ clock, ...opts }));
 describeStoreContract('redis', (_clock, opts) => new RedisStore({ url: redisUrl(), prefix: uniquePrefix(), ...opts }));
+// the same contract on a Redis Cluster: every script and transaction must stay in one hash slot
+const clusterUrls = inject('redisClusterUrls');
+if (clusterUrls.length > 0) describeStoreContract('redis cluster', (_clock, opts) => new RedisStore({ cluster: clusterUrls, prefix: uniquePrefix(), ...opts }));
+else describe.skip('Store contract: redis cluster (no REDIS_CLUSTER_URLS and no redis-server to build one)', () => it('runs on a cluster', () => undefined));
 
 describe('MemoryStore expiry (driven by its clock)', () => {
   it('purges tasks, markers and identity records after their instants', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import type { ManualClock } from '../../src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-certs-'));
@@ -29,7 +29,7 @@ function csr(name: string, keyArgs: string[] = ['-newkey', 'ec', '-pkeyopt', 'ec
   return { pem: readFileSync(file(`${name}.csr`), 'utf8'), der: readFileSync(file(`${name}.csr.der`)) };
 }
 
-describe.each(['redis', 'memory'] as const)('certificates for tasks (%s)', (store) => {
+describe.each(STORES)('certificates for tasks (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   let bundle: string;

@@ -3,9 +3,9 @@
  * answered, no credential of the task is active and none can be minted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 
-describe.each(['redis', 'memory'] as const)('exchange racing a close (%s)', (store) => {
+describe.each(STORES)('exchange racing a close (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   beforeAll(async () => {

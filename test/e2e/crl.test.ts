@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import type { ManualClock } from '../../src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-crl-'));
@@ -29,7 +29,7 @@ function csrPem(): string {
   return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
-describe.each(['redis', 'memory'] as const)('CRL built from reusable pieces (%s)', (store) => {
+describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   let bundle: string;

@@ -7,7 +7,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, SignJWT } from 'jose';
-import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, api, basic, bearer, http, id, postForm, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, api, basic, bearer, http, id, postForm, startTestBroker, type TestBroker, STORES } from '../helpers/broker.js';
 import { RevocationMirror } from '../../src/sdk/verifier/mirror.js';
 import type { ManualClock } from '../../src/clock.js';
 
@@ -15,7 +15,7 @@ const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const claimsOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
 
-describe.each(['redis', 'memory'] as const)('delegation (%s)', (store) => {
+describe.each(STORES)('delegation (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   beforeAll(async () => {

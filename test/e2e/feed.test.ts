@@ -4,11 +4,11 @@
  * from every replica on the same Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { openSse } from '../helpers/sse.js';
 
-describe.each(['redis', 'memory'] as const)('revocation feed (%s)', (store) => {
+describe.each(STORES)('revocation feed (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   beforeAll(async () => {

@@ -5,10 +5,10 @@
  * expiry and status.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 
-describe.each(['redis', 'memory'] as const)('inventory (%s)', (store) => {
+describe.each(STORES)('inventory (%s)', (store) => {
   let b: TestBroker;
   let a: ReturnType<typeof api>;
   let forAlice: string;

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, baseDoc, bearer, http, id, newSigner, OPERATOR, postForm, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, api, type TestBroker } from '../helpers/broker.js';
+import { API, baseDoc, bearer, http, id, newSigner, OPERATOR, postForm, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, api, type TestBroker, STORES } from '../helpers/broker.js';
 import type { ManualClock } from '../../src/clock.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 
@@ -29,7 +29,7 @@ const withJoiner = async () => [
   { spiffe_id: JOINER, attestor: 'join', owner: 'edge@example.com', roles: ['agent'], scopes: ['read'], tools: ['search'], audiences: [API], certificates: true },
 ];
 
-describe.each(['redis', 'memory'] as const)('join tokens (%s)', (store) => {
+describe.each(STORES)('join tokens (%s)', (store) => {
   let b: TestBroker;
   let taskId: string;
   beforeAll(async () => {

@@ -9,7 +9,7 @@
  */
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker } from '../helpers/broker.js';
+import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker, STORES } from '../helpers/broker.js';
 import { CERT_TYPE, corpPki, form, json, startTlsBroker, svidByJwt, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
@@ -22,7 +22,7 @@ const ORCH = p.signed('orch', 'corp-ca', 'orch-7', 'DNS:orch.corp.example');
 const STRANGER = p.signed('stranger', 'corp-ca', 'nobody', 'URI:spiffe://corp.example/nobody');
 const ROGUE = p.signed('rogue', 'rogue-ca', 'build-7', 'URI:spiffe://corp.example/build/7');
 
-describe.each(['redis', 'memory'] as const)('mTLS attestation and certificate-bound tokens (%s)', (store) => {
+describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (store) => {
   let b: TestBroker;
   let url: string;
   let svid: Pair;

@@ -16,6 +16,7 @@ import { ManualClock, type Clock } from '../../src/clock.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { redisUrl, uniquePrefix } from './redis.js';
+import { inject } from 'vitest';
 import { freePort } from './port.js';
 
 export { freePort };
@@ -27,6 +28,10 @@ export const AUD = 'mayfly';
 export const API = 'https://api.test';
 export const OTHER_API = 'https://other.test';
 export const id = (path: string) => `spiffe://${TD}/${path}`;
+
+export type StoreKind = 'redis' | 'memory' | 'cluster';
+/** The stores the end-to-end suites run on: Redis, memory, and a Redis Cluster when the setup has one. */
+export const STORES: readonly StoreKind[] = ['redis', 'memory', ...(inject('redisClusterUrls').length > 0 ? (['cluster'] as const) : [])];
 
 export const CLIENT = { id: 'rs', secret: 'rs-secret-0123456789' };
 export const OPERATOR = { name: 'alice-ops', token: 'op-token-0123456789abcdef' };
@@ -91,7 +96,8 @@ export interface AttestOptions {
 
 export async function startTestBroker(
   opts: {
-    store?: 'redis' | 'memory';
+    /** `cluster`: a RedisStore on the Redis Cluster of the global setup (see STORES). */
+    store?: StoreKind;
     clock?: ManualClock;
     extra?: Record<string, unknown>;
     redisUrl?: string;
@@ -112,10 +118,13 @@ export async function startTestBroker(
   opts.edit?.(doc);
   const config = buildConfig(doc, 'test', {});
   const clock = opts.clock ?? new ManualClock(Date.now());
+  const kind = opts.store ?? 'redis';
   const store =
-    (opts.store ?? 'redis') === 'redis'
+    kind === 'redis'
       ? new RedisStore({ url: opts.redisUrl ?? redisUrl(), prefix: opts.prefix ?? uniquePrefix() })
-      : new MemoryStore({ clock });
+      : kind === 'cluster'
+        ? new RedisStore({ cluster: inject('redisClusterUrls'), prefix: opts.prefix ?? uniquePrefix() })
+        : new MemoryStore({ clock });
   const running = await startBroker(config, { clock, store, logger: opts.logger ?? createLogger('silent') });
   const attest = async (sub: string, o: AttestOptions = {}) => {
     const s = o.signer ?? signers.main;

@@ -10,7 +10,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
-import { readIncoming, startTestBroker, type Res, type TestBroker } from './broker.js';
+import { readIncoming, startTestBroker, type Res, type StoreKind, type TestBroker } from './broker.js';
 
 export const CERT_TYPE = 'urn:mayfly:params:oauth:token-type:tls-client-certificate';
 
@@ -91,7 +91,7 @@ export async function svidByJwt(callBroker: (url: string, o?: Parameters<typeof 
  * A test broker serving HTTPS with the TLS certificate made by `p.selfSigned('server', ...)`, an
  * x509 attestor `corp` trusting `corp-ca.pem` of the same PKI, and these extra registrations.
  */
-export function startTlsBroker(store: 'redis' | 'memory', p: ReturnType<typeof pki>, registrations: unknown[]): Promise<TestBroker> {
+export function startTlsBroker(store: StoreKind, p: ReturnType<typeof pki>, registrations: unknown[]): Promise<TestBroker> {
   return startTestBroker({
     store,
     edit: (doc) => {

@@ -2,9 +2,13 @@
  * vitest globalSetup: provides `redisUrl` to every test file. Tests always talk to a real Redis.
  * Order: REDIS_URL; else a throwaway `redis-server` on a free port (no persistence); else a
  * `redis:7-alpine` container via testcontainers when a Docker engine answers; else fail loudly.
+ * Also `redisClusterUrls`: REDIS_CLUSTER_URLS, else a throwaway 3-master Redis Cluster of local
+ * redis-servers, else none (the cluster tests then say they were skipped).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -13,26 +17,34 @@ import { freePort } from '../helpers/port.js';
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** Seed URLs of a Redis Cluster (REDIS_CLUSTER_URLS, comma-separated, or 3 local redis-servers); empty: none. */
+    redisClusterUrls: string[];
   }
 }
 
 type Teardown = () => Promise<void>;
 
 export default async function setup(project: TestProject): Promise<Teardown> {
+  const cluster = await clusterFor();
+  project.provide('redisClusterUrls', cluster.urls);
   const fromEnv = process.env.REDIS_URL;
   if (fromEnv) {
     project.provide('redisUrl', fromEnv);
-    return async () => {};
+    return cluster.teardown;
   }
   if (onPath('redis-server')) {
     const { url, teardown } = await startRedisServer();
     project.provide('redisUrl', url);
-    return teardown;
+    return async () => {
+      await Promise.all([teardown(), cluster.teardown()]);
+    };
   }
   const container = await startContainer();
   if (typeof container === 'object') {
     project.provide('redisUrl', container.url);
-    return container.teardown;
+    return async () => {
+      await Promise.all([container.teardown(), cluster.teardown()]);
+    };
   }
   throw new Error(
     'No Redis for the tests: set REDIS_URL, install redis-server (node scripts/ensure-redis.mjs does it ' +
@@ -67,9 +79,54 @@ function pingOnce(port: number): Promise<boolean> {
   });
 }
 
-async function startRedisServer(): Promise<{ url: string; teardown: Teardown }> {
+/** REDIS_CLUSTER_URLS, else a local 3-master cluster when redis-server is installed, else none. */
+async function clusterFor(): Promise<{ urls: string[]; teardown: Teardown }> {
+  const fromEnv = process.env.REDIS_CLUSTER_URLS;
+  if (fromEnv) return { urls: fromEnv.split(',').map((u) => u.trim()).filter(Boolean), teardown: async () => {} };
+  if (!onPath('redis-server')) return { urls: [], teardown: async () => {} };
+  return startRedisCluster(3);
+}
+
+/**
+ * Three masters, no replicas: each node started in cluster mode (its nodes.conf in a temp dir), given
+ * a third of the 16,384 slots, introduced to the first; ready when every node says cluster_state:ok.
+ */
+async function startRedisCluster(n: number): Promise<{ urls: string[]; teardown: Teardown }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mayfly-redis-cluster-'));
+  const nodes = await Promise.all(
+    Array.from({ length: n }, async (_, i) =>
+      startRedisServer(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--dir', dir, '--cluster-node-timeout', '2000']),
+    ),
+  );
+  const teardown = async (): Promise<void> => {
+    await Promise.all(nodes.map((x) => x.teardown()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const clients = nodes.map((x) => new Redis(x.url, { lazyConnect: false, maxRetriesPerRequest: 1 }));
+  try {
+    const per = Math.ceil(16384 / n);
+    await Promise.all(clients.map((c, i) => c.call('CLUSTER', 'ADDSLOTSRANGE', String(i * per), String(Math.min(16383, (i + 1) * per - 1)))));
+    const first = new URL(nodes[0]!.url);
+    await Promise.all(clients.slice(1).map((c) => c.call('CLUSTER', 'MEET', first.hostname, first.port)));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const infos = await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
+      if (infos.every((x) => /cluster_state:ok/.test(x) && new RegExp(`cluster_known_nodes:${n}\\b`).test(x))) break;
+      if (Date.now() > deadline) throw new Error(`redis cluster did not form: ${infos.join(' | ').replace(/\r\n/g, ' ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (e) {
+    await teardown();
+    throw e;
+  } finally {
+    clients.forEach((c) => c.disconnect());
+  }
+  return { urls: nodes.map((x) => x.url), teardown };
+}
+
+async function startRedisServer(extra: string[] = []): Promise<{ url: string; teardown: Teardown }> {
   const port = await freePort();
-  const args = ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1'];
+  const args = ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1', ...extra];
   const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -84,6 +84,17 @@ describe('config', () => {
     expect(errorOf({ ...minimal, listen: { tls }, attestors: [...minimal.attestors, { ...x509, issuer: 'x' }] })).toMatch(/unknown key/);
   });
 
+  it('store: memory, one Redis server, or a Redis Cluster by some of its nodes', () => {
+    expect(buildConfig({ ...minimal, store: { redis_url: 'redis://r:6379', prefix: 'a:' } }, 'x', {}).store).toEqual({ kind: 'redis', url: 'redis://r:6379', prefix: 'a:' });
+    expect(buildConfig({ ...minimal, store: { redis_cluster: ['redis://r1:7000', 'rediss://r2:7001'] } }, 'x', {}).store).toEqual({
+      kind: 'redis',
+      cluster: ['redis://r1:7000', 'rediss://r2:7001'],
+    });
+    expect(errorOf({ ...minimal, store: { redis_cluster: [] } })).toMatch(/store/);
+    expect(errorOf({ ...minimal, store: { redis_cluster: ['http://r1:7000'] } })).toMatch(/redis:\/\//);
+    expect(errorOf({ ...minimal, store: { redis_cluster: ['redis://r1:7000'], redis_url: 'redis://r:6379' } })).toMatch(/store/);
+  });
+
   it('names the bad key', () => {
     expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], owner: '' }] })).toMatch(/registrations\[0\]\.owner/);
     expect(errorOf({ ...minimal, tokens: { max_ttl: 'forever' } })).toMatch(/tokens\.max_ttl/);

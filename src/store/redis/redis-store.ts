@@ -1,5 +1,6 @@
 /**
- * Store on Redis (standalone; the key layout is also Cluster-safe).
+ * Store on Redis: one server (`url`), or a Redis Cluster (`cluster`: seed node URLs). The key layout
+ * is Cluster-safe: every script and transaction touches one hash slot.
  *
  * Key layout (prefix defaults to `mf:`). Every key of a task carries the hash tag `{taskId}` so the
  * task's scripts touch one slot only (Redis Cluster runs a script only if all its keys share a slot):
@@ -20,7 +21,7 @@
  *   crl:version       STRING bumped on every change the CRL depends on
  * Every task key expires at the task's purge instant, so nothing needs a sweeper.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AuditEntry,
@@ -41,7 +42,10 @@ import { SCRIPTS, type ScriptName } from './scripts.js';
 import { certificateKeptUntil, combineIdentities, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
-  url: string;
+  /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
+  url?: string;
+  /** A Redis Cluster: the URLs of some of its nodes (the rest are discovered). */
+  cluster?: string[];
   /** Key prefix; must not contain `{` or `}` (that would break the per-task hash tags). */
   prefix?: string;
   auditMaxLen?: number;
@@ -50,7 +54,18 @@ export interface RedisStoreOptions {
 }
 
 type ScriptCall = (...args: (string | number | Buffer)[]) => Promise<unknown>;
-type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
+type ScriptedRedis = (Redis | Cluster) & Record<ScriptName, ScriptCall>;
+
+/** Connection options of one node, from its URL (credentials, TLS, database 0 only in a cluster). */
+function nodeFromUrl(u: string): { host: string; port: number; options: RedisOptions } {
+  const url = new URL(u);
+  const options: RedisOptions = {
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379), options };
+}
 
 const COMMAND_TIMEOUT_MS = 1000;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
@@ -63,23 +78,37 @@ export class RedisStore implements Store {
   private closed = false;
   private lastError: Error | undefined;
   /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
-  private blocking: Redis | undefined;
+  private blocking: Redis | Cluster | undefined;
 
   constructor(opts: RedisStoreOptions) {
     this.prefix = opts.prefix ?? 'mf:';
     if (/[{}]/.test(this.prefix)) throw new TypeError('redis key prefix must not contain { or }');
     this.auditMaxLen = opts.auditMaxLen ?? 100_000;
     // Fail fast instead of queueing: a request must get a 503 within ~1 s, never hang on a dead Redis.
-    this.redis = new Redis(opts.url, {
+    const fast: RedisOptions = {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: COMMAND_TIMEOUT_MS,
       connectTimeout: 2000,
-      enableAutoPipelining: true,
       // Always reconnect (service resumes on its own when Redis returns), backoff capped at 1 s.
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
-      scripts: SCRIPTS,
-    }) as ScriptedRedis;
+    };
+    if ((opts.url === undefined) === (opts.cluster === undefined || opts.cluster.length === 0)) throw new TypeError('RedisStore needs exactly one of url and cluster');
+    if (opts.cluster) {
+      const nodes = opts.cluster.map(nodeFromUrl);
+      this.redis = new Cluster(
+        nodes.map(({ host, port }) => ({ host, port })),
+        {
+          enableOfflineQueue: false,
+          enableAutoPipelining: true,
+          scripts: SCRIPTS,
+          clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
+          redisOptions: { ...fast, ...nodes[0]!.options },
+        },
+      ) as ScriptedRedis;
+    } else {
+      this.redis = new Redis(opts.url!, { ...fast, enableAutoPipelining: true, scripts: SCRIPTS }) as ScriptedRedis;
+    }
     // Without a listener a down Redis would crash the process with an unhandled 'error' event.
     this.redis.on('error', (err: Error) => {
       this.lastError = err;
@@ -367,7 +396,11 @@ export class RedisStore implements Store {
   async waitRevocations(afterId: string, timeoutMs: number): Promise<void> {
     await this.ready();
     if (!this.blocking) {
-      this.blocking = this.redis.duplicate({ enableAutoPipelining: false, commandTimeout: timeoutMs + 2000, enableOfflineQueue: true });
+      const blockingOpts = { enableAutoPipelining: false, commandTimeout: timeoutMs + 2000, enableOfflineQueue: true };
+      this.blocking =
+        this.redis instanceof Cluster
+          ? this.redis.duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false, redisOptions: { ...this.redis.options.redisOptions, commandTimeout: timeoutMs + 2000 } })
+          : this.redis.duplicate(blockingOpts);
       this.blocking.on('error', (err: Error) => (this.lastError = err));
     }
     try {
