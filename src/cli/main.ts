@@ -1,7 +1,7 @@
 /**
  * The `mayfly` command. `serve` runs on a config file (MAYFLY_CONFIG, default config/mayfly.yaml);
  * `dev` runs the embedded default (memory store, dev attestor, loopback only) and prints a walkthrough.
- * The client-side commands (task, token, introspect, revoke, inspect, keys, join-token) live in
+ * The client-side commands (task, token, cert, introspect, revoke, inspect, keys, join-token) live in
  * cli/commands/, one file each; exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration.
  */
 import { parseArgs } from 'node:util';

@@ -2,7 +2,7 @@
  * The client-side CLI as a user runs it: `node --import tsx src/cli/main.ts ...` in a child process
  * against a real broker (real Redis), checking output and exit codes (0 ok, 1 refused/inactive, 2 usage).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +112,24 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(inspected2.out).toMatch(/^task state\s+closed \(closed by operator\)$/m);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.out)).toMatchObject({ active: false, code: 'revoked', reason: 'task_closed', checks: { signature: 'valid', feed: 'checked', introspection: 'inactive' } });
+  });
+
+  it('cert writes an X509-SVID, its key (0600) and the bundle; openssl verifies it; refused without certificates: true', async () => {
+    const task = (await api(b).openTask({ agents: [id('agent/*')], scopes: ['read'], tools: ['search'], audiences: [API], ttl: '20m' })).body.task_id;
+    const out = mkdtempSync(join(tmpdir(), 'mayfly-cli-cert-'));
+    const r = await mayfly(['cert', '--task', task, '--out', out, '--token', await b.attest('agent-b')], env);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^spiffe_id\\s+${id('agent/b')}$`, 'm'));
+    expect(readdirSync(out).sort()).toEqual(['bundle.pem', 'svid-key.pem', 'svid.pem']);
+    expect(statSync(join(out, 'svid-key.pem')).mode & 0o777).toBe(0o600);
+    const verified = spawnSync('openssl', ['verify', '-CAfile', join(out, 'bundle.pem'), join(out, 'svid.pem')], { encoding: 'utf8' });
+    expect(verified.stdout).toMatch(/OK/);
+    const serial = /^serial\s+([0-9a-f]+)$/m.exec(r.out)![1]!;
+    expect((await http(`${b.url}/v1/certificates/${serial}`)).body).toMatchObject({ status: 'good', task_id: task });
+    const refused = await mayfly(['cert', '--task', task, '--out', out, '--token', await b.attest('agent-a')], env);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/access_denied|not registered for certificates/);
+    expect((await mayfly(['cert', '--out', out], env)).code).toBe(2);
   });
 
   it('revoke token, identity (and unlock) and principal, and inspect says why', async () => {

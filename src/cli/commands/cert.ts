@@ -1,0 +1,85 @@
+/** `mayfly cert`: an X509-SVID for a task: a fresh P-256 key here, its CSR to the broker, the files written. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
+import { newKeyAndCsr } from '../../sdk/client/csr.js';
+import { BrokerError } from '../../sdk/http.js';
+import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, UsageError, type Io } from './common.js';
+import { call } from './http.js';
+
+const HELP = `usage: mayfly cert --task TASK_ID [--out DIR] [options]
+
+Asks the broker for an X509-SVID for the task (POST /v1/certificates): a fresh EC P-256 key is made
+here and never leaves this machine; its certificate request goes with your attestation (--token,
+--token-file, $MAYFLY_TOKEN, or --dev-workload NAME against a dev broker). Your registration needs
+certificates: true. The certificate lives no longer than the task, and is revoked when the task ends.
+
+Writes into --out (default: the current directory), key file mode 0600:
+  svid.pem         the certificate, then the chain up to (not including) the root
+  svid-key.pem     the private key (PKCS#8)
+  bundle.pem       the trust anchors (GET /v1/ca/bundle), for the peers that check it
+
+options:
+  --task ID            the task (required)
+  --out DIR            where to write the files (default .)
+  --dev-workload NAME  get the attestation from the dev attestor (POST /dev/attest; dev mode only)
+
+output: serial, SPIFFE ID, expiry and the files written (--json: the broker's answer plus the files)
+
+${COMMON_HELP}`;
+
+const OWN = {
+  task: { type: 'string' },
+  out: { type: 'string' },
+  'dev-workload': { type: 'string' },
+} as const;
+
+interface Issued {
+  certificate: string;
+  chain: string[];
+  serial: string;
+  not_after: string;
+  spiffe_id: string;
+  task_id: string;
+}
+
+export async function run(args: string[], io: Io): Promise<number> {
+  const p = parse(args, OWN, HELP, io);
+  if (!p) return EXIT.ok;
+  const v = p.values as { task?: string; out?: string; 'dev-workload'?: string };
+  if (!v.task) throw new UsageError('--task is required');
+  let source: AttestationSource;
+  if (v['dev-workload']) source = devAttestor(p.common.url, v['dev-workload']);
+  else {
+    const att = p.common.attestation();
+    if (!att) throw new UsageError('cert: no attestation: pass --token, --token-file, $MAYFLY_TOKEN, or --dev-workload NAME');
+    source = staticToken(att);
+  }
+  let attestation: string;
+  try {
+    attestation = await source.token();
+  } catch (e) {
+    if (e instanceof BrokerError) throw fromBrokerError(e, p.common.url);
+    throw e;
+  }
+  const k = newKeyAndCsr();
+  const r = await call<Issued>(p.common, '/v1/certificates', { bearer: attestation, json: { task_id: v.task, csr: k.csrPem } });
+  const bundle = await fetch(`${p.common.url}/v1/ca/bundle`).then((res) => (res.ok ? res.text() : ''));
+  const dir = v.out ?? '.';
+  const files = { certificate: join(dir, 'svid.pem'), key: join(dir, 'svid-key.pem'), bundle: join(dir, 'bundle.pem') };
+  writeFileSync(files.key, k.keyPem, { mode: 0o600 });
+  writeFileSync(files.certificate, [r.certificate, ...r.chain].map((x) => (x.endsWith('\n') ? x : `${x}\n`)).join(''));
+  if (bundle) writeFileSync(files.bundle, bundle);
+  if (p.common.json) printJson(io, { ...r, files });
+  else
+    io.out(
+      [
+        `serial     ${r.serial}`,
+        `spiffe_id  ${r.spiffe_id}`,
+        `task       ${r.task_id}`,
+        `not_after  ${r.not_after}`,
+        `wrote      ${files.certificate}, ${files.key}${bundle ? `, ${files.bundle}` : ''}`,
+      ].join('\n'),
+    );
+  return EXIT.ok;
+}
