@@ -20,7 +20,10 @@ export type AuditEventType =
   | 'certificate.granted'
   | 'certificate.denied'
   | 'certificate.revoked'
-  | 'join_token.created';
+  | 'join_token.created'
+  // reported by resource servers (POST /v1/audit/usage): what was done with a token, or refused
+  | 'token.used'
+  | 'token.refused';
 
 export type AuditFields = Record<string, string | number | boolean | string[] | undefined>;
 

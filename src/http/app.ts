@@ -19,6 +19,7 @@ import { revocationRoutes } from './routes/revocations.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { joinTokenRoutes } from './routes/join-tokens.js';
 import { caRoutes } from './routes/ca.js';
+import { usageRoutes } from './routes/usage.js';
 
 export function createApp(b: Broker): Hono {
   const app = new Hono();
@@ -36,6 +37,7 @@ export function createApp(b: Broker): Hono {
   identityRoutes(app, b);
   joinTokenRoutes(app, b);
   auditRoutes(app, b);
+  usageRoutes(app, b);
   revocationRoutes(app, b);
   certificateRoutes(app, b);
   caRoutes(app, b);

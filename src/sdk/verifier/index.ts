@@ -7,3 +7,4 @@ export { checkClientCertificate, parseCertificates, uriSans, type CertificateChe
 export { RevocationMirror, type RevocationEvent } from './mirror.js';
 export type { DpopRequest } from './dpop.js';
 export type { FeedMode, FeedStatus } from './feed.js';
+export type { UsageOptions, UsageEvent } from './usage.js';

@@ -9,7 +9,7 @@ import type { Verifier, VerifyOptions } from './verifier.js';
 
 export type HeaderSource = Headers | Record<string, string | string[] | undefined> | ((name: string) => string | undefined | null);
 
-export interface RequestOptions extends Omit<VerifyOptions, 'dpop'> {
+export interface RequestOptions extends Omit<VerifyOptions, 'dpop' | 'request'> {
   /** Method and absolute URL of the request (needed for DPoP-bound tokens). */
   method?: string;
   url?: string;
@@ -62,6 +62,7 @@ export async function verifyRequest(verifier: Verifier, headers: HeaderSource, o
     ...(opts.scopes ? { scopes: opts.scopes } : {}),
     ...(opts.tool !== undefined ? { tool: opts.tool } : {}),
     ...(opts.clientCertificate !== undefined ? { clientCertificate: opts.clientCertificate } : {}),
+    ...(opts.method !== undefined && opts.url !== undefined ? { request: { method: opts.method, url: opts.url } } : {}),
     ...(scheme === 'DPoP' || proof !== undefined ? { dpop: { proof, method: opts.method ?? 'GET', url: opts.url ?? '', scheme } } : {}),
   });
   if (r.ok) return r;

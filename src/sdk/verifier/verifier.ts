@@ -15,6 +15,7 @@ import { brokerKeys } from './keys.js';
 import { RevocationMirror, type MirrorCounts } from './mirror.js';
 import { checkCertificateBinding, checkClientCertificate, type CertificateCheckOptions, type CertificateInput, type CertificateResult } from './mtls.js';
 import { ReplayCache } from './replay-cache.js';
+import { UsageReporter, type UsageOptions } from './usage.js';
 import { fail, revoked, type VerifyResult } from './result.js';
 import { checkToken, DEFAULT_ALGORITHMS, type TokenCheckConfig } from './token-check.js';
 
@@ -48,6 +49,11 @@ export interface VerifierOptions extends BrokerCredentials {
   jwksCooldownMs?: number;
   jwksCacheMaxAgeMs?: number;
   dpop?: { maxAgeS?: number; skewS?: number; replayCacheSize?: number; algorithms?: string[] };
+  /**
+   * Report each decision about a token whose signature verified (allowed, or refused with its code) to
+   * the broker's audit (POST /v1/audit/usage, with the client credentials), batched off the request path.
+   */
+  reportUsage?: boolean | UsageOptions;
 }
 
 export interface VerifyOptions {
@@ -64,6 +70,8 @@ export interface VerifyOptions {
    * (RFC 8705 §3: `cnf.x5t#S256` must be its SHA-256 thumbprint). A bound token without it is refused.
    */
   clientCertificate?: CertificateInput;
+  /** The request, for usage reports (method and path). */
+  request?: { method: string; url: string };
 }
 
 export interface VerifierStatus {
@@ -80,6 +88,8 @@ export interface Verifier {
   start(opts?: { timeoutMs?: number }): Promise<void>;
   close(): void;
   status(): VerifierStatus;
+  /** Sends the queued usage reports now (reportUsage); resolves when they are sent or dropped. */
+  flushUsage(): Promise<void>;
   /** mTLS: a client certificate against a trust bundle and the revoked serials of the mirror. */
   checkCertificate(cert: CertificateInput, opts: Omit<CertificateCheckOptions, 'revocation' | 'now'>): CertificateResult;
 }
@@ -119,10 +129,22 @@ export function createVerifier(o: VerifierOptions): Verifier {
     }
   }
 
+  const usage = o.reportUsage ? new UsageReporter(brokerUrl, credentials, f, () => clock.now(), o.reportUsage === true ? {} : o.reportUsage) : undefined;
+
   async function verify(token: string, v: VerifyOptions): Promise<VerifyResult> {
     const now = clock.now();
     const r = await checkToken(token, jwks.resolve, cfg, v.audience, now, fixedClock);
-    if (!r.ok) return r;
+    if (!r.ok) return r; // not signed by the broker, or not for us: nothing trustworthy to report
+    const out = await decide(token, r, v, now);
+    if (usage) {
+      const req = v.request ?? (v.dpop ? { method: v.dpop.method, url: v.dpop.url } : {});
+      usage.add(r.claims, out, { ...(v.tool ? { tool: v.tool } : {}), audience: [v.audience].flat()[0]!, ...req });
+    }
+    return out;
+  }
+
+  /** After the signature and claims: binding, revocation, scopes and tool. */
+  async function decide(token: string, r: VerifyResult & { ok: true }, v: VerifyOptions, now: number): Promise<VerifyResult> {
     const c = r.claims;
     if (c.cnf?.['x5t#S256'] !== undefined) {
       const b = checkCertificateBinding(c.cnf['x5t#S256'], v.clientCertificate);
@@ -170,7 +192,9 @@ export function createVerifier(o: VerifierOptions): Verifier {
     },
     close() {
       feed?.close();
+      void usage?.close();
     },
+    flushUsage: () => usage?.flush() ?? Promise.resolve(),
     status() {
       return { feed: feed ? feed.status() : { mode: 'none' }, fresh: fresh(clock.now()), mirror: mirror.counts(), jwks: { fresh: jwks.fresh, coolingDown: jwks.coolingDown } };
     },
