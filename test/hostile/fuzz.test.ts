@@ -59,6 +59,9 @@ const endpoints = () =>
     { path: '/oauth/introspect', headers: basic() },
     { path: '/oauth/revoke', headers: basic() },
     { path: '/v1/tasks', headers: bearer(OPERATOR.token) },
+    { path: '/v1/audit/usage', headers: basic() },
+    { path: '/v1/certificates', headers: bearer(OPERATOR.token) },
+    { path: '/v1/join-tokens', headers: bearer(OPERATOR.token) },
   ] as const;
 
 const contentType = fc.oneof(
