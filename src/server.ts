@@ -25,6 +25,7 @@ import { loadCertificateAttestors } from './attest/client-certificate.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -116,6 +117,9 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     );
     s.once('error', reject);
   });
+  // the certificate a connection presented is read once per connection (http/client-certificate.ts):
+  // no renegotiation may swap it (RFC 5746 aside, TLS 1.2 lets a client renegotiate with another one)
+  if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
