@@ -35,14 +35,19 @@ export class Audit {
 
   /** Records an event. Never throws: a store outage is logged, and the decision itself already failed closed. */
   record(type: AuditEventType, fields: AuditFields): void {
+    this.write(type, fields).catch((e: unknown) => this.log.warn({ err: (e as Error).message, type }, 'audit event not written to store'));
+  }
+
+  /** Records an event and resolves once the store holds it (rejects with the store's error). */
+  write(type: AuditEventType, fields: AuditFields): Promise<string> {
     // no `at` field: the stream id carries the time (GET /v1/audit shows it), pino lines carry their own
     const flat: Record<string, string> = { type };
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
       flat[k] = Array.isArray(v) ? v.join(' ') : String(v);
     }
-    const denied = type.endsWith('.denied');
+    const denied = type.endsWith('.denied') || type.endsWith('.refused');
     this.log[denied ? 'warn' : 'info']({ audit: flat }, type);
-    this.store.appendAudit(flat).catch((e: unknown) => this.log.warn({ err: (e as Error).message, type }, 'audit event not written to store'));
+    return this.store.appendAudit(flat);
   }
 }

@@ -3,7 +3,7 @@
  * clear message), nothing is half-written, and service resumes by itself when Redis returns.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, http, OPERATOR, bearer, id, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, basic, http, OPERATOR, bearer, id, postJson, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
 import { redisUrl } from '../helpers/redis.js';
 import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
 
@@ -54,6 +54,10 @@ describe('Redis unreachable', () => {
     expect((await a.openTask(WIDE_TASK, orch)).status).toBe(503);
     expect((await a.close(task, orch)).status).toBe(503);
     expect((await a.lock(id('agent/b'))).status).toBe(503);
+    // a usage report is not acknowledged unless the audit trail holds it
+    const usage = await postJson(`${b.url}/v1/audit/usage`, { events: [{ jti: 'j', task_id: task, decision: 'allowed' }] }, basic());
+    expect(usage.status).toBe(503);
+    expect((await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(503);
     expect((await http(`${b.url}/healthz`)).status).toBe(200); // the process itself is fine
 
     proxy.restore();

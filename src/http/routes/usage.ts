@@ -43,10 +43,13 @@ export function usageRoutes(app: Hono, b: Broker): void {
       const i = parsed.error.issues[0]!;
       throw new MayflyError('invalid_request', `${i.path.join('.') || 'body'}: ${i.message}`, { reason: 'malformed_request' });
     }
-    for (const e of parsed.data.events) {
-      const { decision, at, ...fields } = e;
-      b.audit.record(decision === 'allowed' ? 'token.used' : 'token.refused', { ...fields, ...(at ? { decided_at: at } : {}), by });
-    }
+    // written before the answer: a 202 means the trail holds them (a store outage is a 503, and the
+    // reporter counts the batch as dropped)
+    await Promise.all(
+      parsed.data.events.map(({ decision, at, ...fields }) =>
+        b.audit.write(decision === 'allowed' ? 'token.used' : 'token.refused', { ...fields, ...(at ? { decided_at: at } : {}), by }),
+      ),
+    );
     return c.json({ recorded: parsed.data.events.length }, 202);
   });
 }
