@@ -42,7 +42,12 @@ export interface Registration {
 export interface Config {
   issuer: string;
   trustDomain: string;
-  listen: { host: string; port: number; tls?: { certFile: string; keyFile: string } };
+  listen: {
+    host: string;
+    port: number;
+    tls?: { certFile: string; keyFile: string };
+    forwardedClientCertificate?: { header: string; format: 'xfcc' | 'pem'; trustedProxies: string[] };
+  };
   store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string } | { kind: 'redis'; cluster: string[]; prefix?: string };
   /** HTTP worker processes (1: the broker runs in this process; "auto" resolved to the CPU count). */
   workers: number;

@@ -70,6 +70,15 @@ function normalise(c: RawConfig, source: string): Config {
       host: c.listen.host,
       port: c.listen.port,
       ...(c.listen.tls ? { tls: { certFile: resolve(c.listen.tls.cert_file), keyFile: resolve(c.listen.tls.key_file) } } : {}),
+      ...(c.listen.forwarded_client_certificate
+        ? {
+            forwardedClientCertificate: {
+              header: c.listen.forwarded_client_certificate.header,
+              format: c.listen.forwarded_client_certificate.format,
+              trustedProxies: c.listen.forwarded_client_certificate.trusted_proxies,
+            },
+          }
+        : {}),
     },
     store:
       c.store === 'memory'

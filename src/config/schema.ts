@@ -2,6 +2,7 @@
  * The configuration file's schema: a user-facing contract (README "Configuration"). Unknown keys are
  * refused so a typo is named at start-up instead of silently ignored.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { isAgentPattern, isSpiffeId, parseSpiffeId } from '../ids/spiffe.js';
@@ -9,6 +10,15 @@ import { isAudience, isScopeToken } from '../ids/tokens.js';
 
 /** Registrations with this attestor are attested by one-time join tokens (POST /v1/join-tokens). */
 export const JOIN_ATTESTOR = 'join';
+
+/** An IPv4/IPv6 address, optionally with a prefix length. */
+export function isCidr(s: string): boolean {
+  const [addr, bits, ...rest] = s.split('/');
+  if (rest.length || !addr) return false;
+  const v = isIP(addr);
+  if (v === 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+}
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, {
   message: 'expected a duration such as "90s", "5m", "1h30m"',
@@ -100,6 +110,20 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** HTTPS, asking every client for a certificate (optional): mTLS attestation and RFC 8705 bound tokens. */
         tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+        /**
+         * Behind a proxy that terminates mTLS: the client certificate it verified, in a request header,
+         * believed only from `trusted_proxies` (CIDRs). `format`: `xfcc` (Envoy's
+         * X-Forwarded-Client-Cert, its `Cert=` field) or `pem` (a URL-encoded PEM, as nginx's
+         * $ssl_client_escaped_cert or AWS ALB's X-Amzn-Mtls-Clientcert).
+         */
+        forwarded_client_certificate: z
+          .object({
+            header: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'a header name').transform((h) => h.toLowerCase()),
+            format: z.enum(['xfcc', 'pem']),
+            trusted_proxies: z.array(z.string().refine(isCidr, { message: 'an IPv4 or IPv6 address or CIDR (10.0.0.0/8)' })).min(1),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8080 }),
@@ -160,8 +184,12 @@ export const configSchema = z
     if (names.has(JOIN_ATTESTOR))
       ctx.addIssue({ code: 'custom', path: ['attestors'], message: `"${JOIN_ATTESTOR}" is the built-in join-token attestor: pick another name` });
     c.attestors.forEach((a, i) => {
-      if (a.type === 'x509' && !c.listen.tls)
-        ctx.addIssue({ code: 'custom', path: ['attestors', i, 'type'], message: 'an x509 attestor needs listen.tls: client certificates arrive in the TLS handshake' });
+      if (a.type === 'x509' && !c.listen.tls && !c.listen.forwarded_client_certificate)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['attestors', i, 'type'],
+          message: 'an x509 attestor needs listen.tls (or listen.forwarded_client_certificate behind a proxy): client certificates arrive with the TLS handshake',
+        });
     });
     c.registrations.forEach((r, i) => {
       if (r.attestor !== JOIN_ATTESTOR && r.match === undefined)

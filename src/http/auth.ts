@@ -101,7 +101,7 @@ export function requireOperator(b: Broker, c: Context): string {
 /** An operator, or a workload attested as an orchestrator. */
 export async function requireOrchestrator(b: Broker, c: Context): Promise<Opener> {
   const tok = bearer(c);
-  const cert = tok === undefined ? clientCertificate(c) : undefined;
+  const cert = tok === undefined ? clientCertificate(b, c) : undefined;
   if (cert) return { kind: 'workload', ...(await orchestratorBy(b, c, cert)) };
   if (!tok) throw new MayflyError('invalid_token', 'bearer token required (an orchestrator attestation JWT or an operator token)', { reason: 'no_credentials' });
   const op = operatorFor(b, tok);

@@ -82,6 +82,13 @@ describe('config', () => {
     expect(errorOf({ ...minimal, listen: { tls }, attestors: [...minimal.attestors, { name: 'corp', type: 'x509' }] })).toMatch(/trust_bundle_file/);
     expect(errorOf({ ...minimal, listen: { tls: { cert_file: 'srv.pem' } } })).toMatch(/key_file/);
     expect(errorOf({ ...minimal, listen: { tls }, attestors: [...minimal.attestors, { ...x509, issuer: 'x' }] })).toMatch(/unknown key/);
+    // behind a proxy: the forwarded certificate header instead of TLS
+    const fwd = { header: 'X-Forwarded-Client-Cert', format: 'xfcc', trusted_proxies: ['10.0.0.0/8', '::1', '192.168.1.7'] };
+    const behind = buildConfig({ ...minimal, listen: { forwarded_client_certificate: fwd }, attestors: [...minimal.attestors, x509] }, 'x', {});
+    expect(behind.listen.forwardedClientCertificate).toEqual({ header: 'x-forwarded-client-cert', format: 'xfcc', trustedProxies: fwd.trusted_proxies });
+    for (const bad of [['10.0.0.0/33'], ['example.com'], ['::1/129'], ['10.0.0.0/8/1'], []])
+      expect(errorOf({ ...minimal, listen: { forwarded_client_certificate: { ...fwd, trusted_proxies: bad } } }), String(bad)).toMatch(/trusted_proxies/);
+    expect(errorOf({ ...minimal, listen: { forwarded_client_certificate: { ...fwd, format: 'json' } } })).toMatch(/format/);
   });
 
   it('store: memory, one Redis server, or a Redis Cluster by some of its nodes', () => {

@@ -22,10 +22,10 @@ import type { PresentedCertificate } from '../../attest/client-certificate.js';
 const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
 
 /** The Bearer attestation; without an Authorization header, the client certificate of this mTLS connection. */
-function proofOf(c: Context): string | PresentedCertificate {
+function proofOf(b: Broker, c: Context): string | PresentedCertificate {
   const h = c.req.header('authorization');
   if (h === undefined) {
-    const cert = clientCertificate(c);
+    const cert = clientCertificate(b, c);
     if (cert) return cert;
   }
   const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h ?? '');
@@ -60,7 +60,7 @@ function serialParam(c: Context): string {
 
 export function certificateRoutes(app: Hono, b: Broker): void {
   app.post('/v1/certificates', async (c) => {
-    const proof = proofOf(c);
+    const proof = proofOf(b, c);
     const { taskId, csr } = await readRequest(c);
     if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
     let out;

@@ -65,7 +65,7 @@ export function tokenRoute(app: Hono, b: Broker): void {
     const delegation = stt === TT_ACCESS_TOKEN;
     const actorToken = param(form, 'actor_token');
     const att = param(form, 'actor_token_type');
-    const cert = clientCertificate(c);
+    const cert = clientCertificate(b, c);
     if (delegation) {
       // RFC 8693 §2.1: delegation needs the actor's own proof; an access token alone is refused
       if (!actorToken) throw invalid('delegation: an access token as subject_token needs actor_token (the actor\'s attestation)', 'actor_token_missing');

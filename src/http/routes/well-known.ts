@@ -11,7 +11,7 @@ import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
 
 export function metadata(b: Broker) {
   const iss = b.config.issuer;
-  const tls = b.config.listen.tls !== undefined;
+  const tls = b.config.listen.tls !== undefined || b.config.listen.forwardedClientCertificate !== undefined; // client certificates arrive
   return {
     issuer: iss,
     token_endpoint: `${iss}/oauth/token`,
