@@ -3,23 +3,18 @@
  * token whose signature verified (POST /v1/audit/usage), and GET /v1/audit?task_id= shows a task's
  * whole story: opened, token granted, tool calls allowed and refused, closed, calls after the close.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, API, basic, bearer, CLIENT, http, OPERATOR, postJson, startTestBroker, STORES, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { describe, expect, it } from 'vitest';
+import { API, basic, bearer, CLIENT, http, OPERATOR, postJson, STORES, useBroker, WIDE_TASK } from '../helpers/broker.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
 
 describe.each(STORES)('usage reports and the task audit trail (%s)', (store) => {
-  let b: TestBroker;
-  let a: ReturnType<typeof api>;
-  beforeAll(async () => {
-    b = await startTestBroker({ store });
-    a = api(b);
-  });
-  afterAll(() => b.close());
+  const ctx = useBroker(store);
 
   const trail = async (taskId: string) =>
-    ((await http(`${b.url}/v1/audit?task_id=${taskId}&limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as { type: string; [k: string]: string }[]);
+    ((await http(`${ctx.b.url}/v1/audit?task_id=${taskId}&limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as { type: string; [k: string]: string }[]);
 
   it("the verifier reports what it decided; the task's trail runs from open to the calls after its close", async () => {
+    const { a, b } = ctx;
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const other = (await a.openTask(WIDE_TASK)).body.task_id;
     const token = (await a.exchange(await b.attest('agent-a'), task, { scope: 'read', tools: 'search' })).body.access_token;
@@ -46,6 +41,7 @@ describe.each(STORES)('usage reports and the task audit trail (%s)', (store) => 
   });
 
   it('refuses malformed reports whole, and callers without client credentials', async () => {
+    const { a, b } = ctx;
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const ok = { jti: 'j1', task_id: task, decision: 'allowed' };
     const send = (body: unknown, headers = basic()) => postJson(`${b.url}/v1/audit/usage`, body, headers);

@@ -16,7 +16,7 @@ import { ManualClock, type Clock } from '../../src/clock.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { redisUrl, uniquePrefix } from './redis.js';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { freePort } from './port.js';
 
 export { freePort };
@@ -141,6 +141,20 @@ export async function startTestBroker(
       .sign(s.privateKey);
   };
   return { url: running.url, running, clock, signers, attest, close: () => running.close() };
+}
+
+/**
+ * A broker for a describe block: started before its tests, closed after them. The returned object is
+ * filled in by `beforeAll`: read `ctx.b` / `ctx.a` inside tests, not at collection time.
+ */
+export function useBroker(store: StoreKind, opts: Omit<Parameters<typeof startTestBroker>[0] & object, 'store'> = {}) {
+  const ctx = {} as { b: TestBroker; a: ReturnType<typeof api> };
+  beforeAll(async () => {
+    ctx.b = await startTestBroker({ ...opts, store });
+    ctx.a = api(ctx.b);
+  });
+  afterAll(() => ctx.b?.close());
+  return ctx;
 }
 
 // ---- small HTTP helpers -------------------------------------------------------------------------

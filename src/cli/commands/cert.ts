@@ -1,10 +1,9 @@
 /** `mayfly cert`: an X509-SVID for a task: a fresh P-256 key here, its CSR to the broker, the files written. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
 import { newKeyAndCsr } from '../../sdk/client/csr.js';
-import { BrokerError } from '../../sdk/http.js';
-import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, UsageError, type Io } from './common.js';
+import type { IssuedSvid } from '../../issue/certificate.js';
+import { agentAttestation, COMMON_HELP, EXIT, parse, printJson, UsageError, type Io } from './common.js';
 import { call } from './http.js';
 
 const HELP = `usage: mayfly cert --task TASK_ID [--out DIR] [options]
@@ -34,36 +33,15 @@ const OWN = {
   'dev-workload': { type: 'string' },
 } as const;
 
-interface Issued {
-  certificate: string;
-  chain: string[];
-  serial: string;
-  not_after: string;
-  spiffe_id: string;
-  task_id: string;
-}
 
 export async function run(args: string[], io: Io): Promise<number> {
   const p = parse(args, OWN, HELP, io);
   if (!p) return EXIT.ok;
   const v = p.values as { task?: string; out?: string; 'dev-workload'?: string };
   if (!v.task) throw new UsageError('--task is required');
-  let source: AttestationSource;
-  if (v['dev-workload']) source = devAttestor(p.common.url, v['dev-workload']);
-  else {
-    const att = p.common.attestation();
-    if (!att) throw new UsageError('cert: no attestation: pass --token, --token-file, $MAYFLY_TOKEN, or --dev-workload NAME');
-    source = staticToken(att);
-  }
-  let attestation: string;
-  try {
-    attestation = await source.token();
-  } catch (e) {
-    if (e instanceof BrokerError) throw fromBrokerError(e, p.common.url);
-    throw e;
-  }
+  const attestation = await agentAttestation(p.common, v['dev-workload'], 'cert');
   const k = newKeyAndCsr();
-  const r = await call<Issued>(p.common, '/v1/certificates', { bearer: attestation, json: { task_id: v.task, csr: k.csrPem } });
+  const r = await call<IssuedSvid>(p.common, '/v1/certificates', { bearer: attestation, json: { task_id: v.task, csr: k.csrPem } });
   const bundle = await fetch(`${p.common.url}/v1/ca/bundle`).then((res) => (res.ok ? res.text() : ''));
   const dir = v.out ?? '.';
   const files = { certificate: join(dir, 'svid.pem'), key: join(dir, 'svid-key.pem'), bundle: join(dir, 'bundle.pem') };

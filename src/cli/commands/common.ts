@@ -2,6 +2,7 @@
  * What every client-side command shares: the common flags (broker URL, credentials, --json), how
  * answers become exit codes (0 ok, 1 refused or inactive, 2 usage or configuration), and output.
  */
+import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BrokerError, type BrokerCredentials } from '../../sdk/http.js';
@@ -66,6 +67,26 @@ export interface Common {
   /** The caller's attestation JWT, if given. */
   attestation(): string | undefined;
   credentials: BrokerCredentials;
+}
+
+/**
+ * The agent's attestation for `command`: from the dev attestor (--dev-workload NAME, dev brokers only),
+ * else --token / --token-file / $MAYFLY_TOKEN; a usage error when there is none.
+ */
+export async function agentAttestation(c: Common, devWorkload: string | undefined, command: string): Promise<string> {
+  let source: AttestationSource;
+  if (devWorkload) source = devAttestor(c.url, devWorkload);
+  else {
+    const att = c.attestation();
+    if (!att) throw new UsageError(`${command}: no attestation: pass --token, --token-file, $MAYFLY_TOKEN, or --dev-workload NAME`);
+    source = staticToken(att);
+  }
+  try {
+    return await source.token();
+  } catch (e) {
+    if (e instanceof BrokerError) throw fromBrokerError(e, c.url);
+    throw e;
+  }
 }
 
 /** Parses `args` with the common options plus the command's own; --help prints `help` and returns null. */

@@ -1,8 +1,6 @@
 /** `mayfly token`: exchange an attestation for a task-bound access token (RFC 8693), or decode one. */
-import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
 import { GRANT_TOKEN_EXCHANGE, subjectTokenType } from '../../sdk/client/exchange.js';
-import { BrokerError } from '../../sdk/http.js';
-import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, tokenArg, UsageError, type Io } from './common.js';
+import { agentAttestation, COMMON_HELP, EXIT, parse, printJson, tokenArg, UsageError, type Io } from './common.js';
 import { decodeJwt, withTimes } from './decode.js';
 import { call } from './http.js';
 
@@ -48,22 +46,9 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
   if (p.positionals.length) throw new UsageError(`unexpected argument ${p.positionals[0]} (did you mean --decode?)`);
   if (!v.task) throw new UsageError(`--task is required`);
-  let source: AttestationSource;
-  if (v['dev-workload']) source = devAttestor(p.common.url, v['dev-workload']);
-  else {
-    const att = p.common.attestation();
-    if (!att) throw new UsageError('token: no attestation: pass --token, --token-file, $MAYFLY_TOKEN, or --dev-workload NAME');
-    source = staticToken(att);
-  }
   const scope = words(v.scope);
   const tools = words(v.tool);
-  let subject: string;
-  try {
-    subject = await source.token();
-  } catch (e) {
-    if (e instanceof BrokerError) throw fromBrokerError(e, p.common.url);
-    throw e;
-  }
+  const subject = await agentAttestation(p.common, v['dev-workload'], 'token');
   const r = await call<{ access_token: string }>(p.common, '/oauth/token', {
     form: {
       grant_type: GRANT_TOKEN_EXCHANGE,
