@@ -16,6 +16,7 @@ import type { CertificateAuthority } from './x509/index.js';
 import type { CrlService } from './ca/crl-service.js';
 import type { X509Certificate } from 'node:crypto';
 import type { CertificateAttestor } from './attest/client-certificate.js';
+import type { DpopNonces } from './attest/dpop-nonce.js';
 
 export interface Broker {
   config: Config;
@@ -36,6 +37,8 @@ export interface Broker {
   crl: CrlService;
   /** The CA's certificate, as the anchor its own X509-SVIDs chain to when presented over mTLS. */
   caAnchors: X509Certificate[];
+  /** DPoP nonces (RFC 9449 §8), when `dpop.require_nonce`. */
+  dpopNonces?: DpopNonces;
   /** `type: x509` attestors (client certificates of other PKIs). */
   certificateAttestors: CertificateAttestor[];
   /** Present only in dev mode: mints attestation tokens for a named workload. */

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'unsupported_token_type'
   // RFC 9449 §12.2
   | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   // RFC 6750 / generic API errors
   | 'invalid_token'
   | 'access_denied'

@@ -22,6 +22,7 @@ import { TaskCache } from './tasks/cache.js';
 import { loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
 import { loadCertificateAttestors } from './attest/client-certificate.js';
+import { DpopNonces } from './attest/dpop-nonce.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
@@ -73,6 +74,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     ca,
     caAnchors: [new X509Certificate(ca.cert.der)],
     certificateAttestors: loadCertificateAttestors(config.certificateAttestors),
+    ...(config.dpop.requireNonce ? { dpopNonces: new DpopNonces(ca.key, config.dpop.nonceLifetimeMs) } : {}),
     ...(devMint ? { devMint } : {}),
   };
   broker.crl = new CrlService(broker as Broker);

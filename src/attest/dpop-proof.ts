@@ -8,7 +8,8 @@
  * (used once: recorded in the store until the proof could no longer be fresh, so every replica refuses
  * a replay), `htm: POST`, `htu` = this token endpoint (no query, no fragment), `iat` within the last
  * minute (10 s of clock skew allowed). Anything else: `invalid_dpop_proof` (RFC 9449 §12.2), 400.
- * Server-provided nonces (§8) are not used.
+ * With `dpop.require_nonce`, also `nonce`: one this broker issued (attest/dpop-nonce.ts), else
+ * `use_dpop_nonce` (§8), answered with a fresh nonce in the `DPoP-Nonce` header.
  */
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import type { Broker } from '../broker.js';
@@ -46,6 +47,8 @@ export async function checkDpopProof(b: Broker, header: string | undefined, now:
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw refuse('the DPoP proof needs a numeric iat');
   const ageMs = now - iat * 1000;
   if (ageMs > MAX_AGE_S * 1000 || ageMs < -SKEW_S * 1000) throw refuse('the DPoP proof is not fresh (iat)', 'dpop_stale');
+  if (b.dpopNonces && !b.dpopNonces.valid(payload.nonce, now))
+    throw new MayflyError('use_dpop_nonce', payload.nonce === undefined ? 'this broker requires a DPoP nonce: retry with the one in DPoP-Nonce' : 'the DPoP nonce is stale or not ours: retry with the one in DPoP-Nonce', { reason: 'dpop_nonce' });
   const jkt = await calculateJwkThumbprint(jwk, 'sha256');
   if (!(await b.store.useOnce(`dpop:${jkt}:${jti}`, (iat + MAX_AGE_S + SKEW_S) * 1000, now))) throw refuse('the DPoP proof was already used', 'dpop_replayed');
   return jkt;

@@ -61,6 +61,7 @@ export interface Config {
   clients: { clientId: string; clientSecret: string }[];
   operators: { name: string; token: string }[];
   feed: { heartbeatMs: number };
+  dpop: { requireNonce: boolean; nonceLifetimeMs: number };
   limits: { bodyBytes: number };
   audit: { streamMaxLen: number };
   log: { level: string };

@@ -121,6 +121,7 @@ function normalise(c: RawConfig, source: string): Config {
     clients: c.clients.map((x) => ({ clientId: x.client_id, clientSecret: x.client_secret })),
     operators: c.operators,
     feed: { heartbeatMs: ms(c.feed.heartbeat) },
+    dpop: { requireNonce: c.dpop.require_nonce, nonceLifetimeMs: ms(c.dpop.nonce_lifetime) },
     limits: { bodyBytes: c.limits.body_bytes },
     audit: { streamMaxLen: c.audit.stream_max_len },
     log: c.log,

@@ -154,6 +154,18 @@ export const configSchema = z
     clients: z.array(z.object({ client_id: z.string().min(1).max(256), client_secret: z.string().min(1) }).strict()).default([]),
     operators: z.array(z.object({ name: z.string().min(1).max(128), token: z.string().min(1) }).strict()).default([]),
     feed: z.object({ heartbeat: duration.default('15s') }).strict().default({ heartbeat: '15s' }),
+    /**
+     * DPoP (RFC 9449): `require_nonce` makes every proof at the token endpoint carry a nonce this broker
+     * issued (§8: answered `use_dpop_nonce` with a `DPoP-Nonce` header), so a proof made in advance by a
+     * stolen key is useless; a nonce is good for `nonce_lifetime` to twice that.
+     */
+    dpop: z
+      .object({
+        require_nonce: z.boolean().default(false),
+        nonce_lifetime: duration.refine((d) => parseDuration(d)! >= 10_000 && parseDuration(d)! <= 3_600_000, { message: 'between 10s and 1h' }).default('5m'),
+      })
+      .strict()
+      .default({ require_nonce: false, nonce_lifetime: '5m' }),
     limits: z.object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536) }).strict().default({ body_bytes: 65536 }),
     audit: z.object({ stream_max_len: z.number().int().min(100).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),

@@ -6,7 +6,9 @@
 import { createSecretKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
-import { api, http, JWT_TYPE, postForm, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import { api, http, JWT_TYPE, postForm, startTestBroker, STORES, TOKEN_EXCHANGE, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
+import type { ManualClock } from '../../src/clock.js';
+import { createClient, createDpopKey, staticToken } from '../../src/sdk/client/index.js';
 
 describe.each(['redis', 'memory'] as const)('DPoP-bound tokens from the token endpoint (%s)', (store) => {
   let b: TestBroker;
@@ -111,5 +113,73 @@ describe.each(['redis', 'memory'] as const)('DPoP-bound tokens from the token en
     expect(await issued()).toBe(before);
     const audit = (await http(`${b.url}/v1/audit?type=token.denied&limit=100`, { headers: { authorization: 'Bearer op-token-0123456789abcdef' } })).body;
     expect(JSON.stringify(audit)).toContain('dpop_replayed');
+  });
+});
+
+/**
+ * DPoP nonces (RFC 9449 §8) with `dpop.require_nonce`: a proof without a nonce, with a forged one, one
+ * from another broker or one past its two windows gets `use_dpop_nonce` and a fresh `DPoP-Nonce`;
+ * nothing is issued for it. The SDK client retries once with the nonce and keeps the next one.
+ */
+describe.each(STORES)('DPoP nonces required (%s)', (store) => {
+  let b: TestBroker;
+  let other: TestBroker;
+  let taskId: string;
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let jwk: JWK;
+  beforeAll(async () => {
+    const dpop = { require_nonce: true, nonce_lifetime: '1m' };
+    [b, other] = await Promise.all([startTestBroker({ store, extra: { dpop } }), startTestBroker({ store: 'memory', extra: { dpop } })]);
+    taskId = (await api(b).openTask(WIDE_TASK)).body.task_id;
+    jwk = await exportJWK(key.publicKey);
+  });
+  afterAll(async () => {
+    await Promise.all([b.close(), other.close()]);
+  });
+
+  const proof = (nonce?: string) =>
+    new SignJWT({ htm: 'POST', htu: `${b.url}/oauth/token`, iat: Math.floor(b.clock.now() / 1000), jti: randomUUID(), ...(nonce !== undefined ? { nonce } : {}) })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .sign(key.privateKey);
+  const exchange = async (dpop: string) =>
+    postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: taskId }, { dpop });
+  const issued = async () => (await api(b).getTask(taskId)).body.credentials.issued as number;
+
+  it('asks for a nonce, then accepts the one it gave, and hands out the next one with the token', async () => {
+    const first = await exchange(await proof());
+    expect(first.status).toBe(400);
+    expect(first.body.error).toBe('use_dpop_nonce');
+    const nonce = first.headers.get('dpop-nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const ok = await exchange(await proof(nonce!));
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.token_type).toBe('DPoP');
+    expect(ok.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  });
+
+  it('refuses forged, foreign and expired nonces, issuing nothing', async () => {
+    const before = await issued();
+    // a nonce the other broker (another CA, so another nonce key) would accept right now
+    const foreign = other.running.broker.dpopNonces?.current(b.clock.now());
+    expect(foreign).toBeTruthy();
+    for (const bad of ['A'.repeat(32), foreign!, 'short', '']) {
+      const r = await exchange(await proof(bad));
+      expect(r.status, bad).toBe(400);
+      expect(r.body.error).toBe('use_dpop_nonce');
+    }
+    const old = (await exchange(await proof())).headers.get('dpop-nonce')!;
+    (b.clock as ManualClock).advance(2 * 60_000 + 1000); // past its window and the next
+    const stale = await exchange(await proof(old));
+    expect(stale.body.error).toBe('use_dpop_nonce');
+    expect(stale.headers.get('dpop-nonce')).not.toBe(old);
+    expect(await issued()).toBe(before);
+  });
+
+  it('the SDK client gets its nonce by itself', async () => {
+    const c = createClient({ brokerUrl: b.url, attestation: staticToken(await b.attest('agent-a')), dpop: await createDpopKey(), clock: b.clock });
+    const t = await c.token({ task: taskId, scope: 'read' });
+    expect(t.tokenType).toBe('DPoP');
+    const t2 = await c.token({ task: taskId, scope: 'write' });
+    expect(t2.tokenType).toBe('DPoP');
   });
 });

@@ -22,6 +22,7 @@ import { TASK_ID } from '../../tasks/tasks.js';
 import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
 import type { Confirmation } from '../../issue/access-token.js';
 import { clientCertificate } from '../client-certificate.js';
+import { errorBody } from '../errors.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -94,10 +95,14 @@ export function tokenRoute(app: Hono, b: Broker): void {
     const audiences = targets.length ? [...new Set(targets)] : undefined;
 
     let jkt: string | undefined;
+    const now = b.clock.now();
+    // RFC 9449 §8.2: a fresh nonce in every token endpoint answer, when nonces are required
+    const nonce: Record<string, string> = b.dpopNonces ? { 'DPoP-Nonce': b.dpopNonces.current(now) } : {};
     try {
-      jkt = await checkDpopProof(b, c.req.header('dpop'), b.clock.now());
+      jkt = await checkDpopProof(b, c.req.header('dpop'), now);
     } catch (e) {
       if (e instanceof MayflyError) b.audit.record('token.denied', { ...(taskId ? { task_id: taskId } : {}), reason: e.reason });
+      if (e instanceof MayflyError && e.code === 'use_dpop_nonce') return c.json(errorBody(e.code, e.message), 400, { ...nonce, 'Cache-Control': 'no-store' });
       throw e;
     }
 
@@ -117,7 +122,7 @@ export function tokenRoute(app: Hono, b: Broker): void {
         scope: r.claims.scope,
       },
       200,
-      { 'Cache-Control': 'no-store', Pragma: 'no-cache' },
+      { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...nonce },
     );
   });
 }

@@ -61,7 +61,7 @@ export function createClient(o: ClientOptions): MayflyClient {
   });
   const proofFor = () => {
     const dpop = o.dpop;
-    return dpop ? (url: string) => dpopProof(dpop, 'POST', url, undefined, now()) : undefined;
+    return dpop ? (url: string, nonce?: string) => dpopProof(dpop, 'POST', url, undefined, now(), nonce) : undefined;
   };
   const tasks = taskApi(o.brokerUrl, async () => o.operatorToken ?? (await o.attestation.token()), f);
   const closeTask = async (id: string) => {

@@ -29,9 +29,12 @@ const htuOf = (url: string) => {
   return `${u.protocol}//${u.host}${u.pathname}`;
 };
 
-/** A proof for one request; with `accessToken`, bound to it (`ath`, for resource servers). */
-export async function dpopProof(key: DpopKey, method: string, url: string, accessToken?: string, nowMs = Date.now()): Promise<string> {
-  const claims: Record<string, unknown> = { htm: method.toUpperCase(), htu: htuOf(url), iat: Math.floor(nowMs / 1000), jti: randomUUID() };
+/**
+ * A proof for one request; with `accessToken`, bound to it (`ath`, for resource servers); with `nonce`,
+ * carrying the server's DPoP-Nonce (RFC 9449 §8).
+ */
+export async function dpopProof(key: DpopKey, method: string, url: string, accessToken?: string, nowMs = Date.now(), nonce?: string): Promise<string> {
+  const claims: Record<string, unknown> = { htm: method.toUpperCase(), htu: htuOf(url), iat: Math.floor(nowMs / 1000), jti: randomUUID(), ...(nonce ? { nonce } : {}) };
   if (accessToken !== undefined) claims.ath = createHash('sha256').update(accessToken, 'ascii').digest('base64url');
   return new SignJWT(claims).setProtectedHeader({ alg: key.alg, typ: 'dpop+jwt', jwk: key.publicJwk }).sign(key.privateKey);
 }

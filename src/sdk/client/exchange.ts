@@ -11,6 +11,12 @@ export const TT_CLIENT_CERTIFICATE = 'urn:mayfly:params:oauth:token-type:tls-cli
 /** The subject_token_type of an attestation: a one-time join token (`mfjt_…`), a client certificate's thumbprint, else a JWT. */
 export const subjectTokenType = (t: string) => (t.startsWith('mfjt_') ? TT_JOIN_TOKEN : isCertificateThumbprint(t) ? TT_CLIENT_CERTIFICATE : TT_JWT);
 
+/** Makes a DPoP proof for the token endpoint, with the server's nonce when it gave one. */
+export type DpopProofMaker = (tokenEndpoint: string, nonce?: string) => Promise<string>;
+
+/** The last DPoP-Nonce each token endpoint gave (RFC 9449 §8.2): sent with the next proof. */
+const nonces = new Map<string, string>();
+
 export interface TokenRequest {
   task: string;
   /** Omit for everything the task and the agent's registration allow. */
@@ -52,7 +58,7 @@ export async function exchange(
   sentAt: number,
   renewAt: number,
   /** Makes the DPoP proof for this token request (RFC 9449 §5), when the client has a DPoP key. */
-  proof?: (tokenEndpoint: string) => Promise<string>,
+  proof?: DpopProofMaker,
 ): Promise<AccessToken> {
   const form = new URLSearchParams({ grant_type: GRANT_TOKEN_EXCHANGE, subject_token: subjectToken, subject_token_type: subjectTokenType(subjectToken), task_id: req.task });
   addGrants(form, req);
@@ -66,14 +72,24 @@ async function post(
   taskId: string,
   sentAt: number,
   renewAt: number,
-  proof?: (tokenEndpoint: string) => Promise<string>,
+  proof?: DpopProofMaker,
 ): Promise<AccessToken> {
   const url = endpoint(brokerUrl, '/oauth/token');
-  const res = await request(f, url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...(proof ? { dpop: await proof(url) } : {}) },
-    body: form.toString(),
-  });
+  const send = async (nonce: string | undefined) =>
+    request(f, url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...(proof ? { dpop: await proof(url, nonce) } : {}) },
+      body: form.toString(),
+    });
+  let res = await send(proof ? nonces.get(url) : undefined);
+  // RFC 9449 §8: a broker that requires nonces answers use_dpop_nonce with one; retry once with it
+  const offered = res.headers.get('dpop-nonce');
+  if (proof && res.status === 400 && offered && (await res.clone().text()).includes('"use_dpop_nonce"')) {
+    nonces.set(url, offered);
+    res = await send(offered);
+  }
+  const next = res.headers.get('dpop-nonce');
+  if (next) nonces.set(url, next);
   const body = await jsonOrThrow<{ access_token?: unknown; expires_in?: unknown; scope?: unknown; token_type?: unknown }>(res);
   if (typeof body?.access_token !== 'string' || typeof body.expires_in !== 'number' || body.expires_in <= 0) throw new Error('token endpoint answer lacks access_token/expires_in');
   if (proof && body.token_type !== 'DPoP') throw new Error('asked for a DPoP-bound token, got a Bearer one: does the broker support DPoP?');
@@ -107,7 +123,7 @@ export async function delegateExchange(
   req: DelegationRequest,
   sentAt: number,
   renewAt: number,
-  proof?: (tokenEndpoint: string) => Promise<string>,
+  proof?: DpopProofMaker,
 ): Promise<AccessToken> {
   const form = new URLSearchParams({
     grant_type: GRANT_TOKEN_EXCHANGE,
