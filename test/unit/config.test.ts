@@ -102,6 +102,13 @@ describe('config', () => {
     expect(errorOf({ ...minimal, store: { redis_cluster: ['redis://r1:7000'], redis_url: 'redis://r:6379' } })).toMatch(/store/);
   });
 
+  it('dpop: nonces off by default; require_nonce with a lifetime of 10s-1h', () => {
+    expect(buildConfig(minimal, 'x', {}).dpop).toEqual({ requireNonce: false, nonceLifetimeMs: 300_000 });
+    expect(buildConfig({ ...minimal, dpop: { require_nonce: true, nonce_lifetime: '30s' } }, 'x', {}).dpop).toEqual({ requireNonce: true, nonceLifetimeMs: 30_000 });
+    expect(errorOf({ ...minimal, dpop: { require_nonce: true, nonce_lifetime: '5s' } })).toMatch(/dpop\.nonce_lifetime/);
+    expect(errorOf({ ...minimal, dpop: { require_nonces: true } })).toMatch(/unknown key/);
+  });
+
   it('names the bad key', () => {
     expect(errorOf({ ...minimal, registrations: [{ ...minimal.registrations[0], owner: '' }] })).toMatch(/registrations\[0\]\.owner/);
     expect(errorOf({ ...minimal, tokens: { max_ttl: 'forever' } })).toMatch(/tokens\.max_ttl/);
