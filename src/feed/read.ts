@@ -1,7 +1,8 @@
 /**
  * Reading the feed: from a cursor, or as a snapshot of the whole current revocation state (every event
  * still in the window, plus the identities locked right now, whose locks outlive the window). A cursor
- * below the highest trimmed id may have missed events: its reader gets a snapshot with `resync: true`.
+ * below the highest trimmed id may have missed events, and one above the newest id was never ours: its
+ * reader gets a snapshot with `resync: true`.
  */
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
@@ -24,15 +25,20 @@ export interface FeedPage {
 
 const toEvent = (e: { id: string; event: Record<string, string> }): FeedEvent => ({ ...e.event, id: e.id }) as FeedEvent;
 
-/** Events after `cursor` may have been trimmed: the reader must resync from a snapshot. */
-export function isStale(cursor: string, maxDeleted: string): boolean {
-  return compareIds(parseId(cursor), parseId(maxDeleted)) < 0;
+/**
+ * The reader must resync from a snapshot: events after `cursor` may have been trimmed, or the cursor is
+ * ahead of anything this feed has written (not one of its cursors: another store, or made up), so
+ * waiting for the feed to reach it would miss every event until then.
+ */
+export function isStale(cursor: string, maxDeleted: string, latest: string): boolean {
+  const c = parseId(cursor);
+  return compareIds(c, parseId(maxDeleted)) < 0 || compareIds(c, parseId(latest)) > 0;
 }
 
 export async function readFeed(b: Broker, since: string | undefined, limit: number): Promise<FeedPage> {
   if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
   const { latest, maxDeleted } = await b.store.revocationCursor();
-  if (since !== undefined && !isStale(since, maxDeleted)) {
+  if (since !== undefined && !isStale(since, maxDeleted, latest)) {
     const rows = await b.store.readRevocations(since, limit);
     return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more: rows.length === limit };
   }

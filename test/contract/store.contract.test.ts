@@ -498,6 +498,32 @@ describe('RedisStore on a real server', () => {
     expect(markerTtl).toBeLessThanOrEqual(5 * MIN);
   });
 
+  it('gives every key a TTL, except the capped streams and what an active lock must keep', async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
+    await store.recordCertificate({ serial: '0d01', taskId: t.id, agent: AGENT_A, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN }, t0);
+    await store.revokeCertificate('0d01', t0 + 5 * MIN, t0);
+    await store.closeTask(t.id, t0, 'closed_by_operator');
+    await store.addCrlScope('task', t.id, t0 + 10 * MIN);
+    await store.addCrlScope('identity', AGENT_B, t0 + 10 * MIN);
+    await store.addCrlScope('principal', 'user:bob', t0 + 10 * MIN);
+    await store.lockIdentity(AGENT_B, t0);
+    await store.revokePrincipal('user:bob', t0, t0 + 30 * MIN);
+    await store.appendAudit({ type: 'x' });
+    await store.appendRevocation({ type: 'x' }, 60 * MIN);
+    await store.putJoinToken('h', { spiffeId: AGENT_A, createdBy: 'op', createdAt: t0, expiresAt: t0 + MIN }, t0);
+    await store.useOnce('k', t0 + MIN, t0);
+    await store.listTasks(t0, 0, 10);
+    const keys = await keysOf(`${prefix}*`);
+    const ttls = await Promise.all(keys.map(async (k) => [k.slice(prefix.length), await admin.pttl(k)] as const));
+    const forever = ttls.filter(([, ttl]) => ttl === -1).map(([k]) => k).sort();
+    // the audit stream is capped by count, the feed trimmed by age; a lock lasts until it is lifted
+    expect(forever).toEqual(['audit', 'locked', `ident:${AGENT_B}`, 'revocations'].sort());
+  });
+
   it('keeps certificate records as long again as the certificate lived, and holder indexes until their longest-lived one expires', async () => {
     const { store, prefix } = make();
     const t0 = Date.now();

@@ -73,6 +73,16 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     expect(p2.events.map((e: { principal: string }) => e.principal)).toEqual(['user:p2@example.com']);
   });
 
+  it('tells a reader whose cursor is ahead of the feed (never one of its cursors) to resync', async () => {
+    const now = (await feed()).body.cursor as string;
+    const ahead = `${Number(now.split('-')[0]) + 3_600_000}-0`;
+    for (const since of [ahead, '99999999999999999-0']) {
+      const r = (await feed(`?since=${since}`)).body;
+      expect(r.resync, since).toBe(true);
+      expect(r.cursor).toBe(now);
+    }
+  });
+
   it.runIf(store === 'memory')('tells a reader whose cursor is older than the window to resync', async () => {
     const before = (await feed()).body.cursor;
     await a.revokePrincipal('user:missed@example.com'); // the reader at `before` has not seen this one

@@ -63,8 +63,8 @@ export function revocationRoutes(app: Hono, b: Broker): void {
         try {
           let rows = b.feed.since(cursor); // the process's tail already read them: no Redis round trip
           if (!rows) {
-            const { maxDeleted } = await b.store.revocationCursor();
-            if (isStale(cursor, maxDeleted)) {
+            const { maxDeleted, latest } = await b.store.revocationCursor();
+            if (isStale(cursor, maxDeleted, latest)) {
               await stream.writeSSE({ event: 'resync', data: JSON.stringify({ error: 'resync_required', error_description: 'events were trimmed; reconnect without a cursor' }) });
               break;
             }

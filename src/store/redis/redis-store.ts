@@ -68,6 +68,7 @@ function nodeFromUrl(u: string): { host: string; port: number; options: RedisOpt
 }
 
 const COMMAND_TIMEOUT_MS = 1000;
+const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
 
 export class RedisStore implements Store {
@@ -211,7 +212,7 @@ export class RedisStore implements Store {
     const id = task.id;
     // the inventory entry first (a separate key, so no cross-slot transaction): an entry whose task
     // was never written is skipped when listed and pruned at its purge instant
-    await this.cmd((r) => r.zadd(this.tasksIndexKey(), purgeAt, id));
+    await this.cmd((r) => r.mfIndexAdd(this.tasksIndexKey(), Date.now(), purgeAt, id));
     const results = await this.cmd((r) =>
       r
         .multi()
@@ -430,8 +431,8 @@ export class RedisStore implements Store {
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
-      const writes = [r.mfPutCertificate(this.certKey(rec.serial), certificateKeptUntil(rec), ...fields), r.mfAddHolderCertificate(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
-      if (rec.principal) writes.push(r.mfAddHolderCertificate(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
+      const writes = [r.mfPutCertificate(this.certKey(rec.serial), certificateKeptUntil(rec), ...fields), r.mfIndexAdd(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
+      if (rec.principal) writes.push(r.mfIndexAdd(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
       return Promise.all(writes);
     });
     return 'ok';
@@ -469,9 +470,9 @@ export class RedisStore implements Store {
     if (notAfter <= now) return false;
     const [added] = await this.cmd((r) =>
       Promise.all([
-        r.hsetnx(this.crlKey('at'), serial, String(now)),
-        r.zadd(this.crlKey('serials'), notAfter, serial),
-        r.incr(this.crlKey('version')),
+        r.mfHsetnxUntil(this.crlKey('at'), Date.now(), notAfter, serial, String(now)),
+        r.mfIndexAdd(this.crlKey('serials'), Date.now(), notAfter, serial),
+        this.bump(r),
       ]),
     );
     return added === 1;
@@ -489,7 +490,7 @@ export class RedisStore implements Store {
   }
 
   async addCrlScope(kind: CrlScope, id: string, until: number): Promise<void> {
-    await this.cmd((r) => Promise.all([r.zadd(this.crlKey(`scope:${kind}`), 'GT', until, id), r.incr(this.crlKey('version'))]));
+    await this.cmd((r) => Promise.all([r.mfIndexAdd(this.crlKey(`scope:${kind}`), Date.now(), until, id), this.bump(r)]));
   }
 
   async crlScopes(kind: CrlScope, now: number): Promise<string[]> {
@@ -503,7 +504,13 @@ export class RedisStore implements Store {
   }
 
   async bumpCrlVersion(): Promise<number> {
-    return this.cmd((r) => r.incr(this.crlKey('version')));
+    return this.cmd((r) => this.bump(r));
+  }
+
+  /** The CRL version counter; it lives a week past its last change (after that every CRL is rebuilt anyway). */
+  private async bump(r: ScriptedRedis): Promise<number> {
+    const [v] = await Promise.all([r.incr(this.crlKey('version')), r.pexpire(this.crlKey('version'), CRL_VERSION_TTL_MS)]);
+    return v;
   }
 
   async putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void> {

@@ -145,20 +145,30 @@ return 1
 `;
 
 /**
- * KEYS: an identity's or principal's certificate zset (member `serial|issuedAt`, score notAfter).
- * ARGV: now, notAfter, member. Prunes expired members, adds this one, and keeps the key alive as long
- * as its longest-lived certificate (never shortens it: certificates may have different lifetimes).
+ * KEYS: a sorted set whose scores are the instants its members stop mattering (an identity's or
+ * principal's certificates `serial|issuedAt` -> notAfter, the task inventory, the CRL's scopes and
+ * serials). ARGV: now, until, member. Prunes members past their instant, adds (or raises, GT) this one,
+ * and keeps the key alive as long as its latest member (never shortens it): bounded by what is live,
+ * and gone once nothing is, even if nobody reads it.
  */
-export const ADD_HOLDER_CERTIFICATE = `${EXTEND}
+export const ADD_TO_INDEX = `${EXTEND}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local added = redis.call('ZADD', KEYS[1], 'GT', 'CH', ARGV[2], ARGV[3])
 extend(KEYS[1], ARGV[2], ARGV[1])
-return 1
+return added
+`;
+
+/** KEYS: a hash. ARGV: now, until, field, value. HSETNX, and the key lives at least until `until`. Returns 1 if set. */
+export const HSETNX_UNTIL = `${EXTEND}
+local set = redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[4])
+extend(KEYS[1], ARGV[2], ARGV[1])
+return set
 `;
 
 export const SCRIPTS = {
   mfPutCertificate: { lua: PUT_CERTIFICATE, numberOfKeys: 1 },
-  mfAddHolderCertificate: { lua: ADD_HOLDER_CERTIFICATE, numberOfKeys: 1 },
+  mfIndexAdd: { lua: ADD_TO_INDEX, numberOfKeys: 1 },
+  mfHsetnxUntil: { lua: HSETNX_UNTIL, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
