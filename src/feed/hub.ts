@@ -8,8 +8,15 @@
 import type { AuditEntry, Store } from '../store/store.js';
 import { compareIds, parseId } from '../store/stream-id.js';
 
-const BLOCK_MS = 2000;
+const BLOCK_MS = 1000;
 const KEEP = 1000;
+/**
+ * How long after its last answer from the store the tail still vouches for "nothing new": a blocking
+ * read answers within BLOCK_MS while the store is up, so silence beyond this means it may be down, and
+ * subscribers must ask the store themselves (and tell their readers when it does not answer) instead of
+ * sending heartbeats that would keep a verifier believing its mirror is current.
+ */
+const VOUCH_MS = BLOCK_MS + 500;
 
 const after = (a: string, b: string) => compareIds(parseId(a), parseId(b)) > 0;
 
@@ -21,12 +28,14 @@ export class FeedHub {
   private waiters = new Set<() => void>();
   private running = false;
   private stopped = false;
+  /** When the store last answered the tail (ms, this process's clock). */
+  private confirmedAt = 0;
 
   constructor(private store: Store) {}
 
   /** Events after `cursor` from the kept ones, or undefined when they do not cover it (read the store). */
   since(cursor: string): AuditEntry[] | undefined {
-    if (!this.running || this.base === undefined || after(this.base, cursor)) return undefined;
+    if (!this.running || this.base === undefined || after(this.base, cursor) || Date.now() - this.confirmedAt > VOUCH_MS) return undefined;
     let i = this.recent.length;
     while (i > 0 && after(this.recent[i - 1]!.id, cursor)) i--;
     return this.recent.slice(i);
@@ -77,6 +86,7 @@ export class FeedHub {
         if (this.latest === undefined) this.base = this.latest = (await this.store.revocationCursor()).latest;
         await this.store.waitRevocations(this.latest, BLOCK_MS);
         const rows = await this.store.readRevocations(this.latest, KEEP);
+        this.confirmedAt = Date.now();
         if (rows.length > 0) {
           this.recent.push(...rows);
           if (this.recent.length > KEEP) {
