@@ -85,6 +85,16 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await http(`${b.url}/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(404);
   });
 
+  it('GET /v1/identities lists the identities locked right now (operators only)', async () => {
+    const list = async () => (await http(`${b.url}/v1/identities`, { headers: bearer(OPERATOR.token) })).body.locked as { spiffe_id: string }[];
+    expect(await list()).toEqual([]);
+    await a.lock(id('agent/a'));
+    expect(await list()).toEqual([{ spiffe_id: id('agent/a'), locked_at: expect.any(String), revoked_before: expect.any(String) }]);
+    await a.lock(id('agent/a'), 'DELETE');
+    expect(await list()).toEqual([]);
+    expect((await http(`${b.url}/v1/identities`, { headers: bearer(await b.attest('orch')) })).status).toBe(403);
+  });
+
   it('an identity shows the certificates it holds: task, principal, expiry, status', async () => {
     const view = async () => (await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body;
     const before = await view();

@@ -1,6 +1,7 @@
 /**
  * Operator revocations of whole identities and principals:
- * POST|DELETE /v1/identities/{url-encoded SPIFFE ID}/lock, GET /v1/identities/{id},
+ * POST|DELETE /v1/identities/{url-encoded SPIFFE ID}/lock, GET /v1/identities/{id}, GET /v1/identities
+ * (the identities locked right now),
  * POST /v1/principals/{url-encoded principal}/revoke.
  */
 import type { Hono } from 'hono';
@@ -23,6 +24,20 @@ function rawParam(path: string, prefix: string, suffix: string): string {
 }
 
 export function identityRoutes(app: Hono, b: Broker): void {
+  app.get('/v1/identities', async (c) => {
+    requireOperator(b, c);
+    const locked = await b.store.lockedIdentities();
+    const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+    return c.json(
+      {
+        locked: locked
+          .sort((x, y) => (x.identity < y.identity ? -1 : 1))
+          .map((l) => ({ spiffe_id: l.identity, locked_at: iso(l.lockedAt), revoked_before: iso(l.revokedBefore) })),
+      },
+      200,
+      { 'Cache-Control': 'no-store' },
+    );
+  });
   app.post('/v1/identities/:id{.+}/lock', async (c) => {
     const op = requireOperator(b, c);
     return c.json(await lockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
