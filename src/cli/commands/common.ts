@@ -57,7 +57,8 @@ export const COMMON_HELP = `common options:
   --json                  machine-readable output
   -h, --help              this help
 
-exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration error (errors go to stderr)
+exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration error: bad options, an unreachable
+broker, or credentials it does not accept (errors go to stderr)
 `;
 
 export interface Common {
