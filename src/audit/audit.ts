@@ -48,6 +48,7 @@ export class Audit {
     }
     const denied = type.endsWith('.denied') || type.endsWith('.refused');
     this.log[denied ? 'warn' : 'info']({ audit: flat }, type);
-    return this.store.appendAudit(flat);
+    // resource servers' reports go to a log of their own: they can never crowd out the broker's decisions
+    return this.store.appendAudit(flat, type === 'token.used' || type === 'token.refused' ? 'usage' : 'audit');
   }
 }

@@ -128,6 +128,8 @@ export const certificateKeptUntil = (rec: Pick<CertificateRecord, 'issuedAt' | '
 
 export type CrlScope = 'task' | 'identity' | 'principal';
 
+export type AuditLog = 'audit' | 'usage';
+
 export interface Store {
   readonly kind: 'redis' | 'memory';
 
@@ -169,10 +171,14 @@ export interface Store {
   revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number>;
   principalRevokedBefore(principal: string): Promise<number>;
 
-  /** Appends one audit event (flat string fields) to the bounded audit stream; returns its id. */
-  appendAudit(event: Record<string, string>): Promise<string>;
-  /** Audit events after `afterId` (exclusive; '0' or '' from the start), oldest first. */
-  readAudit(afterId: string, limit: number): Promise<AuditEntry[]>;
+  /**
+   * Appends one audit event (flat string fields) to a bounded log; returns its id. `audit`: the broker's
+   * own decisions; `usage`: what resource servers report, in a log of its own so a chatty one can
+   * never push the broker's decisions out of theirs.
+   */
+  appendAudit(event: Record<string, string>, log?: AuditLog): Promise<string>;
+  /** Events of a log after `afterId` (exclusive; '0' or '' from the start), oldest first. */
+  readAudit(afterId: string, limit: number, log?: AuditLog): Promise<AuditEntry[]>;
 
   /**
    * Appends one event to the revocation feed (a stream every replica writes and reads), dropping

@@ -382,6 +382,17 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.crlVersion()).toBe(v1);
     });
 
+    it('keeps resource servers\' usage reports in a log of their own, bounded alike', async () => {
+      const small = make({ auditMaxLen: 10 });
+      const decision = await small.appendAudit({ type: 'token.granted' });
+      for (let i = 0; i < 300; i++) await small.appendAudit({ type: 'token.used', n: String(i) }, 'usage');
+      expect((await small.readAudit('', 1000)).map((e) => e.id)).toEqual([decision]);
+      const usage = await small.readAudit('', 1000, 'usage');
+      expect(usage.length).toBeGreaterThanOrEqual(10);
+      expect(usage.length).toBeLessThan(200);
+      expect(usage.every((e) => e.event.type === 'token.used')).toBe(true);
+    });
+
     it('keeps the audit stream bounded', async () => {
       const small = make({ auditMaxLen: 10 });
       let last = '';

@@ -38,6 +38,12 @@ describe.each(STORES)('usage reports and the task audit trail (%s)', (store) => 
     expect(events.slice(3).every((e) => typeof e.decided_at === 'string')).toBe(true);
     expect(events.every((e) => e.task_id === task)).toBe(true);
     expect((await trail(other)).map((e) => e.type)).toEqual(['task.opened', 'token.granted']);
+    // the reports live in a log of their own: the broker's decisions are never crowded out by them
+    const decisions = (await http(`${b.url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as { type: string }[];
+    expect(decisions.some((e) => e.type === 'token.used' || e.type === 'token.refused')).toBe(false);
+    const reports = (await http(`${b.url}/v1/audit?log=usage&limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as { type: string; task_id: string }[];
+    expect(reports.filter((e) => e.task_id === task).map((e) => e.type)).toEqual(['token.used', 'token.refused', 'token.refused']);
+    expect((await http(`${b.url}/v1/audit?log=other`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
   });
 
   it('refuses malformed reports whole, and callers without client credentials', async () => {

@@ -7,18 +7,26 @@ import { compareIds, parseId } from '../stream-id.js';
 
 export class EventLog {
   private entries: AuditEntry[] = [];
-  private last: [ms: number, seq: number] = [0, 0];
+  /** The last id given out: shared by logs whose ids must order across them (audit and usage). */
+  private readonly ids: { last: [ms: number, seq: number] };
+  private latest = '0-0';
   /** The highest id ever trimmed (like XINFO STREAM's max-deleted-entry-id). */
   maxDeleted = '0-0';
   private waiters = new Set<() => void>();
 
-  constructor(private readonly maxLen = Infinity) {}
+  constructor(
+    private readonly maxLen = Infinity,
+    ids?: { last: [number, number] },
+  ) {
+    this.ids = ids ?? { last: [0, 0] };
+  }
 
   append(event: Record<string, string>, now: number): string {
     if (Object.keys(event).length === 0) throw new TypeError('an event needs at least one field');
-    const [lastMs, lastSeq] = this.last;
-    this.last = now > lastMs ? [now, 0] : [lastMs, lastSeq + 1];
-    const id = `${this.last[0]}-${this.last[1]}`;
+    const [lastMs, lastSeq] = this.ids.last;
+    this.ids.last = now > lastMs ? [now, 0] : [lastMs, lastSeq + 1];
+    const id = `${this.ids.last[0]}-${this.ids.last[1]}`;
+    this.latest = id;
     this.entries.push({ id, event: { ...event } });
     // Trim in batches so appends stay amortised O(1) (Redis trims with MAXLEN ~ likewise).
     if (this.entries.length > this.maxLen + Math.max(1, this.maxLen >> 4)) this.dropFirst(this.entries.length - this.maxLen);
@@ -46,8 +54,9 @@ export class EventLog {
     return this.entries.slice(lo, lo + limit).map((e) => structuredClone(e));
   }
 
+  /** The id of the last entry this log appended ('0-0' before any). */
   latestId(): string {
-    return this.last[0] === 0 ? '0-0' : `${this.last[0]}-${this.last[1]}`;
+    return this.latest;
   }
 
   /** Resolves as soon as an entry after `afterId` exists, or after `timeoutMs`. */

@@ -9,6 +9,7 @@ import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
+  AuditLog,
   AuditEntry,
   CertificateRecord,
   CrlScope,
@@ -62,6 +63,7 @@ export class MemoryStore implements Store {
   private readonly idents = new Map<string, IdentEntry>();
   private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
   private readonly audit: EventLog;
+  private readonly usage: EventLog;
   private readonly revocations = new EventLog();
   private readonly certificates = new Map<string, CertificateRecord>();
   /** `identity id` / `principal id` -> serials of their certificates. */
@@ -78,7 +80,10 @@ export class MemoryStore implements Store {
   constructor(opts: MemoryStoreOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.auditMaxLen = opts.auditMaxLen ?? 100_000;
-    this.audit = new EventLog(this.auditMaxLen);
+    // one id sequence for both, so a task's story merges them in order
+    const ids: { last: [number, number] } = { last: [0, 0] };
+    this.audit = new EventLog(this.auditMaxLen, ids);
+    this.usage = new EventLog(this.auditMaxLen, ids);
     this.timer = setInterval(() => this.sweep(), SWEEP_MS);
     this.timer.unref(); // never keeps the process alive
   }
@@ -248,14 +253,14 @@ export class MemoryStore implements Store {
     return this.principal(principal)?.revokedBefore ?? 0;
   }
 
-  async appendAudit(event: Record<string, string>): Promise<string> {
+  async appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
     this.open();
-    return this.audit.append(event, this.clock.now());
+    return (log === 'usage' ? this.usage : this.audit).append(event, this.clock.now());
   }
 
-  async readAudit(afterId: string, limit: number): Promise<AuditEntry[]> {
+  async readAudit(afterId: string, limit: number, log: AuditLog = 'audit'): Promise<AuditEntry[]> {
     this.open();
-    return this.audit.read(afterId, limit);
+    return (log === 'usage' ? this.usage : this.audit).read(afterId, limit);
   }
 
   async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {

@@ -10,7 +10,8 @@
  *   task:{T}:rj:<jti> STRING revoked-jti marker, expires with the credential
  *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
  *   prin:<principal>  STRING revoked_before (ms)
- *   audit             STREAM capped with MAXLEN ~ auditMaxLen
+ *   audit             STREAM capped with MAXLEN ~ auditMaxLen: the broker's decisions
+ *   usage             STREAM the same cap: what resource servers report (POST /v1/audit/usage)
  *   revocations       STREAM the revocation feed, trimmed by age (MINID ~)
  *   locked            SET    identities currently locked (for feed snapshots)
  *   task:{T}:certs    ZSET   certificate serial -> notAfter (recorded by the issuance script)
@@ -25,6 +26,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AuditEntry,
+  AuditLog,
   CertificateRecord,
   CrlScope,
   CloseOutcome,
@@ -159,6 +161,9 @@ export class RedisStore implements Store {
   }
   private prinKey(principal: string): string {
     return `${this.prefix}prin:${principal}`;
+  }
+  private logKey(log: AuditLog): string {
+    return log === 'usage' ? `${this.prefix}usage` : this.auditKey;
   }
   private get auditKey(): string {
     return `${this.prefix}audit`;
@@ -339,18 +344,18 @@ export class RedisStore implements Store {
     return Number(v ?? 0);
   }
 
-  async appendAudit(event: Record<string, string>): Promise<string> {
+  async appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
     const fields = Object.entries(event).flat();
     if (fields.length === 0) throw new TypeError('an audit event needs at least one field');
-    const id = await this.cmd((r) => r.xadd(this.auditKey, 'MAXLEN', '~', this.auditMaxLen, '*', ...fields));
+    const id = await this.cmd((r) => r.xadd(this.logKey(log), 'MAXLEN', '~', this.auditMaxLen, '*', ...fields));
     if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
     return id;
   }
 
-  async readAudit(afterId: string, limit: number): Promise<AuditEntry[]> {
+  async readAudit(afterId: string, limit: number, log: AuditLog = 'audit'): Promise<AuditEntry[]> {
     if (limit <= 0) return [];
     const start = afterId === '' || afterId === '0' ? '-' : idAfter(afterId);
-    const rows = await this.cmd((r) => r.xrange(this.auditKey, start, '+', 'COUNT', limit));
+    const rows = await this.cmd((r) => r.xrange(this.logKey(log), start, '+', 'COUNT', limit));
     return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
   }
 
