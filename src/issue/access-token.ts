@@ -28,7 +28,23 @@ export interface AccessTokenClaims {
   lineage?: LineageLink[];
   /** What the token is bound to: a DPoP key (RFC 9449 §6.1) or a client certificate (RFC 8705 §3.1). */
   cnf?: Confirmation;
+  /**
+   * RFC 8693 §4.4: who may act with this token, i.e. receive it by delegation: `{sub}` for one party,
+   * a list of them for several (Mayfly extension; a `sub` ending in `/*` covers a SPIFFE ID prefix).
+   */
+  may_act?: MayAct | MayAct[];
 }
+
+export interface MayAct {
+  sub: string;
+}
+
+/** The `may_act` claim for these actor patterns (one object for one, a list for several). */
+export const mayActClaim = (patterns: readonly string[]): MayAct | MayAct[] | undefined =>
+  patterns.length === 0 ? undefined : patterns.length === 1 ? { sub: patterns[0]! } : patterns.map((sub) => ({ sub }));
+
+/** The actor patterns a `may_act` claim names (undefined: anyone of the task may act). */
+export const mayActPatterns = (m: MayAct | MayAct[] | undefined): string[] | undefined => (m === undefined ? undefined : [m].flat().map((x) => x.sub));
 
 /** `jkt`: RFC 7638 thumbprint of a DPoP key; `x5t#S256`: SHA-256 thumbprint of a certificate's DER. */
 export type Confirmation = { jkt: string } | { 'x5t#S256': string };
@@ -55,6 +71,8 @@ export interface Grant {
   expiresAt: number; // ms
   /** What to bind the token to. */
   cnf?: Confirmation;
+  /** Who may receive it by delegation (RFC 8693 §4.4). */
+  mayAct?: string[];
 }
 
 export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
@@ -71,6 +89,7 @@ export function claimsFor(issuer: string, g: Grant): AccessTokenClaims {
     tools: g.tools,
     ...(g.onBehalfOf ? { act: { sub: g.agent } } : {}),
     ...(g.cnf ? { cnf: g.cnf } : {}),
+    ...(g.mayAct?.length ? { may_act: mayActClaim(g.mayAct)! } : {}),
   };
 }
 
@@ -133,6 +152,8 @@ export class AccessTokenVerifier {
 export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<string, unknown> & AccessTokenClaims {
   const cnf = p.cnf as Record<string, unknown> | undefined;
   const lineage = p.lineage as unknown;
+  const mayAct = p.may_act as unknown;
+  const isMayAct = (m: unknown) => typeof m === 'object' && m !== null && typeof (m as { sub?: unknown }).sub === 'string';
   return (
     typeof p.sub === 'string' &&
     typeof p.jti === 'string' &&
@@ -146,6 +167,7 @@ export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<str
     (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&
     (p.act === undefined || isActor(p.act, 0)) &&
     (cnf === undefined || (typeof cnf === 'object' && cnf !== null && (typeof cnf.jkt === 'string' || typeof cnf['x5t#S256'] === 'string'))) &&
+    (mayAct === undefined || isMayAct(mayAct) || (Array.isArray(mayAct) && mayAct.length <= 16 && mayAct.every(isMayAct))) &&
     (lineage === undefined ||
       (Array.isArray(lineage) &&
         lineage.length <= 8 &&

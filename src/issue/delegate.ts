@@ -17,7 +17,8 @@ import { verdict } from '../revoke/active.js';
 import { checkToken } from '../revoke/introspect.js';
 import { attestOrRefuse, bindingAudit, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
-import type { AccessTokenClaims } from './access-token.js';
+import { mayActPatterns, type AccessTokenClaims } from './access-token.js';
+import { matchesAgentPattern } from '../ids/spiffe.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' | 'taskId'> {
@@ -47,6 +48,11 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   };
   if (req.taskId !== undefined && req.taskId !== p.task_id) return deny('invalid_request', 'task_mismatch', "task_id differs from the subject token's task");
 
+  // RFC 8693 §4.4: the child names who may act with it next; never more than the parent allows
+  const parentMayAct = mayActPatterns(p.may_act);
+  if (req.mayAct && parentMayAct && !req.mayAct.every((m) => parentMayAct.some((q) => q === m || (!m.endsWith('/*') && matchesAgentPattern(q, m)))))
+    return deny('invalid_request', 'may_act_widened', 'may_act may only narrow the subject token\'s may_act');
+  const childMayAct = req.mayAct ?? parentMayAct;
   const ctx = await issuanceContext(b, actor, p.task_id, {
     ...(req.scopes ? { scopes: req.scopes } : {}),
     ...(req.tools ? { tools: req.tools } : {}),
@@ -62,6 +68,7 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
       expMs: p.exp * 1000,
       bound: p.cnf !== undefined,
       depth: p.lineage?.length ?? 0,
+      ...(parentMayAct ? { mayAct: parentMayAct } : {}),
     },
   });
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
@@ -69,7 +76,7 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   const { task, now } = ctx;
 
   const claims: AccessTokenClaims = {
-    ...draftClaims(b, { agent: actor.spiffeId, taskId: p.task_id, draft, now, ...(req.cnf ? { cnf: req.cnf } : {}) }),
+    ...draftClaims(b, { agent: actor.spiffeId, taskId: p.task_id, draft, now, ...(req.cnf ? { cnf: req.cnf } : {}), ...(childMayAct ? { mayAct: childMayAct } : {}) }),
     sub: p.sub,
     act: { sub: actor.spiffeId, ...(p.act ? { act: p.act } : {}) },
     lineage: [{ jti: p.jti, client_id: p.client_id }, ...(p.lineage ?? [])],

@@ -24,6 +24,8 @@ export interface ExchangeRequest {
   audiences?: string[];
   /** Bind the token to a DPoP key (RFC 9449) or to the client certificate (RFC 8705). */
   cnf?: Confirmation;
+  /** RFC 8693 §4.4: only these actors (SPIFFE IDs or `/*` prefixes) may receive it by delegation. */
+  mayAct?: string[];
 }
 
 export interface ExchangeResult {
@@ -66,7 +68,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
 
-  const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}) });
+  const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}), ...(req.mayAct ? { mayAct: req.mayAct } : {}) });
   // The same definition of "active" that introspection uses: never hand out a credential that would
   // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
   const v = verdict(claims, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
@@ -85,7 +87,7 @@ export const bindingAudit = (cnf: Confirmation | undefined): AuditFields =>
 /** The claims of a credential the policy drafted (a fresh jti; bound to a DPoP key when asked). */
 export function draftClaims(
   b: Broker,
-  g: { agent: string; taskId: string; onBehalfOf?: string; draft: ExchangeDraft; now: number; cnf?: Confirmation },
+  g: { agent: string; taskId: string; onBehalfOf?: string; draft: ExchangeDraft; now: number; cnf?: Confirmation; mayAct?: string[] },
 ): AccessTokenClaims {
   return claimsFor(b.config.issuer, {
     agent: g.agent,
@@ -98,6 +100,7 @@ export function draftClaims(
     issuedAt: g.now,
     expiresAt: g.now + g.draft.ttlMs,
     ...(g.cnf ? { cnf: g.cnf } : {}),
+    ...(g.mayAct ? { mayAct: g.mayAct } : {}),
   });
 }
 

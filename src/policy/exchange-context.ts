@@ -35,4 +35,6 @@ export interface DelegationParent {
   bound: boolean;
   /** How many delegations it already is from an attested grant (0 for a direct grant). */
   depth: number;
+  /** RFC 8693 §4.4 `may_act`: the actors (SPIFFE IDs or `/*` prefixes) it may go to; undefined: any agent of the task. */
+  mayAct?: string[];
 }

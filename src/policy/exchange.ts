@@ -10,6 +10,7 @@ import { toolsWithinCeiling } from './rules/tools-within-ceiling.js';
 import { audienceAllowed } from './rules/audience-allowed.js';
 import { ttlClampedToDeadline } from './rules/ttl-clamped-to-deadline.js';
 import { delegationAllowed } from './rules/delegation-allowed.js';
+import { actorMayAct } from './rules/actor-may-act.js';
 
 export const exchangeRules: readonly Rule<ExchangeContext, ExchangeDraft>[] = [
   identityNotLocked,
@@ -17,6 +18,7 @@ export const exchangeRules: readonly Rule<ExchangeContext, ExchangeDraft>[] = [
   proofForThisTask,
   agentInTask,
   delegationAllowed,
+  actorMayAct,
   scopesWithinCeiling,
   toolsWithinCeiling,
   audienceAllowed,

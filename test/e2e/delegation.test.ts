@@ -8,6 +8,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, SignJWT } from 'jose';
 import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, api, basic, bearer, http, id, postForm, startTestBroker, type TestBroker, STORES } from '../helpers/broker.js';
+import { OTHER_ISS } from '../helpers/broker.js';
 import { RevocationMirror } from '../../src/sdk/verifier/mirror.js';
 import type { ManualClock } from '../../src/clock.js';
 
@@ -59,6 +60,32 @@ describe.each(STORES)('delegation (%s)', (store) => {
     // the grant is audited with its parent
     const audit = JSON.stringify((await http(`${b.url}/v1/audit?limit=500`, { headers: bearer(OPERATOR.token) })).body);
     expect(audit).toContain(`"delegated_from":"${p.jti}"`);
+  });
+
+  it('may_act (RFC 8693 §4.4): only the named actors receive the token, and its delegations stay within them', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t, { may_act: id('agent/b') });
+    expect(claimsOf(parent).may_act).toEqual({ sub: id('agent/b') });
+    // agent/other is an agent of the task, but not one the token names
+    const other = await postForm(`${b.url}/oauth/token`, {
+      grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT,
+      actor_token: await b.attest('x', { signer: b.signers.other, iss: OTHER_ISS }), actor_token_type: JWT,
+    });
+    expect(other.status).toBe(400);
+    expect(other.body.error_description).toMatch(/may_act/);
+    // the named actor may; it cannot widen may_act, and its token keeps the parent's
+    expect((await delegate(parent, 'agent-b', { may_act: id('agent/*') })).status).toBe(400);
+    const child = await delegate(parent, 'agent-b');
+    expect(child.status, child.text).toBe(200);
+    expect(claimsOf(child.body.access_token).may_act).toEqual({ sub: id('agent/b') });
+    // so the child cannot go on to agent/a, who is not named either
+    const onward = await delegate(child.body.access_token, 'agent-a');
+    expect(onward.status).toBe(400);
+    expect(onward.body.error_description).toMatch(/may_act/);
+    // malformed may_act: refused before anything is issued
+    const bad = await a.exchange(await b.attest('agent-a'), t, { may_act: 'not-a-spiffe-id' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('invalid_request');
   });
 
   it('refuses to exceed the parent: scope, tool, audience', async () => {

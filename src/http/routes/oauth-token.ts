@@ -6,6 +6,8 @@
  * Over mTLS (listen.tls) with a client certificate: a token bound to it (RFC 8705 §3, `cnf.x5t#S256`),
  * and the certificate itself may be the attestation (subject_token_type CERTIFICATE_TOKEN_TYPE,
  * subject_token its thumbprint; attest/client-certificate.ts).
+ * `may_act` (repeatable, SPIFFE IDs or `/*` prefixes): only those agents may receive the token by
+ * delegation (RFC 8693 §4.4 claim); a delegated token keeps its parent's, or narrows it.
  * Delegation (RFC 8693 §1.1): subject_token_type access_token with the parent token, and actor_token
  * (+ actor_token_type) with the actor's attestation; task_id optional (the parent's). issue/delegate.ts.
  */
@@ -15,6 +17,7 @@ import { MayflyError } from '../../errors.js';
 import { exchangeToken } from '../../issue/exchange.js';
 import { delegateToken } from '../../issue/delegate.js';
 import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
+import { isAgentPattern } from '../../ids/spiffe.js';
 import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { isJoinToken, JOIN_TOKEN_TYPE } from '../../attest/join-token.js';
@@ -54,7 +57,7 @@ const X5T = /^[A-Za-z0-9_-]{43}$/;
 
 export function tokenRoute(app: Hono, b: Broker): void {
   app.post('/oauth/token', async (c) => {
-    const form = await readForm(c, ['audience', 'resource']);
+    const form = await readForm(c, ['audience', 'resource', 'may_act']);
     const grantType = param(form, 'grant_type');
     if (!grantType) throw invalid('missing grant_type');
     if (grantType !== GRANT_TOKEN_EXCHANGE)
@@ -93,6 +96,11 @@ export function tokenRoute(app: Hono, b: Broker): void {
     const targets = [...(form.get('audience') ?? []), ...(form.get('resource') ?? [])].filter((s) => s !== '');
     if (targets.length > 32 || !targets.every(isAudience)) throw new MayflyError('invalid_target', 'malformed audience/resource', { reason: 'malformed_request' });
     const audiences = targets.length ? [...new Set(targets)] : undefined;
+    // RFC 8693 §4.4 (as a request parameter: Mayfly extension): who may receive this token by delegation
+    const mayActRaw = (form.get('may_act') ?? []).filter((x) => x !== '');
+    if (mayActRaw.length > 16 || !mayActRaw.every(isAgentPattern))
+      throw invalid('may_act must be SPIFFE IDs (or prefixes ending in /*), at most 16', 'malformed_request');
+    const mayAct = mayActRaw.length ? [...new Set(mayActRaw)] : undefined;
 
     let jkt: string | undefined;
     const now = b.clock.now();
@@ -108,7 +116,7 @@ export function tokenRoute(app: Hono, b: Broker): void {
 
     // RFC 9449: bound to the DPoP key when a proof came; else RFC 8705 §3: to the client certificate
     const cnf: Confirmation | undefined = jkt ? { jkt } : cert ? { 'x5t#S256': cert.thumbprint } : undefined;
-    const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}) };
+    const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}), ...(mayAct ? { mayAct } : {}) };
     const proof = (token: string) => (byCertificate ? cert! : token);
     const r = delegation
       ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })

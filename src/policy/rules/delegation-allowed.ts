@@ -13,7 +13,7 @@ export const delegationAllowed: Rule<ExchangeContext, ExchangeDraft> = (ctx) => 
   const p = ctx.parent;
   if (!p) return undefined;
   if (p.clientId === ctx.identity.spiffeId) return refuse('invalid_request', 'delegation_to_self', 'the actor already holds the subject token: nothing to delegate');
-  if (p.bound) return refuse('invalid_request', 'delegation_of_bound_token', 'a DPoP-bound token cannot be delegated: the actor cannot prove its key');
+  if (p.bound) return refuse('invalid_request', 'delegation_of_bound_token', 'a sender-constrained (DPoP- or certificate-bound) token cannot be delegated: the actor cannot prove its key');
   if (p.depth >= MAX_DELEGATION_DEPTH) return refuse('invalid_request', 'delegation_too_deep', `delegation chains stop at ${MAX_DELEGATION_DEPTH}`);
   return undefined;
 };

@@ -23,6 +23,8 @@ export interface TokenRequest {
   scope?: string | readonly string[];
   audience?: string | readonly string[];
   tools?: string | readonly string[];
+  /** RFC 8693 §4.4: only these agents (SPIFFE IDs or `/*` prefixes) may receive the token by delegation. */
+  mayAct?: string | readonly string[];
 }
 
 export interface AccessToken {
@@ -42,12 +44,16 @@ export const list = (v: string | readonly string[] | undefined): string[] | unde
   v === undefined ? undefined : typeof v === 'string' ? v.split(' ').filter(Boolean) : [...v];
 
 /** The optional narrowing parameters of a token request. */
-function addGrants(form: URLSearchParams, req: { scope?: string | readonly string[]; audience?: string | readonly string[]; tools?: string | readonly string[] }): void {
+function addGrants(
+  form: URLSearchParams,
+  req: { scope?: string | readonly string[]; audience?: string | readonly string[]; tools?: string | readonly string[]; mayAct?: string | readonly string[] },
+): void {
   const scope = list(req.scope);
   const tools = list(req.tools);
   if (scope) form.set('scope', scope.join(' '));
   if (tools) form.set('tools', tools.join(' '));
   for (const a of list(req.audience) ?? []) form.append('audience', a);
+  for (const m of list(req.mayAct) ?? []) form.append('may_act', m);
 }
 
 export async function exchange(
@@ -113,6 +119,8 @@ export interface DelegationRequest {
   scope?: string | readonly string[];
   audience?: string | readonly string[];
   tools?: string | readonly string[];
+  /** Narrows who may receive the new token by delegation in turn (within the handed-over token's may_act). */
+  mayAct?: string | readonly string[];
 }
 
 /** Delegation (RFC 8693 §1.1): the actor's own attestation as actor_token, the parent as subject_token. */

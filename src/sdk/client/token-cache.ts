@@ -18,7 +18,7 @@ export function cacheKey(r: TokenRequest): string {
     const l = list(v);
     return l === undefined ? null : [...new Set(l)].sort();
   };
-  return JSON.stringify([r.task, norm(r.scope), norm(r.audience), norm(r.tools)]);
+  return JSON.stringify([r.task, norm(r.scope), norm(r.audience), norm(r.tools), norm(r.mayAct)]);
 }
 
 export class TokenCache {
