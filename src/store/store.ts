@@ -152,8 +152,10 @@ export interface Store {
   /** Closes the task in O(1) of its credentials. Idempotent. Null for an unknown task. */
   closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null>;
 
-  /** Revokes one credential until its expiry. False if it was already revoked. */
-  revokeJti(taskId: string, jti: string, exp: number, now: number): Promise<boolean>;
+  /** Revokes one credential (of `agent`) until its expiry. False if it was already revoked. */
+  revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string): Promise<boolean>;
+  /** How many unexpired tokens each of these agents holds in the task (those not revoked one by one). */
+  unexpiredOf(taskId: string, agents: readonly string[], now: number): Promise<Record<string, number>>;
 
   /** Everything `isActive` needs, in one round trip. */
   facts(q: FactsQuery): Promise<CredentialFacts>;

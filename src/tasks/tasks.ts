@@ -81,7 +81,14 @@ async function fullView(b: Broker, task: TaskRecord, now: number) {
   const [status, counts] = await Promise.all([statusOf(b, task, now), b.store.taskCounts(task.id, now)]);
   const agents = Object.keys(counts.byAgent);
   const states = await Promise.all(agents.map((a) => b.store.identityState(a)));
-  return taskView(task, status, counts, agents.filter((_, i) => states[i]!.locked));
+  const locked = agents.filter((_, i) => states[i]!.locked);
+  // a locked identity's tokens are all inactive: they do not count as active
+  if (locked.length > 0 && status.open) {
+    const held = await b.store.unexpiredOf(task.id, locked, now);
+    const inactive = Object.values(held).reduce((n, x) => n + x, 0);
+    return taskView(task, status, { ...counts, unexpired: Math.max(0, counts.unexpired - inactive) }, locked);
+  }
+  return taskView(task, status, counts, locked);
 }
 
 /**

@@ -5,9 +5,10 @@ import type { TaskStatus } from '../revoke/task-status.js';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * `credentials.active` counts the unexpired credentials of an open task that were not revoked one by
- * one; a lock is identity-wide, so the task's agents that are locked right now are listed separately
- * in `credentials.locked_agents` (their credentials are inactive, whatever the count says).
+ * `credentials.active` counts the unexpired tokens of an open task that were not revoked one by one and
+ * whose agent is not locked right now (`credentials.locked_agents` names those agents). Not counted
+ * out: tokens issued before a lock that has since been lifted, and delegated tokens whose ancestor was
+ * revoked; introspection is exact for every single token.
  */
 export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {

@@ -193,18 +193,23 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       const other = randomId();
       await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, jti);
       await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, other);
-      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 10)).toBe(true);
-      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 20)).toBe(false);
-      expect((await store.taskCounts(t.id, t0 + 30)).unexpired).toBe(1);
+      await issue(t.id, t0 + 5 * MIN, t0, AGENT_B);
+      expect(await store.unexpiredOf(t.id, [AGENT_A, AGENT_B, 'spiffe://example.org/nobody'], t0 + 30)).toEqual({ [AGENT_A]: 2, [AGENT_B]: 1, 'spiffe://example.org/nobody': 0 });
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 10, AGENT_A)).toBe(true);
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 20, AGENT_A)).toBe(false);
+      expect((await store.taskCounts(t.id, t0 + 30)).unexpired).toBe(2);
+      // the agent's own index follows: one revoked one by one, and none once they expire
+      expect(await store.unexpiredOf(t.id, [AGENT_A, AGENT_B], t0 + 30)).toEqual({ [AGENT_A]: 1, [AGENT_B]: 1 });
+      expect(await store.unexpiredOf(t.id, [AGENT_A], t0 + 5 * MIN)).toEqual({ [AGENT_A]: 0 });
       const q = { taskId: t.id, identity: AGENT_A };
       expect((await store.facts({ ...q, jti })).jtiRevoked).toBe(true);
       expect((await store.facts({ ...q, jti: other })).jtiRevoked).toBe(false);
       // an already-expired credential needs no marker: nothing is written
       const stale = randomId();
-      expect(await store.revokeJti(t.id, stale, t0 + 100, t0 + 100)).toBe(false);
+      expect(await store.revokeJti(t.id, stale, t0 + 100, t0 + 100, AGENT_A)).toBe(false);
       expect((await store.facts({ ...q, jti: stale })).jtiRevoked).toBe(false);
       const closed = (await store.closeTask(t.id, t0 + 40, 'done'))!;
-      expect(closed.revoked).toBe(1); // revoked one by one is not counted again
+      expect(closed.revoked).toBe(2); // revoked one by one is not counted again (A's other token and B's)
     });
 
     it('reads a delegated credential\'s lineage with its facts: any ancestor jti revoked, any ancestor agent locked', async () => {
@@ -212,7 +217,7 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       const [own, parent, grand] = [randomId(), randomId(), randomId()];
       const q = { taskId: t.id, jti: own, identity: AGENT_B, lineage: { jtis: [parent, grand], identities: [AGENT_A, AGENT_B] } };
       expect(await store.facts(q)).toMatchObject({ jtiRevoked: false, identity: { locked: false, revokedBefore: 0 } });
-      await store.revokeJti(t.id, grand, t0 + 5 * MIN, t0);
+      await store.revokeJti(t.id, grand, t0 + 5 * MIN, t0, AGENT_B);
       expect((await store.facts(q)).jtiRevoked).toBe(true);
       expect((await store.facts({ ...q, lineage: { jtis: [parent], identities: [AGENT_A] } })).jtiRevoked).toBe(false);
       await store.lockIdentity(AGENT_A, t0 + 10);
@@ -421,7 +426,7 @@ describe('MemoryStore expiry (driven by its clock)', () => {
     await store.createTask(t, t0 + 20 * MIN);
     const jti = randomId();
     await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
-    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A);
     await store.lockIdentity(AGENT_A, t0);
     await store.lockIdentity(AGENT_B, t0);
     await store.unlockIdentity(AGENT_B, t0, t0 + 30 * MIN);
@@ -494,12 +499,12 @@ describe('RedisStore on a real server', () => {
     const jti = randomId();
     await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
     await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
-    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A);
     const keys = (await keysOf(`${prefix}task:*`)).sort();
     const base = `${prefix}task:{${t.id}}`;
-    expect(keys).toEqual([base, `${base}:agents`, `${base}:creds`, `${base}:rj:${jti}`].sort());
+    expect(keys).toEqual([base, `${base}:agents`, `${base}:creds`, `${base}:exp`, `${base}:rj:${jti}`].sort());
     const left = purgeAt - Date.now();
-    for (const k of [base, `${base}:agents`, `${base}:creds`]) {
+    for (const k of [base, `${base}:agents`, `${base}:creds`, `${base}:exp`]) {
       const pttl = await admin.pttl(k);
       expect(pttl, k).toBeGreaterThan(0);
       expect(pttl, k).toBeLessThanOrEqual(left + 50);
@@ -579,10 +584,11 @@ describe('RedisStore on a real server', () => {
     await store.createTask(t, t0 + 20 * MIN);
     await issueMany(store, t.id, 10_000, t0 + 5 * MIN, t0);
     const pattern = `${prefix}task:{${t.id}}*`;
-    expect((await keysOf(pattern)).length).toBe(3);
+    // the task, its creds, agents and expiry counts: none per credential
+    expect((await keysOf(pattern)).length).toBe(4);
     const out = (await store.closeTask(t.id, t0 + 1000, 'done'))!;
     expect(out.revoked).toBe(10_000);
-    expect((await keysOf(pattern)).length).toBe(3);
+    expect((await keysOf(pattern)).length).toBe(4);
     expect(await store.taskCounts(t.id, t0 + 1000)).toEqual({
       issued: 10_000,
       unexpired: 10_000,
@@ -602,10 +608,11 @@ describe('RedisStore on a real server', () => {
     const base = `${prefix}task:{${t.id}}`;
     const creds = Number(await admin.call('MEMORY', 'USAGE', `${base}:creds`, 'SAMPLES', '0'));
     const agents = Number(await admin.call('MEMORY', 'USAGE', `${base}:agents`, 'SAMPLES', '0'));
-    const perCred = (creds + agents) / 10_000;
+    const expiries = Number(await admin.call('MEMORY', 'USAGE', `${base}:exp`, 'SAMPLES', '0'));
+    const perCred = (creds + agents + expiries) / 10_000;
     const perCredInfo = (usedAfter - usedBefore) / 10_000;
     console.log(
-      `Redis memory per active credential: ${perCred.toFixed(1)} B (MEMORY USAGE of creds zset + agents hash), ` +
+      `Redis memory per active credential: ${perCred.toFixed(1)} B (MEMORY USAGE of creds zset, agents hash and expiry counts), ` +
         `${perCredInfo.toFixed(1)} B (INFO used_memory delta, noisier)`,
     );
     expect(await admin.zcard(`${base}:creds`)).toBe(10_000);

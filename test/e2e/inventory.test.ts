@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
+import type { ManualClock } from '../../src/clock.js';
 
 describe.each(STORES)('inventory (%s)', (store) => {
   let b: TestBroker;
@@ -83,6 +84,21 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await http(`${b.url}/v1/tasks/${plain}/certificates`, { headers: bearer(await b.attest('orch-narrow')) })).status).toBe(403);
     expect((await http(`${b.url}/v1/tasks/${plain}/certificates?limit=0`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
     expect((await http(`${b.url}/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(404);
+  });
+
+  it("a locked agent's tokens do not count as active; one revoked before the lock is not counted twice", async () => {
+    const t = (await a.openTask(WIDE_TASK)).body.task_id;
+    const tokA1 = (await a.exchange(await b.attest('agent-a'), t, { scope: 'read' })).body.access_token;
+    await a.exchange(await b.attest('agent-a'), t, { scope: 'read' });
+    await a.exchange(await b.attest('agent-b'), t, { scope: 'read' });
+    const creds = async () => (await a.getTask(t, OPERATOR.token)).body.credentials;
+    expect((await creds()).active).toBe(3);
+    expect((await a.revoke(tokA1)).status).toBe(200);
+    expect((await creds()).active).toBe(2);
+    await a.lock(id('agent/a'));
+    expect(await creds()).toMatchObject({ issued: 3, active: 1, locked_agents: [id('agent/a')] });
+    await a.lock(id('agent/a'), 'DELETE');
+    (b.clock as ManualClock).advance(1000);
   });
 
   it('GET /v1/identities lists the identities locked right now (operators only)', async () => {

@@ -40,6 +40,8 @@ interface TaskEntry {
   /** certificate serial -> notAfter: mirrors the Redis certs zset. */
   certs: Map<string, number>;
   byAgent: Map<string, number>;
+  /** `agent|exp` -> count: mirrors the Redis expiry counts. */
+  expiries: Map<string, number>;
 }
 
 interface IdentEntry {
@@ -93,7 +95,10 @@ export class MemoryStore implements Store {
     const now = this.clock.now();
     for (const [id, t] of this.tasks) {
       if (t.purgeAt <= now) this.tasks.delete(id);
-      else for (const [jti, exp] of t.creds) if (exp <= now) t.creds.delete(jti); // Redis prunes on issuance
+      else {
+        for (const [jti, exp] of t.creds) if (exp <= now) t.creds.delete(jti); // Redis prunes on issuance
+        for (const f of t.expiries.keys()) if (Number(f.slice(f.lastIndexOf('|') + 1)) <= now) t.expiries.delete(f);
+      }
     }
     for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
     for (const [k, e] of this.idents) if (e.expireAt !== undefined && e.expireAt <= now) this.idents.delete(k);
@@ -149,7 +154,7 @@ export class MemoryStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     this.open();
-    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), byAgent: new Map() });
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), byAgent: new Map(), expiries: new Map() });
   }
 
   async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
@@ -169,12 +174,24 @@ export class MemoryStore implements Store {
     return { issued: t.issued, unexpired: countAfter(t.creds, now), byAgent: Object.fromEntries(t.byAgent) };
   }
 
+  async unexpiredOf(taskId: string, agents: readonly string[], now: number): Promise<Record<string, number>> {
+    const out: Record<string, number> = Object.fromEntries(agents.map((a) => [a, 0]));
+    for (const [f, n] of this.task(taskId)?.expiries ?? []) {
+      const bar = f.lastIndexOf('|');
+      const agent = f.slice(0, bar);
+      if (agent in out && Number(f.slice(bar + 1)) > now) out[agent]! += n;
+    }
+    return out;
+  }
+
   async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
     const t = this.task(rec.taskId);
     if (!t) return 'task_unknown';
     if (t.rec.state !== 'open') return 'task_closed';
     if (t.rec.expiresAt <= now) return 'task_expired';
     t.creds.set(rec.jti, rec.exp);
+    const f = `${rec.agent}|${rec.exp}`;
+    t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
     t.issued += 1;
     t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
     return 'ok';
@@ -191,11 +208,16 @@ export class MemoryStore implements Store {
     return { record: copy(t.rec), revoked, alreadyClosed: false };
   }
 
-  async revokeJti(taskId: string, jti: string, exp: number, now: number): Promise<boolean> {
+  async revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string): Promise<boolean> {
     this.open();
     if (exp <= now) return false;
     const t = this.task(taskId);
-    t?.creds.delete(jti);
+    if (t?.creds.delete(jti)) {
+      const f = `${agent}|${exp}`;
+      const n = (t.expiries.get(f) ?? 0) - 1;
+      if (n > 0) t.expiries.set(f, n);
+      else t.expiries.delete(f);
+    }
     if (this.jtiRevoked(taskId, jti)) return false;
     this.revokedJtis.set(`${taskId} ${jti}`, t ? Math.min(exp, t.purgeAt) : exp);
     return true;

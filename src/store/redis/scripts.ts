@@ -37,7 +37,21 @@ if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3])
 if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
 `;
 
-export const RECORD_ISSUANCE = `${RECORD}return 'ok'
+/**
+ * KEYS: as RECORD, then the task's expiry counts per agent (hash `agent|exp` -> how many of the agent's
+ * tokens expire at that instant), so a view can tell how many live tokens a locked identity holds at a
+ * few bytes per distinct second, not per token. ARGV: as RECORD. Past 4,096 fields the expired ones are
+ * dropped (rare: tokens live minutes).
+ */
+export const RECORD_ISSUANCE = `${RECORD}redis.call('HINCRBY', KEYS[4], ARGV[4] .. '|' .. ARGV[3], 1)
+if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+if redis.call('HLEN', KEYS[4]) > 4096 then
+  local all = redis.call('HKEYS', KEYS[4])
+  for _, f in ipairs(all) do
+    if tonumber(string.match(f, '|(%d+)$')) <= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[4], f) end
+  end
+end
+return 'ok'
 `;
 
 /**
@@ -70,7 +84,8 @@ return {0, revoked, redis.call('HGETALL', KEYS[1])}
 `;
 
 /**
- * KEYS: task hash, creds zset, revoked-jti marker. ARGV: jti, exp, now. Returns 1 if newly revoked.
+ * KEYS: task hash, creds zset, revoked-jti marker, expiry counts per agent. ARGV: jti, exp, now,
+ * agent. Returns 1 if newly revoked.
  * The marker lives until the credential's expiry (or the task's purge, whichever is first).
  */
 export const REVOKE_JTI = `
@@ -78,7 +93,11 @@ if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then return 0 end
 local at = ARGV[2]
 local purge = redis.call('HGET', KEYS[1], 'purge_at')
 if purge and tonumber(purge) < tonumber(at) then at = purge end
-redis.call('ZREM', KEYS[2], ARGV[1])
+local removed = redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 1 and ARGV[4] then
+  local f = ARGV[4] .. '|' .. ARGV[2]
+  if redis.call('HINCRBY', KEYS[4], f, -1) <= 0 then redis.call('HDEL', KEYS[4], f) end
+end
 if not redis.call('SET', KEYS[3], '1', 'NX') then return 0 end
 redis.call('PEXPIREAT', KEYS[3], at)
 return 1
@@ -170,10 +189,10 @@ export const SCRIPTS = {
   mfIndexAdd: { lua: ADD_TO_INDEX, numberOfKeys: 1 },
   mfHsetnxUntil: { lua: HSETNX_UNTIL, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
-  mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 3 },
+  mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
-  mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 3 },
+  mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 4 },
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
   mfUnlockIdentity: { lua: UNLOCK_IDENTITY, numberOfKeys: 1 },
   mfRevokePrincipal: { lua: REVOKE_PRINCIPAL, numberOfKeys: 1 },
