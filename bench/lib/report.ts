@@ -75,8 +75,9 @@ export function memoryTable(m: MemoryReport): string {
     [
       ['task:{T}:creds (zset, ' + m.zsetEncoding + ')', n0(b.creds), (b.creds / m.tokens).toFixed(1)],
       ['task:{T}:agents (hash)', n0(b.agents), (b.agents / m.tokens).toFixed(1)],
+      ['task:{T}:exp (hash, expiry counts per agent)', n0(b.expiries), (b.expiries / m.tokens).toFixed(1)],
       ['task:{T} (hash)', n0(b.task), (b.task / m.tokens).toFixed(1)],
-      ['= task keys (MEMORY USAGE ... SAMPLES 0)', n0(b.creds + b.agents + b.task), m.taskKeysPerToken.toFixed(1)],
+      ['= task keys (MEMORY USAGE ... SAMPLES 0)', n0(b.creds + b.agents + b.expiries + b.task), m.taskKeysPerToken.toFixed(1)],
       [`audit stream delta (${n0(m.auditEntriesAdded)} entries)`, n0(m.auditStreamDelta), m.auditStreamPerToken.toFixed(1)],
       ['INFO used_memory delta (all of the above + noise)', n0(m.usedMemoryDelta), m.usedMemoryPerToken.toFixed(1)],
     ],

@@ -9,12 +9,14 @@ export interface StoreKeys {
   task(id: string): string;
   creds(id: string): string;
   agents(id: string): string;
+  /** `agent|exp` -> count: the task's expiry counts per agent. */
+  expiries(id: string): string;
   audit: string;
 }
 
 export function storeKeys(prefix: string): StoreKeys {
   const task = (id: string) => `${prefix}task:{${id}}`;
-  return { prefix, task, creds: (id) => `${task(id)}:creds`, agents: (id) => `${task(id)}:agents`, audit: `${prefix}audit` };
+  return { prefix, task, creds: (id) => `${task(id)}:creds`, agents: (id) => `${task(id)}:agents`, expiries: (id) => `${task(id)}:exp`, audit: `${prefix}audit` };
 }
 
 /** Deletes every key under the prefix (SCAN + UNLINK, never KEYS). */

@@ -11,7 +11,7 @@ import type { StoreKeys } from './store-keys.js';
 
 export interface MemoryReport {
   tokens: number;
-  taskKeysBytes: { task: number; creds: number; agents: number };
+  taskKeysBytes: { task: number; creds: number; agents: number; expiries: number };
   taskKeysPerToken: number;
   usedMemoryDelta: number;
   usedMemoryPerToken: number;
@@ -41,8 +41,13 @@ export async function measureTokenMemory(client: MayflyClient, redis: Redis, key
   const used1 = await usedMemory(redis);
   const audit1 = await usage(redis, auditKey);
   const xlen1 = await redis.xlen(auditKey);
-  const bytes = { task: await usage(redis, keys.task(taskId)), creds: await usage(redis, keys.creds(taskId)), agents: await usage(redis, keys.agents(taskId)) };
-  const keyBytes = bytes.task + bytes.creds + bytes.agents;
+  const bytes = {
+    task: await usage(redis, keys.task(taskId)),
+    creds: await usage(redis, keys.creds(taskId)),
+    agents: await usage(redis, keys.agents(taskId)),
+    expiries: await usage(redis, keys.expiries(taskId)),
+  };
+  const keyBytes = bytes.task + bytes.creds + bytes.agents + bytes.expiries;
   return {
     tokens,
     taskKeysBytes: bytes,
