@@ -16,7 +16,7 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   if (!v.ok) return;
   const c = v.claims;
   await publishRevocation(b, 'token.revoked', { jti: c.jti, task_id: c.task_id });
-  const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now, c.client_id);
+  const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now, c.client_id, c.iat * 1000);
   if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
 }
 

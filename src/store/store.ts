@@ -46,6 +46,8 @@ export interface IssuanceRecord {
   agent: string;
   /** Expiry of the credential. */
   exp: number;
+  /** When it was issued (ms; whole seconds for a JWT's iat). Default: the recording instant. */
+  iat?: number;
 }
 
 /** Outcome of the atomic check-and-record: the task must exist, be open and not past its deadline. */
@@ -119,6 +121,22 @@ export interface CertificateRecord {
   notAfter: number;
 }
 
+/** An expiry-count field: `agent|exp|iat` (ms each). */
+export const expiryField = (agent: string, exp: number, iat: number): string => `${agent}|${exp}|${iat}`;
+
+/** Sums expiry-count fields per agent: unexpired at `now` and issued at or before the agent's cutoff. */
+export function countRevokedByIdentity(fields: Iterable<[string, number]>, cutoffs: Readonly<Record<string, number>>, now: number): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(Object.keys(cutoffs).map((a) => [a, 0]));
+  for (const [f, n] of fields) {
+    const i = f.lastIndexOf('|');
+    const j = f.lastIndexOf('|', i - 1);
+    const agent = f.slice(0, j);
+    const cutoff = cutoffs[agent];
+    if (cutoff !== undefined && Number(f.slice(j + 1, i)) > now && Number(f.slice(i + 1)) <= cutoff) out[agent]! += n;
+  }
+  return out;
+}
+
 /**
  * How long a certificate's record outlives the certificate: as long again as it lived, so its status
  * reads `expired` (not unknown) for a while after it ends, and a 5-minute certificate costs 10 minutes
@@ -152,10 +170,13 @@ export interface Store {
   /** Closes the task in O(1) of its credentials. Idempotent. Null for an unknown task. */
   closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null>;
 
-  /** Revokes one credential (of `agent`) until its expiry. False if it was already revoked. */
-  revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string): Promise<boolean>;
-  /** How many unexpired tokens each of these agents holds in the task (those not revoked one by one). */
-  unexpiredOf(taskId: string, agents: readonly string[], now: number): Promise<Record<string, number>>;
+  /** Revokes one credential (of `agent`, issued at `iat` ms) until its expiry. False if it was already revoked. */
+  revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string, iat: number): Promise<boolean>;
+  /**
+   * Per agent, how many of its tokens in the task are unexpired at `now`, not revoked one by one, and
+   * issued at or before that agent's cutoff (its identity's revoked_before): those its lock made inactive.
+   */
+  revokedByIdentity(taskId: string, cutoffs: Readonly<Record<string, number>>, now: number): Promise<Record<string, number>>;
 
   /** Everything `isActive` needs, in one round trip. */
   facts(q: FactsQuery): Promise<CredentialFacts>;

@@ -82,10 +82,10 @@ async function fullView(b: Broker, task: TaskRecord, now: number) {
   const agents = Object.keys(counts.byAgent);
   const states = await Promise.all(agents.map((a) => b.store.identityState(a)));
   const locked = agents.filter((_, i) => states[i]!.locked);
-  // a locked identity's tokens are all inactive: they do not count as active
-  if (locked.length > 0 && status.open) {
-    const held = await b.store.unexpiredOf(task.id, locked, now);
-    const inactive = Object.values(held).reduce((n, x) => n + x, 0);
+  // tokens an identity's lock made inactive (issued up to its revoked_before, lifted since or not) are not active
+  const cutoffs = Object.fromEntries(agents.flatMap((a, i) => (states[i]!.revokedBefore >= task.createdAt ? [[a, states[i]!.revokedBefore]] : [])));
+  if (Object.keys(cutoffs).length > 0 && status.open) {
+    const inactive = Object.values(await b.store.revokedByIdentity(task.id, cutoffs, now)).reduce((n, x) => n + x, 0);
     return taskView(task, status, { ...counts, unexpired: Math.max(0, counts.unexpired - inactive) }, locked);
   }
   return taskView(task, status, counts, locked);

@@ -5,10 +5,10 @@ import type { TaskStatus } from '../revoke/task-status.js';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * `credentials.active` counts the unexpired tokens of an open task that were not revoked one by one and
- * whose agent is not locked right now (`credentials.locked_agents` names those agents). Not counted
- * out: tokens issued before a lock that has since been lifted, and delegated tokens whose ancestor was
- * revoked; introspection is exact for every single token.
+ * `credentials.active` counts the unexpired tokens of an open task that were neither revoked one by one
+ * nor covered by their identity's lock (issued up to its revoked_before, lifted since or not; the agents
+ * locked right now are named in `credentials.locked_agents`). Not counted out: delegated tokens whose
+ * ancestor was revoked or whose ancestor's agent was locked; introspection is exact for every token.
  */
 export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {

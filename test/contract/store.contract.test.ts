@@ -194,19 +194,22 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, jti);
       await issue(t.id, t0 + 5 * MIN, t0, AGENT_A, other);
       await issue(t.id, t0 + 5 * MIN, t0, AGENT_B);
-      expect(await store.unexpiredOf(t.id, [AGENT_A, AGENT_B, 'spiffe://example.org/nobody'], t0 + 30)).toEqual({ [AGENT_A]: 2, [AGENT_B]: 1, 'spiffe://example.org/nobody': 0 });
-      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 10, AGENT_A)).toBe(true);
-      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 20, AGENT_A)).toBe(false);
+      // what a cutoff at t0 (a lock) covers: every token issued up to then, per agent
+      const all = { [AGENT_A]: t0, [AGENT_B]: t0 };
+      expect(await store.revokedByIdentity(t.id, { ...all, 'spiffe://example.org/nobody': t0 }, t0 + 30)).toEqual({ [AGENT_A]: 2, [AGENT_B]: 1, 'spiffe://example.org/nobody': 0 });
+      expect(await store.revokedByIdentity(t.id, { [AGENT_A]: t0 - 1 }, t0 + 30)).toEqual({ [AGENT_A]: 0 }); // issued after that cutoff
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 10, AGENT_A, t0)).toBe(true);
+      expect(await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0 + 20, AGENT_A, t0)).toBe(false);
       expect((await store.taskCounts(t.id, t0 + 30)).unexpired).toBe(2);
-      // the agent's own index follows: one revoked one by one, and none once they expire
-      expect(await store.unexpiredOf(t.id, [AGENT_A, AGENT_B], t0 + 30)).toEqual({ [AGENT_A]: 1, [AGENT_B]: 1 });
-      expect(await store.unexpiredOf(t.id, [AGENT_A], t0 + 5 * MIN)).toEqual({ [AGENT_A]: 0 });
+      // the counts follow: one revoked one by one, and none once they expire
+      expect(await store.revokedByIdentity(t.id, all, t0 + 30)).toEqual({ [AGENT_A]: 1, [AGENT_B]: 1 });
+      expect(await store.revokedByIdentity(t.id, { [AGENT_A]: t0 }, t0 + 5 * MIN)).toEqual({ [AGENT_A]: 0 });
       const q = { taskId: t.id, identity: AGENT_A };
       expect((await store.facts({ ...q, jti })).jtiRevoked).toBe(true);
       expect((await store.facts({ ...q, jti: other })).jtiRevoked).toBe(false);
       // an already-expired credential needs no marker: nothing is written
       const stale = randomId();
-      expect(await store.revokeJti(t.id, stale, t0 + 100, t0 + 100, AGENT_A)).toBe(false);
+      expect(await store.revokeJti(t.id, stale, t0 + 100, t0 + 100, AGENT_A, t0)).toBe(false);
       expect((await store.facts({ ...q, jti: stale })).jtiRevoked).toBe(false);
       const closed = (await store.closeTask(t.id, t0 + 40, 'done'))!;
       expect(closed.revoked).toBe(2); // revoked one by one is not counted again (A's other token and B's)
@@ -217,7 +220,7 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       const [own, parent, grand] = [randomId(), randomId(), randomId()];
       const q = { taskId: t.id, jti: own, identity: AGENT_B, lineage: { jtis: [parent, grand], identities: [AGENT_A, AGENT_B] } };
       expect(await store.facts(q)).toMatchObject({ jtiRevoked: false, identity: { locked: false, revokedBefore: 0 } });
-      await store.revokeJti(t.id, grand, t0 + 5 * MIN, t0, AGENT_B);
+      await store.revokeJti(t.id, grand, t0 + 5 * MIN, t0, AGENT_B, t0);
       expect((await store.facts(q)).jtiRevoked).toBe(true);
       expect((await store.facts({ ...q, lineage: { jtis: [parent], identities: [AGENT_A] } })).jtiRevoked).toBe(false);
       await store.lockIdentity(AGENT_A, t0 + 10);
@@ -426,7 +429,7 @@ describe('MemoryStore expiry (driven by its clock)', () => {
     await store.createTask(t, t0 + 20 * MIN);
     const jti = randomId();
     await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
-    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A, t0);
     await store.lockIdentity(AGENT_A, t0);
     await store.lockIdentity(AGENT_B, t0);
     await store.unlockIdentity(AGENT_B, t0, t0 + 30 * MIN);
@@ -499,7 +502,7 @@ describe('RedisStore on a real server', () => {
     const jti = randomId();
     await store.recordIssuance({ taskId: t.id, jti, agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
     await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
-    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A);
+    await store.revokeJti(t.id, jti, t0 + 5 * MIN, t0, AGENT_A, t0);
     const keys = (await keysOf(`${prefix}task:*`)).sort();
     const base = `${prefix}task:{${t.id}}`;
     expect(keys).toEqual([base, `${base}:agents`, `${base}:creds`, `${base}:exp`, `${base}:rj:${jti}`].sort());

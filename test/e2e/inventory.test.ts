@@ -86,7 +86,7 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await http(`${b.url}/v1/tasks/tsk_AAAAAAAAAAAAAAAAAAAAAA/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(404);
   });
 
-  it("a locked agent's tokens do not count as active; one revoked before the lock is not counted twice", async () => {
+  it("what an identity's lock covers does not count as active, even once lifted; one revoked before it is not counted twice", async () => {
     const t = (await a.openTask(WIDE_TASK)).body.task_id;
     const tokA1 = (await a.exchange(await b.attest('agent-a'), t, { scope: 'read' })).body.access_token;
     await a.exchange(await b.attest('agent-a'), t, { scope: 'read' });
@@ -97,8 +97,12 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await creds()).active).toBe(2);
     await a.lock(id('agent/a'));
     expect(await creds()).toMatchObject({ issued: 3, active: 1, locked_agents: [id('agent/a')] });
+    // lifting the lock does not bring back what it covered; a token issued after it counts again
     await a.lock(id('agent/a'), 'DELETE');
     (b.clock as ManualClock).advance(1000);
+    expect(await creds()).toMatchObject({ active: 1, locked_agents: [] });
+    expect((await a.exchange(await b.attest('agent-a'), t, { scope: 'read' })).status).toBe(200);
+    expect((await creds()).active).toBe(2);
   });
 
   it('GET /v1/identities lists the identities locked right now (operators only)', async () => {

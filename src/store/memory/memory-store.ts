@@ -24,7 +24,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { certificateKeptUntil, combineIdentities, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -40,7 +40,7 @@ interface TaskEntry {
   /** certificate serial -> notAfter: mirrors the Redis certs zset. */
   certs: Map<string, number>;
   byAgent: Map<string, number>;
-  /** `agent|exp` -> count: mirrors the Redis expiry counts. */
+  /** `agent|exp|iat` -> count: mirrors the Redis expiry counts. */
   expiries: Map<string, number>;
 }
 
@@ -97,7 +97,10 @@ export class MemoryStore implements Store {
       if (t.purgeAt <= now) this.tasks.delete(id);
       else {
         for (const [jti, exp] of t.creds) if (exp <= now) t.creds.delete(jti); // Redis prunes on issuance
-        for (const f of t.expiries.keys()) if (Number(f.slice(f.lastIndexOf('|') + 1)) <= now) t.expiries.delete(f);
+        for (const f of t.expiries.keys()) {
+          const i = f.lastIndexOf('|');
+          if (Number(f.slice(f.lastIndexOf('|', i - 1) + 1, i)) <= now) t.expiries.delete(f);
+        }
       }
     }
     for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
@@ -174,14 +177,8 @@ export class MemoryStore implements Store {
     return { issued: t.issued, unexpired: countAfter(t.creds, now), byAgent: Object.fromEntries(t.byAgent) };
   }
 
-  async unexpiredOf(taskId: string, agents: readonly string[], now: number): Promise<Record<string, number>> {
-    const out: Record<string, number> = Object.fromEntries(agents.map((a) => [a, 0]));
-    for (const [f, n] of this.task(taskId)?.expiries ?? []) {
-      const bar = f.lastIndexOf('|');
-      const agent = f.slice(0, bar);
-      if (agent in out && Number(f.slice(bar + 1)) > now) out[agent]! += n;
-    }
-    return out;
+  async revokedByIdentity(taskId: string, cutoffs: Readonly<Record<string, number>>, now: number): Promise<Record<string, number>> {
+    return countRevokedByIdentity(this.task(taskId)?.expiries ?? [], cutoffs, now);
   }
 
   async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
@@ -190,7 +187,7 @@ export class MemoryStore implements Store {
     if (t.rec.state !== 'open') return 'task_closed';
     if (t.rec.expiresAt <= now) return 'task_expired';
     t.creds.set(rec.jti, rec.exp);
-    const f = `${rec.agent}|${rec.exp}`;
+    const f = expiryField(rec.agent, rec.exp, rec.iat ?? now);
     t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
     t.issued += 1;
     t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
@@ -208,12 +205,12 @@ export class MemoryStore implements Store {
     return { record: copy(t.rec), revoked, alreadyClosed: false };
   }
 
-  async revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string): Promise<boolean> {
+  async revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string, iat: number): Promise<boolean> {
     this.open();
     if (exp <= now) return false;
     const t = this.task(taskId);
     if (t?.creds.delete(jti)) {
-      const f = `${agent}|${exp}`;
+      const f = expiryField(agent, exp, iat);
       const n = (t.expiries.get(f) ?? 0) - 1;
       if (n > 0) t.expiries.set(f, n);
       else t.expiries.delete(f);

@@ -7,7 +7,7 @@
  *   task:{T}          HASH   record fields, `spec` (JSON lists), `issued`, `purge_at`
  *   task:{T}:creds    ZSET   jti -> exp (ms); the only per-credential data, with the agents counter
  *   task:{T}:agents   HASH   agent SPIFFE ID -> issued count
- *   task:{T}:exp      HASH   `agent|exp` -> count: how many of an agent's tokens expire then (what a lock covers)
+ *   task:{T}:exp      HASH   `agent|exp|iat` -> count: an agent's tokens by expiry and issuance (what a lock covers)
  *   task:{T}:rj:<jti> STRING revoked-jti marker, expires with the credential
  *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
  *   prin:<principal>  STRING revoked_before (ms)
@@ -42,7 +42,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { certificateKeptUntil, combineIdentities, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
@@ -151,7 +151,7 @@ export class RedisStore implements Store {
   private crlKey(part: string): string {
     return `${this.prefix}crl:${part}`;
   }
-  /** How many of each agent's tokens expire at each instant (`agent|exp` -> count), in the task's slot. */
+  /** How many of each agent's tokens were issued and expire at each pair of instants (`agent|exp|iat` -> count). */
   private expiriesKey(id: string): string {
     return `${this.taskKey(id)}:exp`;
   }
@@ -264,7 +264,7 @@ export class RedisStore implements Store {
   async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
     const t = rec.taskId;
     const out = await this.cmd((r) =>
-      r.mfRecordIssuance(this.taskKey(t), this.credsKey(t), this.agentsKey(t), this.expiriesKey(t), now, rec.jti, rec.exp, rec.agent),
+      r.mfRecordIssuance(this.taskKey(t), this.credsKey(t), this.agentsKey(t), this.expiriesKey(t), now, rec.jti, rec.exp, rec.agent, rec.iat ?? now),
     );
     if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) {
       throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
@@ -281,22 +281,16 @@ export class RedisStore implements Store {
     return { record, revoked: Number(revoked), alreadyClosed: already === 1 };
   }
 
-  async revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string): Promise<boolean> {
+  async revokeJti(taskId: string, jti: string, exp: number, now: number, agent: string, iat: number): Promise<boolean> {
     const out = await this.cmd((r) =>
-      r.mfRevokeJti(this.taskKey(taskId), this.credsKey(taskId), this.jtiKey(taskId, jti), this.expiriesKey(taskId), jti, exp, now, agent),
+      r.mfRevokeJti(this.taskKey(taskId), this.credsKey(taskId), this.jtiKey(taskId, jti), this.expiriesKey(taskId), jti, exp, now, agent, iat),
     );
     return out === 1;
   }
 
-  async unexpiredOf(taskId: string, agents: readonly string[], now: number): Promise<Record<string, number>> {
+  async revokedByIdentity(taskId: string, cutoffs: Readonly<Record<string, number>>, now: number): Promise<Record<string, number>> {
     const all = await this.cmd((r) => r.hgetall(this.expiriesKey(taskId)));
-    const out: Record<string, number> = Object.fromEntries(agents.map((a) => [a, 0]));
-    for (const [field, n] of Object.entries(all)) {
-      const bar = field.lastIndexOf('|');
-      const agent = field.slice(0, bar);
-      if (agent in out && Number(field.slice(bar + 1)) > now) out[agent]! += Number(n);
-    }
-    return out;
+    return countRevokedByIdentity(Object.entries(all).map(([f, n]) => [f, Number(n)]), cutoffs, now);
   }
 
   /** Independent commands in different slots, sent together by auto-pipelining: one round trip. */

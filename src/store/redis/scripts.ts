@@ -38,17 +38,16 @@ if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], t[3])
 `;
 
 /**
- * KEYS: as RECORD, then the task's expiry counts per agent (hash `agent|exp` -> how many of the agent's
- * tokens expire at that instant), so a view can tell how many live tokens a locked identity holds at a
- * few bytes per distinct second, not per token. ARGV: as RECORD. Past 4,096 fields the expired ones are
- * dropped (rare: tokens live minutes).
+ * KEYS: as RECORD, then the task's expiry counts per agent (hash `agent|exp|iat` -> how many of the
+ * agent's tokens were issued and expire at those instants), so a view can tell how many live tokens an
+ * identity's lock or revocation covers, at a few bytes per distinct second rather than per token.
+ * ARGV: as RECORD, then iat. Past 4,096 fields the expired ones are dropped (rare: tokens live minutes).
  */
-export const RECORD_ISSUANCE = `${RECORD}redis.call('HINCRBY', KEYS[4], ARGV[4] .. '|' .. ARGV[3], 1)
+export const RECORD_ISSUANCE = `${RECORD}redis.call('HINCRBY', KEYS[4], ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[5], 1)
 if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
 if redis.call('HLEN', KEYS[4]) > 4096 then
-  local all = redis.call('HKEYS', KEYS[4])
-  for _, f in ipairs(all) do
-    if tonumber(string.match(f, '|(%d+)$')) <= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[4], f) end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if tonumber(string.match(f, '|(%d+)|%d+$')) <= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[4], f) end
   end
 end
 return 'ok'
@@ -85,7 +84,7 @@ return {0, revoked, redis.call('HGETALL', KEYS[1])}
 
 /**
  * KEYS: task hash, creds zset, revoked-jti marker, expiry counts per agent. ARGV: jti, exp, now,
- * agent. Returns 1 if newly revoked.
+ * agent, iat. Returns 1 if newly revoked.
  * The marker lives until the credential's expiry (or the task's purge, whichever is first).
  */
 export const REVOKE_JTI = `
@@ -94,8 +93,8 @@ local at = ARGV[2]
 local purge = redis.call('HGET', KEYS[1], 'purge_at')
 if purge and tonumber(purge) < tonumber(at) then at = purge end
 local removed = redis.call('ZREM', KEYS[2], ARGV[1])
-if removed == 1 and ARGV[4] then
-  local f = ARGV[4] .. '|' .. ARGV[2]
+if removed == 1 then
+  local f = ARGV[4] .. '|' .. ARGV[2] .. '|' .. ARGV[5]
   if redis.call('HINCRBY', KEYS[4], f, -1) <= 0 then redis.call('HDEL', KEYS[4], f) end
 end
 if not redis.call('SET', KEYS[3], '1', 'NX') then return 0 end
