@@ -193,6 +193,8 @@ export interface Store {
   /** Every credential acting for the principal issued up to `now` becomes inactive. Kept until `retainUntil`. */
   revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number>;
   principalRevokedBefore(principal: string): Promise<number>;
+  /** The principals revoked and still remembered at `now`, with their cutoffs. */
+  revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>>;
 
   /**
    * Appends one audit event (flat string fields) to a bounded log; returns its id. `audit`: the broker's

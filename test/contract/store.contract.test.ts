@@ -280,6 +280,13 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.principalRevokedBefore(p)).toBe(t0 + 10);
       expect(await store.revokePrincipal(p, t0 + 20, t0 + 30 * MIN)).toBe(t0 + 20);
       expect((await store.facts({ taskId: 'x', identity: AGENT_A, principal: p })).principalRevokedBefore).toBe(t0 + 20);
+      await store.revokePrincipal('user:dan', t0, t0 + 5 * MIN);
+      expect((await store.revokedPrincipals(t0)).sort((x, y) => (x.principal < y.principal ? -1 : 1))).toEqual([
+        { principal: p, revokedBefore: t0 + 20 },
+        { principal: 'user:dan', revokedBefore: t0 },
+      ]);
+      // no longer listed once it is forgotten (nothing it covered can still live)
+      expect((await store.revokedPrincipals(t0 + 10 * MIN)).map((x) => x.principal)).toEqual([p]);
     });
 
     it('appends audit events and pages through them', async () => {

@@ -105,6 +105,14 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await creds()).active).toBe(2);
   });
 
+  it('GET /v1/principals lists the principals revoked, with their cutoffs (operators only)', async () => {
+    const list = async () => (await http(`${b.url}/v1/principals`, { headers: bearer(OPERATOR.token) })).body.revoked as { principal: string }[];
+    expect((await list()).map((x) => x.principal)).not.toContain('user:eve@example.com');
+    expect((await a.revokePrincipal('user:eve@example.com')).status).toBe(200);
+    expect(await list()).toContainEqual({ principal: 'user:eve@example.com', revoked_before: expect.any(String) });
+    expect((await http(`${b.url}/v1/principals`, { headers: bearer(await b.attest('orch')) })).status).toBe(403);
+  });
+
   it('GET /v1/identities lists the identities locked right now (operators only)', async () => {
     const list = async () => (await http(`${b.url}/v1/identities`, { headers: bearer(OPERATOR.token) })).body.locked as { spiffe_id: string }[];
     expect(await list()).toEqual([]);

@@ -2,7 +2,7 @@
  * Operator revocations of whole identities and principals:
  * POST|DELETE /v1/identities/{url-encoded SPIFFE ID}/lock, GET /v1/identities/{id}, GET /v1/identities
  * (the identities locked right now),
- * POST /v1/principals/{url-encoded principal}/revoke.
+ * POST /v1/principals/{url-encoded principal}/revoke, GET /v1/principals (the revoked ones still in force).
  */
 import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
@@ -49,6 +49,15 @@ export function identityRoutes(app: Hono, b: Broker): void {
   app.get('/v1/identities/:id{.+}', async (c) => {
     requireOperator(b, c);
     return c.json(await identityStatus(b, rawParam(c.req.path, '/v1/identities/', '')), 200);
+  });
+  app.get('/v1/principals', async (c) => {
+    requireOperator(b, c);
+    const revoked = await b.store.revokedPrincipals(b.clock.now());
+    return c.json(
+      { revoked: revoked.sort((x, y) => (x.principal < y.principal ? -1 : 1)).map((p) => ({ principal: p.principal, revoked_before: new Date(p.revokedBefore).toISOString() })) },
+      200,
+      { 'Cache-Control': 'no-store' },
+    );
   });
   app.post('/v1/principals/:principal{.+}/revoke', async (c) => {
     const op = requireOperator(b, c);

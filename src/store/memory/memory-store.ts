@@ -261,6 +261,11 @@ export class MemoryStore implements Store {
     return { locked: e.locked, ...(e.locked ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore };
   }
 
+  async revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>> {
+    this.open();
+    return [...this.principals].filter(([, e]) => e.expireAt > now).map(([principal, e]) => ({ principal, revokedBefore: e.revokedBefore }));
+  }
+
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
     const e = this.principal(principal);
     const next = { revokedBefore: Math.max(e?.revokedBefore ?? 0, now), expireAt: Math.max(e?.expireAt ?? 0, retainUntil) };

@@ -11,6 +11,7 @@
  *   task:{T}:rj:<jti> STRING revoked-jti marker, expires with the credential
  *   ident:<spiffeId>  HASH   locked, locked_at, revoked_before
  *   prin:<principal>  STRING revoked_before (ms)
+ *   principals        ZSET   principal -> until: the revoked ones still remembered
  *   audit             STREAM capped with MAXLEN ~ auditMaxLen: the broker's decisions
  *   usage             STREAM the same cap: what resource servers report (POST /v1/audit/usage)
  *   revocations       STREAM the revocation feed, trimmed by age (MINID ~)
@@ -175,6 +176,10 @@ export class RedisStore implements Store {
   }
   private get revocationsKey(): string {
     return `${this.prefix}revocations`;
+  }
+  /** The revoked principals, by how long each is remembered (one key: the index behind GET /v1/principals). */
+  private get principalsKey(): string {
+    return `${this.prefix}principals`;
   }
   private get lockedKey(): string {
     return `${this.prefix}locked`;
@@ -345,8 +350,16 @@ export class RedisStore implements Store {
   }
 
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
-    const v = await this.cmd((r) => r.mfRevokePrincipal(this.prinKey(principal), now, retainUntil));
+    const [v] = await this.cmd((r) =>
+      Promise.all([r.mfRevokePrincipal(this.prinKey(principal), now, retainUntil), r.mfIndexAdd(this.principalsKey, Date.now(), retainUntil, principal)]),
+    );
     return Number(v);
+  }
+
+  async revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>> {
+    const ids = await this.cmd((r) => r.zrangebyscore(this.principalsKey, `(${now}`, '+inf'));
+    const cutoffs = await this.cmd((r) => Promise.all(ids.map((p) => r.get(this.prinKey(p)))));
+    return ids.flatMap((principal, i) => (cutoffs[i] ? [{ principal, revokedBefore: Number(cutoffs[i]) }] : []));
   }
 
   async principalRevokedBefore(principal: string): Promise<number> {
