@@ -17,14 +17,20 @@ export type DpopProofMaker = (tokenEndpoint: string, nonce?: string) => Promise<
 /** The last DPoP-Nonce each token endpoint gave (RFC 9449 §8.2): sent with the next proof. */
 const nonces = new Map<string, string>();
 
-export interface TokenRequest {
-  task: string;
-  /** Omit for everything the task and the agent's registration allow. */
+/** What a token request may narrow: omit one for everything the task and the registration allow. */
+export interface Grants {
   scope?: string | readonly string[];
   audience?: string | readonly string[];
   tools?: string | readonly string[];
-  /** RFC 8693 §4.4: only these agents (SPIFFE IDs or `/*` prefixes) may receive the token by delegation. */
+  /**
+   * RFC 8693 §4.4: only these agents (SPIFFE IDs or `/*` prefixes) may receive the token by delegation
+   * (for a delegated token: within the handed-over token's may_act).
+   */
   mayAct?: string | readonly string[];
+}
+
+export interface TokenRequest extends Grants {
+  task: string;
 }
 
 export interface AccessToken {
@@ -44,10 +50,7 @@ export const list = (v: string | readonly string[] | undefined): string[] | unde
   v === undefined ? undefined : typeof v === 'string' ? v.split(' ').filter(Boolean) : [...v];
 
 /** The optional narrowing parameters of a token request. */
-function addGrants(
-  form: URLSearchParams,
-  req: { scope?: string | readonly string[]; audience?: string | readonly string[]; tools?: string | readonly string[]; mayAct?: string | readonly string[] },
-): void {
+function addGrants(form: URLSearchParams, req: Grants): void {
   const scope = list(req.scope);
   const tools = list(req.tools);
   if (scope) form.set('scope', scope.join(' '));
@@ -113,14 +116,9 @@ async function post(
 
 export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
-export interface DelegationRequest {
+export interface DelegationRequest extends Grants {
   /** The token handed over by the agent that holds it (RFC 8693 subject_token). */
   subjectToken: string;
-  scope?: string | readonly string[];
-  audience?: string | readonly string[];
-  tools?: string | readonly string[];
-  /** Narrows who may receive the new token by delegation in turn (within the handed-over token's may_act). */
-  mayAct?: string | readonly string[];
 }
 
 /** Delegation (RFC 8693 §1.1): the actor's own attestation as actor_token, the parent as subject_token. */
