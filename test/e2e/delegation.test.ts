@@ -5,9 +5,9 @@
  * locking A, revoking the principal or closing the task ends it, at introspection and in the SDK mirror.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportJWK, SignJWT } from 'jose';
-import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, api, basic, bearer, http, id, postForm, startTestBroker, type TestBroker, STORES } from '../helpers/broker.js';
+import { API, OTHER_API, OPERATOR, TOKEN_EXCHANGE, WIDE_TASK, basic, bearer, http, id, postForm, STORES, useBroker } from '../helpers/broker.js';
 import { OTHER_ISS } from '../helpers/broker.js';
 import { RevocationMirror } from '../../src/sdk/verifier/mirror.js';
 import type { ManualClock } from '../../src/clock.js';
@@ -17,30 +17,24 @@ const JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const claimsOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
 
 describe.each(STORES)('delegation (%s)', (store) => {
-  let b: TestBroker;
-  let a: ReturnType<typeof api>;
-  beforeAll(async () => {
-    b = await startTestBroker({ store });
-    a = api(b);
-  });
-  afterAll(() => b.close());
+  const ctx = useBroker(store);
 
-  const task = async (over: Record<string, unknown> = {}) => (await a.openTask({ ...WIDE_TASK, ...over })).body.task_id as string;
+  const task = async (over: Record<string, unknown> = {}) => (await ctx.a.openTask({ ...WIDE_TASK, ...over })).body.task_id as string;
   const tokenOf = async (agent: string, taskId: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}) => {
-    const r = await a.exchange(await b.attest(agent), taskId, extra, headers);
+    const r = await ctx.a.exchange(await ctx.b.attest(agent), taskId, extra, headers);
     expect(r.status, r.text).toBe(200);
     return r.body.access_token as string;
   };
   const delegate = async (subject: string, actor: string, extra: Record<string, string> = {}) =>
-    postForm(`${b.url}/oauth/token`, {
+    postForm(`${ctx.b.url}/oauth/token`, {
       grant_type: TOKEN_EXCHANGE,
       subject_token: subject,
       subject_token_type: AT,
-      actor_token: await b.attest(actor),
+      actor_token: await ctx.b.attest(actor),
       actor_token_type: JWT,
       ...extra,
     });
-  const active = async (t: string) => (await a.introspect(t)).body.active as boolean;
+  const active = async (t: string) => (await ctx.a.introspect(t)).body.active as boolean;
 
   it('gives the actor at most the parent token, for the same subject, with itself as actor and the lineage', async () => {
     const t = await task();
@@ -55,10 +49,10 @@ describe.each(STORES)('delegation (%s)', (store) => {
     expect(c.lineage).toEqual([{ jti: p.jti, client_id: id('agent/a') }]);
     expect(c.exp).toBeLessThanOrEqual(p.exp);
     expect(await active(r.body.access_token)).toBe(true);
-    const i = (await a.introspect(r.body.access_token)).body;
+    const i = (await ctx.a.introspect(r.body.access_token)).body;
     expect(i).toMatchObject({ active: true, act: { sub: id('agent/b') }, lineage: [{ jti: p.jti }] });
     // the grant is audited with its parent
-    const audit = JSON.stringify((await http(`${b.url}/v1/audit?limit=500`, { headers: bearer(OPERATOR.token) })).body);
+    const audit = JSON.stringify((await http(`${ctx.b.url}/v1/audit?limit=500`, { headers: bearer(OPERATOR.token) })).body);
     expect(audit).toContain(`"delegated_from":"${p.jti}"`);
   });
 
@@ -67,9 +61,9 @@ describe.each(STORES)('delegation (%s)', (store) => {
     const parent = await tokenOf('agent-a', t, { may_act: id('agent/b') });
     expect(claimsOf(parent).may_act).toEqual({ sub: id('agent/b') });
     // agent/other is an agent of the task, but not one the token names
-    const other = await postForm(`${b.url}/oauth/token`, {
+    const other = await postForm(`${ctx.b.url}/oauth/token`, {
       grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT,
-      actor_token: await b.attest('x', { signer: b.signers.other, iss: OTHER_ISS }), actor_token_type: JWT,
+      actor_token: await ctx.b.attest('x', { signer: ctx.b.signers.other, iss: OTHER_ISS }), actor_token_type: JWT,
     });
     expect(other.status).toBe(400);
     expect(other.body.error_description).toMatch(/may_act/);
@@ -83,7 +77,7 @@ describe.each(STORES)('delegation (%s)', (store) => {
     expect(onward.status).toBe(400);
     expect(onward.body.error_description).toMatch(/may_act/);
     // malformed may_act: refused before anything is issued
-    const bad = await a.exchange(await b.attest('agent-a'), t, { may_act: 'not-a-spiffe-id' });
+    const bad = await ctx.a.exchange(await ctx.b.attest('agent-a'), t, { may_act: 'not-a-spiffe-id' });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toBe('invalid_request');
   });
@@ -102,17 +96,17 @@ describe.each(STORES)('delegation (%s)', (store) => {
     const parent = await tokenOf('agent-a', t);
     const child = (await delegate(parent, 'agent-b')).body.access_token as string;
     expect(await active(child)).toBe(true);
-    expect((await a.revoke(parent)).status).toBe(200);
+    expect((await ctx.a.revoke(parent)).status).toBe(200);
     expect(await active(parent)).toBe(false);
     expect(await active(child)).toBe(false);
 
     const parent2 = await tokenOf('agent-a', t);
     const child2 = (await delegate(parent2, 'agent-b')).body.access_token as string;
-    expect((await a.lock(id('agent/a'))).status).toBe(200);
+    expect((await ctx.a.lock(id('agent/a'))).status).toBe(200);
     expect(await active(child2)).toBe(false);
-    expect((await a.lock(id('agent/a'), 'DELETE')).status).toBe(200);
+    expect((await ctx.a.lock(id('agent/a'), 'DELETE')).status).toBe(200);
     expect(await active(child2)).toBe(false); // issued before the lock: stays inactive
-    (b.clock as ManualClock).advance(2000); // tokens of agent-a from the lock's very second stay refused
+    (ctx.b.clock as ManualClock).advance(2000); // tokens of agent-a from the lock's very second stay refused
 
     // the SDK's revocation mirror decides the same, from feed events
     const m = new RevocationMirror();
@@ -132,22 +126,22 @@ describe.each(STORES)('delegation (%s)', (store) => {
     expect(c.sub).toBe('user:dana@example.com');
     expect(c.act).toEqual({ sub: id('agent/a'), act: { sub: id('agent/b'), act: { sub: id('agent/a') } } });
     expect(c.lineage.map((l: { client_id: string }) => l.client_id)).toEqual([id('agent/b'), id('agent/a')]);
-    expect((await a.revokePrincipal('user:dana@example.com')).status).toBe(200);
+    expect((await ctx.a.revokePrincipal('user:dana@example.com')).status).toBe(200);
     for (const tok of [parent, first, second.body.access_token]) expect(await active(tok)).toBe(false);
   });
 
   it('refuses what it must, issuing nothing', async () => {
     const t = await task();
     const parent = await tokenOf('agent-a', t);
-    const issued = async () => (await a.getTask(t)).body.credentials.issued as number;
+    const issued = async () => (await ctx.a.getTask(t)).body.credentials.issued as number;
     const before = await issued();
     const expectRefused = async (r: Awaited<ReturnType<typeof delegate>>, error: string) => {
       expect(r.status, r.text).toBe(400);
       expect(r.body.error).toBe(error);
     };
     // no actor_token; an attestation as subject; a forged parent; a revoked parent
-    await expectRefused(await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, task_id: t }), 'invalid_request');
-    await expectRefused(await delegate(await b.attest('agent-a'), 'agent-b'), 'invalid_request');
+    await expectRefused(await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, task_id: t }), 'invalid_request');
+    await expectRefused(await delegate(await ctx.b.attest('agent-a'), 'agent-b'), 'invalid_request');
     const [h, pl] = parent.split('.');
     await expectRefused(await delegate(`${h}.${pl}.${'A'.repeat(86)}`, 'agent-b'), 'invalid_request');
     const other = await task();
@@ -155,16 +149,16 @@ describe.each(STORES)('delegation (%s)', (store) => {
     await expectRefused(await delegate(parent, 'agent-a'), 'invalid_request'); // to itself
     // an actor_token that is not an attestation, or of the wrong type
     await expectRefused(
-      await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: parent, actor_token_type: JWT }),
+      await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: parent, actor_token_type: JWT }),
       'invalid_request',
     );
     await expectRefused(
-      await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await b.attest('agent-b'), actor_token_type: 'urn:x' }),
+      await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await ctx.b.attest('agent-b'), actor_token_type: 'urn:x' }),
       'invalid_request',
     );
     // without a valid actor proof, an active and a garbage subject_token get the same answer (no oracle)
     const unproven = async (subject: string) =>
-      (await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: AT, actor_token: 'x.y.z', actor_token_type: JWT })).body;
+      (await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: subject, subject_token_type: AT, actor_token: 'x.y.z', actor_token_type: JWT })).body;
     expect(await unproven(parent)).toEqual(await unproven(`${h}.${pl}.${'A'.repeat(86)}`));
     // an actor that is not in the task
     const narrow = await task({ agents: [id('agent/a')] });
@@ -174,13 +168,13 @@ describe.each(STORES)('delegation (%s)', (store) => {
     expect(outsider.status).toBeLessThan(500);
     // a DPoP-bound parent cannot be handed on: the actor cannot prove its key
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const proof = await new SignJWT({ htm: 'POST', htu: `${b.url}/oauth/token`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
+    const proof = await new SignJWT({ htm: 'POST', htu: `${ctx.b.url}/oauth/token`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
       .sign(key.privateKey);
     const bound = await tokenOf('agent-a', t, {}, { dpop: proof });
     await expectRefused(await delegate(bound, 'agent-b'), 'invalid_request');
     // revoked parent
-    expect((await a.revoke(parent, basic())).status).toBe(200);
+    expect((await ctx.a.revoke(parent, basic())).status).toBe(200);
     await expectRefused(await delegate(parent, 'agent-b'), 'invalid_request');
     expect(await issued()).toBe(before + 1); // only the DPoP-bound parent itself
   });

@@ -3,25 +3,19 @@
  * attestation for a task-bound RFC 9068 token, verify it offline against the JWKS and online by
  * introspection, close the task, and see every credential inactive and no new one mintable.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { api, API, http, id, OTHER_API, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
+import { API, http, id, OTHER_API, WIDE_TASK, STORES, useBroker } from '../helpers/broker.js';
 
 describe.each(STORES)('core flow on the %s store', (store) => {
-  let b: TestBroker;
-  let a: ReturnType<typeof api>;
-  beforeAll(async () => {
-    b = await startTestBroker({ store });
-    a = api(b);
-  });
-  afterAll(() => b.close());
+  const ctx = useBroker(store);
 
   it('opens a task with 201 and the ceilings', async () => {
-    const r = await a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:alice@example.com' });
+    const r = await ctx.a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:alice@example.com' });
     expect(r.status).toBe(201);
     expect(r.body.task_id).toMatch(/^tsk_/);
     expect(r.body.state).toBe('open');
-    expect(Date.parse(r.body.expires_at)).toBeGreaterThan(b.clock.now() + 29 * 60_000);
+    expect(Date.parse(r.body.expires_at)).toBeGreaterThan(ctx.b.clock.now() + 29 * 60_000);
     expect(r.body.scopes).toEqual(WIDE_TASK.scopes);
     expect(r.body.tools).toEqual(WIDE_TASK.tools);
     expect(r.body.audiences).toEqual(WIDE_TASK.audiences);
@@ -30,8 +24,8 @@ describe.each(STORES)('core flow on the %s store', (store) => {
   });
 
   it('exchanges an attestation for an RFC 9068 token bound to the task, verifiable offline', async () => {
-    const task = (await a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:alice@example.com' })).body.task_id;
-    const r = await a.exchange(await b.attest('agent-a'), task);
+    const task = (await ctx.a.openTask({ ...WIDE_TASK, on_behalf_of: 'user:alice@example.com' })).body.task_id;
+    const r = await ctx.a.exchange(await ctx.b.attest('agent-a'), task);
     expect(r.status).toBe(200);
     expect(r.headers.get('cache-control')).toBe('no-store');
     expect(r.body.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
@@ -41,19 +35,19 @@ describe.each(STORES)('core flow on the %s store', (store) => {
     // omitted scope = request-free intersection of task and registration
     expect(r.body.scope.split(' ').sort()).toEqual(['read', 'write']);
 
-    const meta = (await http(`${b.url}/.well-known/oauth-authorization-server`)).body;
-    expect(meta.issuer).toBe(b.url);
+    const meta = (await http(`${ctx.b.url}/.well-known/oauth-authorization-server`)).body;
+    expect(meta.issuer).toBe(ctx.b.url);
     expect(meta.grant_types_supported).toContain('urn:ietf:params:oauth:grant-type:token-exchange');
     for (const k of ['token_endpoint', 'jwks_uri', 'introspection_endpoint', 'revocation_endpoint']) expect(meta[k]).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
     const jwks = (await http(meta.jwks_uri)).body;
     const header = decodeProtectedHeader(r.body.access_token);
     expect(header).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: jwks.keys[0].kid });
     const { payload } = await jwtVerify(r.body.access_token, createLocalJWKSet(jwks), {
-      issuer: b.url,
+      issuer: ctx.b.url,
       audience: API,
       typ: 'at+jwt',
       algorithms: ['ES256'],
-      currentDate: new Date(b.clock.now()),
+      currentDate: new Date(ctx.b.clock.now()),
     });
     expect(payload.sub).toBe('user:alice@example.com');
     expect(payload.act).toEqual({ sub: id('agent/a') });
@@ -66,10 +60,10 @@ describe.each(STORES)('core flow on the %s store', (store) => {
   });
 
   it('without on_behalf_of the agent is the subject and there is no act claim', async () => {
-    const task = (await a.openTask(WIDE_TASK)).body.task_id;
-    const r = await a.exchange(await b.attest('agent-b'), task, { scope: 'read', audience: OTHER_API, tools: 'deploy' });
+    const task = (await ctx.a.openTask(WIDE_TASK)).body.task_id;
+    const r = await ctx.a.exchange(await ctx.b.attest('agent-b'), task, { scope: 'read', audience: OTHER_API, tools: 'deploy' });
     expect(r.status).toBe(200);
-    const i = (await a.introspect(r.body.access_token)).body;
+    const i = (await ctx.a.introspect(r.body.access_token)).body;
     expect(i.active).toBe(true);
     expect(i.sub).toBe(id('agent/b'));
     expect(i.act).toBeUndefined();
@@ -79,55 +73,55 @@ describe.each(STORES)('core flow on the %s store', (store) => {
   });
 
   it('introspection is active until the task closes; close revokes everything at once and is idempotent', async () => {
-    const orch = await b.attest('orch');
-    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const orch = await ctx.b.attest('orch');
+    const task = (await ctx.a.openTask(WIDE_TASK, orch)).body.task_id;
     const tokens: string[] = [];
-    for (const agent of ['agent-a', 'agent-b', 'agent-a']) tokens.push((await a.exchange(await b.attest(agent), task)).body.access_token);
-    for (const t of tokens) expect((await a.introspect(t)).body.active).toBe(true);
+    for (const agent of ['agent-a', 'agent-b', 'agent-a']) tokens.push((await ctx.a.exchange(await ctx.b.attest(agent), task)).body.access_token);
+    for (const t of tokens) expect((await ctx.a.introspect(t)).body.active).toBe(true);
 
-    const shown = await a.getTask(task, orch);
+    const shown = await ctx.a.getTask(task, orch);
     expect(shown.status).toBe(200);
     expect(shown.body.state).toBe('open');
     expect(shown.body.credentials.issued).toBe(3);
     expect(shown.body.credentials.active).toBe(3);
     expect(shown.body.credentials.by_agent).toEqual({ [id('agent/a')]: 2, [id('agent/b')]: 1 });
 
-    const closed = await a.close(task, orch);
+    const closed = await ctx.a.close(task, orch);
     expect(closed.status).toBe(200);
     expect(closed.body).toMatchObject({ task_id: task, state: 'closed', revoked: 3 });
-    for (const t of tokens) expect((await a.introspect(t)).body).toEqual({ active: false });
+    for (const t of tokens) expect((await ctx.a.introspect(t)).body).toEqual({ active: false });
 
-    const again = await a.close(task, orch);
+    const again = await ctx.a.close(task, orch);
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ task_id: task, state: 'closed', revoked: 3 });
 
-    const after = await a.exchange(await b.attest('agent-a'), task);
+    const after = await ctx.a.exchange(await ctx.b.attest('agent-a'), task);
     expect(after.status).toBe(400);
     expect(after.body.error).toBe('invalid_request');
-    const shownAfter = (await a.getTask(task, orch)).body;
+    const shownAfter = (await ctx.a.getTask(task, orch)).body;
     expect(shownAfter.state).toBe('closed');
     expect(shownAfter.credentials.active).toBe(0);
   });
 
   it('a task past its deadline counts as closed without anyone calling close', async () => {
-    const task = (await a.openTask({ ...WIDE_TASK, ttl: '3m' })).body.task_id;
-    const t = (await a.exchange(await b.attest('agent-b'), task)).body;
+    const task = (await ctx.a.openTask({ ...WIDE_TASK, ttl: '3m' })).body.task_id;
+    const t = (await ctx.a.exchange(await ctx.b.attest('agent-b'), task)).body;
     expect(t.expires_in).toBe(180); // clamped to the time left in the task (agent-b has no max_ttl; tokens.default_ttl is 5m)
-    (b.clock as unknown as { advance(ms: number): void }).advance(3 * 60_000);
-    expect((await a.introspect(t.access_token)).body.active).toBe(false);
-    expect((await a.getTask(task)).body.state).toBe('closed');
-    expect((await a.exchange(await b.attest('agent-b'), task)).status).toBe(400);
+    (ctx.b.clock as unknown as { advance(ms: number): void }).advance(3 * 60_000);
+    expect((await ctx.a.introspect(t.access_token)).body.active).toBe(false);
+    expect((await ctx.a.getTask(task)).body.state).toBe('closed');
+    expect((await ctx.a.exchange(await ctx.b.attest('agent-b'), task)).status).toBe(400);
   });
 
   it('caps a task ttl at tasks.max_ttl', async () => {
-    const r = await a.openTask({ ...WIDE_TASK, ttl: '48h' });
+    const r = await ctx.a.openTask({ ...WIDE_TASK, ttl: '48h' });
     expect(r.status).toBe(201);
-    expect(Date.parse(r.body.expires_at) - b.clock.now()).toBeLessThanOrEqual(2 * 3_600_000);
+    expect(Date.parse(r.body.expires_at) - ctx.b.clock.now()).toBeLessThanOrEqual(2 * 3_600_000);
   });
 
   it('serves health and readiness', async () => {
-    expect((await http(`${b.url}/healthz`)).status).toBe(200);
-    const ready = await http(`${b.url}/readyz`);
+    expect((await http(`${ctx.b.url}/healthz`)).status).toBe(200);
+    const ready = await http(`${ctx.b.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(ready.body.store).toBe(store === 'cluster' ? 'redis' : store); // a cluster is the Redis store too
   });
