@@ -77,6 +77,22 @@ export async function identityStatus(b: Broker, id: string) {
   };
 }
 
+/** The identities locked right now, by SPIFFE ID (GET /v1/identities). */
+export async function lockedIdentities(b: Broker) {
+  const locked = await b.store.lockedIdentities();
+  return {
+    locked: locked
+      .sort((x, y) => (x.identity < y.identity ? -1 : 1))
+      .map((l) => ({ spiffe_id: l.identity, locked_at: iso(l.lockedAt), revoked_before: iso(l.revokedBefore) })),
+  };
+}
+
+/** The principals revoked and still in force (GET /v1/principals). */
+export async function revokedPrincipals(b: Broker) {
+  const revoked = await b.store.revokedPrincipals(b.clock.now());
+  return { revoked: revoked.sort((x, y) => (x.principal < y.principal ? -1 : 1)).map((p) => ({ principal: p.principal, revoked_before: iso(p.revokedBefore) })) };
+}
+
 export async function revokePrincipal(b: Broker, principal: string, by: string) {
   if (!isPrincipal(principal)) throw new MayflyError('invalid_request', 'not a valid principal (kind:value, printable ASCII)', { reason: 'bad_principal' });
   const now = b.clock.now();

@@ -54,8 +54,10 @@ export async function openTask(b: Broker, opener: Opener, spec: TaskSpec, reques
 }
 
 /** Operators see every task; an orchestrator sees (and closes) the tasks it opened. */
+const mayManage = (task: TaskRecord, opener: Opener): boolean => opener.kind === 'operator' || task.openedBy === opener.identity.spiffeId;
+
 function authorize(task: TaskRecord, opener: Opener): void {
-  if (opener.kind === 'operator' || task.openedBy === opener.identity.spiffeId) return;
+  if (mayManage(task, opener)) return;
   throw new MayflyError('access_denied', 'only the orchestrator that opened this task, or an operator, may do this', { reason: 'not_task_owner' });
 }
 
@@ -128,7 +130,7 @@ export async function listTasks(b: Broker, opener: Opener, f: TaskFilter) {
   const { ids, total } = await b.store.listTasks(now, f.offset, f.limit);
   const tasks = (await Promise.all(ids.map((id) => b.store.getTask(id)))).filter(
     (t): t is TaskRecord =>
-      t !== null && (opener.kind === 'operator' || t.openedBy === opener.identity.spiffeId) && (f.onBehalfOf === undefined || t.onBehalfOf === f.onBehalfOf),
+      t !== null && mayManage(t, opener) && (f.onBehalfOf === undefined || t.onBehalfOf === f.onBehalfOf),
   );
   const views = (await Promise.all(tasks.map((t) => fullView(b, t, now)))).filter(
     (v) => (f.state === undefined || f.state === 'all' || v.state === f.state) && (f.agent === undefined || (v.credentials?.by_agent[f.agent] ?? 0) > 0),

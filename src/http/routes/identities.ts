@@ -7,7 +7,7 @@
 import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
-import { identityStatus, lockIdentity, revokePrincipal, unlockIdentity } from '../../revoke/revocations.js';
+import { identityStatus, lockedIdentities, lockIdentity, revokedPrincipals, revokePrincipal, unlockIdentity } from '../../revoke/revocations.js';
 import { requireOperator } from '../auth.js';
 
 function decoded(raw: string): string {
@@ -26,17 +26,7 @@ function rawParam(path: string, prefix: string, suffix: string): string {
 export function identityRoutes(app: Hono, b: Broker): void {
   app.get('/v1/identities', async (c) => {
     requireOperator(b, c);
-    const locked = await b.store.lockedIdentities();
-    const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
-    return c.json(
-      {
-        locked: locked
-          .sort((x, y) => (x.identity < y.identity ? -1 : 1))
-          .map((l) => ({ spiffe_id: l.identity, locked_at: iso(l.lockedAt), revoked_before: iso(l.revokedBefore) })),
-      },
-      200,
-      { 'Cache-Control': 'no-store' },
-    );
+    return c.json(await lockedIdentities(b), 200, { 'Cache-Control': 'no-store' });
   });
   app.post('/v1/identities/:id{.+}/lock', async (c) => {
     const op = requireOperator(b, c);
@@ -52,12 +42,7 @@ export function identityRoutes(app: Hono, b: Broker): void {
   });
   app.get('/v1/principals', async (c) => {
     requireOperator(b, c);
-    const revoked = await b.store.revokedPrincipals(b.clock.now());
-    return c.json(
-      { revoked: revoked.sort((x, y) => (x.principal < y.principal ? -1 : 1)).map((p) => ({ principal: p.principal, revoked_before: new Date(p.revokedBefore).toISOString() })) },
-      200,
-      { 'Cache-Control': 'no-store' },
-    );
+    return c.json(await revokedPrincipals(b), 200, { 'Cache-Control': 'no-store' });
   });
   app.post('/v1/principals/:principal{.+}/revoke', async (c) => {
     const op = requireOperator(b, c);
