@@ -74,11 +74,7 @@ export class CertificateAttestor {
 
   /** The certificate's claims, or null when it does not chain to this attestor's bundle. */
   claims(cert: PresentedCertificate, now: number): Record<string, unknown> | null {
-    const path = chainTo(cert.leaf, this.anchors, cert.intermediates, now);
-    if (!path.ok) {
-      if (path.code === 'untrusted') return null;
-      throw new AttestationError(path.code === 'expired' ? 'attestation_expired' : path.code === 'not_yet_valid' ? 'attestation_not_yet_valid' : 'attestation_invalid', path.message);
-    }
+    if (!chained(cert, this.anchors, now)) return null;
     const leaf = cert.leaf;
     const uri = uriSans(leaf);
     const spiffe = uri.filter((u) => u.startsWith('spiffe://'));
@@ -94,6 +90,17 @@ export class CertificateAttestor {
       'x5t#S256': cert.thumbprint,
     };
   }
+}
+
+/**
+ * Whether the certificate chains to one of `anchors`: false when it does not (another PKI's: try the
+ * next), an AttestationError when it does but cannot attest (expired, not yet valid, a CA).
+ */
+function chained(cert: PresentedCertificate, anchors: readonly X509Certificate[], now: number): boolean {
+  const path = chainTo(cert.leaf, anchors, cert.intermediates, now);
+  if (path.ok) return true;
+  if (path.code === 'untrusted') return false;
+  throw new AttestationError(path.code === 'expired' ? 'attestation_expired' : path.code === 'not_yet_valid' ? 'attestation_not_yet_valid' : 'attestation_invalid', path.message);
 }
 
 const serialOf = (c: X509Certificate): string => normalizeSerial(c.serialNumber);
@@ -137,11 +144,7 @@ export async function attestCertificate(b: Broker, cert: PresentedCertificate, r
 
 /** The SPIFFE ID and serial of an X509-SVID issued by this broker's CA; null for any other certificate. */
 function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId: string; serial: string } | null {
-  const path = chainTo(cert.leaf, b.caAnchors, cert.intermediates, now);
-  if (!path.ok) {
-    if (path.code === 'untrusted') return null;
-    throw new AttestationError(path.code === 'expired' ? 'attestation_expired' : path.code === 'not_yet_valid' ? 'attestation_not_yet_valid' : 'attestation_invalid', path.message);
-  }
+  if (!chained(cert, b.caAnchors, now)) return null;
   const spiffe = uriSans(cert.leaf).filter((u) => u.startsWith('spiffe://'));
   if (spiffe.length !== 1 || parseSpiffeId(spiffe[0])?.trustDomain !== b.config.trustDomain || taskIdOf(cert.leaf) === undefined)
     throw new AttestationError('attestation_invalid', 'not an X509-SVID of this broker (one SPIFFE ID of its trust domain and a task id)');

@@ -124,15 +124,20 @@ export interface CertificateRecord {
 /** An expiry-count field: `agent|exp|iat` (ms each). */
 export const expiryField = (agent: string, exp: number, iat: number): string => `${agent}|${exp}|${iat}`;
 
+/** The parts of an expiry-count field (the agent may itself hold no `|`, but is split from the right). */
+export function parseExpiryField(f: string): { agent: string; exp: number; iat: number } {
+  const i = f.lastIndexOf('|');
+  const j = f.lastIndexOf('|', i - 1);
+  return { agent: f.slice(0, j), exp: Number(f.slice(j + 1, i)), iat: Number(f.slice(i + 1)) };
+}
+
 /** Sums expiry-count fields per agent: unexpired at `now` and issued at or before the agent's cutoff. */
 export function countRevokedByIdentity(fields: Iterable<[string, number]>, cutoffs: Readonly<Record<string, number>>, now: number): Record<string, number> {
   const out: Record<string, number> = Object.fromEntries(Object.keys(cutoffs).map((a) => [a, 0]));
   for (const [f, n] of fields) {
-    const i = f.lastIndexOf('|');
-    const j = f.lastIndexOf('|', i - 1);
-    const agent = f.slice(0, j);
+    const { agent, exp, iat } = parseExpiryField(f);
     const cutoff = cutoffs[agent];
-    if (cutoff !== undefined && Number(f.slice(j + 1, i)) > now && Number(f.slice(i + 1)) <= cutoff) out[agent]! += n;
+    if (cutoff !== undefined && exp > now && iat <= cutoff) out[agent]! += n;
   }
   return out;
 }

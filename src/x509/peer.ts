@@ -74,7 +74,8 @@ export function normalizeSerial(s: string): string {
   return h;
 }
 
-const issuedBy = (child: X509Certificate, parent: X509Certificate) => child.checkIssued(parent) && child.verify(parent.publicKey);
+/** Whether `parent` issued `child`: names and key identifiers line up, and its key verifies the signature. */
+export const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean => child.checkIssued(parent) && child.verify(parent.publicKey);
 
 /**
  * The path leaf -> (intermediates)* -> one of `anchors`, every link signed by the next, every issuer a

@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { revokeCertificateSerial, revokeToken } from '../../revoke/revocations.js';
-import { normalizeSerial } from '../../x509/peer.js';
+import { issuedBy, normalizeSerial } from '../../x509/peer.js';
 import { SERIAL_HEX } from '../../ca/status.js';
 import { X509Certificate } from 'node:crypto';
 import { requireClientOrOperator } from '../auth.js';
@@ -47,7 +47,7 @@ function certificateSerial(b: Broker, token: string): string | null | undefined 
   if (!token.startsWith('-----BEGIN CERTIFICATE-----')) return undefined;
   try {
     const cert = new X509Certificate(token);
-    return cert.checkIssued(b.caAnchors[0]!) && cert.verify(b.ca.publicKey) ? normalizeSerial(cert.serialNumber) : null;
+    return issuedBy(cert, b.caAnchors[0]!) ? normalizeSerial(cert.serialNumber) : null;
   } catch {
     return null;
   }

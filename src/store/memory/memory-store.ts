@@ -24,7 +24,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, parseExpiryField, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -97,10 +97,7 @@ export class MemoryStore implements Store {
       if (t.purgeAt <= now) this.tasks.delete(id);
       else {
         for (const [jti, exp] of t.creds) if (exp <= now) t.creds.delete(jti); // Redis prunes on issuance
-        for (const f of t.expiries.keys()) {
-          const i = f.lastIndexOf('|');
-          if (Number(f.slice(f.lastIndexOf('|', i - 1) + 1, i)) <= now) t.expiries.delete(f);
-        }
+        for (const f of t.expiries.keys()) if (parseExpiryField(f).exp <= now) t.expiries.delete(f);
       }
     }
     for (const [k, at] of this.revokedJtis) if (at <= now) this.revokedJtis.delete(k);
