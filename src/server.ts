@@ -23,6 +23,7 @@ import { loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
 import { loadCertificateAttestors } from './attest/client-certificate.js';
 import { DpopNonces } from './attest/dpop-nonce.js';
+import { nativeStatus } from './native/index.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
@@ -59,6 +60,9 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
       'ca: no self-signed root in cert_file or chain_file, so GET /v1/ca/bundle serves the issuing CA itself as the trust anchor; ' +
         'relying parties that need a root (openssl verify without -partial_chain, most TLS stacks) must get it elsewhere: add it to chain_file',
     );
+  const native = nativeStatus();
+  if (!native.ecdsa && process.env.MAYFLY_NATIVE !== '0')
+    log.warn({ reason: native.reason }, 'csr: src/native is not loaded; EC CSR signatures are checked with node:crypto (about 2x the CPU per new agent key)');
   const broker: Omit<Broker, 'crl'> & { crl?: CrlService } = {
     config,
     store,

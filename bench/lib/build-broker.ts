@@ -2,7 +2,8 @@
  * The broker runs in production as tsc output (`node dist/cli/main.js`, deploy/Dockerfile), not through
  * tsx (whose transform adds per-closure `__name` calls). So the bench compiles src/ with
  * tsconfig.build.json into a private, git-ignored directory inside the repository (so node_modules
- * resolves) and removes it afterwards; it never touches dist/.
+ * resolves) and removes it afterwards; it never touches dist/. Like `npm run build`, it (re)builds
+ * src/native when needed and copies it beside the output (scripts/build-native.mjs).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -25,6 +26,7 @@ export function compileBroker(root: string, cleanup: Cleanup): BrokerBuild {
     encoding: 'utf8',
     timeout: 120_000,
   });
+  spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--copy-to', join(out, 'native')], { cwd: root, stdio: 'inherit', timeout: 180_000 });
   const entry = join(rel, 'cli', 'main.js');
   if (!existsSync(join(root, entry))) throw new Error(`compiling src/ failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
   return { entry, typeErrors: r.status !== 0 };

@@ -23,14 +23,16 @@
  *      → else csr_unsupported_algorithm (SHA-1, MD5, DSA, ...) or csr_malformed (bad parameters)
  *   5. the signature, with node:crypto against the request's own key   csr_bad_signature
  *
- * Returns the key as a KeyObject and as canonical SPKI DER, which is what goes into the certificate:
+ * Returns the key as canonical SPKI DER, which is what goes into the certificate:
  * the request's own SPKI bytes once steps 2-3 have pinned every byte of it (strict DER, exact
  * AlgorithmIdentifier, uncompressed EC point, well-formed RSAPublicKey), or OpenSSL's re-encoding for
  * a compressed EC point (exported uncompressed, which every X.509 stack reads).
  *
- * Cost (Node 20 / OpenSSL 3.0): almost all of it is OpenSSL's: loading the key (~75-110 µs for P-256,
- * even through JWK, which is ~2x cheaper than SPKI DER here) and verifying the signature (~75-110 µs
- * for P-256, ~50 µs Ed25519, ~30 µs RSA-2048, ~1 ms P-384). The DER walk and checks are a few µs.
+ * Cost (Node 20 / OpenSSL 3.0): almost all of it is OpenSSL's. Through node:crypto: loading the key
+ * (~75-110 µs for P-256, even through JWK, which is ~2x cheaper than SPKI DER here) and verifying the
+ * signature (~75-110 µs for P-256, ~50 µs Ed25519, ~30 µs RSA-2048, ~1 ms P-384). EC keys with an
+ * uncompressed point go through src/native instead when it is built: the same OpenSSL, without the
+ * KeyObject, ~70 µs for both steps on P-256. The DER walk and checks are a few µs.
  */
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import {
@@ -51,6 +53,7 @@ import {
 import { OID } from './algs.js';
 import { X509Error } from './errors.js';
 import { decodePemStrict } from './pem.js';
+import { nativeEcdsa } from '../native/index.js';
 
 export const CSR_MAX_INPUT = 16 * 1024;
 const PEM_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'] as const;
@@ -58,7 +61,6 @@ const PEM_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'] as const;
 export type CsrKeyType = 'ec-p256' | 'ec-p384' | 'ed25519' | 'rsa';
 
 export interface ParsedCsr {
-  publicKey: KeyObject;
   /** Canonical SubjectPublicKeyInfo DER of the key (as OpenSSL exports it). */
   spkiDer: Buffer;
   keyType: CsrKeyType;
@@ -227,6 +229,13 @@ function strip(x: Uint8Array): Uint8Array {
   return x[0] === 0 && x.length > 1 ? x.subarray(1) : x;
 }
 
+/** An EC key left for src/native to load and use in one call (no KeyObject). */
+interface NativeEcKey {
+  curve: 0 | 1;
+  point: Uint8Array;
+}
+type CsrKey = KeyObject | NativeEcKey;
+
 /**
  * Step 3b: loads the key into OpenSSL. Through JWK rather than DER: with Node 20's OpenSSL 3.0,
  * `createPublicKey` of SPKI DER goes through the slow OSSL_DECODER machinery (~2x the cost of the
@@ -234,7 +243,7 @@ function strip(x: Uint8Array): Uint8Array {
  * canonical (strict DER, exact AlgorithmIdentifier, uncompressed point), so it is returned as is; a
  * compressed EC point is decompressed by OpenSSL and re-encoded.
  */
-function importKey(der: Uint8Array, spki: Tlv, keyType: CsrKeyType): { publicKey: KeyObject; spkiDer: Buffer } {
+function importKey(der: Uint8Array, spki: Tlv, keyType: CsrKeyType): { publicKey: CsrKey; spkiDer: Buffer } {
   const keyBits = bitStringBytes(der, children(der, spki)[1]!);
   if (keyType === 'ed25519') {
     const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(keyBits) }, format: 'jwk' });
@@ -254,6 +263,7 @@ function importKey(der: Uint8Array, spki: Tlv, keyType: CsrKeyType): { publicKey
   const size = keyType === 'ec-p256' ? 32 : 48;
   const crv = keyType === 'ec-p256' ? 'P-256' : 'P-384';
   if (keyBits.length === 1 + 2 * size && keyBits[0] === 0x04) {
+    if (nativeEcdsa) return { publicKey: { curve: keyType === 'ec-p256' ? 0 : 1, point: keyBits }, spkiDer: Buffer.from(whole(der, spki)) };
     const jwk = { kty: 'EC', crv, x: b64u(keyBits.subarray(1, 1 + size)), y: b64u(keyBits.subarray(1 + size)) };
     return { publicKey: createPublicKey({ key: jwk, format: 'jwk' }), spkiDer: Buffer.from(whole(der, spki)) };
   }
@@ -265,6 +275,21 @@ function importKey(der: Uint8Array, spki: Tlv, keyType: CsrKeyType): { publicKey
     return { publicKey, spkiDer: publicKey.export({ type: 'spki', format: 'der' }) };
   }
   throw new DerError('bad EC point encoding');
+}
+
+const NATIVE_HASH = { sha256: 0, sha384: 1, sha512: 2 } as const;
+
+/** Step 5. For a NativeEcKey this is also where its point is checked (on the curve, or 'bad_key'). */
+function checkSignature(key: CsrKey, check: SigCheck, message: Uint8Array, sig: Uint8Array): boolean | 'bad_key' {
+  try {
+    if ('point' in key) {
+      const r = nativeEcdsa!.verify(key.curve, key.point, NATIVE_HASH[check.hash as keyof typeof NATIVE_HASH], message, sig);
+      return r === -1 ? 'bad_key' : r === 1;
+    }
+    return verify(check.hash, message, { key, ...check.options }, sig);
+  } catch {
+    return false;
+  }
 }
 
 export function parseCsr(input: string | Uint8Array): ParsedCsr {
@@ -290,7 +315,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     return fail('csr_malformed', `malformed CSR: ${(e as Error).message}`, e);
   }
 
-  let publicKey: KeyObject;
+  let publicKey: CsrKey;
   let spkiDer: Buffer;
   try {
     ({ publicKey, spkiDer } = importKey(der, spki, kc.keyType));
@@ -300,7 +325,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   }
   let rsaBits: number | undefined;
   if (kc.keyType === 'rsa') {
-    const d = publicKey.asymmetricKeyDetails ?? {};
+    const d = (publicKey as KeyObject).asymmetricKeyDetails ?? {};
     rsaBits = d.modulusLength ?? 0;
     const e = d.publicExponent ?? 0n;
     if (rsaBits < 2048) fail('csr_weak_key', `RSA key of ${rsaBits} bits (minimum 2048)`);
@@ -316,15 +341,11 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     return fail('csr_malformed', `malformed CSR signature algorithm: ${(e as Error).message}`, e);
   }
 
-  let ok = false;
-  try {
-    ok = verify(check.hash, whole(der, cri), { key: publicKey, ...check.options }, sig);
-  } catch {
-    ok = false;
-  }
+  const ok = checkSignature(publicKey, check, whole(der, cri), sig);
+  if (ok === 'bad_key') fail('csr_malformed', 'the CSR public key cannot be loaded');
   if (!ok) fail('csr_bad_signature', 'the CSR signature does not verify with its public key');
 
-  const out: ParsedCsr = { publicKey, spkiDer, keyType: kc.keyType, signatureAlgorithm: check.name };
+  const out: ParsedCsr = { spkiDer, keyType: kc.keyType, signatureAlgorithm: check.name };
   if (rsaBits !== undefined) out.rsaBits = rsaBits;
   return out;
 }

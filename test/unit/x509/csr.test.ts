@@ -37,7 +37,6 @@ describe('parseCsr accepts openssl CSRs', () => {
       expect(a.signatureAlgorithm).toBe(alg);
       w.openssl(['pkey', '-in', `${spec}.key`, '-pubout', '-outform', 'DER', '-out', `${spec}.spki`]);
       expect(a.spkiDer.equals(w.read(`${spec}.spki`))).toBe(true);
-      expect(a.publicKey.type).toBe('public');
       w.openssl(['req', '-in', `${spec}.csr`, '-outform', 'DER', '-out', `${spec}.csr.der`]);
       expect(parseCsr(w.read(`${spec}.csr.der`)).spkiDer.equals(a.spkiDer)).toBe(true);
       expect(parseCsr(new Uint8Array(Buffer.from(pem))).keyType).toBe(keyType);

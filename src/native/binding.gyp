@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "mayfly_native",
+      "sources": ["ecdsa.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-deprecated-declarations"]
+    }
+  ]
+}

@@ -1,0 +1,107 @@
+/*
+ * ECDSA signature check for CSRs (src/x509/csr.ts), on the OpenSSL that Node itself links and exports.
+ *
+ * Why: with Node 20's OpenSSL 3.0, node:crypto spends ~80-110 µs importing a P-256 public key (a
+ * KeyObject, exported into a provider on first use) before the ~90 µs verify. A new agent key is a new
+ * import on every CSR. The low-level EC_KEY/ECDSA calls below do the same mathematics with the same
+ * library, without the provider round trip: ~70 µs for import + verify together (bench/certs.ts
+ * prints both). Everything here is OpenSSL's own code; this file only moves bytes in and out.
+ *
+ *   verify(curve, point, hash, message, signature) -> 1 valid | 0 invalid signature | -1 key not usable
+ *     curve      0 = P-256 (prime256v1), 1 = P-384 (secp384r1)
+ *     point      Uint8Array, the SEC1 point exactly as in the SPKI (o2i_ECPublicKey: on-curve check;
+ *                both curves have cofactor 1, so a point on the curve is in the prime-order group;
+ *                the point at infinity is refused)
+ *     hash       0 = SHA-256, 1 = SHA-384, 2 = SHA-512 (of `message`, computed here)
+ *     message    Uint8Array, the signed bytes (the CSR's CertificationRequestInfo)
+ *     signature  Uint8Array, DER ECDSA-Sig-Value (ECDSA_verify refuses non-canonical DER)
+ *   Throws a TypeError on wrong argument types or sizes.
+ *
+ * OpenSSL's per-thread error queue is cleared on every failure, so no stale error leaks into a later
+ * node:crypto call on the same thread.
+ */
+#include <node_api.h>
+#include <openssl/ec.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/obj_mac.h>
+#include <openssl/sha.h>
+
+#define MAX_POINT 97          /* uncompressed P-384 */
+#define MAX_SIG 139           /* DER ECDSA-Sig-Value for P-384 with 2-byte lengths, with margin */
+#define MAX_MESSAGE (64 * 1024)
+
+static EC_GROUP *groups[2];
+
+static int bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
+  *data = p;
+  return 1;
+}
+
+static int int_arg(napi_env env, napi_value v, int32_t max, int32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  if (napi_get_value_int32(env, v, out) != napi_ok) return 0;
+  return *out >= 0 && *out <= max;
+}
+
+static napi_value Verify(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5) {
+    napi_throw_type_error(env, NULL, "verify(curve, point, hash, message, signature)");
+    return NULL;
+  }
+  int32_t curve, hash;
+  const unsigned char *point, *msg, *sig;
+  size_t point_len, msg_len, sig_len;
+  if (!int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &point, &point_len) || !int_arg(env, argv[2], 2, &hash) ||
+      !bytes_arg(env, argv[3], &msg, &msg_len) || !bytes_arg(env, argv[4], &sig, &sig_len) || point_len == 0 ||
+      point_len > MAX_POINT || msg_len > MAX_MESSAGE || sig_len > MAX_SIG || groups[curve] == NULL) {
+    napi_throw_type_error(env, NULL, "verify: bad argument");
+    return NULL;
+  }
+
+  unsigned char digest[SHA512_DIGEST_LENGTH];
+  int digest_len;
+  if (hash == 0) {
+    SHA256(msg, msg_len, digest);
+    digest_len = SHA256_DIGEST_LENGTH;
+  } else if (hash == 1) {
+    SHA384(msg, msg_len, digest);
+    digest_len = SHA384_DIGEST_LENGTH;
+  } else {
+    SHA512(msg, msg_len, digest);
+    digest_len = SHA512_DIGEST_LENGTH;
+  }
+
+  int result = -1;
+  EC_KEY *key = EC_KEY_new();
+  if (key != NULL && EC_KEY_set_group(key, groups[curve]) == 1) {
+    const unsigned char *p = point;
+    if (o2i_ECPublicKey(&key, &p, (long)point_len) != NULL && p == point + point_len &&
+        !EC_POINT_is_at_infinity(groups[curve], EC_KEY_get0_public_key(key))) {
+      result = ECDSA_verify(0, digest, digest_len, sig, (int)sig_len, key) == 1 ? 1 : 0;
+    }
+  }
+  EC_KEY_free(key);
+  if (result != 1) ERR_clear_error();
+
+  napi_value out;
+  napi_create_int32(env, result, &out);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  if (groups[0] == NULL) groups[0] = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+  if (groups[1] == NULL) groups[1] = EC_GROUP_new_by_curve_name(NID_secp384r1);
+  napi_value fn;
+  if (napi_create_function(env, "verify", NAPI_AUTO_LENGTH, Verify, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "verify", fn) != napi_ok) return NULL;
+  return exports;
+}

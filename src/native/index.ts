@@ -1,0 +1,34 @@
+/**
+ * The optional native part (src/native/ecdsa.c, built by `npm ci` through scripts/build-native.mjs
+ * with node-gyp against Node's own headers and OpenSSL). When it is absent (no compiler, a failed
+ * build, `MAYFLY_NATIVE=0`), callers use node:crypto instead: same answers, about twice the CPU for a
+ * new agent key's CSR. `nativeStatus()` says which, and the broker logs it at start.
+ */
+import { createRequire } from 'node:module';
+
+export interface NativeEcdsa {
+  /** 1 valid, 0 invalid signature, -1 the point is not a key on that curve. See ecdsa.c. */
+  verify(curve: 0 | 1, point: Uint8Array, hash: 0 | 1 | 2, message: Uint8Array, signature: Uint8Array): number;
+}
+
+const BINARY = './build/Release/mayfly_native.node';
+
+function load(): { ecdsa: NativeEcdsa | null; reason: string } {
+  if (process.env.MAYFLY_NATIVE === '0') return { ecdsa: null, reason: 'disabled by MAYFLY_NATIVE=0' };
+  try {
+    const mod = createRequire(import.meta.url)(BINARY) as Partial<NativeEcdsa>;
+    if (typeof mod.verify !== 'function') return { ecdsa: null, reason: `${BINARY} has no verify()` };
+    return { ecdsa: mod as NativeEcdsa, reason: 'loaded' };
+  } catch (e) {
+    return { ecdsa: null, reason: `not built (${(e as Error).message.split('\n')[0]}); run \`node scripts/build-native.mjs\`` };
+  }
+}
+
+const loaded = load();
+
+/** The native ECDSA check, or null when callers must use node:crypto. */
+export const nativeEcdsa: NativeEcdsa | null = loaded.ecdsa;
+
+export function nativeStatus(): { ecdsa: boolean; reason: string } {
+  return { ecdsa: loaded.ecdsa !== null, reason: loaded.reason };
+}

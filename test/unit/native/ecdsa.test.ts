@@ -1,0 +1,144 @@
+/**
+ * src/native (ECDSA for CSRs): built on our machines, and the same answers as node:crypto for valid,
+ * mutated and foreign signatures, points off the curve and hostile arguments. parseCsr gives the same
+ * results with it and without it (MAYFLY_NATIVE=0 re-imports the node:crypto path).
+ */
+import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { nativeEcdsa, nativeStatus } from '../../../src/native/index.js';
+import { buildCsr } from '../x509/helpers.js';
+
+const hasCompiler = spawnSync('g++', ['--version']).status === 0 || spawnSync('cc', ['--version']).status === 0;
+const HASHES = ['sha256', 'sha384', 'sha512'] as const;
+
+function point(pub: KeyObject): Buffer {
+  const jwk = pub.export({ format: 'jwk' });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+}
+
+describe('native ECDSA', () => {
+  it('is built and loaded wherever a C compiler is (npm ci runs scripts/build-native.mjs)', () => {
+    if (process.env.MAYFLY_NATIVE === '0') return;
+    if (hasCompiler) expect(nativeStatus()).toEqual({ ecdsa: true, reason: 'loaded' });
+  });
+
+  const n = nativeEcdsa;
+  const curves = [
+    { name: 'P-256', id: 0 as const },
+    { name: 'P-384', id: 1 as const },
+  ];
+
+  it.runIf(n)('agrees with node:crypto on valid, mutated and foreign signatures (fast-check)', () => {
+    for (const c of curves) {
+      const a = generateKeyPairSync('ec', { namedCurve: c.name });
+      const b = generateKeyPairSync('ec', { namedCurve: c.name });
+      const pa = point(a.publicKey);
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 2 }), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), (msg, h, pos, delta, foreign) => {
+          const hash = HASHES[h]!;
+          const sig = Buffer.from(sign(hash, msg, foreign ? b.privateKey : a.privateKey));
+          if (delta) sig[pos % sig.length] = (sig[pos % sig.length]! + delta) & 0xff;
+          const expected = verify(hash, msg, a.publicKey, sig);
+          return n!.verify(c.id, pa, h as 0 | 1 | 2, msg, sig) === (expected ? 1 : 0);
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
+
+  it.runIf(n)('refuses points that are not keys on the curve (-1), as node:crypto refuses to load them', () => {
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const msg = Buffer.from('m');
+    const sig = sign('sha256', msg, kp.privateKey);
+    const p = point(kp.publicKey);
+    const off = Buffer.from(p);
+    off[64] = off[64]! ^ 1; // y changed: off the curve
+    expect(() => createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: off.subarray(1, 33).toString('base64url'), y: off.subarray(33).toString('base64url') }, format: 'jwk' })).toThrow();
+    expect(n!.verify(0, off, 0, msg, sig)).toBe(-1);
+    expect(n!.verify(0, Buffer.alloc(65), 0, msg, sig)).toBe(-1); // zero bytes, x = y = 0 with 0x00 prefix
+    expect(n!.verify(0, Buffer.from([0]), 0, msg, sig)).toBe(-1); // the point at infinity
+    expect(n!.verify(1, p, 0, msg, sig)).toBe(-1); // a P-256 point given as P-384
+    expect(n!.verify(0, Buffer.concat([p, Buffer.from([0])]), 0, msg, sig)).toBe(-1); // trailing byte
+    expect(n!.verify(0, p, 0, msg, sig)).toBe(1);
+    // after failures, node:crypto still works (the OpenSSL error queue was cleared)
+    expect(verify('sha256', msg, kp.publicKey, sig)).toBe(true);
+  });
+
+  it.runIf(n)('non-canonical DER signatures are invalid, as in node:crypto', () => {
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const msg = Buffer.from('m');
+    const sig = Buffer.from(sign('sha256', msg, kp.privateKey));
+    const long = Buffer.concat([Buffer.from([0x30, 0x81, sig[1]!]), sig.subarray(2)]); // non-minimal length
+    const trailing = Buffer.concat([sig, Buffer.from([0])]);
+    for (const bad of [long, trailing, Buffer.alloc(0)]) {
+      expect(verify('sha256', msg, kp.publicKey, bad)).toBe(false);
+      expect(n!.verify(0, point(kp.publicKey), 0, msg, bad)).toBe(0);
+    }
+  });
+
+  it.runIf(n)('throws a TypeError on wrong argument types or sizes, never crashes', () => {
+    const p = point(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    const m = Buffer.from('m');
+    const s = Buffer.alloc(70);
+    const calls: (() => unknown)[] = [
+      () => (n!.verify as (...a: unknown[]) => number)(),
+      () => (n!.verify as (...a: unknown[]) => number)(0, p, 0, m),
+      () => n!.verify(2 as 0, p, 0, m, s),
+      () => n!.verify(-1 as 0, p, 0, m, s),
+      () => n!.verify(0, p, 3 as 0, m, s),
+      () => n!.verify(0, 'x' as unknown as Uint8Array, 0, m, s),
+      () => n!.verify(0, new Uint16Array(33) as unknown as Uint8Array, 0, m, s),
+      () => n!.verify(0, Buffer.alloc(0), 0, m, s),
+      () => n!.verify(0, Buffer.alloc(98), 0, m, s),
+      () => n!.verify(0, p, 0, Buffer.alloc(64 * 1024 + 1), s),
+      () => n!.verify(0, p, 0, m, Buffer.alloc(140)),
+      () => n!.verify('0' as unknown as 0, p, 0, m, s),
+    ];
+    for (const call of calls) expect(call).toThrow(TypeError);
+  });
+});
+
+describe('parseCsr with and without src/native', () => {
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+
+  it.runIf(nativeEcdsa)('same keys, codes and SPKI for valid, mutated and off-curve CSRs', async () => {
+    const native = await import('../../../src/x509/csr.js');
+    vi.resetModules();
+    vi.stubEnv('MAYFLY_NATIVE', '0');
+    const plain = await import('../../../src/x509/csr.js');
+    expect((await import('../../../src/native/index.js')).nativeStatus().ecdsa).toBe(false);
+
+    const outcome = (parse: typeof native.parseCsr, csr: Uint8Array) => {
+      try {
+        const r = parse(csr);
+        return `${r.keyType} ${r.signatureAlgorithm} ${r.spkiDer.toString('hex')}`;
+      } catch (e) {
+        return (e as { code?: string }).code ?? 'other';
+      }
+    };
+    const csrs = [generateKeyPairSync('ec', { namedCurve: 'P-256' }), generateKeyPairSync('ec', { namedCurve: 'P-384' })].map((kp) => buildCsr(kp.privateKey, kp.publicKey));
+    for (const der of csrs) {
+      expect(outcome(native.parseCsr, der)).toMatch(/^ec-p/);
+      fc.assert(
+        fc.property(fc.nat({ max: der.length - 1 }), fc.integer({ min: 1, max: 255 }), (pos, delta) => {
+          const m = Buffer.from(der);
+          m[pos] = (m[pos]! + delta) & 0xff;
+          return outcome(native.parseCsr, m) === outcome(plain.parseCsr, m);
+        }),
+        { numRuns: 800 },
+      );
+    }
+    // a key point moved off the curve, signed anyway: not a key (csr_malformed) on both paths
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = Buffer.from(kp.publicKey.export({ type: 'spki', format: 'der' }));
+    spki[spki.length - 1] = spki[spki.length - 1]! ^ 1;
+    const offCurve = buildCsr(kp.privateKey, kp.publicKey, { spkiDer: spki });
+    expect(outcome(native.parseCsr, offCurve)).toBe('csr_malformed');
+    expect(outcome(plain.parseCsr, offCurve)).toBe('csr_malformed');
+  });
+});
