@@ -14,9 +14,14 @@ export async function issuanceContext(
   taskId: string,
   requested: ExchangeContext['requested'] = {},
 ): Promise<ExchangeContext & { principalCutoff: number }> {
-  const [task, identityState] = await Promise.all([b.taskCache.get(b.store, taskId), b.store.identityState(identity.spiffeId)]);
+  // the task's spec is almost always in the per-process cache: then the identity's and the principal's
+  // states are read together, in one round trip
+  const task = await b.taskCache.get(b.store, taskId);
+  const [identityState, principalCutoff] = await Promise.all([
+    b.store.identityState(identity.spiffeId),
+    task?.onBehalfOf ? b.store.principalRevokedBefore(task.onBehalfOf) : 0,
+  ]);
   const now = b.clock.now();
-  const principalCutoff = task?.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
   return {
     identity,
     identityState,

@@ -289,6 +289,19 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.revokedPrincipals(t0 + 10 * MIN)).map((x) => x.principal)).toEqual([p]);
     });
 
+    it('audit events appended together (one event-loop turn, more than one batch) keep their order and each get their own id', async () => {
+      const before = await store.readAudit('', 10_000);
+      const after = before.length ? before[before.length - 1]!.id : '0';
+      const n = 600; // RedisStore batches up to 256 events per call
+      const ids = await Promise.all(Array.from({ length: n }, (_, i) => store.appendAudit({ type: 'token.granted', n: String(i), ...(i % 7 ? {} : { extra: 'x'.repeat(i) }) })));
+      expect(new Set(ids).size).toBe(n);
+      const read = await store.readAudit(after, 10_000);
+      expect(read.map((e) => e.id)).toEqual(ids);
+      expect(read.map((e) => e.event.n)).toEqual(ids.map((_, i) => String(i)));
+      expect(read[7]!.event.extra).toBe('x'.repeat(7));
+      await expect(store.appendAudit({})).rejects.toThrow();
+    });
+
     it('appends audit events and pages through them', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push(await store.appendAudit({ type: 'token.issued', n: String(i) }));

@@ -72,6 +72,8 @@ function nodeFromUrl(u: string): { host: string; port: number; options: RedisOpt
 }
 
 const COMMAND_TIMEOUT_MS = 1000;
+/** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
+const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
 
@@ -82,6 +84,9 @@ export class RedisStore implements Store {
   private readonly auditMaxLen: number;
   private closed = false;
   private lastError: Error | undefined;
+  /** A Redis Cluster (scripts stay within one hash slot) rather than one server. */
+  private readonly clustered: boolean;
+  private readonly auditBatches = new Map<AuditLog, Array<{ fields: string[]; resolve: (id: string) => void; reject: (e: unknown) => void }>>();
   /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
   private blocking: Redis | Cluster | undefined;
 
@@ -99,6 +104,7 @@ export class RedisStore implements Store {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
     };
     if ((opts.url === undefined) === (opts.cluster === undefined || opts.cluster.length === 0)) throw new TypeError('RedisStore needs exactly one of url and cluster');
+    this.clustered = Boolean(opts.cluster);
     if (opts.cluster) {
       const nodes = opts.cluster.map(nodeFromUrl);
       this.redis = new Cluster(
@@ -367,12 +373,45 @@ export class RedisStore implements Store {
     return Number(v ?? 0);
   }
 
-  async appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
+  /**
+   * Appends to a capped audit stream. The events of one event-loop turn (one per grant or denial,
+   * from every request in flight) go in one call, in order (XADD_MANY); each caller's promise settles
+   * with its own id once that call has, so `await` still means "written".
+   */
+  appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
     const fields = Object.entries(event).flat();
-    if (fields.length === 0) throw new TypeError('an audit event needs at least one field');
-    const id = await this.cmd((r) => r.xadd(this.logKey(log), 'MAXLEN', '~', this.auditMaxLen, '*', ...fields));
-    if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
-    return id;
+    if (fields.length === 0) return Promise.reject(new TypeError('an audit event needs at least one field'));
+    return new Promise((resolve, reject) => {
+      let batch = this.auditBatches.get(log);
+      if (!batch) {
+        batch = [];
+        this.auditBatches.set(log, batch);
+        setImmediate(() => void this.flushAudit(log));
+      }
+      batch.push({ fields, resolve, reject });
+    });
+  }
+
+  private async flushAudit(log: AuditLog): Promise<void> {
+    const batch = this.auditBatches.get(log) ?? [];
+    this.auditBatches.delete(log);
+    for (let i = 0; i < batch.length; i += AUDIT_BATCH_MAX) {
+      const part = batch.slice(i, i + AUDIT_BATCH_MAX);
+      try {
+        const key = this.logKey(log);
+        const ids: (string | null)[] =
+          part.length === 1
+            ? [await this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...part[0]!.fields))]
+            : ((await this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...part.flatMap((e) => [e.fields.length, ...e.fields])))) as (string | null)[]);
+        part.forEach((e, k) => {
+          const id = ids[k];
+          if (id == null) e.reject(new StoreUnavailableError(new Error('XADD returned no id')));
+          else e.resolve(id);
+        });
+      } catch (err) {
+        for (const e of part) e.reject(err);
+      }
+    }
   }
 
   async readAudit(afterId: string, limit: number, log: AuditLog = 'audit'): Promise<AuditEntry[]> {
@@ -449,17 +488,29 @@ export class RedisStore implements Store {
 
   async recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome> {
     const t = rec.taskId;
+    const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
+    if (rec.principal) fields.push('obo', rec.principal);
+    const member = `${rec.serial}|${rec.issuedAt}`;
+    const identityIndex = this.holderCertsKey('identity', rec.agent);
+    if (!this.clustered) {
+      // one server: everything in one atomic call (on a Cluster the keys span slots: the steps below)
+      const principalIndex = rec.principal ? this.holderCertsKey('principal', rec.principal) : identityIndex;
+      const out = await this.cmd((r) =>
+        r.mfRecordCertificateAll(
+          this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
+          now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial), certificateKeptUntil(rec), member, rec.principal ? '1' : '0', ...fields,
+        ),
+      );
+      return out as IssuanceOutcome;
+    }
     const out = await this.cmd((r) =>
       r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial)),
     );
     if (out !== 'ok') return out as IssuanceOutcome;
-    const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
-    if (rec.principal) fields.push('obo', rec.principal);
-    const member = `${rec.serial}|${rec.issuedAt}`;
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
-      const writes = [r.mfPutCertificate(this.certKey(rec.serial), certificateKeptUntil(rec), ...fields), r.mfIndexAdd(this.holderCertsKey('identity', rec.agent), now, rec.notAfter, member)];
+      const writes = [r.mfPutCertificate(this.certKey(rec.serial), certificateKeptUntil(rec), ...fields), r.mfIndexAdd(identityIndex, now, rec.notAfter, member)];
       if (rec.principal) writes.push(r.mfIndexAdd(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
       return Promise.all(writes);
     });

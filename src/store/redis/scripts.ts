@@ -169,11 +169,47 @@ return 1
  * and keeps the key alive as long as its latest member (never shortens it): bounded by what is live,
  * and gone once nothing is, even if nobody reads it.
  */
-export const ADD_TO_INDEX = `${EXTEND}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local added = redis.call('ZADD', KEYS[1], 'GT', 'CH', ARGV[2], ARGV[3])
-extend(KEYS[1], ARGV[2], ARGV[1])
-return added
+const INDEX_ADD = `${EXTEND}
+local function index_add(key, now, till, member)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local added = redis.call('ZADD', key, 'GT', 'CH', till, member)
+  extend(key, till, now)
+  return added
+end
+`;
+export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+`;
+
+/**
+ * A single Redis server only (its keys span hash slots): RECORD_CERTIFICATE, PUT_CERTIFICATE and the
+ * holder indexes' ADD_TO_INDEX in one call, where a Cluster sends three or four (redis-store.ts).
+ * KEYS: as RECORD_CERTIFICATE, then the serial's record hash, the identity's certificates index, the
+ * principal's (any key when ARGV[8] is '0'). ARGV: as RECORD_CERTIFICATE, then the record's kept-until
+ * instant, the index member, '1' if a principal index is written, then the record's field/value pairs.
+ */
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
+if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+redis.call('HSET', KEYS[5], unpack(ARGV, 9))
+redis.call('PEXPIREAT', KEYS[5], ARGV[6])
+index_add(KEYS[6], ARGV[1], ARGV[3], ARGV[7])
+if ARGV[8] == '1' then index_add(KEYS[7], ARGV[1], ARGV[3], ARGV[7]) end
+return 'ok'
+`;
+
+/**
+ * KEYS: a stream. ARGV: MAXLEN (approximate), then entries, each as its field count and its fields.
+ * Several audit events in one call, in order (RedisStore batches the events of one event-loop turn).
+ * Returns their ids.
+ */
+export const XADD_MANY = `
+local ids = {}
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return ids
 `;
 
 /** KEYS: a hash. ARGV: now, until, field, value. HSETNX, and the key lives at least until `until`. Returns 1 if set. */
@@ -190,6 +226,8 @@ export const SCRIPTS = {
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
+  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 7 },
+  mfXaddMany: { lua: XADD_MANY, numberOfKeys: 1 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 4 },
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
