@@ -49,6 +49,7 @@ function upToDate() {
 
 function build() {
   if (process.env.MAYFLY_NATIVE === '0') return say('skipped (MAYFLY_NATIVE=0): CSR signatures are checked with node:crypto');
+  if (!SOURCES.every((s) => existsSync(s))) return say(`no sources in ${DIR}: nothing to build`);
   if (!force && upToDate()) return;
   const gyp = nodeGyp();
   if (!gyp) return say('node-gyp not found: CSR signatures will be checked with node:crypto (about 2x the CPU per new key)');
