@@ -21,7 +21,9 @@
  *   4. the signature algorithm: ECDSA with SHA-256/384/512 (EC keys), Ed25519, RSA PKCS#1 v1.5
  *      SHA-256/384/512, RSASSA-PSS with SHA-256/384/512 and MGF1 of the same hash; it must fit the key
  *      → else csr_unsupported_algorithm (SHA-1, MD5, DSA, ...) or csr_malformed (bad parameters)
- *   5. the signature, with node:crypto against the request's own key   csr_bad_signature
+ *   5. the signature, against the request's own key                     csr_bad_signature
+ *      (EC keys with an uncompressed point through src/native, which loads the point here: one not on
+ *      the curve is then csr_malformed at this step rather than at 3; everything else through node:crypto)
  *
  * Returns the key as canonical SPKI DER, which is what goes into the certificate:
  * the request's own SPKI bytes once steps 2-3 have pinned every byte of it (strict DER, exact

@@ -76,6 +76,11 @@ const COMMAND_TIMEOUT_MS = 1000;
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
+/** A check-and-record script's reply; anything else is a store failure (fail closed). */
+function issuanceOutcome(out: unknown): IssuanceOutcome {
+  if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
+  return out as IssuanceOutcome;
+}
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -277,10 +282,7 @@ export class RedisStore implements Store {
     const out = await this.cmd((r) =>
       r.mfRecordIssuance(this.taskKey(t), this.credsKey(t), this.agentsKey(t), this.expiriesKey(t), now, rec.jti, rec.exp, rec.agent, rec.iat ?? now),
     );
-    if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) {
-      throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
-    }
-    return out as IssuanceOutcome;
+    return issuanceOutcome(out);
   }
 
   async closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null> {
@@ -501,12 +503,12 @@ export class RedisStore implements Store {
           now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial), certificateKeptUntil(rec), member, rec.principal ? '1' : '0', ...fields,
         ),
       );
-      return out as IssuanceOutcome;
+      return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
       r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial)),
     );
-    if (out !== 'ok') return out as IssuanceOutcome;
+    if (issuanceOutcome(out) !== 'ok') return out as IssuanceOutcome;
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
