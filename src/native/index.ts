@@ -1,14 +1,22 @@
 /**
  * The optional native part (src/native/ecdsa.c, built by `npm ci` through scripts/build-native.mjs
- * with node-gyp against Node's own headers and OpenSSL). When it is absent (no compiler, a failed
- * build, `MAYFLY_NATIVE=0`), callers use node:crypto instead: same answers, about twice the CPU for a
- * new agent key's CSR. `nativeStatus()` says which, and the broker logs it at start.
+ * with node-gyp against Node's own headers and OpenSSL): ECDSA for CSR checks and the CA's
+ * signatures. When it is absent (no compiler, a failed build, `MAYFLY_NATIVE=0`), callers use
+ * node:crypto instead: same answers, about twice the CPU for a new agent key's CSR.
+ * `nativeStatus()` says which, and the broker warns at start when the build failed.
  */
 import { createRequire } from 'node:module';
+
+/** An EC private key held by the addon (see ecdsa.c `signer`). */
+export type NativeSigner = { readonly __nativeSigner: unique symbol };
 
 export interface NativeEcdsa {
   /** 1 valid, 0 invalid signature, -1 the point is not a key on that curve. See ecdsa.c. */
   verify(curve: 0 | 1, point: Uint8Array, hash: 0 | 1 | 2, message: Uint8Array, signature: Uint8Array): number;
+  /** Loads a SEC1 EC private key on `curve`; throws a TypeError if it is not one. */
+  signer(curve: 0 | 1, sec1: Uint8Array): NativeSigner;
+  /** DER ECDSA-Sig-Value over the hash of `message`, or null if OpenSSL failed. */
+  sign(signer: NativeSigner, hash: 0 | 1 | 2, message: Uint8Array): Buffer | null;
 }
 
 const BINARY = './build/Release/mayfly_native.node';
@@ -17,7 +25,8 @@ function load(): { ecdsa: NativeEcdsa | null; reason: string } {
   if (process.env.MAYFLY_NATIVE === '0') return { ecdsa: null, reason: 'disabled by MAYFLY_NATIVE=0' };
   try {
     const mod = createRequire(import.meta.url)(BINARY) as Partial<NativeEcdsa>;
-    if (typeof mod.verify !== 'function') return { ecdsa: null, reason: `${BINARY} has no verify()` };
+    if (typeof mod.verify !== 'function' || typeof mod.signer !== 'function' || typeof mod.sign !== 'function')
+      return { ecdsa: null, reason: `${BINARY} lacks verify/signer/sign: rebuild it (node scripts/build-native.mjs --force)` };
     return { ecdsa: mod as NativeEcdsa, reason: 'loaded' };
   } catch (e) {
     return { ecdsa: null, reason: `not built (${(e as Error).message.split('\n')[0]}); run \`node scripts/build-native.mjs\`` };

@@ -6,10 +6,13 @@
  * - `caSignatureAlgorithm(key)`            picks it from a private or public KeyObject (null if unsupported)
  * - `signatureAlgorithmDer(alg)`           the AlgorithmIdentifier DER (ECDSA and Ed25519 without
  *                                          parameters, RSA with NULL, RFC 5758 §3.2 / RFC 8410 §3 / RFC 4055)
- * - `sign(alg, key, data)`                 node:crypto signature in X.509 form (ECDSA as DER Ecdsa-Sig-Value)
+ * - `sign(alg, key, data)`                 the signature in X.509 form (ECDSA as DER Ecdsa-Sig-Value):
+ *                                          ES256/ES384 through src/native when it is built (the key is
+ *                                          loaded there once per KeyObject), else node:crypto
  */
 import { sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { NULL, oid, seq } from './der.js';
+import { nativeEcdsa, type NativeSigner } from '../native/index.js';
 
 export const OID = {
   // public keys
@@ -85,6 +88,31 @@ export const signatureAlgorithmDer = (alg: CaSignatureAlgorithm): Buffer => ALG_
 
 const HASH: Record<CaSignatureAlgorithm, string | null> = { ES256: 'sha256', ES384: 'sha384', Ed25519: null, RS256: 'sha256' };
 
+/** The addon's handle for each CA key (null: not an EC key it can hold; node:crypto signs). */
+const nativeSigners = new WeakMap<KeyObject, NativeSigner | null>();
+
+function nativeSigner(alg: CaSignatureAlgorithm, key: KeyObject): NativeSigner | null {
+  if (!nativeEcdsa || (alg !== 'ES256' && alg !== 'ES384') || key.type !== 'private') return null;
+  let s = nativeSigners.get(key);
+  if (s === undefined) {
+    const sec1 = key.export({ type: 'sec1', format: 'der' });
+    try {
+      s = nativeEcdsa.signer(alg === 'ES256' ? 0 : 1, sec1);
+    } catch {
+      s = null;
+    } finally {
+      sec1.fill(0); // the addon holds its own copy
+    }
+    nativeSigners.set(key, s);
+  }
+  return s;
+}
+
 export function sign(alg: CaSignatureAlgorithm, key: KeyObject, data: Uint8Array): Buffer {
+  const signer = nativeSigner(alg, key);
+  if (signer) {
+    const sig = nativeEcdsa!.sign(signer, alg === 'ES256' ? 0 : 1, data);
+    if (sig) return sig;
+  }
   return cryptoSign(HASH[alg], data, key);
 }

@@ -1,7 +1,8 @@
 /**
- * src/native (ECDSA for CSRs): built on our machines, and the same answers as node:crypto for valid,
- * mutated and foreign signatures, points off the curve and hostile arguments. parseCsr gives the same
- * results with it and without it (MAYFLY_NATIVE=0 re-imports the node:crypto path).
+ * src/native (ECDSA for CSRs and the CA): built on our machines, and the same answers as node:crypto
+ * for valid, mutated and foreign signatures, points off the curve and hostile arguments; its CA
+ * signatures verify with node:crypto. parseCsr gives the same results with it and without it
+ * (MAYFLY_NATIVE=0 re-imports the node:crypto path).
  */
 import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -95,6 +96,63 @@ describe('native ECDSA', () => {
       () => n!.verify(0, p, 0, Buffer.alloc(64 * 1024 + 1), s),
       () => n!.verify(0, p, 0, m, Buffer.alloc(140)),
       () => n!.verify('0' as unknown as 0, p, 0, m, s),
+    ];
+    for (const call of calls) expect(call).toThrow(TypeError);
+  });
+});
+
+describe('native ECDSA signing (the CA key)', () => {
+  const n = nativeEcdsa;
+  const sec1 = (k: KeyObject) => k.export({ type: 'sec1', format: 'der' });
+
+  it.runIf(n)('its signatures verify with node:crypto: P-256/SHA-256 and P-384/SHA-384, any message (fast-check)', () => {
+    for (const [name, id, hash] of [['P-256', 0, 'sha256'], ['P-384', 1, 'sha384']] as const) {
+      const kp = generateKeyPairSync('ec', { namedCurve: name });
+      const signer = n!.signer(id, sec1(kp.privateKey));
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 2000 }), (msg) => {
+          const sig = n!.sign(signer, id, msg);
+          return sig !== null && verify(hash, msg, kp.publicKey, sig) && !verify(hash, Buffer.concat([msg, Buffer.from([1])]), kp.publicKey, sig);
+        }),
+        { numRuns: 200 },
+      );
+      // randomised: two signatures of the same message differ, both valid
+      const a = n!.sign(signer, id, Buffer.from('m'))!;
+      const b = n!.sign(signer, id, Buffer.from('m'))!;
+      expect(a.equals(b)).toBe(false);
+      expect(verify(hash, Buffer.from('m'), kp.publicKey, b)).toBe(true);
+    }
+  });
+
+  it.runIf(n)('signer refuses anything but a consistent EC private key on the named curve', () => {
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const good = sec1(p256);
+    const tampered = Buffer.from(good);
+    tampered[10] = tampered[10]! ^ 0xff; // the private scalar no longer matches the embedded public key
+    const bad: [number, Uint8Array][] = [
+      [1, good], // a P-256 key for P-384
+      [0, sec1(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey)],
+      [0, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'der' }).subarray(0, 500)],
+      [0, good.subarray(0, good.length - 1)],
+      [0, Buffer.concat([good, Buffer.from([0])])],
+      [0, tampered],
+      [0, Buffer.alloc(0)],
+      [0, Buffer.alloc(513)],
+    ];
+    for (const [curve, der] of bad) expect(() => n!.signer(curve as 0, der)).toThrow(TypeError);
+    expect(() => n!.signer(0, good)).not.toThrow();
+  });
+
+  it.runIf(n)('sign takes only its own handles', () => {
+    const signer = n!.signer(0, sec1(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));
+    const m = Buffer.from('m');
+    const calls: (() => unknown)[] = [
+      () => n!.sign({} as never, 0, m),
+      () => n!.sign(null as never, 0, m),
+      () => n!.sign(Buffer.alloc(8) as never, 0, m),
+      () => n!.sign(signer, 3 as 0, m),
+      () => n!.sign(signer, 0, 'm' as unknown as Uint8Array),
+      () => (n!.sign as (...a: unknown[]) => unknown)(signer, 0),
     ];
     for (const call of calls) expect(call).toThrow(TypeError);
   });
