@@ -60,6 +60,12 @@ static int bytes_arg(napi_env env, napi_value v, const unsigned char **data, siz
   return 1;
 }
 
+/* exactly `n` arguments into argv */
+static int args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == n;
+}
+
 static int int_arg(napi_env env, napi_value v, int32_t max, int32_t *out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
@@ -82,19 +88,14 @@ static int hash_of(int32_t hash, const unsigned char *msg, size_t msg_len, unsig
 }
 
 static napi_value Verify(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5) {
-    napi_throw_type_error(env, NULL, "verify(curve, point, hash, message, signature)");
-    return NULL;
-  }
   int32_t curve, hash;
   const unsigned char *point, *msg, *sig;
   size_t point_len, msg_len, sig_len;
-  if (!int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &point, &point_len) || !int_arg(env, argv[2], 2, &hash) ||
+  if (!args(env, info, 5, argv) || !int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &point, &point_len) || !int_arg(env, argv[2], 2, &hash) ||
       !bytes_arg(env, argv[3], &msg, &msg_len) || !bytes_arg(env, argv[4], &sig, &sig_len) || point_len == 0 ||
       point_len > MAX_POINT || msg_len > MAX_MESSAGE || sig_len > MAX_SIG || groups[curve] == NULL) {
-    napi_throw_type_error(env, NULL, "verify: bad argument");
+    napi_throw_type_error(env, NULL, "verify(curve, point, hash, message, signature): bad argument");
     return NULL;
   }
 
@@ -125,13 +126,12 @@ static void free_signer(napi_env env, void *data, void *hint) {
 }
 
 static napi_value Signer(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
   int32_t curve;
   const unsigned char *der;
   size_t der_len;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || !int_arg(env, argv[0], 1, &curve) ||
-      !bytes_arg(env, argv[1], &der, &der_len) || der_len == 0 || der_len > MAX_SEC1) {
+  if (!args(env, info, 2, argv) || !int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &der, &der_len) || der_len == 0 ||
+      der_len > MAX_SEC1) {
     napi_throw_type_error(env, NULL, "signer(curve, sec1)");
     return NULL;
   }
@@ -150,20 +150,21 @@ static napi_value Signer(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "signer: cannot create the handle");
     return NULL;
   }
-  napi_type_tag_object(env, out, &SIGNER_TAG);
+  if (napi_type_tag_object(env, out, &SIGNER_TAG) != napi_ok) {
+    napi_throw_error(env, NULL, "signer: cannot tag the handle");
+    return NULL;
+  }
   return out;
 }
 
 static napi_value Sign(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
   int32_t hash;
   const unsigned char *msg;
   size_t msg_len;
   bool tagged = false;
   void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
-      napi_check_object_type_tag(env, argv[0], &SIGNER_TAG, &tagged) != napi_ok || !tagged ||
+  if (!args(env, info, 3, argv) || napi_check_object_type_tag(env, argv[0], &SIGNER_TAG, &tagged) != napi_ok || !tagged ||
       napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL || !int_arg(env, argv[1], 2, &hash) ||
       !bytes_arg(env, argv[2], &msg, &msg_len) || msg_len > MAX_SIGNED) {
     napi_throw_type_error(env, NULL, "sign(signer, hash, message)");
