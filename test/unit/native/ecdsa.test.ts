@@ -79,6 +79,38 @@ describe('native ECDSA', () => {
     }
   });
 
+  it.runIf(n)('signatures with r or s out of range (0, n, n+1, negative, oversized) are invalid, as in node:crypto', () => {
+    const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'); // P-256 group order
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const msg = Buffer.from('m');
+    const good = Buffer.from(sign('sha256', msg, kp.privateKey));
+    const int = (v: bigint | Buffer): Buffer => {
+      let b = Buffer.isBuffer(v) ? v : Buffer.from((v === 0n ? '00' : v.toString(16).padStart(Math.ceil(v.toString(16).length / 2) * 2, '0')), 'hex');
+      if (b[0]! & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
+      return Buffer.concat([Buffer.from([0x02, b.length]), b]);
+    };
+    const der = (r: Buffer, s: Buffer) => Buffer.concat([Buffer.from([0x30, r.length + s.length]), r, s]);
+    // the good signature's own r and s, to pair with out-of-range values
+    const rLen = good[3]!;
+    const r = good.subarray(2, 4 + rLen);
+    const s = good.subarray(4 + rLen);
+    const cases = [
+      der(int(0n), s),
+      der(r, int(0n)),
+      der(int(N), s),
+      der(r, int(N)),
+      der(int(N + 1n), s),
+      der(r, int(N + BigInt('0x' + s.subarray(2).toString('hex')))), // s + n: the same s modulo n
+      der(Buffer.from([0x02, 0x01, 0xff]), s), // negative r
+      der(int(2n ** 300n), s), // r far larger than the order
+    ];
+    for (const bad of cases) {
+      expect(verify('sha256', msg, kp.publicKey, bad)).toBe(false);
+      expect(n!.verify(0, point(kp.publicKey), 0, msg, bad)).toBe(0);
+    }
+    expect(n!.verify(0, point(kp.publicKey), 0, msg, der(r, s))).toBe(1); // the pieces themselves are fine
+  });
+
   it.runIf(n)('throws a TypeError on wrong argument types or sizes, never crashes', () => {
     const p = point(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
     const m = Buffer.from('m');
