@@ -2,10 +2,17 @@
  * Fail closed: when Redis cannot be reached nothing is issued and nothing is reported active (503 with a
  * clear message), nothing is half-written, and service resumes by itself when Redis returns.
  */
+import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, basic, http, OPERATOR, bearer, id, postJson, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
 import { redisUrl } from '../helpers/redis.js';
 import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
+import { buildCsr } from '../unit/x509/helpers.js';
 
 async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, ms = 8000): Promise<T> {
   const end = Date.now() + ms;
@@ -36,6 +43,20 @@ describe('Redis unreachable', () => {
     const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
     const token = (await a.exchange(agent, task)).body.access_token;
     expect((await a.introspect(token)).body.active).toBe(true);
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const csr = buildCsr(kp.privateKey, kp.publicKey).toString('base64');
+    const askCert = () =>
+      postJson(`${b.url}/v1/certificates`, { task_id: task, csr: `-----BEGIN CERTIFICATE REQUEST-----\n${csr}\n-----END CERTIFICATE REQUEST-----\n` }, bearer(agent));
+    const cert = await askCert();
+    expect(cert.status).toBe(201);
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-outage-'));
+    const bundle = join(dir, 'bundle.pem');
+    const leaf = join(dir, 'leaf.pem');
+    writeFileSync(bundle, (await http(`${b.url}/v1/ca/bundle`)).text);
+    writeFileSync(leaf, cert.body.certificate);
+    const ocsp = async () =>
+      (await promisify(execFile)('openssl', ['ocsp', '-issuer', bundle, '-CAfile', bundle, '-cert', leaf, '-url', `${b.url}/v1/ca/ocsp`, '-no_nonce'], { timeout: 10_000 }).catch((e: { stdout?: string; stderr?: string }) => e)) as { stdout?: string; stderr?: string };
+    expect((await ocsp()).stdout).toMatch(/: good/);
 
     proxy.cut();
     const ready = await eventually(() => http(`${b.url}/readyz`), (r) => r.status === 503);
@@ -58,6 +79,16 @@ describe('Redis unreachable', () => {
     const usage = await postJson(`${b.url}/v1/audit/usage`, { events: [{ jti: 'j', task_id: task, decision: 'allowed' }] }, basic());
     expect(usage.status).toBe(503);
     expect((await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).status).toBe(503);
+    // no certificate is signed, and no status or OCSP answer claims one is good
+    const refused = await askCert();
+    expect(refused.status).toBe(503);
+    expect(refused.body.certificate).toBeUndefined();
+    const status = await http(`${b.url}/v1/certificates/${cert.body.serial}`);
+    expect(status.status).toBe(503);
+    expect(status.body.status).toBeUndefined();
+    const during = await ocsp(); // RFC 6960 tryLater: never "good" without the store
+    expect(`${during.stdout ?? ''}${during.stderr ?? ''}`).toMatch(/trylater/i);
+    expect(during.stdout ?? '').not.toMatch(/: good/);
     expect((await http(`${b.url}/healthz`)).status).toBe(200); // the process itself is fine
 
     proxy.restore();
@@ -67,8 +98,12 @@ describe('Redis unreachable', () => {
     // nothing was half-written during the outage: one credential issued, the task still open
     const shown = (await a.getTask(task, orch)).body;
     expect(shown.state).toBe('open');
-    expect(shown.credentials.issued).toBe(1);
+    expect(shown.credentials.issued).toBe(2); // the token and the certificate from before the outage
+    const certs = (await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).body;
+    expect(certs.certificates.map((c: { serial: string }) => c.serial)).toEqual([cert.body.serial]);
+    expect((await http(`${b.url}/v1/certificates/${cert.body.serial}`)).body.status).toBe('good');
     expect((await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body.locked).toBe(false);
     expect((await a.exchange(agent, task)).status).toBe(200);
+    expect((await askCert()).status).toBe(201);
   });
 });
