@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { OID } from './algs.js';
+import { expectTag, readWhole, TAG } from './der.js';
 
 export type CertificateInput = X509Certificate | string | Buffer;
 
@@ -54,13 +55,12 @@ export function taskIdOf(cert: X509Certificate): string | undefined {
   const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === OID.mayflyTaskId);
   if (!ext) return undefined;
   const v = Buffer.from(ext.extnValue.buffer);
-  // DER UTF8String: tag 0x0C, short or one/two-byte long length
-  if (v[0] !== 0x0c || v.length < 2) return undefined;
-  let len = v[1]!;
-  let off = 2;
-  if (len === 0x81) [len, off] = [v[2] ?? 0, 3];
-  else if (len === 0x82) [len, off] = [((v[2] ?? 0) << 8) | (v[3] ?? 0), 4];
-  return off + len === v.length ? v.subarray(off).toString('utf8') : undefined;
+  try {
+    const t = expectTag(readWhole(v), TAG.UTF8String, 'task id UTF8String');
+    return v.subarray(t.start, t.end).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
