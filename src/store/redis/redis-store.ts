@@ -72,6 +72,8 @@ function nodeFromUrl(u: string): { host: string; port: number; options: RedisOpt
 }
 
 const COMMAND_TIMEOUT_MS = 1000;
+/** Reconnect backoff, for a server and for a cluster: 100 ms doubling, capped at 1 s. */
+const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000);
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
@@ -106,7 +108,7 @@ export class RedisStore implements Store {
       commandTimeout: COMMAND_TIMEOUT_MS,
       connectTimeout: 2000,
       // Always reconnect (service resumes on its own when Redis returns), backoff capped at 1 s.
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
+      retryStrategy: backoff,
     };
     if ((opts.url === undefined) === (opts.cluster === undefined || opts.cluster.length === 0)) throw new TypeError('RedisStore needs exactly one of url and cluster');
     this.clustered = Boolean(opts.cluster);
@@ -118,7 +120,7 @@ export class RedisStore implements Store {
           enableOfflineQueue: false,
           enableAutoPipelining: true,
           scripts: SCRIPTS,
-          clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000),
+          clusterRetryStrategy: backoff,
           redisOptions: { ...fast, ...nodes[0]!.options },
         },
       ) as ScriptedRedis;
