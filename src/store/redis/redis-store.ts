@@ -510,7 +510,8 @@ export class RedisStore implements Store {
     const out = await this.cmd((r) =>
       r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial)),
     );
-    if (issuanceOutcome(out) !== 'ok') return out as IssuanceOutcome;
+    const outcome = issuanceOutcome(out);
+    if (outcome !== 'ok') return outcome;
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
