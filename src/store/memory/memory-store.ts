@@ -274,14 +274,18 @@ export class MemoryStore implements Store {
     return this.principal(principal)?.revokedBefore ?? 0;
   }
 
+  private logOf(log: AuditLog): EventLog {
+    return log === 'usage' ? this.usage : this.audit;
+  }
+
   async appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
     this.open();
-    return (log === 'usage' ? this.usage : this.audit).append(event, this.clock.now());
+    return this.logOf(log).append(event, this.clock.now());
   }
 
   async readAudit(afterId: string, limit: number, log: AuditLog = 'audit'): Promise<AuditEntry[]> {
     this.open();
-    return (log === 'usage' ? this.usage : this.audit).read(afterId, limit);
+    return this.logOf(log).read(afterId, limit);
   }
 
   async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {
