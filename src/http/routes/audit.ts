@@ -8,9 +8,8 @@ import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { requireOperator } from '../auth.js';
-import { isValidStreamId } from '../../store/stream-id.js';
+import { compareIds, isValidStreamId, parseId } from '../../store/stream-id.js';
 import type { AuditEntry, AuditLog } from '../../store/store.js';
-import { compareIds, parseId } from '../../store/stream-id.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 
 async function page(b: Broker, after: string, limit: number, log: AuditLog) {

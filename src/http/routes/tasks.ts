@@ -9,10 +9,9 @@ import { z } from 'zod';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { parseDuration } from '../../config/duration.js';
-import { isAgentPattern } from '../../ids/spiffe.js';
+import { isAgentPattern, isSpiffeId } from '../../ids/spiffe.js';
 import { isAudience, isPrincipal, isScopeToken } from '../../ids/tokens.js';
 import { closeTask, listTasks, openTask, showTask, taskCertificates } from '../../tasks/tasks.js';
-import { isSpiffeId } from '../../ids/spiffe.js';
 import { requireOrchestrator } from '../auth.js';
 import { readJson } from '../body.js';
 
