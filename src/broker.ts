@@ -12,6 +12,7 @@ import type { Attestation } from './attest/attestation.js';
 import type { AccessTokenVerifier } from './issue/access-token.js';
 import type { FeedHub } from './feed/hub.js';
 import type { TaskCache } from './tasks/cache.js';
+import type { IssuerStates } from './issue/issuer-states.js';
 import type { CertificateAuthority } from './x509/index.js';
 import type { CrlService } from './ca/crl-service.js';
 import type { X509Certificate } from 'node:crypto';
@@ -30,6 +31,8 @@ export interface Broker {
   accessTokens: AccessTokenVerifier;
   /** Immutable task specs for issuance (state is always re-checked by the store). */
   taskCache: TaskCache;
+  /** Identity and principal states this process's last grants were decided on (asserted by the store). */
+  issuerStates: IssuerStates;
   /** Wakes revocation-feed subscribers of this process when any replica publishes. */
   feed: FeedHub;
   /** The CA that signs X509-SVIDs, and its CRL. */

@@ -18,6 +18,7 @@ import { createDevAttestor } from './attest/dev-attestor.js';
 import { AccessTokenVerifier } from './issue/access-token.js';
 import { createApp } from './http/app.js';
 import { FeedHub } from './feed/hub.js';
+import { IssuerStates } from './issue/issuer-states.js';
 import { TaskCache } from './tasks/cache.js';
 import { loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
@@ -75,6 +76,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     accessTokens: new AccessTokenVerifier(keyring, config.issuer),
     feed: new FeedHub(store),
     taskCache: new TaskCache(),
+    issuerStates: new IssuerStates(),
     ca,
     caAnchors: [new X509Certificate(ca.cert.der)],
     certificateAttestors: loadCertificateAttestors(config.certificateAttestors),

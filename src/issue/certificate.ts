@@ -6,7 +6,7 @@
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
 import { decideCertificate } from '../policy/certificate.js';
-import { issueCertificate, randomSerial, serialHexOf, X509Error } from '../x509/index.js';
+import { issueCertificate, randomSerial, serialHexOf, X509Error, type ParsedCsr } from '../x509/index.js';
 import { CsrCache } from './csr-cache.js';
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
@@ -38,60 +38,86 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     b.audit.record('certificate.denied', { agent: identity.spiffeId, task_id: taskId, reason: e.reason });
     throw e;
   };
-  // policy first: a refused request never pays for the CSR's signature check
-  const ctx = await issuanceContext(b, identity, taskId);
-  const { task, now, identityState, principalCutoff } = ctx;
-  const decision = decideCertificate(ctx);
-  if ('refusal' in decision) {
-    const r = decision.refusal;
-    return deny(new MayflyError(r.code, r.description, { reason: r.reason }));
+  // decided first on the states of this process's last grant; if the store says they changed since
+  // (a lock or revocation landed), forgotten and decided once more on fresh reads
+  for (const remembered of [b.issuerStates, undefined]) {
+    // policy first: a refused request never pays for the CSR's signature check
+    const ctx = await issuanceContext(b, identity, taskId, {}, remembered);
+    const { task, now, identityState, principalCutoff, issuerState } = ctx;
+    const decision = decideCertificate(ctx);
+    if ('refusal' in decision) {
+      const r = decision.refusal;
+      return deny(new MayflyError(r.code, r.description, { reason: r.reason }));
+    }
+    let parsed;
+    try {
+      parsed = csrs.parse(csr);
+    } catch (e) {
+      if (e instanceof X509Error) return deny(x509Refusal(e));
+      throw e;
+    }
+    // the certificate holds whole seconds: the record says the same instant (its status agrees with it)
+    const notAfter = Math.floor((now + decision.draft.ttlMs) / 1000) * 1000;
+    // the definition of "active" its status uses: never sign a certificate that would be revoked at birth
+    // (e.g. asked for in the very second its identity was unlocked after a lock, which counts against it)
+    const v = verdict({ iat: Math.floor(now / 1000), exp: notAfter / 1000 }, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
+    if (!v.active) return deny(new MayflyError('temporarily_unavailable', 'identity was revoked within the last second; retry shortly', { reason: v.reason }));
+    const serial = randomSerial();
+    const serialHex = serialHexOf(serial);
+    const outcome = await b.store.recordCertificate(
+      { serial: serialHex, taskId, agent: identity.spiffeId, ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}), issuedAt: now, notAfter },
+      now,
+      issuerState,
+    );
+    if (outcome === 'state_changed') {
+      b.issuerStates.forget(issuerState);
+      continue;
+    }
+    if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
+    b.issuerStates.confirmed(issuerState);
+    return sign(b, { identity: identity.spiffeId, taskId, serial, serialHex, now, notAfter, parsed }, deny);
   }
-  let parsed;
-  try {
-    parsed = csrs.parse(csr);
-  } catch (e) {
-    if (e instanceof X509Error) return deny(x509Refusal(e));
-    throw e;
-  }
-  // the certificate holds whole seconds: the record says the same instant (its status agrees with it)
-  const notAfter = Math.floor((now + decision.draft.ttlMs) / 1000) * 1000;
-  // the definition of "active" its status uses: never sign a certificate that would be revoked at birth
-  // (e.g. asked for in the very second its identity was unlocked after a lock, which counts against it)
-  const v = verdict({ iat: Math.floor(now / 1000), exp: notAfter / 1000 }, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
-  if (!v.active) return deny(new MayflyError('temporarily_unavailable', 'identity was revoked within the last second; retry shortly', { reason: v.reason }));
-  const serial = randomSerial();
-  const serialHex = serialHexOf(serial);
-  const outcome = await b.store.recordCertificate(
-    { serial: serialHex, taskId, agent: identity.spiffeId, ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}), issuedAt: now, notAfter },
-    now,
-  );
-  if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
+  return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
+}
+
+interface Recorded {
+  identity: string;
+  taskId: string;
+  serial: Buffer;
+  serialHex: string;
+  now: number;
+  notAfter: number;
+  parsed: ParsedCsr;
+}
+
+/** Signs a recorded serial, audits the grant, and answers. */
+async function sign(b: Broker, r: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
     issued = issueCertificate(b.ca, {
-      spkiDer: parsed.spkiDer,
-      keyType: parsed.keyType,
-      spiffeId: identity.spiffeId,
-      taskId,
-      serial,
-      notBefore: new Date(now - b.config.caDefaults.backdateMs),
-      notAfter: new Date(notAfter),
+      spkiDer: r.parsed.spkiDer,
+      keyType: r.parsed.keyType,
+      spiffeId: r.identity,
+      taskId: r.taskId,
+      serial: r.serial,
+      notBefore: new Date(r.now - b.config.caDefaults.backdateMs),
+      notAfter: new Date(r.notAfter),
       crlUrl: `${b.config.issuer}/v1/ca/crl`,
       ocspUrl: `${b.config.issuer}/v1/ca/ocsp`,
     });
   } catch (e) {
     // recorded but not signed: revoke the serial so it can never be mistaken for a live certificate
-    await b.store.revokeCertificate(serialHex, notAfter, now).catch(() => undefined);
+    await b.store.revokeCertificate(r.serialHex, r.notAfter, r.now).catch(() => undefined);
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  b.audit.record('certificate.granted', { serial: serialHex, task_id: taskId, agent: identity.spiffeId, key: parsed.keyType, not_after: issued.notAfter.toISOString() });
+  b.audit.record('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
   return {
     certificate: issued.pem,
     chain: [...b.ca.chainPem],
-    serial: serialHex,
+    serial: r.serialHex,
     not_after: issued.notAfter.toISOString(),
-    spiffe_id: identity.spiffeId,
-    task_id: taskId,
+    spiffe_id: r.identity,
+    task_id: r.taskId,
   };
 }

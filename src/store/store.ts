@@ -50,8 +50,26 @@ export interface IssuanceRecord {
   iat?: number;
 }
 
-/** Outcome of the atomic check-and-record: the task must exist, be open and not past its deadline. */
-export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expired';
+/**
+ * Outcome of the atomic check-and-record: the task must exist, be open and not past its deadline.
+ * `state_changed`: the issuer's `IssuerState` no longer holds (nothing recorded).
+ */
+export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expired' | 'state_changed';
+
+/**
+ * The states an issuer decided on, asserted by the store in the same atomic step as the record
+ * (optimistic concurrency, like a compare-and-set): the identity is still unlocked with this
+ * `revokedBefore`, and the principal's cutoff is still this one. A lock or revocation that landed
+ * since makes the record `state_changed` instead, so an issuer may decide on the states it saw at its
+ * last grant without reading them again, and no credential is recorded for an identity locked after
+ * its state was read.
+ */
+export interface IssuerState {
+  identity: string;
+  revokedBefore: number;
+  principal?: string;
+  principalCutoff: number;
+}
 
 export interface CloseOutcome {
   record: TaskRecord;
@@ -232,7 +250,13 @@ export interface Store {
    * the serial joins the task's certificate index and its issued counts), then indexes the serial, its
    * holder and principal for status and CRL queries; those indexes live until `notAfter`.
    */
-  recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome>;
+  recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome>;
+  /**
+   * Whether `recordCertificate` asserts its `expect` atomically (the memory store and a single Redis
+   * server; not a Redis Cluster, where the identity's key lies in another hash slot than the task's).
+   * Issuers decide on remembered states only where it does.
+   */
+  readonly assertsIssuerState: boolean;
   getCertificate(serial: string): Promise<CertificateRecord | null>;
   /** Serials of the unexpired certificates recorded in a task. */
   taskCertificates(taskId: string, now: number): Promise<string[]>;

@@ -392,6 +392,36 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.taskSerialSlots('tsk_unknown', t0)).toEqual(Buffer.alloc(0));
     });
 
+    it('asserts the issuer states with a certificate record, atomically; records nothing when they changed', async () => {
+      if (!store.assertsIssuerState) {
+        expect(name).toBe('redis cluster'); // the identity's key is in another slot: issuers read states fresh
+        return;
+      }
+      const t = await newTask();
+      const cert = (serial: string) => ({ serial, taskId: t.id, agent: AGENT_A, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN });
+      const seen = { identity: AGENT_A, revokedBefore: 0, principal: 'user:bob', principalCutoff: 0 };
+      expect(await store.recordCertificate(cert('0e01'), t0, seen)).toBe('ok');
+      // locked since: refused, whatever revokedBefore was expected
+      const lock = await store.lockIdentity(AGENT_A, t0 + 1);
+      expect(await store.recordCertificate(cert('0e02'), t0 + 2, seen)).toBe('state_changed');
+      expect(await store.recordCertificate(cert('0e03'), t0 + 2, { ...seen, revokedBefore: lock.revokedBefore })).toBe('state_changed');
+      // unlocked again: only the new cutoff holds
+      await store.unlockIdentity(AGENT_A, t0 + 3, t0 + 10 * MIN);
+      expect(await store.recordCertificate(cert('0e04'), t0 + 4, seen)).toBe('state_changed');
+      const now = { ...seen, revokedBefore: lock.revokedBefore };
+      expect(await store.recordCertificate(cert('0e05'), t0 + 4, now)).toBe('ok');
+      // the principal revoked since
+      const cutoff = await store.revokePrincipal('user:bob', t0 + 5, t0 + 30 * MIN);
+      expect(await store.recordCertificate(cert('0e06'), t0 + 6, now)).toBe('state_changed');
+      expect(await store.recordCertificate(cert('0e07'), t0 + 6, { ...now, principalCutoff: cutoff })).toBe('ok');
+      // nothing of the refused ones was written
+      for (const s of ['0e02', '0e03', '0e04', '0e06']) expect(await store.getCertificate(s)).toBeNull();
+      expect((await store.taskCertificates(t.id, t0)).sort()).toEqual(['0e01', '0e05', '0e07']);
+      expect((await store.taskCounts(t.id, t0)).issued).toBe(3);
+      expect(await store.taskSerialSlots(t.id, t0)).toEqual(Buffer.concat(['0e01', '0e05', '0e07'].map(serialSlot)));
+      expect((await store.holderCertificates('identity', AGENT_A, t0 + 10, t0)).map((c) => c.serial).sort()).toEqual(['0e01', '0e05', '0e07']);
+    });
+
     it('revokes certificates one by one and keeps CRL scopes and a version', async () => {
       const v0 = await store.crlVersion();
       expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0)).toBe(true);

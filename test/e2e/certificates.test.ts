@@ -115,7 +115,13 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(events).toEqual([expect.objectContaining({ type: 'certificate.revoked', serial: one.serial, task_id: task })]);
     await a.lock(id('agent/b'));
     expect((await http(`${b.url}/v1/certificates/${two.serial}`)).body).toMatchObject({ status: 'revoked', reason: 'identity_locked' });
-    expect((await request(task, csr(`l3-${store}`).pem)).status).toBe(400);
+    // this process granted agent-b a certificate just before the lock, with the state it then saw:
+    // the store's assertion catches the lock, and the fresh decision refuses it, recording nothing
+    const issuedBefore = (await http(`${b.url}/v1/tasks/${task}`, { headers: bearer(OPERATOR.token) })).body.credentials;
+    const refused = await request(task, csr(`l3-${store}`).pem);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error_description).toMatch(/locked/);
+    expect((await http(`${b.url}/v1/tasks/${task}`, { headers: bearer(OPERATOR.token) })).body.credentials).toEqual(issuedBefore);
     const crlFile = file(`crl2-${store}.der`, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
     const crlText = ossl('crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text');
     expect(crlText).toContain(one.serial.toUpperCase());

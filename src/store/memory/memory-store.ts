@@ -18,6 +18,7 @@ import type {
   FactsQuery,
   IdentityState,
   IssuanceOutcome,
+  IssuerState,
   IssuanceRecord,
   JoinTokenRecord,
   Store,
@@ -57,6 +58,7 @@ const copy = <T>(v: T): T => structuredClone(v);
 
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  readonly assertsIssuerState = true;
   private readonly clock: Clock;
   private readonly auditMaxLen: number;
   private readonly tasks = new Map<string, TaskEntry>();
@@ -318,7 +320,15 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome> {
+  /** The issuer's states still hold (checked in the same synchronous step as the record). */
+  private holds(expect: IssuerState): boolean {
+    const e = this.ident(expect.identity);
+    if (e?.locked || (e?.revokedBefore ?? 0) !== expect.revokedBefore) return false;
+    return expect.principal === undefined || (this.principal(expect.principal)?.revokedBefore ?? 0) === expect.principalCutoff;
+  }
+
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
+    if (expect && !this.holds(expect)) return 'state_changed';
     const t = this.task(rec.taskId);
     if (!t) return 'task_unknown';
     if (t.rec.state !== 'open') return 'task_closed';

@@ -36,6 +36,7 @@ import type {
   FactsQuery,
   IdentityState,
   IssuanceOutcome,
+  IssuerState,
   IssuanceRecord,
   JoinTokenRecord,
   Store,
@@ -77,7 +78,7 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
-const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired']);
+const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
 function issuanceOutcome(out: unknown): IssuanceOutcome {
   if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
@@ -490,7 +491,12 @@ export class RedisStore implements Store {
       .filter((s) => s.locked);
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number): Promise<IssuanceOutcome> {
+  /** One server asserts the issuer's states in its record script; a Cluster cannot (other hash slots). */
+  get assertsIssuerState(): boolean {
+    return !this.clustered;
+  }
+
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
     const t = rec.taskId;
     const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
     if (rec.principal) fields.push('obo', rec.principal);
@@ -499,10 +505,14 @@ export class RedisStore implements Store {
     if (!this.clustered) {
       // one server: everything in one atomic call (on a Cluster the keys span slots: the steps below)
       const principalIndex = rec.principal ? this.holderCertsKey('principal', rec.principal) : identityIndex;
+      if (expect && expect.principal !== rec.principal) throw new TypeError('the expected principal is not the record\'s');
+      const identKey = this.identKey(expect?.identity ?? rec.agent);
       const out = await this.cmd((r) =>
         r.mfRecordCertificateAll(
           this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
-          now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial), certificateKeptUntil(rec), member, rec.principal ? '1' : '0', ...fields,
+          identKey, rec.principal ? this.prinKey(rec.principal) : identKey,
+          now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial), certificateKeptUntil(rec), member, rec.principal ? '1' : '0',
+          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-', ...fields,
         ),
       );
       return issuanceOutcome(out);

@@ -183,13 +183,23 @@ export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV
 /**
  * A single Redis server only (its keys span hash slots): RECORD_CERTIFICATE, PUT_CERTIFICATE and the
  * holder indexes' ADD_TO_INDEX in one call, where a Cluster sends three or four (redis-store.ts).
+ * First, when ARGV[9] is not '-', the issuer's states (store.ts IssuerState) are asserted: the identity
+ * is unlocked with revoked_before ARGV[9], and (with a principal) the principal's cutoff is ARGV[10];
+ * otherwise nothing is written and the reply is 'state_changed'.
  * KEYS: as RECORD_CERTIFICATE, then the serial's record hash, the identity's certificates index, the
- * principal's (any key when ARGV[8] is '0'). ARGV: as RECORD_CERTIFICATE, then the record's kept-until
- * instant, the index member, '1' if a principal index is written, then the record's field/value pairs.
+ * principal's (any key when ARGV[8] is '0'), the identity's state hash, the principal's cutoff (any key
+ * without a principal). ARGV: as RECORD_CERTIFICATE, then the record's kept-until instant, the index
+ * member, '1' if a principal index is written, the expected revoked_before and principal cutoff (or '-'),
+ * then the record's field/value pairs.
  */
-export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}if ARGV[9] ~= '-' then
+  local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
+  if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
+  if ARGV[8] == '1' and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[10]) then return 'state_changed' end
+end
+${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
 if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
-redis.call('HSET', KEYS[5], unpack(ARGV, 9))
+redis.call('HSET', KEYS[5], unpack(ARGV, 11))
 redis.call('PEXPIREAT', KEYS[5], ARGV[6])
 index_add(KEYS[6], ARGV[1], ARGV[3], ARGV[7])
 if ARGV[8] == '1' then index_add(KEYS[7], ARGV[1], ARGV[3], ARGV[7]) end
@@ -226,7 +236,7 @@ export const SCRIPTS = {
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
-  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 7 },
+  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 9 },
   mfXaddMany: { lua: XADD_MANY, numberOfKeys: 1 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 4 },
