@@ -5,7 +5,7 @@
  * same key sends the same CSR, and the same bytes always give the same answer.
  * Failures are not cached (they are cheap to repeat and must stay errors).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { parseCsr, type ParsedCsr } from '../x509/index.js';
 
 export class CsrCache {
@@ -13,7 +13,7 @@ export class CsrCache {
   constructor(private readonly maxEntries = 4096) {}
 
   parse(input: string | Uint8Array): ParsedCsr {
-    const key = createHash('sha256').update(input).digest('base64');
+    const key = hash('sha256', input, 'base64'); // one-shot: no Hash object per request
     const hit = this.entries.get(key);
     if (hit) return hit;
     const parsed = parseCsr(input);

@@ -38,7 +38,7 @@
  * and cached per CA; per certificate only serial, validity, subject (cached), SPKI, SKI, SAN and the
  * task extension are encoded, then the TBS is signed with node:crypto.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 import { parseSpiffeId } from '../ids/spiffe.js';
 import { OID, sign, signatureAlgorithmDer } from './algs.js';
 import type { CertificateAuthority } from './ca.js';
@@ -272,7 +272,7 @@ export function issueCertificate(ca: CertificateAuthority, input: IssueInput): I
 
   const t = template(ca);
   const keyBits = spkiKeyBits(input.spkiDer, input.keyType);
-  const ski = createHash('sha1').update(keyBits).digest();
+  const ski = hash('sha1', keyBits, 'buffer');
   // (no closures on this path: tsx/esbuild's keepNames wraps every closure creation in a __name call)
   let subject = t.subjects.get(id!.trustDomain);
   if (!subject) subject = remember(t.subjects, id!.trustDomain, leafSubject(ca, id!.trustDomain));
