@@ -234,7 +234,7 @@ export class RedisStore implements Store {
 
   /** Every backend call goes through here: any failure surfaces as StoreUnavailableError (fail closed). */
   private async cmd<T>(fn: (r: ScriptedRedis) => Promise<T>): Promise<T> {
-    await this.ready();
+    if (this.redis.status !== 'ready') await this.ready(); // (no extra await per call once connected)
     try {
       return await fn(this.redis);
     } catch (err) {
@@ -389,7 +389,9 @@ export class RedisStore implements Store {
    * with its own id once that call has, so `await` still means "written".
    */
   appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
-    const fields = Object.entries(event).flat();
+    // (loops, not Object.entries().flat(): V8's flat() costs ~0.15 µs per element, and this runs per grant)
+    const fields: string[] = [];
+    for (const k in event) fields.push(k, event[k]!);
     if (fields.length === 0) return Promise.reject(new TypeError('an audit event needs at least one field'));
     return new Promise((resolve, reject) => {
       let batch = this.auditBatches.get(log);
@@ -412,7 +414,7 @@ export class RedisStore implements Store {
         const ids: (string | null)[] =
           part.length === 1
             ? [await this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...part[0]!.fields))]
-            : ((await this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...part.flatMap((e) => [e.fields.length, ...e.fields])))) as (string | null)[]);
+            : ((await this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...xaddManyArgs(part)))) as (string | null)[]);
         part.forEach((e, k) => {
           const id = ids[k];
           if (id == null) e.reject(new StoreUnavailableError(new Error('XADD returned no id')));
@@ -667,6 +669,16 @@ function idBefore(id: string): string {
 function pairs(flat: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+/** XADD_MANY's entries: each event's field count, then its fields. */
+function xaddManyArgs(events: ReadonlyArray<{ fields: string[] }>): Array<string | number> {
+  const out: Array<string | number> = [];
+  for (const e of events) {
+    out.push(e.fields.length);
+    for (const f of e.fields) out.push(f);
+  }
   return out;
 }
 
