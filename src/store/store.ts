@@ -307,13 +307,8 @@ export interface JoinTokenRecord {
 /** Bytes per serial in `taskSerialSlots` (RFC 5280 §4.1.2.2: serials are at most 20 octets). */
 export const SERIAL_SLOT = 20;
 
-/** A serial (hex, 1-40 digits) as one slot's 40 hex digits; anything else is a programming error (slots must stay aligned). */
-export function serialSlotHex(hex: string): string {
-  if (!/^[0-9a-fA-F]{1,40}$/.test(hex)) throw new TypeError(`not a certificate serial: ${hex.slice(0, 50)}`);
-  return hex.toLowerCase().padStart(SERIAL_SLOT * 2, '0');
-}
-
-/** A serial (hex, 1-40 digits) as one slot. */
+/** A serial (hex, 1-40 digits) as one slot; anything else is a programming error (slots must stay aligned). */
 export function serialSlot(hex: string): Buffer {
-  return Buffer.from(serialSlotHex(hex), 'hex');
+  if (!/^[0-9a-fA-F]{1,40}$/.test(hex)) throw new TypeError(`not a certificate serial: ${hex.slice(0, 50)}`);
+  return Buffer.from(hex.padStart(SERIAL_SLOT * 2, '0'), 'hex');
 }

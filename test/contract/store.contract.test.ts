@@ -543,20 +543,6 @@ describe('RedisStore on a real server', () => {
     await admin.quit();
   });
 
-  it("keeps a task's serial slots as hex text, and still reads the binary slots earlier versions wrote", async () => {
-    const { store, prefix } = make();
-    const t0 = Date.now();
-    const t = taskAt(t0);
-    await store.createTask(t, t0 + 20 * MIN);
-    const base = `${prefix}task:{${t.id}}`;
-    await admin.set(`${base}:serials`, serialSlot('0f01')); // as an earlier version recorded it
-    const rec = { taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter: t0 + 5 * MIN };
-    expect(await store.recordCertificate({ ...rec, serial: '0F02' }, t0)).toBe('ok');
-    expect(await store.recordCertificate({ ...rec, serial: 'ab'.repeat(20) }, t0)).toBe('ok');
-    expect(await admin.get(`${base}:serialhex`)).toBe(`${'0'.repeat(36)}0f02${'ab'.repeat(20)}`);
-    expect(await store.taskSerialSlots(t.id, t0)).toEqual(Buffer.concat(['0f01', '0f02', 'ab'.repeat(20)].map(serialSlot)));
-  });
-
   it('puts every task key under the task hash tag, expiring no later than purgeAt', async () => {
     const { store, prefix } = make();
     const t0 = Date.now();

@@ -55,8 +55,8 @@ return 'ok'
 
 /**
  * KEYS: as RECORD_ISSUANCE (with the certs zset), then the task's serial slots string. ARGV: as
- * RECORD_ISSUANCE, then the serial as one slot of 40 hex digits (left-padded). The slots, appended
- * in the same step, let a CRL rebuild read a task's serials as one string.
+ * RECORD_ISSUANCE, then the serial as one 20-byte slot (big-endian, left-padded). The slots, appended
+ * in the same step, let a CRL rebuild read a task's serials as one binary string.
  */
 export const RECORD_CERTIFICATE = `${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
 if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
