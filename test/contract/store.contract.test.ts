@@ -422,6 +422,14 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.holderCertificates('identity', AGENT_A, t0 + 10, t0)).map((c) => c.serial).sort()).toEqual(['0e01', '0e05', '0e07']);
     });
 
+    it("keeps each serial's slot as its 20 bytes, big-endian and left-padded, whatever its length", async () => {
+      const t = await newTask();
+      const serials = ['1', 'abc', '7f'.repeat(8), 'ff'.repeat(20), '00ff00ff00ff00ff00ff00ff00ff00ff00ff00fe', '0123456789abcdefABCDEF0'];
+      for (const serial of serials) expect(await store.recordCertificate({ serial, taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter: t0 + MIN }, t0)).toBe('ok');
+      expect(await store.taskSerialSlots(t.id, t0)).toEqual(Buffer.concat(serials.map(serialSlot)));
+      expect(serialSlot('ff'.repeat(20))).toEqual(Buffer.alloc(20, 0xff));
+    });
+
     it('revokes certificates one by one and keeps CRL scopes and a version', async () => {
       const v0 = await store.crlVersion();
       expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0)).toBe(true);

@@ -78,6 +78,8 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
+/** A serial as the record scripts take it (store.ts serialSlot). */
+const SERIAL_HEX = /^[0-9a-fA-F]{1,40}$/;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
 function issuanceOutcome(out: unknown): IssuanceOutcome {
@@ -499,6 +501,7 @@ export class RedisStore implements Store {
   }
 
   async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
+    if (!SERIAL_HEX.test(rec.serial)) throw new TypeError(`not a certificate serial: ${rec.serial.slice(0, 50)}`); // the scripts make its slot
     const t = rec.taskId;
     const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
     if (rec.principal) fields.push('obo', rec.principal);
@@ -513,14 +516,14 @@ export class RedisStore implements Store {
         r.mfRecordCertificateAll(
           this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
           identKey, rec.principal ? this.prinKey(rec.principal) : identKey,
-          now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial), certificateKeptUntil(rec), member, rec.principal ? '1' : '0',
+          now, rec.serial, rec.notAfter, rec.agent, certificateKeptUntil(rec), member, rec.principal ? '1' : '0',
           expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-', ...fields,
         ),
       );
       return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
-      r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent, serialSlot(rec.serial)),
+      r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent),
     );
     const outcome = issuanceOutcome(out);
     if (outcome !== 'ok') return outcome;

@@ -54,11 +54,24 @@ return 'ok'
 `;
 
 /**
- * KEYS: as RECORD_ISSUANCE (with the certs zset), then the task's serial slots string. ARGV: as
- * RECORD_ISSUANCE, then the serial as one 20-byte slot (big-endian, left-padded). The slots, appended
- * in the same step, let a CRL rebuild read a task's serials as one binary string.
+ * A serial (ARGV, 1-40 hex digits, checked by the caller) as one 20-byte slot: big-endian, left-padded.
+ * Made here rather than sent: one binary argument would switch the whole call to ioredis's slower
+ * buffer encoding (~16 against ~7.5 µs to build it, measured), where these five words cost ~1 µs.
  */
-export const RECORD_CERTIFICATE = `${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
+const SLOT = `
+local function slot(hex)
+  hex = string.rep('0', 40 - #hex) .. hex
+  return struct.pack('>I4I4I4I4I4', tonumber(string.sub(hex, 1, 8), 16), tonumber(string.sub(hex, 9, 16), 16),
+    tonumber(string.sub(hex, 17, 24), 16), tonumber(string.sub(hex, 25, 32), 16), tonumber(string.sub(hex, 33, 40), 16))
+end
+`;
+
+/**
+ * KEYS: as RECORD_ISSUANCE (with the certs zset), then the task's serial slots string. ARGV: as
+ * RECORD_ISSUANCE (the jti is the serial, in hex). The serial's slot, appended in the same step, lets
+ * a CRL rebuild read a task's serials as one binary string.
+ */
+export const RECORD_CERTIFICATE = `${SLOT}${RECORD}redis.call('APPEND', KEYS[4], slot(ARGV[2]))
 if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
 return 'ok'
 `;
@@ -183,26 +196,26 @@ export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV
 /**
  * A single Redis server only (its keys span hash slots): RECORD_CERTIFICATE, PUT_CERTIFICATE and the
  * holder indexes' ADD_TO_INDEX in one call, where a Cluster sends three or four (redis-store.ts).
- * First, when ARGV[9] is not '-', the issuer's states (store.ts IssuerState) are asserted: the identity
- * is unlocked with revoked_before ARGV[9], and (with a principal) the principal's cutoff is ARGV[10];
+ * First, when ARGV[8] is not '-', the issuer's states (store.ts IssuerState) are asserted: the identity
+ * is unlocked with revoked_before ARGV[8], and (with a principal) the principal's cutoff is ARGV[9];
  * otherwise nothing is written and the reply is 'state_changed'.
  * KEYS: as RECORD_CERTIFICATE, then the serial's record hash, the identity's certificates index, the
- * principal's (any key when ARGV[8] is '0'), the identity's state hash, the principal's cutoff (any key
+ * principal's (any key when ARGV[7] is '0'), the identity's state hash, the principal's cutoff (any key
  * without a principal). ARGV: as RECORD_CERTIFICATE, then the record's kept-until instant, the index
  * member, '1' if a principal index is written, the expected revoked_before and principal cutoff (or '-'),
  * then the record's field/value pairs.
  */
-export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}if ARGV[9] ~= '-' then
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${SLOT}if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
-  if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
-  if ARGV[8] == '1' and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[10]) then return 'state_changed' end
+  if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
+  if ARGV[7] == '1' and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
 end
-${RECORD}redis.call('APPEND', KEYS[4], ARGV[5])
+${RECORD}redis.call('APPEND', KEYS[4], slot(ARGV[2]))
 if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
-redis.call('HSET', KEYS[5], unpack(ARGV, 11))
-redis.call('PEXPIREAT', KEYS[5], ARGV[6])
-index_add(KEYS[6], ARGV[1], ARGV[3], ARGV[7])
-if ARGV[8] == '1' then index_add(KEYS[7], ARGV[1], ARGV[3], ARGV[7]) end
+redis.call('HSET', KEYS[5], unpack(ARGV, 10))
+redis.call('PEXPIREAT', KEYS[5], ARGV[5])
+index_add(KEYS[6], ARGV[1], ARGV[3], ARGV[6])
+if ARGV[7] == '1' then index_add(KEYS[7], ARGV[1], ARGV[3], ARGV[6]) end
 return 'ok'
 `;
 
