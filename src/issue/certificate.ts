@@ -75,7 +75,7 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     }
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
-    return sign(b, { identity: identity.spiffeId, taskId, serial, serialHex, now, notAfter, parsed }, deny);
+    return signRecorded(b, { identity: identity.spiffeId, taskId, serial, serialHex, now, notAfter, parsed }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
 }
@@ -91,7 +91,7 @@ interface Recorded {
 }
 
 /** Signs a recorded serial, audits the grant, and answers. */
-async function sign(b: Broker, r: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
+async function signRecorded(b: Broker, r: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
     issued = issueCertificate(b.ca, {
