@@ -70,11 +70,16 @@ function slotKeys(slots: Buffer): string[] {
   return out;
 }
 
+/** Background rebuilds after this process's revocations: at most one per this many ms. */
+const REFRESH_MIN_MS = 250;
+
 export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
   private pieces = new Map<string, Piece>();
   private assembled: { pieces: Piece[]; runs: Buffer[]; listed: (key: string) => boolean } | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private lastRefresh = 0;
 
   constructor(private readonly b: Broker) {}
 
@@ -92,6 +97,25 @@ export class CrlService {
       encodeCrlEntries(entriesOf(keys.slice(0, 512), at.getTime()), new Set(keys.slice(512, 1024)));
       hasSlot(slots, keys[i]!);
     }
+  }
+
+  /**
+   * Starts the rebuild a revocation this process just made calls for, without waiting for it (as
+   * step-ca's generateOnRevoke): the next fetch finds the CRL built, or joins the build in flight.
+   * At most one such rebuild per REFRESH_MIN_MS (a burst of revocations gets one at its start and one
+   * after it). Other processes rebuild on their next fetch (the store's CRL version has moved).
+   * Never throws.
+   */
+  refresh(): void {
+    if (this.refreshTimer) return;
+    const run = () => {
+      this.refreshTimer = undefined;
+      this.lastRefresh = Date.now();
+      this.current().catch((e: unknown) => this.b.log.warn({ err: (e as Error).message }, 'CRL not rebuilt after a revocation; the next fetch retries'));
+    };
+    const wait = this.lastRefresh + REFRESH_MIN_MS - Date.now();
+    if (wait <= 0) run();
+    else (this.refreshTimer = setTimeout(run, wait)).unref();
   }
 
   async current(): Promise<Buffer> {

@@ -32,6 +32,7 @@ export async function lockIdentity(b: Broker, id: string, by: string) {
   await publishRevocation(b, 'identity.locked', { identity: id, revoked_before: now });
   await b.store.addCrlScope('identity', id, now + b.config.tokens.maxTtlMs + 60_000);
   const s = await b.store.lockIdentity(id, now);
+  b.crl.refresh();
   b.audit.record('identity.locked', { identity: id, by });
   return { spiffe_id: id, locked: true, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
 }
@@ -100,6 +101,7 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
   await b.store.addCrlScope('principal', principal, now + b.config.tokens.maxTtlMs + 60_000);
   // Tasks opened for the principal before now count as closed for as long as any of them could live.
   const before = await b.store.revokePrincipal(principal, now, now + b.config.tasks.maxTtlMs + b.config.tokens.maxTtlMs + 60_000);
+  b.crl.refresh();
   b.audit.record('principal.revoked', { principal, by });
   return { principal, revoked: true, revoked_before: new Date(before).toISOString() };
 }
@@ -113,6 +115,9 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   if (rec.notAfter <= now) return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
   await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
   const fresh = await b.store.revokeCertificate(serial, rec.notAfter, now);
-  if (fresh) b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+  if (fresh) {
+    b.crl.refresh();
+    b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+  }
   return { serial, status: 'revoked' as const, revoked_at: new Date((await b.store.certificateRevokedAt(serial)) || now).toISOString() };
 }

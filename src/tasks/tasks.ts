@@ -155,7 +155,11 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   }
   const out = await b.store.closeTask(id, now, reason);
   // a certificate recorded in a race with the close lands in the next CRL; not worth delaying the answer
-  if (!out?.alreadyClosed) b.store.bumpCrlVersion().catch((e: unknown) => b.log.warn({ err: (e as Error).message }, 'CRL version not bumped'));
+  if (!out?.alreadyClosed)
+    b.store.bumpCrlVersion().then(
+      () => b.crl.refresh(),
+      (e: unknown) => b.log.warn({ err: (e as Error).message }, 'CRL version not bumped'),
+    );
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
   return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import type { ManualClock } from '../../src/clock.js';
@@ -90,5 +90,26 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const all = await listed();
     expect(all.sort()).toEqual([...inA, ...inB, later].map(hex).sort());
     expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('rebuilds in the background after a close this process made: the next fetch serves that build', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const serials = [await issue(task), await issue(task)];
+    await listed(); // built before the close
+    const st = b.running.broker.store;
+    const reads = vi.spyOn(st, 'taskSerialSlots');
+    const builds = vi.spyOn(st, 'crlScopes');
+    try {
+      expect((await a.close(task)).status).toBe(200);
+      // the close's own process reads the closed task's serials without anyone fetching
+      await vi.waitFor(() => expect(reads.mock.calls.some(([t]) => t === task)).toBe(true), { timeout: 5000 });
+      await vi.waitFor(() => expect(builds).toHaveBeenCalledTimes(3)); // the background build's scope reads, done
+      const listedNow = await listed();
+      for (const s of serials) expect(listedNow).toContain(hex(s));
+      expect(builds).toHaveBeenCalledTimes(3); // the fetch served the background build: no second one
+    } finally {
+      reads.mockRestore();
+      builds.mockRestore();
+    }
   });
 });
