@@ -1,15 +1,19 @@
 /**
  * GET /v1/ca/crl with many revoked serials. One fresh task gets N certificates over HTTP (autocannon,
- * the CSR pool cycled), then it is closed (the close answer must say `revoked: N`), then on one
- * kept-alive connection (bench/lib/http-timing.ts) on an otherwise idle broker:
- *   - the first fetch after the close: the CRL is rebuilt (the task's N serials expanded, DER
- *     written, signed) inside this request; with SLOWLOG the Redis side of it;
- *   - K more fetches: served from the broker's cache (checked: byte-identical), median and p90;
- *   - R rebuilds: each after revoking one serial that the CRL already lists (bumps the store's CRL
- *     version, so the next fetch rebuilds, and the CRL still lists exactly N serials).
- * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first and the last
- * CRL, and `openssl crl -CAfile <bundle>` must verify their signatures. One fetch before the close
- * (the CRL without this task) warms the code path, so the first timed fetch is not JIT start-up.
+ * the CSR pool cycled), then it is closed (the close answer must say `revoked: N`), then, on kept-alive
+ * connections (bench/lib/http-timing.ts) to otherwise idle brokers:
+ *   - the first fetch after the close, on the connection that closed it: that process started the
+ *     rebuild in the background when it closed the task (src/ca/crl-service.ts refresh), so this
+ *     fetch joins or finds it; with SLOWLOG the Redis side of it;
+ *   - the first fetch after the close from a second broker process on the same store and CA (a
+ *     replica that made none of the revocations): the whole rebuild (the task's N serials expanded,
+ *     DER written, signed) inside this request. The target is judged on this one;
+ *   - K more fetches: served from the closing process's cache (checked: byte-identical), median, p90;
+ *   - R rebuilds on the replica: each after revoking (through the other process) one serial that the
+ *     CRL already lists (bumps the store's CRL version, and the CRL still lists exactly N serials).
+ * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first CRLs of both
+ * and the last one, and `openssl crl -CAfile <bundle>` must verify their signatures. Fetches before the
+ * close (the CRL without this task) warm both, so no timed fetch is JIT start-up.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -38,6 +42,12 @@ export interface CrlOptions {
   /** SLOWLOG only on a Redis the bench owns. */
   canSlowlog: boolean;
   dir: string;
+  /**
+   * Another broker process on the same store and CA that makes none of the revocations: it rebuilds
+   * the CRL on its first fetch after each one, where the process that closed the task has already
+   * started that rebuild in the background (src/ca/crl-service.ts refresh).
+   */
+  replicaBase: string;
   beforeTiming?: () => Promise<unknown>;
 }
 
@@ -49,11 +59,15 @@ export interface CrlReport {
   closeHttpMs: number;
   healthzMs: number;
   beforeClose: { ms: number; bytes: number; serials: number };
+  /** From the process that closed the task, on the connection that closed it: it joins the rebuild the close started. */
   first: { ms: number; bytes: number; serials: number; redisMicros: number | null; redisCommands: number | null; verify: string };
+  /** From the replica: the whole rebuild, on its first fetch after the close. */
+  replicaFirst: { ms: number; serials: number; verify: string };
   /** The read a rebuild makes for the closed task, timed from the bench over ioredis (ZRANGEBYSCORE ... WITHSCORES): round trip + reply decoding, median of 5. */
   zrangeMs: number;
   zrangeMicros: number | null;
   cached: { n: number; medianMs: number; p90Ms: number; maxMs: number; identical: boolean };
+  /** From the replica, after each serial revocation made through the other process. */
   rebuilds: { ms: number[]; medianMs: number; serials: number; verify: string };
 }
 
@@ -91,15 +105,18 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
   if (someSerials.length < o.rebuilds) throw new Error(`task ${taskId} has only ${someSerials.length} certificate serials in Redis`);
 
   const http = new TimedClient(base);
-  const crl = async (what: string) => {
-    const r = await http.sendBytes({ method: 'GET', path: '/v1/ca/crl' });
+  const replica = new TimedClient(o.replicaBase);
+  const crlFrom = async (c: TimedClient, what: string) => {
+    const r = await c.sendBytes({ method: 'GET', path: '/v1/ca/crl' });
     if (r.status !== 200) throw new Error(`GET /v1/ca/crl (${what}): HTTP ${r.status}: ${r.body.toString().slice(0, 300)}`);
     return r;
   };
+  const crl = (what: string) => crlFrom(http, what);
   try {
-    // the CRL without this task, fetched a few times: code path warm, cache filled
+    // the CRL without this task, fetched a few times from both: code path warm, cache filled
     let before = await crl('before the close');
     for (let i = 0; i < 3; i++) before = await crl('before the close');
+    for (let i = 0; i < 4; i++) await crlFrom(replica, 'replica, before the close');
     const beforeInfo = inspectCrl(before.body, join(o.dir, 'crl-before.der'), caFile);
 
     await sleep(300); // the broker's fire-and-forget audit writes drain: time on an idle server
@@ -114,8 +131,12 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     const first = await crl('first after the close');
     const entries = (await slow?.stop()) ?? [];
     const ours = entries.filter((e) => !BENCH_COMMANDS.has(e.args[0]?.toLowerCase() ?? ''));
+    await o.beforeTiming?.();
+    const replicaFirst = await crlFrom(replica, 'replica, first after the close');
     const firstInfo = inspectCrl(first.body, join(o.dir, 'crl-first.der'), caFile);
     if (firstInfo.serials !== o.certs + beforeInfo.serials) throw new Error(`the first CRL after the close lists ${firstInfo.serials} serials, expected ${o.certs + beforeInfo.serials}`);
+    const replicaInfo = inspectCrl(replicaFirst.body, join(o.dir, 'crl-replica-first.der'), caFile);
+    if (replicaInfo.serials !== firstInfo.serials) throw new Error(`the replica's first CRL after the close lists ${replicaInfo.serials} serials, expected ${firstInfo.serials}`);
 
     const cachedMs: number[] = [];
     let identical = true;
@@ -132,7 +153,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
       if ((rv as { status?: string }).status !== 'revoked') throw new Error(`revoking ${serial}: ${JSON.stringify(rv)}`);
       await sleep(100);
       await o.beforeTiming?.();
-      const r = await crl('rebuild after a serial revocation');
+      const r = await crlFrom(replica, 'replica, rebuild after a serial revocation');
       if (r.body.equals(last)) throw new Error('the CRL was not rebuilt after a serial revocation (same bytes)');
       rebuildMs.push(r.ms);
       last = r.body;
@@ -168,6 +189,11 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
         redisCommands: slow ? ours.length : null,
         verify: firstInfo.verify,
       },
+      replicaFirst: {
+        ms: replicaFirst.ms,
+        serials: replicaInfo.serials,
+        verify: replicaInfo.verify,
+      },
       zrangeMs: median(zr),
       zrangeMicros: zentries.length ? median(zentries.map((e) => e.micros)) : null,
       cached: { n: cachedMs.length, medianMs: median(cachedMs), p90Ms: pct(cachedMs, 90), maxMs: Math.max(...cachedMs), identical },
@@ -175,5 +201,6 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     };
   } finally {
     http.close();
+    replica.close();
   }
 }
