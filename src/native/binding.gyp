@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "mayfly_native",
-      "sources": ["ecdsa.c"],
+      "sources": ["ecdsa.c", "crl.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-deprecated-declarations"]
     }
   ]

@@ -50,7 +50,10 @@ static const napi_type_tag SIGNER_TAG = {0x6d617966c9a1b2c3ULL, 0x4ec5d5a13f0e7b
 
 static EC_GROUP *groups[2];
 
-static int bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
+/* the argument helpers below are shared with crl.c */
+napi_value mayfly_crl_slots(napi_env env, napi_callback_info info);
+
+int mayfly_bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
   napi_typedarray_type type;
@@ -61,12 +64,12 @@ static int bytes_arg(napi_env env, napi_value v, const unsigned char **data, siz
 }
 
 /* exactly `n` arguments into argv */
-static int args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+int mayfly_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
   size_t argc = n;
   return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc == n;
 }
 
-static int int_arg(napi_env env, napi_value v, int32_t max, int32_t *out) {
+int mayfly_int_arg(napi_env env, napi_value v, int32_t max, int32_t *out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
   if (napi_get_value_int32(env, v, out) != napi_ok) return 0;
@@ -92,8 +95,8 @@ static napi_value Verify(napi_env env, napi_callback_info info) {
   int32_t curve, hash;
   const unsigned char *point, *msg, *sig;
   size_t point_len, msg_len, sig_len;
-  if (!args(env, info, 5, argv) || !int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &point, &point_len) || !int_arg(env, argv[2], 2, &hash) ||
-      !bytes_arg(env, argv[3], &msg, &msg_len) || !bytes_arg(env, argv[4], &sig, &sig_len) || point_len == 0 ||
+  if (!mayfly_args(env, info, 5, argv) || !mayfly_int_arg(env, argv[0], 1, &curve) || !mayfly_bytes_arg(env, argv[1], &point, &point_len) || !mayfly_int_arg(env, argv[2], 2, &hash) ||
+      !mayfly_bytes_arg(env, argv[3], &msg, &msg_len) || !mayfly_bytes_arg(env, argv[4], &sig, &sig_len) || point_len == 0 ||
       point_len > MAX_POINT || msg_len > MAX_MESSAGE || sig_len > MAX_SIG || groups[curve] == NULL) {
     napi_throw_type_error(env, NULL, "verify(curve, point, hash, message, signature): bad argument");
     return NULL;
@@ -130,7 +133,7 @@ static napi_value Signer(napi_env env, napi_callback_info info) {
   int32_t curve;
   const unsigned char *der;
   size_t der_len;
-  if (!args(env, info, 2, argv) || !int_arg(env, argv[0], 1, &curve) || !bytes_arg(env, argv[1], &der, &der_len) || der_len == 0 ||
+  if (!mayfly_args(env, info, 2, argv) || !mayfly_int_arg(env, argv[0], 1, &curve) || !mayfly_bytes_arg(env, argv[1], &der, &der_len) || der_len == 0 ||
       der_len > MAX_SEC1) {
     napi_throw_type_error(env, NULL, "signer(curve, sec1)");
     return NULL;
@@ -164,9 +167,9 @@ static napi_value Sign(napi_env env, napi_callback_info info) {
   size_t msg_len;
   bool tagged = false;
   void *data = NULL;
-  if (!args(env, info, 3, argv) || napi_check_object_type_tag(env, argv[0], &SIGNER_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL || !int_arg(env, argv[1], 2, &hash) ||
-      !bytes_arg(env, argv[2], &msg, &msg_len) || msg_len > MAX_SIGNED) {
+  if (!mayfly_args(env, info, 3, argv) || napi_check_object_type_tag(env, argv[0], &SIGNER_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok || data == NULL || !mayfly_int_arg(env, argv[1], 2, &hash) ||
+      !mayfly_bytes_arg(env, argv[2], &msg, &msg_len) || msg_len > MAX_SIGNED) {
     napi_throw_type_error(env, NULL, "sign(signer, hash, message)");
     return NULL;
   }
@@ -197,5 +200,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "signer", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "sign", NAPI_AUTO_LENGTH, Sign, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sign", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "crlSlots", NAPI_AUTO_LENGTH, mayfly_crl_slots, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "crlSlots", fn) != napi_ok) return NULL;
   return exports;
 }

@@ -8,6 +8,8 @@ import { generateDevCa, loadCa } from '../../../src/x509/ca.js';
 import { issueCertificate, randomSerial, serialHexOf } from '../../../src/x509/certificate.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey } from '../../../src/x509/crl.js';
 import { parseCsr } from '../../../src/x509/csr.js';
+import { nativeCrlSlots } from '../../../src/native/index.js';
+import { randomBytes } from 'node:crypto';
 import { X509Error } from '../../../src/x509/errors.js';
 import { HOUR, Workdir, opensslCsr, opensslIntermediate, opensslRoot } from './helpers.js';
 
@@ -209,7 +211,43 @@ describe('encodeRevokedSlots', () => {
     expect(r.der).toEqual(encodeCrlEntries(serials.map((serialHex) => ({ serialHex, revokedAt: at }))).der);
   });
   it('refuses partial slots and bad dates', () => {
-    expect(() => encodeRevokedSlots(Buffer.alloc(21), 20, at)).toThrow(X509Error);
-    expect(() => encodeRevokedSlots(Buffer.alloc(20), 20, new Date(NaN))).toThrow(X509Error);
+    for (const useNative of [true, false]) {
+      expect(() => encodeRevokedSlots(Buffer.alloc(21), 20, at, useNative)).toThrow(X509Error);
+      expect(() => encodeRevokedSlots(Buffer.alloc(20), 20, new Date(NaN), useNative)).toThrow(X509Error);
+    }
+  });
+  // (test/unit/native checks the addon is built and loaded wherever a compiler is; MAYFLY_NATIVE=0 skips these)
+  it.runIf(nativeCrlSlots)('src/native (crl.c) writes exactly what the JavaScript writes, for any slots, sizes and dates', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }).chain((size) =>
+          fc.tuple(
+            fc.constant(size),
+            // slots biased towards leading zeros, all-zero slots and high bits
+            fc.array(fc.uint8Array({ minLength: size, maxLength: size }).map((b) => (b[0]! < 64 ? b.fill(0, 0, b[0]! % (size + 1)) : b)), { maxLength: 40 }),
+          ),
+        ),
+        fc.date({ min: new Date('1950-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }),
+        ([size, slots], when) => {
+          const all = Buffer.concat(slots);
+          const js = encodeRevokedSlots(all, size, when, false);
+          const c = encodeRevokedSlots(all, size, when, true);
+          expect(c.count).toBe(js.count);
+          expect(c.der).toEqual(js.der);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // 10,000 16-byte serials, as a closed task holds them
+    const big = randomBytes(20 * 10_000);
+    for (let i = 0; i < big.length; i += 20) big.fill(0, i, i + 4);
+    expect(encodeRevokedSlots(big, 20, at, true).der).toEqual(encodeRevokedSlots(big, 20, at, false).der);
+  });
+  it.runIf(nativeCrlSlots)('src/native (crl.c) refuses bad arguments with a TypeError', () => {
+    const f = nativeCrlSlots!;
+    const t = Buffer.from([0x17, 0x0d, ...Buffer.from('261125120000Z')]);
+    for (const args of [[Buffer.alloc(21), 20, t], [Buffer.alloc(20), 0, t], [Buffer.alloc(21), 21, t], [Buffer.alloc(20), 20, Buffer.alloc(0)], [Buffer.alloc(20), 20, Buffer.alloc(18)], ['x', 20, t], [Buffer.alloc(20), '20', t], [Buffer.alloc(20), 20]])
+      expect(() => (f as (...a: unknown[]) => unknown)(...args)).toThrow(TypeError);
+    expect(f(Buffer.alloc(40), 20, t)).toEqual([Buffer.alloc(0), 0]);
   });
 });
