@@ -1,6 +1,7 @@
 /**
  * GET /v1/ca/crl with many revoked serials. One fresh task gets N certificates over HTTP (autocannon,
- * the CSR pool cycled), then it is closed (the close answer must say `revoked: N`), then, on kept-alive
+ * the CSR pool cycled; half through each broker process below, after one small task issued, closed and
+ * fetched through the replica so its code paths are warm), then it is closed (the close answer must say `revoked: N`), then, on kept-alive
  * connections (bench/lib/http-timing.ts) to otherwise idle brokers:
  *   - the first fetch after the close, on the connection that closed it: that process started the
  *     rebuild in the background when it closed the task (src/ca/crl-service.ts refresh), so this
@@ -94,8 +95,18 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
   const caFile = join(o.dir, 'mayfly-ca-bundle.pem');
   writeFileSync(caFile, await (await fetch(`${base}/v1/ca/bundle`)).text());
 
+  // The replica serves part of the issuance and one small close before the timed one, as a replica in
+  // a deployment has: its rebuild is then timed with its code paths warm, not on its first-ever CRL
+  // of a closed task (a freshly started process takes 2-4x longer once; not what relying parties see).
+  const warmTask = await client.openTask();
+  await fire(o.replicaBase, certificateRequest(o.agentJwt, warmTask, o.csrs), Math.min(500, o.certs), o.connections);
+  await client.send(client.closeRequest(warmTask), 200);
+  for (let i = 0; i < 3; i++) await fetch(`${o.replicaBase}/v1/ca/crl`).then((r) => r.arrayBuffer());
+
   const taskId = await client.openTask();
-  const issue = await fire(base, certificateRequest(o.agentJwt, taskId, o.csrs), o.certs, o.connections);
+  const half = Math.floor(o.certs / 2);
+  const issue = await fire(base, certificateRequest(o.agentJwt, taskId, o.csrs), o.certs - half, o.connections);
+  await fire(o.replicaBase, certificateRequest(o.agentJwt, taskId, o.csrs), half, o.connections);
   const view = (await (await fetch(`${base}/v1/tasks/${encodeURIComponent(taskId)}`, { headers: { authorization: `Bearer ${o.orchJwt}` } })).json()) as {
     credentials?: { issued?: number };
   };

@@ -112,4 +112,25 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       builds.mockRestore();
     }
   });
+
+  it('lists each serial once when a lock covers more certificates than it checks one by one against the closed tasks', async () => {
+    const taskA = (await a.openTask(WIDE_TASK)).body.task_id;
+    const taskB = (await a.openTask(WIDE_TASK)).body.task_id;
+    const inA: string[] = [];
+    for (let i = 0; i < 70; i++) inA.push(await issue(taskA));
+    const inB: string[] = [];
+    for (let i = 0; i < 10; i++) inB.push(await issue(taskB));
+    expect((await a.close(taskA)).status).toBe(200);
+    for (const s of inB.slice(0, 3)) expect((await revokeSerial(s)).status).toBe(200);
+    // the lock covers all 80 (more than the 64 lookups made before a set of the tasks' serials is built)
+    await a.lock(id('agent/b'));
+    try {
+      const all = await listed();
+      expect(new Set(all).size).toBe(all.length);
+      for (const s of [...inA, ...inB]) expect(all).toContain(hex(s));
+    } finally {
+      await a.lock(id('agent/b'), 'DELETE');
+      (b.clock as ManualClock).advance(1000); // past the unlock's own second, for whatever runs next
+    }
+  });
 });
