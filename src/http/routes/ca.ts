@@ -56,7 +56,12 @@ export function caRoutes(app: Hono, b: Broker): void {
     return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300' });
   });
   app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
-  app.get('/v1/ca/crl', async (c) => c.body(new Uint8Array(await b.crl.current()), 200, { 'Content-Type': 'application/pkix-crl', 'Cache-Control': 'no-cache' }));
+  app.get('/v1/ca/crl', async (c) => {
+    const der = await b.crl.current();
+    // a view of the cached DER, not a copy (hundreds of KB with many revoked serials)
+    const view = new Uint8Array(der.buffer as ArrayBuffer, der.byteOffset, der.length);
+    return c.body(view, 200, { 'Content-Type': 'application/pkix-crl', 'Cache-Control': 'no-cache' });
+  });
   app.post('/v1/ca/ocsp', async (c) => {
     const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const body = new Uint8Array(await c.req.arrayBuffer());
