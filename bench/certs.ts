@@ -10,13 +10,15 @@
  *   pool  N distinct CSRs (distinct keys) sent round-robin over all connections: many agents, each
  *         new to the broker (N exceeds its CSR cache, so every request pays the full CSR check)
  *   one   the same CSR every time: one agent renewing with the same key
+ * Each scenario first runs once unmeasured (8 s: JIT, heap growth, caches), then 3 interleaved rounds,
+ * the best undisturbed one shown: the same for cfssl and Mayfly.
  * The broker runs with `workers` = the CPU count (node:cluster), as a deployment on this machine would;
  * --workers 1 measures one process.
  * Every answer is checked by the load generator (Mayfly: a PEM certificate in the JSON; cfssl:
  * success and a PEM certificate); one sample of each is fully verified first (CA signature, the CSR's
  * key, client+server auth, lifetime). Any non-2xx, rejected body, error or timeout invalidates a run.
  *
- *   npm run bench:certs                    full run (~4 min on a quiet machine, plus a cfssl install)
+ *   npm run bench:certs                    full run (~7 min on a quiet machine, plus a cfssl install)
  *   npm run bench:certs -- --quick         short smoke run (numbers not meaningful)
  *   npm run bench:certs -- --profile       also CPU-profile the broker under the pool load, and CRL rebuilds
  *   npm run bench:certs -- --tsx           run the broker from src/ through tsx instead of compiled JS
@@ -67,7 +69,7 @@ const { values: args } = parseArgs({
   },
 });
 const LOAD: LoadOptions = loadOptions(args);
-const ROUNDS = intOption(args.rounds, args.quick ? 1 : 2, 10);
+const ROUNDS = intOption(args.rounds, args.quick ? 1 : 3, 10);
 // more distinct CSRs than the broker's CSR cache holds (src/issue/csr-cache.ts, 4,096), sent round-robin:
 // every request in the pool mix is a key the broker has not just seen, so each pays the full CSR check
 const CSR_CACHE_ENTRIES = 4096;
@@ -143,7 +145,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (cfssl) defs.push({ name: S.cfsslPool, baseUrl: cfssl.baseUrl, serverPid: cfssl.child.pid, prepare: async () => ({ request: cfsslSignRequest(pool) }) });
   defs.push(mayflyDef(S.mayflyOne, [single]));
   if (cfssl) defs.push({ name: S.cfsslOne, baseUrl: cfssl.baseUrl, serverPid: cfssl.child.pid, prepare: async () => ({ request: cfsslSignRequest([single]) }) });
-  const scenarios = await runRounds(defs, ROUNDS, LOAD, redis.pid, log);
+  const scenarios = await runRounds(defs, ROUNDS, LOAD, redis.pid, log, { preWarmS: args.quick ? 1 : 8 });
   const pick = (name: string) => scenarios.find((s) => s.name === name)?.best ?? null;
   await cfssl?.child.stop();
 

@@ -23,8 +23,25 @@ export interface ScenarioSummary {
   rounds: LoadResult[];
 }
 
-export async function runRounds(defs: ScenarioDef[], rounds: number, load: LoadOptions, redisPid: number | undefined, log: (m: string) => void): Promise<ScenarioSummary[]> {
+/**
+ * `preWarmS`: before the first round, each scenario runs once that long, unmeasured, so no server's
+ * first round also pays for its start-up (JIT, heap growth, caches filling); the same for every server.
+ */
+export async function runRounds(
+  defs: ScenarioDef[],
+  rounds: number,
+  load: LoadOptions,
+  redisPid: number | undefined,
+  log: (m: string) => void,
+  opts: { preWarmS?: number } = {},
+): Promise<ScenarioSummary[]> {
   const all = new Map<string, LoadResult[]>(defs.map((d) => [d.name, []]));
+  if (opts.preWarmS)
+    for (const d of defs) {
+      log(`pre-warm (unmeasured, ${opts.preWarmS}s): ${d.name}`);
+      const { request } = await d.prepare();
+      await runScenario(`${d.name} (pre-warm)`, d.baseUrl, request, { ...load, warmupS: 0, durationS: opts.preWarmS });
+    }
   for (let round = 1; round <= rounds; round++) {
     for (const d of defs) {
       log(`round ${round}/${rounds}: ${d.name} (${load.warmupS}s warm-up + ${load.durationS}s, ${load.connections} connections)`);
