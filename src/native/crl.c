@@ -1,7 +1,7 @@
 /*
  * CRL entries from a closed task's serials (src/x509/crl.ts encodeRevokedSlots): the one loop over
  * every serial of a task, run once per task and process on the first CRL fetch after its close. In C
- * it takes ~0.1 ms for 10,000 serials where JavaScript takes ~1.5 ms warm and several times that in a
+ * it takes ~0.5 ms for 10,000 serials where JavaScript takes ~1.5 ms warm and several times that in a
  * process whose JIT has not seen the loop yet (a replica that did not make the revocation).
  *
  *   crlSlots(slots, slotSize, time) -> Buffer

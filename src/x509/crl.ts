@@ -201,7 +201,7 @@ export function encodeRevokedSlots(slots: Uint8Array, slotSize: number, revokedA
   const timeDer = Buffer.allocUnsafe(17);
   const timeLen = writeTimeMs(timeDer, 0, ms);
   if (nativeCrlSlots && useNative) {
-    // the same entries from src/native/crl.c: no warm-up, ~15x faster (a test compares both)
+    // the same entries from src/native/crl.c (a test compares both): ~3x faster than warm JavaScript, and no warm-up
     const [der, count] = nativeCrlSlots(slots, slotSize, timeDer.subarray(0, timeLen));
     return { der, count };
   }
