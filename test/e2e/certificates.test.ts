@@ -134,6 +134,20 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     (b.clock as ManualClock).advance(1000);
   });
 
+  it('a principal revoked after a grant: the next request for its task is refused, nothing recorded', async () => {
+    const principal = `user:cert-${store}`;
+    const task = (await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
+    // a grant: this process now decides on the principal's cutoff it confirmed (none)
+    expect((await request(task, csr(`p1-${store}`).pem)).status).toBe(201);
+    expect((await a.revokePrincipal(principal)).status).toBe(200);
+    const view = async () => (await http(`${b.url}/v1/tasks/${task}`, { headers: bearer(OPERATOR.token) })).body.credentials;
+    const before = await view();
+    const r = await request(task, csr(`p2-${store}`).pem);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('invalid_request');
+    expect(await view()).toEqual(before);
+  });
+
   it('refuses what it must, recording and signing nothing', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const made = csr(`r-${store}`);
