@@ -20,6 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { collectGarbage } from '../lib/gc.js';
 import { TimedClient } from '../lib/http-timing.js';
 import { fire } from '../lib/load.js';
 import type { MayflyClient } from '../lib/mayfly-client.js';
@@ -132,6 +133,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
 
     await sleep(300); // the broker's fire-and-forget audit writes drain: time on an idle server
     await o.beforeTiming?.();
+    collectGarbage();
     const hz: number[] = [];
     for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
     const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
@@ -143,6 +145,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     const entries = (await slow?.stop()) ?? [];
     const ours = entries.filter((e) => !BENCH_COMMANDS.has(e.args[0]?.toLowerCase() ?? ''));
     await o.beforeTiming?.();
+    collectGarbage();
     const replicaFirst = await crlFrom(replica, 'replica, first after the close');
     const firstInfo = inspectCrl(first.body, join(o.dir, 'crl-first.der'), caFile);
     if (firstInfo.serials !== o.certs + beforeInfo.serials) throw new Error(`the first CRL after the close lists ${firstInfo.serials} serials, expected ${o.certs + beforeInfo.serials}`);
@@ -151,6 +154,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
 
     const cachedMs: number[] = [];
     let identical = true;
+    collectGarbage();
     for (let i = 0; i < o.cachedFetches; i++) {
       const r = await crl('cached');
       cachedMs.push(r.ms);
@@ -164,6 +168,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
       if ((rv as { status?: string }).status !== 'revoked') throw new Error(`revoking ${serial}: ${JSON.stringify(rv)}`);
       await sleep(100);
       await o.beforeTiming?.();
+      collectGarbage();
       const r = await crlFrom(replica, 'replica, rebuild after a serial revocation');
       if (r.body.equals(last)) throw new Error('the CRL was not rebuilt after a serial revocation (same bytes)');
       rebuildMs.push(r.ms);
