@@ -152,10 +152,11 @@ async function main(cleanup: Cleanup): Promise<number> {
   log(`CRL: ${CRL_CERTS} certificates into one task, close it, then GET /v1/ca/crl`);
   let crl: CrlReport | null = null;
   let crlError: string | null = null;
+  let replica: Awaited<ReturnType<typeof startMayfly>> | undefined;
   try {
     // a second broker process on the same store and CA, making none of the revocations: where the
     // whole rebuild after a close is timed (the closing process starts its own in the background)
-    const replica = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath, certificates: true, workers: 1 }), cleanup, log);
+    replica = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath, certificates: true, workers: 1 }), cleanup, log);
     const quietPids = { loadgen: process.pid, server: mayfly.child.pid, replica: replica.child.pid, ...(redis.pid ? { redis: redis.pid } : {}) };
     crl = await measureCrl(client, admin, {
       replicaBase: replica.baseUrl,
@@ -176,6 +177,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     crlError = (e as Error).message.split('\n')[0] ?? 'failed';
     log(`CRL measurement failed: ${(e as Error).stack ?? String(e)}`);
   }
+  await replica?.child.stop();
   await mayfly.child.stop();
 
   let profile: ProfileRun | undefined;
