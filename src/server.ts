@@ -130,11 +130,14 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  // this process's CRL follows every replica's revocations (rebuilt in the background, not on a fetch)
+  const unwatch = broker.crl.watch(broker.feed);
   return {
     broker,
     server,
     url: `${tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: async () => {
+      unwatch();
       broker.feed.close();
       const closing = new Promise<void>((r) => server.close(() => r()));
       (server as { closeAllConnections?: () => void }).closeAllConnections?.(); // long-lived SSE streams

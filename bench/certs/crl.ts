@@ -1,17 +1,19 @@
 /**
  * GET /v1/ca/crl with many revoked serials. One fresh task gets N certificates over HTTP (autocannon,
- * the CSR pool cycled; half through each broker process below, after one small task issued, closed and
- * fetched through the replica so its code paths are warm), then it is closed (the close answer must say `revoked: N`), then, on kept-alive
- * connections (bench/lib/http-timing.ts) to otherwise idle brokers:
- *   - the first fetch after the close, on the connection that closed it: that process started the
- *     rebuild in the background when it closed the task (src/ca/crl-service.ts refresh), so this
- *     fetch joins or finds it; with SLOWLOG the Redis side of it;
- *   - the first fetch after the close from a second broker process on the same store and CA (a
- *     replica that made none of the revocations): the whole rebuild (the task's N serials expanded,
- *     DER written, signed) inside this request. The target is judged on this one;
+ * the CSR pool cycled; half through each broker process below, after one small task issued, closed
+ * and fetched through the replica so its code paths are warm), then it is closed (the close answer
+ * must say `revoked: N`), then, on kept-alive connections (bench/lib/http-timing.ts) to otherwise idle
+ * brokers:
+ *   - at once, the first fetch after the close from a second broker process on the same store and CA
+ *     (a replica that made none of the revocations). It learns of the close from the feed and would
+ *     rebuild in the background 25 ms later (src/ca/crl-service.ts watch); a fetch this early does the
+ *     whole rebuild (the task's N serials expanded, DER written, signed) inside the request. The
+ *     target is judged on this one; with SLOWLOG, its Redis side;
+ *   - the first fetch from the process that closed the task, on the connection that closed it: it
+ *     started its rebuild when it closed the task, so this fetch joins or finds it;
  *   - K more fetches: served from the closing process's cache (checked: byte-identical), median, p90;
- *   - R rebuilds on the replica: each after revoking (through the other process) one serial that the
- *     CRL already lists (bumps the store's CRL version, and the CRL still lists exactly N serials).
+ *   - R rebuilds on the replica, each fetched at once after revoking (through the other process) one
+ *     serial that the CRL already lists (the CRL still lists exactly N serials).
  * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first CRLs of both
  * and the last one, and `openssl crl -CAfile <bundle>` must verify their signatures. Fetches before the
  * close (the CRL without this task) warm both, so no timed fetch is JIT start-up.
@@ -137,16 +139,16 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     const hz: number[] = [];
     for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
     const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
-    if (closed.revoked !== o.certs) throw new Error(`closing the task revoked ${closed.revoked}, expected ${o.certs}`);
-
+    // at once, from the replica: it learns of the close from the feed and would rebuild in the
+    // background 25 ms later; a fetch now finds nothing built and does the whole rebuild itself
     const slow = o.canSlowlog ? new Slowlog(redis) : undefined;
     await slow?.start();
-    const first = await crl('first after the close');
+    const replicaFirst = await crlFrom(replica, 'replica, first after the close');
     const entries = (await slow?.stop()) ?? [];
     const ours = entries.filter((e) => !BENCH_COMMANDS.has(e.args[0]?.toLowerCase() ?? ''));
-    await o.beforeTiming?.();
-    collectGarbage();
-    const replicaFirst = await crlFrom(replica, 'replica, first after the close');
+    if (closed.revoked !== o.certs) throw new Error(`closing the task revoked ${closed.revoked}, expected ${o.certs}`);
+    // then the closing process, which started its rebuild when it closed the task
+    const first = await crl('first after the close');
     const firstInfo = inspectCrl(first.body, join(o.dir, 'crl-first.der'), caFile);
     if (firstInfo.serials !== o.certs + beforeInfo.serials) throw new Error(`the first CRL after the close lists ${firstInfo.serials} serials, expected ${o.certs + beforeInfo.serials}`);
     const replicaInfo = inspectCrl(replicaFirst.body, join(o.dir, 'crl-replica-first.der'), caFile);
@@ -164,12 +166,13 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     const rebuildMs: number[] = [];
     let last = first.body;
     for (const serial of someSerials) {
-      const rv = await client.send({ method: 'POST', path: `/v1/certificates/${serial}/revoke`, headers: { authorization: `Bearer ${o.operatorToken}` }, body: '' }, 200);
-      if ((rv as { status?: string }).status !== 'revoked') throw new Error(`revoking ${serial}: ${JSON.stringify(rv)}`);
       await sleep(100);
       await o.beforeTiming?.();
       collectGarbage();
+      const rv = await client.send({ method: 'POST', path: `/v1/certificates/${serial}/revoke`, headers: { authorization: `Bearer ${o.operatorToken}` }, body: '' }, 200);
+      // at once, before the replica's feed-triggered rebuild (25 ms after the event): rebuilt in the request
       const r = await crlFrom(replica, 'replica, rebuild after a serial revocation');
+      if ((rv as { status?: string }).status !== 'revoked') throw new Error(`revoking ${serial}: ${JSON.stringify(rv)}`);
       if (r.body.equals(last)) throw new Error('the CRL was not rebuilt after a serial revocation (same bytes)');
       rebuildMs.push(r.ms);
       last = r.body;

@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
+import type { FeedHub } from '../feed/hub.js';
 import { SERIAL_SLOT, serialSlot } from '../store/store.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
@@ -75,8 +76,12 @@ function slotKeys(slots: Buffer): string[] {
 /** Questions "does a closed task list this serial?" answered by searching the tasks' slots before a set of all their serials is built. */
 const TASK_LOOKUPS_BEFORE_SET = 64;
 
-/** Background rebuilds after this process's revocations: at most one per this many ms. */
+/** Background rebuilds after revocations: at most one per this many ms. */
 const REFRESH_MIN_MS = 250;
+/** Feed events that change the CRL. Each is published just before its state change (feed/publish.ts). */
+const CRL_EVENTS = new Set(['task.closed', 'identity.locked', 'principal.revoked', 'certificate.revoked']);
+/** How long after such an event another process starts its rebuild: time for the state change to land. */
+const AFTER_EVENT_MS = 25;
 
 export class CrlService {
   private cached: Cached | undefined;
@@ -105,11 +110,11 @@ export class CrlService {
   }
 
   /**
-   * Starts the rebuild a revocation this process just made calls for, without waiting for it (as
-   * step-ca's generateOnRevoke): the next fetch finds the CRL built, or joins the build in flight.
-   * At most one such rebuild per REFRESH_MIN_MS (a burst of revocations gets one at its start and one
-   * after it). Other processes rebuild on their next fetch (the store's CRL version has moved).
-   * Never throws.
+   * Starts the rebuild a revocation calls for, without waiting for it (as step-ca's generateOnRevoke):
+   * the next fetch finds the CRL built, or joins the build in flight. Called by the process that made
+   * the revocation, at once, and by every process on its feed event (watch). At most one such rebuild
+   * per REFRESH_MIN_MS (a burst of revocations gets one at its start and one after it); a fetch still
+   * rebuilds itself whenever the store's CRL version has moved past what was built. Never throws.
    */
   refresh(): void {
     if (this.refreshTimer) return;
@@ -121,6 +126,17 @@ export class CrlService {
     const wait = this.lastRefresh + REFRESH_MIN_MS - Date.now();
     if (wait <= 0) run();
     else (this.refreshTimer = setTimeout(run, wait)).unref();
+  }
+
+  /**
+   * Every process's CRL follows every replica's revocations: a CRL-changing event on the feed starts
+   * the rebuild here too (refresh, shortly after, once the state change has landed), so a relying
+   * party fetching from any process after that finds it built. Returns the function that stops it.
+   */
+  watch(feed: FeedHub): () => void {
+    return feed.listen((events) => {
+      if (events.some((e) => CRL_EVENTS.has(e.event.type ?? ''))) setTimeout(() => this.refresh(), AFTER_EVENT_MS).unref();
+    });
   }
 
   async current(): Promise<Buffer> {

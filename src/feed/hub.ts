@@ -26,6 +26,7 @@ export class FeedHub {
   private latest: string | undefined;
   private recent: AuditEntry[] = [];
   private waiters = new Set<() => void>();
+  private listeners = new Set<(events: AuditEntry[]) => void>();
   private running = false;
   private stopped = false;
   /** When the store last answered the tail (ms, this process's clock). */
@@ -56,9 +57,23 @@ export class FeedHub {
     });
   }
 
+  /**
+   * Calls `fn` with each batch of events the tail reads from now on, until the returned function is
+   * called; the tail keeps running meanwhile (so this process learns of every replica's revocations).
+   */
+  listen(fn: (events: AuditEntry[]) => void): () => void {
+    this.listeners.add(fn);
+    this.run();
+    return () => void this.listeners.delete(fn);
+  }
+
   close(): void {
     this.stopped = true;
     for (const w of [...this.waiters]) w();
+  }
+
+  private wanted(): boolean {
+    return this.waiters.size > 0 || this.listeners.size > 0;
   }
 
   private run(): void {
@@ -76,12 +91,12 @@ export class FeedHub {
     } finally {
       // synchronously after the last check of `waiters`: a wait() can't slip in between unnoticed
       this.running = false;
-      if (!this.stopped && this.waiters.size > 0) this.run();
+      if (!this.stopped && this.wanted()) this.run();
     }
   }
 
   private async tail(): Promise<void> {
-    while (!this.stopped && this.waiters.size > 0) {
+    while (!this.stopped && this.wanted()) {
       try {
         if (this.latest === undefined) this.base = this.latest = (await this.store.revocationCursor()).latest;
         await this.store.waitRevocations(this.latest, BLOCK_MS);
@@ -95,6 +110,13 @@ export class FeedHub {
           }
           this.latest = rows.at(-1)!.id;
           for (const w of [...this.waiters]) w();
+          for (const l of [...this.listeners]) {
+            try {
+              l(rows);
+            } catch {
+              // a listener's failure is its own: the tail and the other subscribers go on
+            }
+          }
         }
       } catch {
         // store down: stop vouching for anything; subscribers find out through their own reads

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
+import { uniquePrefix } from '../helpers/redis.js';
 import type { ManualClock } from '../../src/clock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-crl-'));
@@ -110,6 +111,40 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     } finally {
       reads.mockRestore();
       builds.mockRestore();
+    }
+  });
+
+  it("every replica rebuilds after another's close, from the feed, without a fetch", async () => {
+    if (store === 'memory') return; // replicas share a store only through Redis
+    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
+    const one = await startTestBroker(shared);
+    const two = await startTestBroker({ ...shared, signers: one.signers });
+    try {
+      const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
+      const r = await http(`${one.url}/v1/certificates`, {
+        method: 'POST',
+        headers: { ...bearer(await one.attest('agent-b')), 'content-type': 'application/json' },
+        body: JSON.stringify({ task_id: task, csr: csrPem() }),
+      });
+      expect(r.status).toBe(201);
+      await fetch(`${two.url}/v1/ca/crl`).then((x) => x.arrayBuffer()); // the replica's CRL, built before the close
+      const reads = vi.spyOn(two.running.broker.store, 'taskSerialSlots');
+      try {
+        expect((await api(one).close(task)).status).toBe(200); // closed through the other broker
+        // the replica reads the closed task's serials with nobody fetching from it
+        await vi.waitFor(() => expect(reads.mock.calls.some(([t]) => t === task)).toBe(true), { timeout: 5000 });
+        const f = join(dir, `crl-replica-${store}.der`);
+        writeFileSync(f, Buffer.from(await (await fetch(`${two.url}/v1/ca/crl`)).arrayBuffer()));
+        const bundleTwo = join(dir, `bundle-replica-${store}.pem`);
+        writeFileSync(bundleTwo, (await http(`${two.url}/v1/ca/bundle`)).text);
+        const listedThere = ossl('crl', '-inform', 'DER', '-in', f, '-CAfile', bundleTwo, '-noout', '-text');
+        expect(listedThere).toContain(hex(r.body.serial as string));
+      } finally {
+        reads.mockRestore();
+      }
+    } finally {
+      await two.close();
+      await one.close();
     }
   });
 
