@@ -3,7 +3,8 @@
  * connection) notices anything new, whichever replica wrote it, reads the new events once and keeps
  * the most recent ones, then wakes every local subscriber. A subscriber whose cursor the kept events
  * cover takes its events from here (no Redis command per subscriber per event); one that lags behind
- * them reads the store itself, so nothing is missed or sent twice.
+ * them reads the store itself, so nothing is missed or sent twice. Listeners (`listen`, e.g. the CRL
+ * service) get each batch of new events as it is read; the tail runs while anyone waits or listens.
  */
 import type { AuditEntry, Store } from '../store/store.js';
 import { compareIds, parseId } from '../store/stream-id.js';
