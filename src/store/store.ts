@@ -307,8 +307,13 @@ export interface JoinTokenRecord {
 /** Bytes per serial in `taskSerialSlots` (RFC 5280 §4.1.2.2: serials are at most 20 octets). */
 export const SERIAL_SLOT = 20;
 
-/** A serial (hex, 1-40 digits) as one slot; anything else is a programming error (slots must stay aligned). */
-export function serialSlot(hex: string): Buffer {
+/** Throws unless `hex` is a serial (1-40 hex digits): anything else is a programming error (slots must stay aligned). */
+export function checkSlotSerial(hex: string): void {
   if (!/^[0-9a-fA-F]{1,40}$/.test(hex)) throw new TypeError(`not a certificate serial: ${hex.slice(0, 50)}`);
+}
+
+/** A serial (hex, 1-40 digits) as one slot. */
+export function serialSlot(hex: string): Buffer {
+  checkSlotSerial(hex);
   return Buffer.from(hex.padStart(SERIAL_SLOT * 2, '0'), 'hex');
 }

@@ -44,7 +44,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, serialSlot } from '../store.js';
+import { certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
@@ -78,8 +78,6 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
-/** A serial as the record scripts take it (store.ts serialSlot). */
-const SERIAL_HEX = /^[0-9a-fA-F]{1,40}$/;
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
 function issuanceOutcome(out: unknown): IssuanceOutcome {
@@ -501,7 +499,7 @@ export class RedisStore implements Store {
   }
 
   async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
-    if (!SERIAL_HEX.test(rec.serial)) throw new TypeError(`not a certificate serial: ${rec.serial.slice(0, 50)}`); // the scripts make its slot
+    checkSlotSerial(rec.serial); // the record scripts make its slot
     const t = rec.taskId;
     const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
     if (rec.principal) fields.push('obo', rec.principal);
