@@ -71,8 +71,13 @@ end
  * RECORD_ISSUANCE (the jti is the serial, in hex). The serial's slot, appended in the same step, lets
  * a CRL rebuild read a task's serials as one binary string.
  */
-export const RECORD_CERTIFICATE = `${SLOT}${RECORD}redis.call('APPEND', KEYS[4], slot(ARGV[2]))
-if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+/** append_slot(t): the serial ARGV[2]'s slot onto the task's slots string KEYS[4], which lives as long as the task (t: RECORD's HMGET of it). */
+const APPEND_SLOT = `${SLOT}local function append_slot(t)
+  redis.call('APPEND', KEYS[4], slot(ARGV[2]))
+  if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+end
+`;
+export const RECORD_CERTIFICATE = `${APPEND_SLOT}${RECORD}append_slot(t)
 return 'ok'
 `;
 
@@ -205,13 +210,12 @@ export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV
  * member, '1' if a principal index is written, the expected revoked_before and principal cutoff (or '-'),
  * then the record's field/value pairs.
  */
-export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${SLOT}if ARGV[8] ~= '-' then
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${APPEND_SLOT}if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
   if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
   if ARGV[7] == '1' and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
 end
-${RECORD}redis.call('APPEND', KEYS[4], slot(ARGV[2]))
-if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+${RECORD}append_slot(t)
 redis.call('HSET', KEYS[5], unpack(ARGV, 10))
 redis.call('PEXPIREAT', KEYS[5], ARGV[5])
 index_add(KEYS[6], ARGV[1], ARGV[3], ARGV[6])
