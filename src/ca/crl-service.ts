@@ -29,14 +29,16 @@ interface Piece {
   der: Buffer;
   /** Its serials (serialKey form), computed only when pieces must be checked against each other. */
   keys: () => string[];
-  /** Whether it lists this serial (serialKey form), without building the set of its serials if it can. */
-  has: (key: string) => boolean;
+  /**
+   * A closed task's piece only: whether it lists this serial (serialKey form), a search of its slots.
+   * No serial is in two tasks, so task pieces never overlap each other; an identity's or principal's
+   * piece has none (it is checked against the others through `keys`).
+   */
+  has?: (key: string) => boolean;
   /** The revocation time of all its entries. */
   at: number;
   /** After this instant all its certificates have expired: the piece is dropped. */
   until: number;
-  /** A closed task's: no serial is in two tasks, so task pieces never overlap each other. */
-  task: boolean;
   /** When it was read: re-read with the CRL's own refresh (half its validity), as a full rebuild would. */
   made: number;
 }
@@ -159,9 +161,7 @@ export class CrlService {
 
   /** A lock's or a principal revocation's certificates, from the holder index. */
   private holderPiece(serials: string[], at: number, until: number): Omit<Piece, 'made'> {
-    const keys = once(() => serials.map(serialKey));
-    const set = once(() => new Set(keys()));
-    return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys, has: (k) => set().has(k), at, until, task: false };
+    return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
   }
 
   private async build(version: number): Promise<Cached> {
@@ -181,7 +181,7 @@ export class CrlService {
         return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => {
           const slots = await store.taskSerialSlots(id, now);
           const at = Math.min(task.closedAt ?? task.expiresAt, now);
-          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), has: (k) => hasSlot(slots, k), at, until: task.expiresAt, task: true };
+          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), has: (k) => hasSlot(slots, k), at, until: task.expiresAt };
         });
       }),
       ...idents.map(async (id) => {
@@ -208,8 +208,8 @@ export class CrlService {
     const pieces = [...live];
     let asm = this.assembled;
     if (!asm || asm.pieces.length !== pieces.length || asm.pieces.some((p, i) => p !== pieces[i])) {
-      const tasks = pieces.filter((p) => p.task);
-      const holders = pieces.filter((p) => !p.task);
+      const tasks = pieces.filter((p): p is Piece & Required<Pick<Piece, 'has'>> => p.has !== undefined);
+      const holders = pieces.filter((p) => p.has === undefined);
       // tasks never share serials: their runs go in as they are. Whether one lists a serial is a native
       // search of its slots for the first few questions, then a set of all their serials, built once
       // (worth it only when many are asked: 10,000 serials cost ~3 ms to collect)
