@@ -114,7 +114,8 @@ export class CrlService {
   /**
    * Starts the rebuild a revocation calls for, without waiting for it (as step-ca's generateOnRevoke):
    * the next fetch finds the CRL built, or joins the build in flight. Called by the process that made
-   * the revocation, at once, and by every process on its feed event (watch). At most one such rebuild
+   * the revocation once its state change has landed, and by every other process on its feed event
+   * (watch). At most one such rebuild
    * per REFRESH_MIN_MS (a burst of revocations gets one at its start and one after it); a fetch still
    * rebuilds itself whenever the store's CRL version has moved past what was built. Never throws.
    */
@@ -137,7 +138,13 @@ export class CrlService {
    */
   watch(feed: FeedHub): () => void {
     return feed.listen((events) => {
-      if (events.some((e) => CRL_EVENTS.has(e.event.type ?? ''))) setTimeout(() => this.refresh(), AFTER_EVENT_MS).unref();
+      const ids = events.filter((e) => CRL_EVENTS.has(e.event.type ?? '')).map((e) => e.id);
+      if (ids.length === 0) return;
+      // this process's own revocations are left to it: it refreshes once their state change has landed
+      // (asked when the timer fires: by then its publish call has long answered)
+      setTimeout(() => {
+        if (ids.some((id) => !feed.isOwn(id))) this.refresh();
+      }, AFTER_EVENT_MS).unref();
     });
   }
 

@@ -11,6 +11,7 @@ import { compareIds, parseId } from '../store/stream-id.js';
 
 const BLOCK_MS = 1000;
 const KEEP = 1000;
+const OWN_KEEP = 1000;
 /**
  * How long after its last answer from the store the tail still vouches for "nothing new": a blocking
  * read answers within BLOCK_MS while the store is up, so silence beyond this means it may be down, and
@@ -28,6 +29,8 @@ export class FeedHub {
   private recent: AuditEntry[] = [];
   private waiters = new Set<() => void>();
   private listeners = new Set<(events: AuditEntry[]) => void>();
+  /** Ids of the events this process published (the latest OWN_KEEP). */
+  private own = new Set<string>();
   private running = false;
   private stopped = false;
   /** When the store last answered the tail (ms, this process's clock). */
@@ -66,6 +69,17 @@ export class FeedHub {
     this.listeners.add(fn);
     this.run();
     return () => void this.listeners.delete(fn);
+  }
+
+  /** This process published the event `id` (feed/publish.ts): a listener may leave it to the publisher. */
+  published(id: string): void {
+    if (this.own.size >= OWN_KEEP) this.own.delete(this.own.values().next().value!);
+    this.own.add(id);
+  }
+
+  /** Whether this process published the event `id` (among its latest OWN_KEEP). */
+  isOwn(id: string): boolean {
+    return this.own.has(id);
   }
 
   close(): void {

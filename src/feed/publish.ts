@@ -32,5 +32,7 @@ export async function publishRevocation(b: Broker, type: RevocationType, subject
     if (v === undefined) continue;
     event[k] = k === 'revoked_before' ? new Date(v as number).toISOString() : String(v);
   }
-  return b.store.appendRevocation(event, feedWindowMs(b));
+  const id = await b.store.appendRevocation(event, feedWindowMs(b));
+  b.feed.published(id);
+  return id;
 }
