@@ -18,7 +18,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = join(ROOT, 'src', 'native');
 const REL = join('build', 'Release', 'mayfly_native.node');
 const BINARY = join(DIR, REL);
-const SOURCES = ['ecdsa.c', 'crl.c', 'binding.gyp'].map((f) => join(DIR, f));
+const SOURCES = ['ecdsa.c', 'crl.c', 'native.h', 'binding.gyp'].map((f) => join(DIR, f));
 const say = (m) => process.stderr.write(`[build-native] ${m}\n`);
 
 const args = process.argv.slice(2);

@@ -14,14 +14,11 @@
  *   how many there are.
  *   Throws a TypeError on wrong argument types or sizes.
  */
-#include <node_api.h>
 #include <string.h>
 
-#define MAX_SLOTS_BYTES (64 * 1024 * 1024)
+#include "native.h"
 
-int mayfly_bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len);
-int mayfly_int_arg(napi_env env, napi_value v, int32_t max, int32_t *out);
-int mayfly_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv);
+#define MAX_SLOTS_BYTES (64 * 1024 * 1024)
 
 napi_value mayfly_crl_slots(napi_env env, napi_callback_info info) {
   napi_value argv[3];

@@ -31,7 +31,7 @@
  * OpenSSL's per-thread error queue is cleared on every failure, so no stale error leaks into a later
  * node:crypto call on the same thread.
  */
-#include <node_api.h>
+#include "native.h"
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
@@ -50,8 +50,7 @@ static const napi_type_tag SIGNER_TAG = {0x6d617966c9a1b2c3ULL, 0x4ec5d5a13f0e7b
 
 static EC_GROUP *groups[2];
 
-/* the argument helpers below are shared with crl.c */
-napi_value mayfly_crl_slots(napi_env env, napi_callback_info info);
+/* the argument helpers below are shared with crl.c (native.h) */
 
 int mayfly_bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
   bool is_ta = false;
