@@ -36,7 +36,8 @@
  * Speed: everything that depends only on the CA (version, signature AlgorithmIdentifier, issuer Name,
  * AKI, basicConstraints, keyUsage, EKU) and on the few CRL/OCSP URLs and trust domains is encoded once
  * and cached per CA; per certificate only serial, validity, subject (cached), SPKI, SKI, SAN and the
- * task extension are encoded, then the TBS is signed with node:crypto.
+ * task extension are encoded, then the TBS is signed (algs.ts sign: src/native for an EC CA key when built,
+ * else node:crypto).
  */
 import { hash, randomFillSync } from 'node:crypto';
 import { parseSpiffeId } from '../ids/spiffe.js';
