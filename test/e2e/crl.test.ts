@@ -43,20 +43,20 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
   });
   afterAll(() => b.close());
 
-  const issue = async (taskId: string): Promise<string> => {
-    const r = await http(`${b.url}/v1/certificates`, {
+  const issue = async (taskId: string, on: TestBroker = b): Promise<string> => {
+    const r = await http(`${on.url}/v1/certificates`, {
       method: 'POST',
-      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' },
+      headers: { ...bearer(await on.attest('agent-b')), 'content-type': 'application/json' },
       body: JSON.stringify({ task_id: taskId, csr: csrPem() }),
     });
     expect(r.status).toBe(201);
     return r.body.serial as string;
   };
   /** The serials the CRL lists (upper-case hex, as openssl prints them), after checking its signature. */
-  const listed = async (): Promise<string[]> => {
+  const listed = async (on: TestBroker = b, caFile = bundle): Promise<string[]> => {
     const f = join(dir, `crl-${store}-${n++}.der`);
-    writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
-    const text = ossl('crl', '-inform', 'DER', '-in', f, '-CAfile', bundle, '-noout', '-text');
+    writeFileSync(f, Buffer.from(await (await fetch(`${on.url}/v1/ca/crl`)).arrayBuffer()));
+    const text = ossl('crl', '-inform', 'DER', '-in', f, '-CAfile', caFile, '-noout', '-text');
     return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
   };
   const hex = (s: string) => s.toUpperCase().replace(/^0+/, '');
@@ -121,24 +121,16 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const two = await startTestBroker({ ...shared, signers: one.signers });
     try {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
-      const r = await http(`${one.url}/v1/certificates`, {
-        method: 'POST',
-        headers: { ...bearer(await one.attest('agent-b')), 'content-type': 'application/json' },
-        body: JSON.stringify({ task_id: task, csr: csrPem() }),
-      });
-      expect(r.status).toBe(201);
+      const serial = await issue(task, one);
       await fetch(`${two.url}/v1/ca/crl`).then((x) => x.arrayBuffer()); // the replica's CRL, built before the close
       const reads = vi.spyOn(two.running.broker.store, 'taskSerialSlots');
       try {
         expect((await api(one).close(task)).status).toBe(200); // closed through the other broker
         // the replica reads the closed task's serials with nobody fetching from it
         await vi.waitFor(() => expect(reads.mock.calls.some(([t]) => t === task)).toBe(true), { timeout: 5000 });
-        const f = join(dir, `crl-replica-${store}.der`);
-        writeFileSync(f, Buffer.from(await (await fetch(`${two.url}/v1/ca/crl`)).arrayBuffer()));
         const bundleTwo = join(dir, `bundle-replica-${store}.pem`);
         writeFileSync(bundleTwo, (await http(`${two.url}/v1/ca/bundle`)).text);
-        const listedThere = ossl('crl', '-inform', 'DER', '-in', f, '-CAfile', bundleTwo, '-noout', '-text');
-        expect(listedThere).toContain(hex(r.body.serial as string));
+        expect(await listed(two, bundleTwo)).toContain(hex(serial));
       } finally {
         reads.mockRestore();
       }
