@@ -7,7 +7,7 @@
  * against the targets; also writes bench/results/certs.json (git-ignored).
  *
  * Two request mixes for each server:
- *   pool  N distinct CSRs (distinct keys) sent round-robin over all connections: many agents, each
+ *   pool  N distinct CSRs (distinct keys) split between the connections, each cycling through its share: many agents, each
  *         new to the broker (N exceeds its CSR cache, so every request pays the full CSR check)
  *   one   the same CSR every time: one agent renewing with the same key
  * Each scenario first runs once unmeasured (8 s: JIT, heap growth, caches), then 3 interleaved rounds,
@@ -70,7 +70,7 @@ const { values: args } = parseArgs({
 });
 const LOAD: LoadOptions = loadOptions(args);
 const ROUNDS = intOption(args.rounds, args.quick ? 1 : 3, 10);
-// more distinct CSRs than the broker's CSR cache holds (src/issue/csr-cache.ts, 4,096), sent round-robin:
+// more distinct CSRs than the broker's CSR cache holds (src/issue/csr-cache.ts, 4,096), split between the connections:
 // every request in the pool mix is a key the broker has not just seen, so each pays the full CSR check
 const CSR_CACHE_ENTRIES = 4096;
 const POOL = intOption(args.pool, args.quick ? 5000 : 20_000, 200_000);
@@ -237,7 +237,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   out.write(
     `autocannon: ${LOAD.connections} connections, pipelining ${LOAD.pipelining}, ${LOAD.warmupS}s warm-up + ${LOAD.durationS}s, ` +
       `${ROUNDS} interleaved round(s), best shown; load generator, servers and redis share the machine (1-min load avg before: ${loadBefore.toFixed(2)})\n` +
-      `requests: P-256 CSRs (ecdsa-with-SHA256, subject CN only); pool = ${POOL} distinct keys round-robin over all connections (${POOL > CSR_CACHE_ENTRIES ? `more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: every request is checked in full` : `NOT more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: repeats are cache hits`}); one = the same CSR every time (renewal: a cache hit)\n\n`,
+      `requests: P-256 CSRs (ecdsa-with-SHA256, subject CN only); pool = ${POOL} distinct keys split between the connections, each cycling through its share (${POOL > CSR_CACHE_ENTRIES ? `more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: every request is checked in full` : `NOT more than the broker's ${CSR_CACHE_ENTRIES}-entry CSR cache: repeats are cache hits`}); one = the same CSR every time (renewal: a cache hit)\n\n`,
   );
   out.write(loadTable(scenarios, { badBody: true }) + '\n');
   out.write('(* = round disturbed: other processes + steal used > 25% of a core; cpu columns in % of one core, for the round shown; bad body = 2xx without a certificate)\n\n');

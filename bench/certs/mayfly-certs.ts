@@ -13,7 +13,7 @@ export const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 /** What the load generator accepts as a real answer: a JSON body carrying a PEM certificate. */
 export const mayflyIssuedBody = (b: string) => b.includes('"certificate":"-----BEGIN CERTIFICATE-----');
 
-/** POST /v1/certificates for `csrs` (sent round-robin when there are several). */
+/** POST /v1/certificates for `csrs` (each connection cycling through its share when there are several). */
 export function certificateRequest(agentJwt: string, taskId: string, csrs: readonly BenchCsr[]): HttpRequestSpec {
   const bodies = csrs.map((c) => JSON.stringify({ task_id: taskId, csr: c.pem }));
   return {

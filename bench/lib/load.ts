@@ -41,20 +41,30 @@ export const NOISY_PCT = 25;
 
 function shoot(url: string, req: HttpRequestSpec, opts: { connections: number; pipelining: number; duration?: number; amount?: number }) {
   const { bodies, verifyBody } = req;
-  let next = 0;
+  let clientIndex = 0;
   return autocannon({
     url: url + req.path,
     method: req.method,
     headers: req.headers,
     body: req.body,
-    // one shared counter: consecutive requests, whichever connection sends them, carry consecutive bodies
-    ...(bodies?.length ? { requests: [{ setupRequest: (r: autocannon.Request) => ({ ...r, body: bodies[next++ % bodies.length]! }) }] } : {}),
+    // each connection cycles through its own share of the bodies (connection i: bodies i, i + connections, …),
+    // built into request bytes once when the connection is set up: a `setupRequest` per request rebuilt
+    // every request and cost the load generator ~30 µs of CPU more per request, on the cores the servers use
+    ...(bodies?.length ? { setupClient: (client: autocannon.Client) => client.setRequests(shareOf(bodies, clientIndex++, opts.connections)) } : {}),
     ...(verifyBody ? { verifyBody: (b: string | Buffer | undefined) => verifyBody(typeof b === 'string' ? b : String(b ?? '')) } : {}),
     connections: opts.connections,
     pipelining: opts.pipelining,
     timeout: 10,
     ...(opts.amount !== undefined ? { amount: opts.amount } : { duration: opts.duration ?? 1 }),
   });
+}
+
+/** Connection `i`'s share of `bodies`: every `connections`-th one from `i` on, wrapping so that none is empty. */
+function shareOf(bodies: readonly string[], i: number, connections: number): autocannon.Request[] {
+  const n = Math.max(1, Math.ceil(bodies.length / connections));
+  const share: autocannon.Request[] = [];
+  for (let k = 0; k < n; k++) share.push({ body: bodies[(i + k * connections) % bodies.length]! });
+  return share;
 }
 
 function summarise(name: string, r: autocannon.Result, connections: number, verified = false): LoadResult {

@@ -12,7 +12,7 @@ export interface HttpRequestSpec {
   path: string;
   headers: Record<string, string>;
   body: string;
-  /** Load generation only (bench/lib/load.ts): send these bodies round-robin over all connections instead of `body`. */
+  /** Load generation only (bench/lib/load.ts): send these bodies instead of `body`, each connection its own share of them, in turn. */
   bodies?: readonly string[];
   /** Load generation only: a 2xx answer whose body this rejects counts as a mismatch, which makes the run invalid. */
   verifyBody?: (body: string) => boolean;

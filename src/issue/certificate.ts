@@ -1,11 +1,12 @@
 /**
- * X.509-SVID issuance for a task: attestation -> CSR (strict parse, its own signature verified) ->
- * policy (policy/certificate.ts) -> check-and-record the serial in the task -> sign -> audit.
- * Whatever the CSR asks beyond its public key is ignored: the broker decides the content.
+ * X.509-SVID issuance for a task: attestation -> task policy (policy/certificate.ts) -> CSR (strict
+ * parse, its own signature verified) -> CSR policy (no CA flag, no name but the agent's own) ->
+ * check-and-record the serial in the task -> sign -> audit.
+ * Nothing else the CSR asks beyond its public key reaches the certificate: the broker decides the content.
  */
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
-import { decideCertificate } from '../policy/certificate.js';
+import { decideCertificate, decideCsr } from '../policy/certificate.js';
 import { issueCertificate, randomSerial, serialHexOf, X509Error, type ParsedCsr } from '../x509/index.js';
 import { CsrCache } from './csr-cache.js';
 import { attestOrRefuse } from './exchange.js';
@@ -56,6 +57,8 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
       if (e instanceof X509Error) return deny(x509Refusal(e));
       throw e;
     }
+    const asked = decideCsr({ identity, csr: parsed });
+    if (asked) return deny(new MayflyError(asked.code, asked.description, { reason: asked.reason }));
     // the certificate holds whole seconds: the record says the same instant (its status agrees with it)
     const notAfter = Math.floor((now + decision.draft.ttlMs) / 1000) * 1000;
     // the definition of "active" its status uses: never sign a certificate that would be revoked at birth

@@ -38,6 +38,9 @@ export const OID = {
   // names
   organizationName: '2.5.4.10',
   commonName: '2.5.4.3',
+  // CSR attributes carrying requested extensions: PKCS#9 extensionRequest (RFC 2985 §5.4.2), Microsoft's msExtReq
+  extensionRequest: '1.2.840.113549.1.9.14',
+  msExtensionRequest: '1.3.6.1.4.1.311.2.1.14',
   // extensions
   subjectKeyIdentifier: '2.5.29.14',
   keyUsage: '2.5.29.15',

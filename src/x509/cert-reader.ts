@@ -5,7 +5,8 @@
  * and the extensions by OID, with decoders for the few a CA needs.
  *
  *   readCertificate(der): CertificateParts           throws DerError on anything malformed
- *   decodeBasicConstraints / decodeKeyUsage / decodeNameConstraintUris / decodeOctetString
+ *   readExtensions(der, seq): the extensions of a certificate or of a CSR's extensionRequest
+ *   decodeBasicConstraints / decodeKeyUsage / decodeGeneralNames / decodeNameConstraintUris / decodeOctetString
  */
 import {
   DerError,
@@ -78,17 +79,7 @@ export function readCertificate(der: Uint8Array): CertificateParts {
     if (t.tag !== 0xa3) throw new DerError('unexpected field in TBSCertificate');
     const list = children(der, t);
     if (list.length !== 1) throw new DerError('bad extensions');
-    for (const e of children(der, expectTag(list[0], TAG.SEQUENCE, 'Extensions'))) {
-      const ef = children(der, expectTag(e, TAG.SEQUENCE, 'Extension'));
-      const id = oidKey(der, ef[0] ?? fail());
-      let critical = false;
-      let j = 1;
-      if (ef[j]?.tag === TAG.BOOLEAN) critical = der[ef[j++]!.start] === 0xff;
-      const value = expectTag(ef[j++], TAG.OCTET_STRING, 'extnValue');
-      if (j !== ef.length) throw new DerError('bad Extension');
-      if (extensions.has(id)) throw new DerError('duplicate extension');
-      extensions.set(id, { critical, value: b(content(der, value)) });
-    }
+    readExtensions(der, list[0]!, extensions);
   }
   return {
     der: b(der),
@@ -103,6 +94,26 @@ export function readCertificate(der: Uint8Array): CertificateParts {
     publicKeyBits: b(bitStringBytes(der, spkiParts[1]!)),
     extensions,
   };
+}
+
+/**
+ * `Extensions ::= SEQUENCE OF Extension` (RFC 5280 §4.1) into `into`, keyed by `oidHex(dotted)`; a
+ * repeated extension is an error (§4.2: at most one instance of each). Also the content of a CSR's
+ * extensionRequest attribute (RFC 2985 §5.4.2), which has the same syntax.
+ */
+export function readExtensions(der: Uint8Array, seq: Tlv, into: Map<string, CertificateExtension> = new Map()): Map<string, CertificateExtension> {
+  for (const e of children(der, expectTag(seq, TAG.SEQUENCE, 'Extensions'))) {
+    const ef = children(der, expectTag(e, TAG.SEQUENCE, 'Extension'));
+    const id = oidKey(der, ef[0] ?? fail());
+    let critical = false;
+    let j = 1;
+    if (ef[j]?.tag === TAG.BOOLEAN) critical = der[ef[j++]!.start] === 0xff;
+    const value = expectTag(ef[j++], TAG.OCTET_STRING, 'extnValue');
+    if (j !== ef.length) throw new DerError('bad Extension');
+    if (into.has(id)) throw new DerError('duplicate extension');
+    into.set(id, { critical, value: b(content(der, value)) });
+  }
+  return into;
 }
 
 function fail(): never {
@@ -139,6 +150,40 @@ export function decodeKeyUsage(value: Buffer): Set<number> {
 export function decodeOctetString(value: Buffer): Buffer {
   const t = one(value, TAG.OCTET_STRING, 'OCTET STRING');
   return b(content(value, t));
+}
+
+/**
+ * GeneralNames (RFC 5280 §4.2.1.6), each as OpenSSL prints it: `URI:…`, `DNS:…`, `email:…`, `IP:…`
+ * (dotted IPv4, or IPv6 as hex groups), and the other forms by kind only (`othername`, `DirName`,
+ * `X400Name`, `EdiPartyName`, `RID`). Strings are read as Latin-1 (IA5String is ASCII).
+ */
+export function decodeGeneralNames(value: Buffer): string[] {
+  const t = one(value, TAG.SEQUENCE, 'GeneralNames');
+  checkDer(value, t);
+  const out: string[] = [];
+  for (const n of children(value, t)) {
+    const text = () => Buffer.from(content(value, n)).toString('latin1');
+    switch (n.tag) {
+      case 0x86: out.push(`URI:${text()}`); break;
+      case 0x82: out.push(`DNS:${text()}`); break;
+      case 0x81: out.push(`email:${text()}`); break;
+      case 0x87: out.push(`IP:${ipText(content(value, n))}`); break;
+      case 0xa0: out.push('othername'); break;
+      case 0xa3: out.push('X400Name'); break;
+      case 0xa4: out.push('DirName'); break;
+      case 0xa5: out.push('EdiPartyName'); break;
+      case 0x88: out.push('RID'); break;
+      default: throw new DerError('bad GeneralName');
+    }
+  }
+  if (out.length === 0) throw new DerError('empty GeneralNames');
+  return out;
+}
+
+function ipText(a: Uint8Array): string {
+  if (a.length === 4) return [...a].join('.');
+  if (a.length === 16) return Array.from({ length: 8 }, (_, i) => ((a[2 * i]! << 8) | a[2 * i + 1]!).toString(16)).join(':');
+  return `<${a.length} bytes>`;
 }
 
 /** URI name constraints (RFC 5280 §4.2.1.10): host names; a leading '.' means "any subdomain of". */

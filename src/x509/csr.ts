@@ -1,8 +1,9 @@
 /**
  * PKCS#10 certification requests (RFC 2986), parsed for one thing: a public key whose holder proved
- * possession by signing the request. Everything else a CSR can say (subject, SANs, requested
- * extensions, CA flag, challenge password) is checked for DER well-formedness and then ignored; the
- * broker decides the certificate's content.
+ * possession by signing the request. Everything else a CSR can say (subject, requested extensions,
+ * challenge password) is checked for DER well-formedness and then ignored; the broker decides the
+ * certificate's content. Two requests are read out (`asks`) so that policy can refuse them, since only a
+ * hostile or mistaken client sends them: a CA flag and subjectAltNames (policy/csr.ts).
  *
  * API
  *   parseCsr(input: string | Uint8Array): ParsedCsr
@@ -14,7 +15,9 @@
  *   1. size                                         csr_too_large
  *   2. PEM armour/base64, strict DER of the whole
  *      request (no trailing bytes, minimal lengths,
- *      version 0, exact field layout)                csr_malformed
+ *      version 0, exact field layout; an extension
+ *      request's basicConstraints and subjectAltName
+ *      decoded, no extension twice)                  csr_malformed
  *   3. the key: EC P-256/P-384 (named curve), Ed25519, RSA 2048..8192 bits with an odd exponent > 1;
  *      other key types/curves → csr_unsupported_key, RSA < 2048 or a bad exponent → csr_weak_key,
  *      a key OpenSSL cannot load (point not on the curve, ...) → csr_malformed
@@ -53,6 +56,7 @@ import {
   type Tlv,
 } from './der.js';
 import { OID } from './algs.js';
+import { decodeBasicConstraints, decodeGeneralNames, readExtensions } from './cert-reader.js';
 import { X509Error } from './errors.js';
 import { decodePemStrict } from './pem.js';
 import { nativeEcdsa } from '../native/index.js';
@@ -70,6 +74,16 @@ export interface ParsedCsr {
   rsaBits?: number;
   /** The CSR's signature algorithm, for logs: 'ecdsa-sha256', 'ed25519', 'rsa-pkcs1-sha256', 'rsa-pss-sha256', ... */
   signatureAlgorithm: string;
+  /** What its extensionRequest asks for that policy judges (policy/csr.ts); never copied into a certificate. */
+  asks: CsrAsks;
+}
+
+/** From a CSR's extensionRequest attribute (RFC 2985 §5.4.2; also Microsoft's msExtReq). */
+export interface CsrAsks {
+  /** basicConstraints with cA TRUE. */
+  ca: boolean;
+  /** subjectAltName entries as OpenSSL prints them (`URI:spiffe://…`, `DNS:…`), in order. */
+  sans: string[];
 }
 
 const fail = (code: X509Error['code'], msg: string, cause?: unknown): never => {
@@ -294,9 +308,38 @@ function checkSignature(key: CsrKey, check: SigCheck, message: Uint8Array, sig: 
   }
 }
 
+const NOTHING_ASKED: CsrAsks = Object.freeze({ ca: false, sans: Object.freeze([]) as unknown as string[] });
+const EXTENSION_REQUESTS = new Set([oidHex(OID.extensionRequest), oidHex(OID.msExtensionRequest)]);
+const BASIC_CONSTRAINTS = oidHex(OID.basicConstraints);
+const SUBJECT_ALT_NAME = oidHex(OID.subjectAltName);
+
+/**
+ * The attributes' extension requests, read for the two things policy refuses rather than ignores: a CA
+ * flag and subjectAltNames (RFC 2986 §4.1: attributes [0] SET OF Attribute; RFC 2985 §5.4.2: a single
+ * Extensions value). Every other attribute and extension stays unread.
+ */
+function requestedExtensions(der: Uint8Array, attributes: Tlv): CsrAsks {
+  let asks = NOTHING_ASKED;
+  let seen = false;
+  for (const a of children(der, attributes)) {
+    const [type, values, extra] = children(der, expectTag(a, TAG.SEQUENCE, 'Attribute'));
+    if (!type || !values || extra) throw new DerError('Attribute has 2 fields');
+    expectTag(values, TAG.SET, 'Attribute values');
+    if (!EXTENSION_REQUESTS.has(oidKey(der, type))) continue;
+    const v = children(der, values);
+    if (v.length !== 1 || seen) throw new DerError('one extension request, with one value');
+    seen = true;
+    const ext = readExtensions(der, v[0]!);
+    const bc = ext.get(BASIC_CONSTRAINTS);
+    const san = ext.get(SUBJECT_ALT_NAME);
+    asks = { ca: bc ? decodeBasicConstraints(bc.value).cA : false, sans: san ? decodeGeneralNames(san.value) : [] };
+  }
+  return asks;
+}
+
 export function parseCsr(input: string | Uint8Array): ParsedCsr {
   const der = toDer(input);
-  let top: Tlv, cri: Tlv, spki: Tlv, sigAlg: Tlv, sig: Uint8Array, kc: KeyClass;
+  let top: Tlv, cri: Tlv, spki: Tlv, sigAlg: Tlv, sig: Uint8Array, kc: KeyClass, asks: CsrAsks;
   try {
     top = expectTag(readWhole(der), TAG.SEQUENCE, 'CertificationRequest');
     checkDer(der, top);
@@ -310,7 +353,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     if (readSmallInt(der, expectTag(f[0], TAG.INTEGER, 'version')) !== 0) throw new DerError('CSR version must be 0 (v1)');
     expectTag(f[1], TAG.SEQUENCE, 'subject Name');
     spki = expectTag(f[2], TAG.SEQUENCE, 'SubjectPublicKeyInfo');
-    if (f[3]) expectTag(f[3], 0xa0, 'attributes [0]');
+    asks = f[3] ? requestedExtensions(der, expectTag(f[3], 0xa0, 'attributes [0]')) : NOTHING_ASKED;
     kc = classifySpki(der, spki);
   } catch (e) {
     if (e instanceof X509Error) throw e;
@@ -347,7 +390,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
   if (ok === 'bad_key') fail('csr_malformed', 'the CSR public key cannot be loaded');
   if (!ok) fail('csr_bad_signature', 'the CSR signature does not verify with its public key');
 
-  const out: ParsedCsr = { spkiDer, keyType: kc.keyType, signatureAlgorithm: check.name };
+  const out: ParsedCsr = { spkiDer, keyType: kc.keyType, signatureAlgorithm: check.name, asks };
   if (rsaBits !== undefined) out.rsaBits = rsaBits;
   return out;
 }

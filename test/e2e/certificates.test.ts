@@ -21,10 +21,16 @@ const file = (name: string, content?: string | Buffer) => {
   return p;
 };
 
-function csr(name: string, keyArgs: string[] = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']): { pem: string; der: Buffer } {
-  // a CSR asking for much more than it may get: another subject, SANs, CA:true
+const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+
+/**
+ * A CSR asking for content the broker decides itself (another subject, key usages, EKU, a challenge
+ * password), all of it ignored; `exts` adds requested extensions (`-addext` values).
+ */
+function csr(name: string, keyArgs: string[] = P256, exts: string[] = []): { pem: string; der: Buffer } {
   ossl('req', '-new', ...keyArgs, '-nodes', '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', '/CN=evil/O=attacker',
-    '-addext', 'subjectAltName=URI:spiffe://test.local/orch,DNS:evil.example', '-addext', 'basicConstraints=critical,CA:TRUE');
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature', '-addext', 'extendedKeyUsage=codeSigning,emailProtection',
+    ...exts.flatMap((e) => ['-addext', e]));
   ossl('req', '-in', file(`${name}.csr`), '-outform', 'DER', '-out', file(`${name}.csr.der`));
   return { pem: readFileSync(file(`${name}.csr`), 'utf8'), der: readFileSync(file(`${name}.csr.der`)) };
 }
@@ -57,7 +63,8 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     const text = ossl('x509', '-in', leaf, '-noout', '-text');
     expect(text).toContain(`URI:${id('agent/b')}`);
     expect(text).not.toContain('evil');
-    expect(text).not.toContain('spiffe://test.local/orch');
+    expect(text).not.toContain('Certificate Sign');
+    expect(text).not.toContain('Code Signing');
     expect(text).toMatch(/CA:FALSE/);
     expect(text).toMatch(/TLS Web Client Authentication/);
     expect(text).toMatch(/TLS Web Server Authentication/);
@@ -167,6 +174,44 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect((await a.getTask(task)).body.credentials.issued).toBe(0);
     expect((await http(`${b.url}/v1/certificates/zz`)).status).toBe(400);
     expect((await http(`${b.url}/v1/certificates/00112233445566778899`)).status).toBe(404);
+  });
+
+  it('refuses a CSR asking for CA:TRUE or a name other than its own SPIFFE ID, recording nothing; its own name is fine', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const refusals: [string, string[], string][] = [
+      ['ca', ['basicConstraints=critical,CA:TRUE'], 'csr_asks_ca'],
+      ['ca-noncritical', ['basicConstraints=CA:TRUE,pathlen:0'], 'csr_asks_ca'],
+      ['other-agent', [`subjectAltName=URI:${id('orch')}`], 'csr_foreign_san'],
+      ['own-and-other', [`subjectAltName=URI:${id('agent/b')},URI:${id('agent/a')}`], 'csr_foreign_san'],
+      ['dns', ['subjectAltName=DNS:api.example'], 'csr_foreign_san'],
+      ['ip-email', ['subjectAltName=IP:10.0.0.1,email:b@example.com'], 'csr_foreign_san'],
+      ['other-domain', [`subjectAltName=URI:spiffe://evil.local/agent/b`], 'csr_foreign_san'],
+    ];
+    for (const [name, exts, reason] of refusals) {
+      const r = await request(task, csr(`ask-${name}-${store}`, P256, exts).pem);
+      expect(r.status, name).toBe(400);
+      expect(r.body.error, name).toBe('invalid_request');
+      expect(r.body.error_description, name).toMatch(reason === 'csr_asks_ca' ? /CA:TRUE/ : /subjectAltName/);
+    }
+    // the DER form is judged the same way
+    const der = await http(`${b.url}/v1/certificates?task_id=${task}`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/pkcs10' },
+      body: new Uint8Array(csr(`ask-der-${store}`, P256, [`subjectAltName=URI:${id('orch')}`]).der),
+    });
+    expect(der.status).toBe(400);
+    expect(der.body.error_description).toContain(id('orch'));
+    expect((await a.getTask(task)).body.credentials.issued).toBe(0);
+    expect((await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).body.total).toBe(0);
+    const denials = (await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events
+      .filter((e: { type: string }) => e.type === 'certificate.denied')
+      .map((e: { reason: string }) => e.reason);
+    expect(denials).toEqual([...refusals.map((r) => r[2]), 'csr_foreign_san']);
+
+    // naming only itself is no request for more: issued
+    const own = await request(task, csr(`ask-own-${store}`, P256, [`subjectAltName=URI:${id('agent/b')}`]).pem);
+    expect(own.status).toBe(201);
+    expect(ossl('x509', '-in', file(`own-${store}.pem`, own.body.certificate), '-noout', '-ext', 'subjectAltName')).toContain(`URI:${id('agent/b')}`);
   });
 
   it('its status agrees with the certificate, under any common spelling of the serial', async () => {

@@ -1,11 +1,12 @@
 /** parseCsr: openssl-made CSRs of every accepted key type, typed rejections, and fuzzing with fast-check. */
-import { generateKeyPairSync, createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, createPublicKey, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsr } from '../../../src/x509/csr.js';
 import { X509Error, type X509ErrorCode } from '../../../src/x509/errors.js';
 import { toPem } from '../../../src/x509/pem.js';
-import { Workdir, buildCsr, opensslCsr, type KeySpec } from './helpers.js';
+import { TRUE, bits, ctx, ctxPrim, intSmall, octets, oid, seq, set, utf8 } from '../../../src/x509/der.js';
+import { Workdir, buildCsr, keyPair, opensslCsr, type KeySpec } from './helpers.js';
 
 const w = new Workdir();
 afterAll(() => w.cleanup());
@@ -74,6 +75,54 @@ describe('parseCsr accepts openssl CSRs', () => {
     ]) {
       expect(() => parseCsr(buildCsr(kp.privateKey, kp.publicKey))).not.toThrow();
     }
+  });
+});
+
+describe('parseCsr reads out what an extension request asks that policy judges (CA flag, subjectAltNames)', () => {
+  const EXT_REQ = '1.2.840.113549.1.9.14';
+  const MS_EXT_REQ = '1.3.6.1.4.1.311.2.1.14';
+  const ext = (oidDotted: string, value: Buffer, critical = false) => seq(oid(oidDotted), ...(critical ? [TRUE] : []), octets(value));
+  const attr = (type: string, ...values: Buffer[]) => seq(oid(type), set(...values));
+  const bcCa = ext('2.5.29.19', seq(TRUE), true);
+  const sanOf = (...names: Buffer[]) => ext('2.5.29.17', seq(...names));
+  /** A P-256 CSR with these attributes, signed by its own key (our DER writer, not openssl). */
+  const signed = (...attributes: Buffer[]): Buffer => {
+    const kp = keyPair('p256');
+    const cri = seq(intSmall(0), seq(), kp.publicKey.export({ type: 'spki', format: 'der' }), ctx(0, ...attributes));
+    return seq(cri, seq(oid('1.2.840.10045.4.3.2')), bits(sign('sha256', cri, kp.privateKey)));
+  };
+
+  it('from openssl: CA:TRUE and every kind of SAN, in order; none asked without an extension request', () => {
+    const pem = opensslCsr(w, 'asks', 'p256', ['-addext', 'basicConstraints=critical,CA:TRUE',
+      '-addext', 'subjectAltName=URI:spiffe://x.test/a,DNS:api.example,IP:10.0.0.1,IP:2001:db8::1,email:b@example.com']);
+    expect(parseCsr(pem).asks).toEqual({ ca: true, sans: ['URI:spiffe://x.test/a', 'DNS:api.example', 'IP:10.0.0.1', 'IP:2001:db8:0:0:0:0:0:1', 'email:b@example.com'] });
+    expect(parseCsr(opensslCsr(w, 'asks-none', 'p256')).asks).toEqual({ ca: false, sans: [] });
+    expect(parseCsr(opensslCsr(w, 'asks-noca', 'p256', ['-addext', 'basicConstraints=CA:FALSE', '-addext', 'keyUsage=keyCertSign'])).asks).toEqual({ ca: false, sans: [] });
+  });
+
+  it('hand-built: Microsoft msExtReq counts too; other attributes and extensions are not read', () => {
+    expect(parseCsr(signed(attr(MS_EXT_REQ, seq(bcCa)))).asks.ca).toBe(true);
+    const challenge = attr('1.2.840.113549.1.9.7', utf8('secret'));
+    const unknownExt = ext('1.2.3.4.5', Buffer.from('not even DER'));
+    expect(parseCsr(signed(challenge, attr(EXT_REQ, seq(unknownExt, sanOf(ctxPrim(6, Buffer.from('spiffe://x.test/b'))))))).asks).toEqual({ ca: false, sans: ['URI:spiffe://x.test/b'] });
+    expect(parseCsr(signed(attr(EXT_REQ, seq(sanOf(ctx(4, seq()), ctxPrim(8, Buffer.from([0x2a]))))))).asks.sans).toEqual(['DirName', 'RID']);
+  });
+
+  it('a malformed or repeated extension request is csr_malformed, never ignored', () => {
+    const cases: [string, Buffer][] = [
+      ['two extension requests', signed(attr(EXT_REQ, seq(bcCa)), attr(MS_EXT_REQ, seq()))],
+      ['two values', signed(attr(EXT_REQ, seq(bcCa), seq()))],
+      ['no value', signed(attr(EXT_REQ))],
+      ['value not Extensions', signed(attr(EXT_REQ, utf8('x')))],
+      ['the same extension twice', signed(attr(EXT_REQ, seq(sanOf(ctxPrim(2, Buffer.from('a'))), sanOf(ctxPrim(2, Buffer.from('b'))))))],
+      ['SAN not GeneralNames', signed(attr(EXT_REQ, seq(ext('2.5.29.17', utf8('URI:spiffe://x.test/a')))))],
+      ['empty GeneralNames', signed(attr(EXT_REQ, seq(sanOf())))],
+      ['unknown GeneralName tag', signed(attr(EXT_REQ, seq(sanOf(ctxPrim(9, Buffer.from('a'))))))],
+      ['basicConstraints not a SEQUENCE', signed(attr(EXT_REQ, seq(ext('2.5.29.19', TRUE))))],
+      ['trailing bytes in extnValue', signed(attr(EXT_REQ, seq(ext('2.5.29.19', Buffer.concat([seq(TRUE), Buffer.from([0])])))))],
+      ['attribute without values', signed(seq(oid(EXT_REQ)))],
+    ];
+    for (const [name, der] of cases) expect(codeOf(() => parseCsr(der)), name).toBe('csr_malformed');
   });
 });
 
