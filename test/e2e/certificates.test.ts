@@ -265,6 +265,14 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(jwks.keys[0].use).toBe('x509-svid');
     expect(jwks.keys[0].x5c).toHaveLength(1);
     expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
+    // content negotiation: JSON only when the client asks for nothing PEM would also satisfy
+    for (const accept of ['application/jwk-set+json', 'application/json', 'application/json; q=1.0', 'text/html, application/jwk-set+json;q=0.9'])
+      expect((await http(`${b.url}/v1/ca/bundle`, { headers: { accept } })).body, accept).toEqual(jwks);
+    for (const accept of ['*/*', 'application/json, text/plain, */*', 'application/x-pem-file', 'application/pem-certificate-chain', 'text/plain', 'application/json, application/x-pem-file']) {
+      const pem = await http(`${b.url}/v1/ca/bundle`, { headers: { accept } });
+      expect(pem.headers.get('content-type'), accept).toBe('application/x-pem-file');
+      expect(pem.text, accept).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    }
   });
 
   it('after it ends, its status says expired (for as long again as it lived), and revoking it changes nothing', async () => {

@@ -1,6 +1,6 @@
 /**
- * The CA's public face: GET /v1/ca/bundle (PEM trust anchors; `?format=jwks` or /v1/ca/spiffe-bundle
- * for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`), GET /v1/ca/crl (RFC 5280 DER,
+ * The CA's public face: GET /v1/ca/bundle (PEM trust anchors; `?format=jwks`, an Accept asking for JSON
+ * only, or /v1/ca/spiffe-bundle for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`), GET /v1/ca/crl (RFC 5280 DER,
  * application/pkix-crl), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64} (RFC 6960 §A.1).
  */
 import { X509Certificate } from 'node:crypto';
@@ -50,10 +50,24 @@ async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
   }
 }
 
+/**
+ * GET /v1/ca/bundle answers the JWK Set instead of PEM when the client asks for JSON only: an Accept
+ * naming `application/jwk-set+json`, or `application/json` with nothing that PEM would also satisfy
+ * (a PEM type, `text/plain`, or a wildcard, as in most HTTP clients' defaults).
+ */
+function wantsJwks(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept.toLowerCase().split(',').map((t) => t.split(';')[0]!.trim());
+  if (types.includes('application/jwk-set+json')) return true;
+  return types.includes('application/json') && !types.some((t) => t.includes('pem') || t === 'text/plain' || t.endsWith('/*'));
+}
+
 export function caRoutes(app: Hono, b: Broker): void {
   app.get('/v1/ca/bundle', (c) => {
-    if (c.req.query('format') === 'jwks') return c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' });
-    return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300' });
+    const format = c.req.query('format');
+    if (format === 'jwks' || (format === undefined && wantsJwks(c.req.header('accept'))))
+      return c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
+    return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
   });
   app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
   app.get('/v1/ca/crl', async (c) => {
