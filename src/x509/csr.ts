@@ -3,7 +3,7 @@
  * possession by signing the request. Everything else a CSR can say (subject, requested extensions,
  * challenge password) is checked for DER well-formedness and then ignored; the broker decides the
  * certificate's content. Two requests are read out (`asks`) so that policy can refuse them, since only a
- * hostile or mistaken client sends them: a CA flag and subjectAltNames (policy/csr.ts).
+ * hostile or mistaken client sends them: a CA flag and subjectAltNames (policy/certificate.ts `csrRules`).
  *
  * API
  *   parseCsr(input: string | Uint8Array): ParsedCsr
@@ -74,7 +74,7 @@ export interface ParsedCsr {
   rsaBits?: number;
   /** The CSR's signature algorithm, for logs: 'ecdsa-sha256', 'ed25519', 'rsa-pkcs1-sha256', 'rsa-pss-sha256', ... */
   signatureAlgorithm: string;
-  /** What its extensionRequest asks for that policy judges (policy/csr.ts); never copied into a certificate. */
+  /** What its extensionRequest asks for that policy judges (policy/certificate.ts `csrRules`); never copied into a certificate. */
   asks: CsrAsks;
 }
 
@@ -83,7 +83,7 @@ export interface CsrAsks {
   /** basicConstraints with cA TRUE. */
   ca: boolean;
   /** subjectAltName entries as OpenSSL prints them (`URI:spiffe://…`, `DNS:…`), in order. */
-  sans: string[];
+  sans: readonly string[];
 }
 
 const fail = (code: X509Error['code'], msg: string, cause?: unknown): never => {
@@ -308,7 +308,7 @@ function checkSignature(key: CsrKey, check: SigCheck, message: Uint8Array, sig: 
   }
 }
 
-const NOTHING_ASKED: CsrAsks = Object.freeze({ ca: false, sans: Object.freeze([]) as unknown as string[] });
+const NOTHING_ASKED: CsrAsks = Object.freeze({ ca: false, sans: Object.freeze([]) });
 const EXTENSION_REQUESTS = new Set([oidHex(OID.extensionRequest), oidHex(OID.msExtensionRequest)]);
 const BASIC_CONSTRAINTS = oidHex(OID.basicConstraints);
 const SUBJECT_ALT_NAME = oidHex(OID.subjectAltName);

@@ -1,7 +1,8 @@
 /**
  * The CA's public face: GET /v1/ca/bundle (PEM trust anchors; `?format=jwks`, an Accept asking for JSON
- * only, or /v1/ca/spiffe-bundle for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`), GET /v1/ca/crl (RFC 5280 DER,
- * application/pkix-crl), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64} (RFC 6960 §A.1).
+ * only, or /v1/ca/spiffe-bundle for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`),
+ * GET /v1/ca/crl (RFC 5280 DER, application/pkix-crl), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64}
+ * (RFC 6960 §A.1).
  */
 import { X509Certificate } from 'node:crypto';
 import type { Context, Hono } from 'hono';
