@@ -14,7 +14,7 @@
  *   principals        ZSET   principal -> until: the revoked ones still remembered
  *   audit             STREAM capped with MAXLEN ~ auditMaxLen: the broker's decisions
  *   usage             STREAM the same cap: what resource servers report (POST /v1/audit/usage)
- *   revocations       STREAM the revocation feed, trimmed by age (MINID ~)
+ *   revocations       STREAM the revocation feed, trimmed by age, exactly (XTRIM MINID)
  *   locked            SET    identities currently locked (for feed snapshots)
  *   task:{T}:certs    ZSET   certificate serial -> notAfter (recorded by the issuance script)
  *   cert:<serial>     HASH   task, agent, obo, iat, exp: status lookups by serial
