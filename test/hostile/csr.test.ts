@@ -44,7 +44,7 @@ beforeAll(async () => {
 const asJson = async (task: string, csr: unknown, who = 'agent-b') =>
   http(`${h.b.url}/v1/certificates`, { method: 'POST', headers: { ...bearer(await h.b.attest(who)), 'content-type': 'application/json' }, body: JSON.stringify({ task_id: task, csr }) });
 const asDer = async (task: string, body: Uint8Array, who = 'agent-b') =>
-  http(`${h.b.url}/v1/certificates?task_id=${encodeURIComponent(task)}`, { method: 'POST', headers: { ...bearer(await h.b.attest(who)), 'content-type': 'application/pkcs10' }, body });
+  http(`${h.b.url}/v1/certificates?task_id=${encodeURIComponent(task)}`, { method: 'POST', headers: { ...bearer(await h.b.attest(who)), 'content-type': 'application/pkcs10' }, body: new Uint8Array(body) });
 
 /** What a refused request must leave unchanged: the task's certificates, its issued count, the grants in its story. */
 async function footprint(task: string): Promise<{ certificates: number; issued: number; granted: number }> {
