@@ -171,6 +171,13 @@ export type CrlScope = 'task' | 'identity' | 'principal';
 
 export type AuditLog = 'audit' | 'usage';
 
+/** A built CRL as the store keeps it for every process: its DER, the CRL version it reflects, when it was built (ms). */
+export interface SharedCrl {
+  der: Buffer;
+  version: number;
+  builtAt: number;
+}
+
 export interface Store {
   readonly kind: 'redis' | 'memory';
 
@@ -279,6 +286,16 @@ export interface Store {
   /** A counter bumped by every change the CRL depends on, so a cached CRL knows when it is stale. */
   crlVersion(): Promise<number>;
   bumpCrlVersion(): Promise<number>;
+  /**
+   * A store that several processes share keeps one built CRL for all of them (ca/crl-service.ts), as
+   * step-ca keeps its CRL in its database: `getOrClaimCrl` answers the stored CRL when it is for
+   * `version` or a later one and was built after `builtAfter`; else claims the build of `version` for
+   * `claimMs` ('build') or says that another process holds that claim ('wait'). `putCrl` stores a
+   * build unless a later version (or a later build of it) is stored, keeps it `ttlMs`, and releases
+   * the claim. Absent on the memory store: one process, nobody to share with.
+   */
+  getOrClaimCrl?(version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'>;
+  putCrl?(crl: SharedCrl, ttlMs: number): Promise<void>;
 
   /** Keeps a join token's record under the SHA-256 of the token (never the token) until it expires. */
   putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void>;

@@ -12,6 +12,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { api, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import type { ManualClock } from '../../src/clock.js';
+import type { Store } from '../../src/store/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mayfly-crl-'));
 const ossl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,7 +115,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
   });
 
-  it("every replica rebuilds after another's close, from the feed, without a fetch", async () => {
+  it("every replica has the CRL after another's close, without a fetch: built once, by the closing process, and shared", async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
     const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
     const one = await startTestBroker(shared);
@@ -123,16 +124,31 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
       const serial = await issue(task, one);
       await fetch(`${two.url}/v1/ca/crl`).then((x) => x.arrayBuffer()); // the replica's CRL, built before the close
-      const reads = vi.spyOn(two.running.broker.store, 'taskSerialSlots');
+      const storeOne = one.running.broker.store as Required<Store>;
+      const storeTwo = two.running.broker.store as Required<Store>;
+      const builtByOne = vi.spyOn(storeOne, 'putCrl');
+      const taken = vi.spyOn(storeTwo, 'getOrClaimCrl');
+      const builtByTwo = vi.spyOn(storeTwo, 'crlScopes');
       try {
         expect((await api(one).close(task)).status).toBe(200); // closed through the other broker
-        // the replica reads the closed task's serials with nobody fetching from it
-        await vi.waitFor(() => expect(reads.mock.calls.some(([t]) => t === task)).toBe(true), { timeout: 5000 });
+        // the closing process builds and shares it; the replica, told by the feed, takes that build,
+        // with nobody fetching from either
+        await vi.waitFor(() => expect(builtByOne).toHaveBeenCalled(), { timeout: 5000 });
+        await vi.waitFor(async () => {
+          const answers = await Promise.all(taken.mock.results.map((r) => r.value as ReturnType<Store['getOrClaimCrl'] & object>));
+          expect(answers.some((a) => typeof a === 'object')).toBe(true);
+        }, { timeout: 5000 });
         const bundleTwo = join(dir, `bundle-replica-${store}.pem`);
         writeFileSync(bundleTwo, (await http(`${two.url}/v1/ca/bundle`)).text);
         expect(await listed(two, bundleTwo)).toContain(hex(serial));
+        expect(builtByTwo).not.toHaveBeenCalled(); // the replica never built it
+        // and both serve the very same CRL
+        const [a, b2] = await Promise.all([one, two].map((x) => fetch(`${x.url}/v1/ca/crl`).then(async (r) => Buffer.from(await r.arrayBuffer()))));
+        expect(a!.equals(b2!)).toBe(true);
       } finally {
-        reads.mockRestore();
+        builtByOne.mockRestore();
+        taken.mockRestore();
+        builtByTwo.mockRestore();
       }
     } finally {
       await two.close();

@@ -39,6 +39,7 @@ import type {
   IssuerState,
   IssuanceRecord,
   JoinTokenRecord,
+  SharedCrl,
   Store,
   TaskCounts,
   TaskRecord,
@@ -59,7 +60,8 @@ export interface RedisStoreOptions {
 }
 
 type ScriptCall = (...args: (string | number | Buffer)[]) => Promise<unknown>;
-type ScriptedRedis = (Redis | Cluster) & Record<ScriptName, ScriptCall>;
+// ioredis also defines `<name>Buffer` for every script: the same call, replies as Buffers
+type ScriptedRedis = (Redis | Cluster) & Record<ScriptName | `${ScriptName}Buffer`, ScriptCall>;
 
 /** Connection options of one node, from its URL (credentials, TLS, database 0 only in a cluster). */
 function nodeFromUrl(u: string): { host: string; port: number; options: RedisOptions } {
@@ -602,6 +604,25 @@ export class RedisStore implements Store {
 
   async bumpCrlVersion(): Promise<number> {
     return this.cmd((r) => this.bump(r));
+  }
+
+  /** One CRL for every process: the shared build (a hash) and its build claim, under one hash tag (one Cluster slot). */
+  private get sharedCrlKeys(): [string, string] {
+    return [`${this.prefix}{crl}:built`, `${this.prefix}{crl}:claim`];
+  }
+
+  async getOrClaimCrl(version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'> {
+    const [built, claim] = this.sharedCrlKeys;
+    const out = (await this.cmd((r) => r.mfGetOrClaimCrlBuffer(built, claim, version, builtAfter, claimMs))) as Buffer[];
+    const kind = out[0]?.toString('latin1');
+    if (kind === 'build' || kind === 'wait') return kind;
+    if (kind !== 'crl' || out.length !== 4) throw new StoreUnavailableError(new Error('unexpected reply for the shared CRL'));
+    return { der: out[1]!, version: Number(out[2]!.toString('latin1')), builtAt: Number(out[3]!.toString('latin1')) };
+  }
+
+  async putCrl(crl: SharedCrl, ttlMs: number): Promise<void> {
+    const [built, claim] = this.sharedCrlKeys;
+    await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, Math.max(1, Math.ceil(ttlMs)), crl.der));
   }
 
   /** The CRL version counter; it lives a week past its last change (after that every CRL is rebuilt anyway). */
