@@ -6,14 +6,15 @@
  * brokers:
  *   - at once, the first fetch after the close from a second broker process on the same store and CA
  *     (a replica that made none of the revocations). It learns of the close from the feed and would
- *     rebuild in the background 25 ms later (src/ca/crl-service.ts watch); a fetch this early does the
- *     whole rebuild (the task's N serials expanded, DER written, signed) inside the request. The
- *     target is judged on this one; with SLOWLOG, its Redis side;
+ *     take the new CRL in the background 25 ms later (src/ca/crl-service.ts watch); a fetch this early
+ *     finds the closing process building it (the task's N serials expanded, DER written, signed) and
+ *     waits for that shared build, or builds it itself when no build is in flight. The target is
+ *     judged on this one; with SLOWLOG, its Redis side;
  *   - the first fetch from the process that closed the task, on the connection that closed it: it
  *     started its rebuild when it closed the task, so this fetch joins or finds it;
  *   - K more fetches: served from the closing process's cache (checked: byte-identical), median, p90;
- *   - R rebuilds on the replica, each fetched at once after revoking (through the other process) one
- *     serial that the CRL already lists (the CRL still lists exactly N serials).
+ *   - R fetches from the replica, each at once after revoking (through the other process, which
+ *     rebuilds and shares) one serial that the CRL already lists (the CRL still lists exactly N serials).
  * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first CRLs of both
  * and the last one, and `openssl crl -CAfile <bundle>` must verify their signatures. Fetches before the
  * close (the CRL without this task) warm both, so no timed fetch is JIT start-up.
@@ -47,9 +48,9 @@ export interface CrlOptions {
   canSlowlog: boolean;
   dir: string;
   /**
-   * Another broker process on the same store and CA that makes none of the revocations: it rebuilds
-   * the CRL on its first fetch after each one, where the process that closed the task has already
-   * started that rebuild in the background (src/ca/crl-service.ts refresh).
+   * Another broker process on the same store and CA that makes none of the revocations: on its first
+   * fetch after each one it waits for the build that the revoking process started in the background
+   * and shares (src/ca/crl-service.ts refresh, obtain), or builds the CRL itself.
    */
   replicaBase: string;
   beforeTiming?: () => Promise<unknown>;
@@ -65,7 +66,7 @@ export interface CrlReport {
   beforeClose: { ms: number; bytes: number; serials: number };
   /** From the process that closed the task, on the connection that closed it: it joins the rebuild the close started. */
   first: { ms: number; bytes: number; serials: number; redisMicros: number | null; redisCommands: number | null; verify: string };
-  /** From the replica: the whole rebuild, on its first fetch after the close. */
+  /** From the replica, on its first fetch after the close: the wait for the shared build (or its own). */
   replicaFirst: { ms: number; serials: number; verify: string };
   /** The read a rebuild makes for the closed task, timed from the bench over ioredis (ZRANGEBYSCORE ... WITHSCORES): round trip + reply decoding, median of 5. */
   zrangeMs: number;
@@ -139,8 +140,8 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     const hz: number[] = [];
     for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
     const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
-    // at once, from the replica: it learns of the close from the feed and would rebuild in the
-    // background 25 ms later; a fetch now finds nothing built and does the whole rebuild itself
+    // at once, from the replica: it learns of the close from the feed and would take the new CRL in
+    // the background 25 ms later; a fetch now waits for the closing process's build, or builds
     const slow = o.canSlowlog ? new Slowlog(redis) : undefined;
     await slow?.start();
     const replicaFirst = await crlFrom(replica, 'replica, first after the close');

@@ -59,9 +59,9 @@ export function checkCertTargets(m: CertMeasured): TargetCheck[] {
     crl.first.serials === expected && crl.replicaFirst.serials === expected && crl.rebuilds.serials === expected && /^verify OK/.test(crl.first.verify) && /^verify OK/.test(crl.replicaFirst.verify);
   const why = listed ? '' : ` (CRLs list ${crl.first.serials} / ${crl.replicaFirst.serials}, ${crl.first.verify} / ${crl.replicaFirst.verify})`;
   out.push({
-    // judged on the whole rebuild (a process that did not close the task), not on the closing process's head start
-    target: `CRL fetch with ${n} revoked serials < 10 ms (first after close, incl. the whole rebuild)`,
-    measured: `${ms(crl.replicaFirst.ms)} ms (closing process: ${ms(crl.first.ms)}); rebuilds after a revocation: median ${ms(crl.rebuilds.medianMs)} ms of ${crl.rebuilds.ms.length}${why}`,
+    // judged on a process that did not close the task (it waits for the build), not on the closing process's head start
+    target: `CRL fetch with ${n} revoked serials < 10 ms (first after close, another process)`,
+    measured: `${ms(crl.replicaFirst.ms)} ms (closing process: ${ms(crl.first.ms)}); after a revocation: median ${ms(crl.rebuilds.medianMs)} ms of ${crl.rebuilds.ms.length}${why}`,
     value: crl.replicaFirst.ms,
     verdict: !listed ? 'INVALID' : crl.replicaFirst.ms < 10 ? 'PASS' : 'MISS',
   });
@@ -92,13 +92,13 @@ export function crlTable(c: CrlReport): string {
       ['task close: HTTP ms / revoked', `${ms(c.closeHttpMs)} / ${n0(c.closeRevoked)}`],
       ['GET /healthz ms (HTTP floor, median of 5)', ms(c.healthzMs)],
       ['fetch before the close (warm, cached) ms / bytes / serials', `${ms(c.beforeClose.ms)} / ${n0(c.beforeClose.bytes)} / ${n0(c.beforeClose.serials)}`],
-      ['first fetch after the close, another broker process, at once (the whole rebuild) ms / serials / signature', `${ms(c.replicaFirst.ms)} / ${n0(c.replicaFirst.serials)} / ${c.replicaFirst.verify}`],
+      ['first fetch after the close, another broker process, at once (waits for the build) ms / serials / signature', `${ms(c.replicaFirst.ms)} / ${n0(c.replicaFirst.serials)} / ${c.replicaFirst.verify}`],
       ['  its Redis side (SLOWLOG, server-side)', red],
       ['first fetch after the close, closing process (joins the rebuild the close started) ms', ms(c.first.ms)],
       [`  the task's serials read over ioredis from the bench (ZRANGEBYSCORE WITHSCORES, ${n0(c.certs)} members): ms / Redis µs`, `${ms(c.zrangeMs)} / ${c.zrangeMicros === null ? 'n/a' : n0(c.zrangeMicros)}`],
       ['  CRL bytes / serials listed (openssl crl -text) / signature', `${n0(c.first.bytes)} / ${n0(c.first.serials)} / ${c.first.verify}`],
       [`cached fetches: median / p90 / max ms (n=${c.cached.n}, byte-identical: ${c.cached.identical ? 'yes' : 'NO'})`, `${ms(c.cached.medianMs)} / ${ms(c.cached.p90Ms)} / ${ms(c.cached.maxMs)}`],
-      [`rebuilds after revoking an already-listed serial, another broker process, at once: ms (n=${c.rebuilds.ms.length})`, c.rebuilds.ms.map(ms).join(', ')],
+      [`fetches after revoking an already-listed serial, another broker process, at once: ms (n=${c.rebuilds.ms.length})`, c.rebuilds.ms.map(ms).join(', ')],
       ['  last CRL: serials listed / signature', `${n0(c.rebuilds.serials)} / ${c.rebuilds.verify}`],
     ],
     [false, true],
