@@ -16,7 +16,7 @@
  * re-encodes only the new scope and the per-serial revocations, then signs. Each serial is listed once:
  * a serial both revoked on its own and covered by a scope is listed with the scope's time.
  */
-import { randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
 import type { FeedHub } from '../feed/hub.js';
 import { SERIAL_SLOT, serialSlot } from '../store/store.js';
@@ -101,7 +101,12 @@ export class CrlService {
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastRefresh = 0;
 
-  constructor(private readonly b: Broker) {}
+  /** Which CA's CRL this is, for the store's shared CRL: the first 16 bytes of the SHA-256 of its certificate, in hex. */
+  private readonly caId: string;
+
+  constructor(private readonly b: Broker) {
+    this.caId = hash('sha256', b.ca.cert.der, 'hex').slice(0, 32);
+  }
 
   /**
    * Runs the encoders over synthetic serials at start (~5 ms), so the first real rebuild, say right
@@ -174,9 +179,10 @@ export class CrlService {
     const { store, config } = this.b;
     if (!store.getOrClaimCrl || !store.putCrl) return this.build(version);
     const validity = config.caDefaults.crlValidityMs;
+    const ca = this.caId;
     const waitUntil = Date.now() + SHARED_WAIT_MS;
     for (;;) {
-      const got = await store.getOrClaimCrl(version, this.b.clock.now() - validity / 2, SHARED_CLAIM_MS);
+      const got = await store.getOrClaimCrl(ca, version, this.b.clock.now() - validity / 2, SHARED_CLAIM_MS);
       if (got === 'build') break;
       if (got !== 'wait') {
         this.cached = { der: got.der, version: got.version, builtAt: got.builtAt };
@@ -188,7 +194,7 @@ export class CrlService {
     }
     const built = await this.build(version);
     // shared for the others; this fetch does not wait for the write
-    store.putCrl({ der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
+    store.putCrl(ca, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
       this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
     );
     return built;

@@ -288,14 +288,15 @@ export interface Store {
   bumpCrlVersion(): Promise<number>;
   /**
    * A store that several processes share keeps one built CRL for all of them (ca/crl-service.ts), as
-   * step-ca keeps its CRL in its database: `getOrClaimCrl` answers the stored CRL when it is for
-   * `version` or a later one and was built after `builtAfter`; else claims the build of `version` for
-   * `claimMs` ('build') or says that another process holds that claim ('wait'). `putCrl` stores a
-   * build unless a later version (or a later build of it) is stored, keeps it `ttlMs`, and releases
-   * the claim. Absent on the memory store: one process, nobody to share with.
+   * step-ca keeps its CRL in its database, per CA (`ca`: an identifier of the CA certificate, so that
+   * brokers with different CAs on one store never serve each other's CRL): `getOrClaimCrl` answers the
+   * stored CRL when it is for `version` or a later one and was built after `builtAfter`; else claims
+   * the build of `version` for `claimMs` ('build') or says that another process holds that claim
+   * ('wait'). `putCrl` stores a build unless a later version (or a later build of it) is stored, keeps
+   * it `ttlMs`, and releases the claim. Absent on the memory store: one process, nobody to share with.
    */
-  getOrClaimCrl?(version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'>;
-  putCrl?(crl: SharedCrl, ttlMs: number): Promise<void>;
+  getOrClaimCrl?(ca: string, version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'>;
+  putCrl?(ca: string, crl: SharedCrl, ttlMs: number): Promise<void>;
 
   /** Keeps a join token's record under the SHA-256 of the token (never the token) until it expires. */
   putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void>;

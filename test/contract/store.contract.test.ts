@@ -379,7 +379,9 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         expect(name).toBe('memory'); // one process: nothing to share
         return;
       }
-      const get = store.getOrClaimCrl.bind(store);
+      const CA = 'ab12';
+      const get = (version: number, after: number, claimMs: number) => store.getOrClaimCrl!(CA, version, after, claimMs);
+      const put = (crl: { der: Buffer; version: number; builtAt: number }, ttlMs: number) => store.putCrl!(CA, crl, ttlMs);
       const der = (n: number) => Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(400_000, n)]);
       /** The stored CRL it answers, as [version, builtAt, which der] (DER compared byte for byte). */
       const seen = async (version: number, after: number) => {
@@ -392,18 +394,24 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await get(5, after, 60_000)).toBe('build');
       expect(await get(5, after, 60_000)).toBe('wait'); // claimed by the first caller
       expect(await get(6, after, 60_000)).toBe('build'); // a later version takes the claim over
-      await store.putCrl({ der: der(5), version: 5, builtAt: t0 }, 60_000); // the older build still lands
+      await put({ der: der(5), version: 5, builtAt: t0 }, 60_000); // the older build still lands
       expect(await seen(5, after)).toEqual([5, 0, 5]);
       expect(await get(6, after, 60_000)).toBe('wait'); // 6 is still being built
-      await store.putCrl({ der: der(6), version: 6, builtAt: t0 + 1 }, 60_000);
+      await put({ der: der(6), version: 6, builtAt: t0 + 1 }, 60_000);
       expect(await seen(5, after)).toEqual([6, 1, 6]); // a later version serves an earlier request
-      await store.putCrl({ der: der(4), version: 4, builtAt: t0 + 2 }, 60_000); // never replaces a later version
-      await store.putCrl({ der: der(7), version: 6, builtAt: t0 }, 60_000); // nor a later build of the same
+      await put({ der: der(4), version: 4, builtAt: t0 + 2 }, 60_000); // never replaces a later version
+      await put({ der: der(7), version: 6, builtAt: t0 }, 60_000); // nor a later build of the same
       expect(await seen(6, after)).toEqual([6, 1, 6]);
       expect(await get(6, t0 + 1, 60_000)).toBe('build'); // built too long ago: build anew
       expect(await get(7, after, 1)).toBe('build');
       await new Promise((r) => setTimeout(r, 10));
       expect(await get(7, after, 60_000)).toBe('build'); // a claim lapses (its builder died)
+      // another CA on the same store shares nothing with this one
+      expect(await store.getOrClaimCrl('cd34', 1, after, 60_000)).toBe('build');
+      await store.putCrl('cd34', { der: der(4), version: 1, builtAt: t0 }, 60_000);
+      expect(await seen(6, after)).toEqual([6, 1, 6]);
+      expect(await store.getOrClaimCrl('ab', 1, after, 60_000)).toBe('build');
+      await expect(store.getOrClaimCrl('../x', 1, after, 60_000)).rejects.toThrow(TypeError);
     });
 
     it('lists the identities locked right now', async () => {

@@ -606,13 +606,14 @@ export class RedisStore implements Store {
     return this.cmd((r) => this.bump(r));
   }
 
-  /** One CRL for every process: the shared build (a hash) and its build claim, under one hash tag (one Cluster slot). */
-  private get sharedCrlKeys(): [string, string] {
-    return [`${this.prefix}{crl}:built`, `${this.prefix}{crl}:claim`];
+  /** One CRL per CA for every process: the shared build (a hash) and its build claim, under one hash tag (one Cluster slot). */
+  private sharedCrlKeys(ca: string): [string, string] {
+    if (!/^[0-9a-f]{1,64}$/.test(ca)) throw new TypeError('the CA identifier must be 1-64 lowercase hex digits');
+    return [`${this.prefix}{crl}:built:${ca}`, `${this.prefix}{crl}:claim:${ca}`];
   }
 
-  async getOrClaimCrl(version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'> {
-    const [built, claim] = this.sharedCrlKeys;
+  async getOrClaimCrl(ca: string, version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'> {
+    const [built, claim] = this.sharedCrlKeys(ca);
     const out = (await this.cmd((r) => r.mfGetOrClaimCrlBuffer(built, claim, version, builtAfter, claimMs))) as Buffer[];
     const kind = out[0]?.toString('latin1');
     if (kind === 'build' || kind === 'wait') return kind;
@@ -620,8 +621,8 @@ export class RedisStore implements Store {
     return { der: out[1]!, version: Number(out[2]!.toString('latin1')), builtAt: Number(out[3]!.toString('latin1')) };
   }
 
-  async putCrl(crl: SharedCrl, ttlMs: number): Promise<void> {
-    const [built, claim] = this.sharedCrlKeys;
+  async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<void> {
+    const [built, claim] = this.sharedCrlKeys(ca);
     await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, Math.max(1, Math.ceil(ttlMs)), crl.der));
   }
 
