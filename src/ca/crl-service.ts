@@ -88,7 +88,10 @@ const REFRESH_MIN_MS = 250;
 const CRL_EVENTS = new Set(['task.closed', 'identity.locked', 'principal.revoked', 'certificate.revoked']);
 /** How long after such an event another process starts its rebuild: time for the state change to land. */
 const AFTER_EVENT_MS = 25;
-/** Shared CRL: how long a process that needs a CRL another is building waits for it before building its own, how often it looks, and how long a build claim lasts (a crashed builder's claim lapses). */
+/**
+ * Shared CRL: how long a process that needs a CRL another is building waits for it before building its
+ * own, how often it looks, and how long a build claim lasts (a crashed builder's claim lapses).
+ */
 const SHARED_WAIT_MS = 100;
 const SHARED_POLL_MS = 1;
 const SHARED_CLAIM_MS = 1000;
