@@ -7,14 +7,15 @@
  *   - at once, the first fetch after the close from a second broker process on the same store and CA
  *     (a replica that made none of the revocations). It learns of the close from the feed and would
  *     take the new CRL in the background 25 ms later (src/ca/crl-service.ts watch); a fetch this early
- *     finds the closing process building it (the task's N serials expanded, DER written, signed) and
- *     waits for that shared build, or builds it itself when no build is in flight. The target is
- *     judged on this one; with SLOWLOG, its Redis side;
+ *     finds the closing process still building it and does the whole build itself (the task's N
+ *     serials expanded, DER written, signed) inside the request, or takes the closing process's shared
+ *     build if it is already stored. The target is judged on this one; with SLOWLOG, its Redis side;
  *   - the first fetch from the process that closed the task, on the connection that closed it: it
  *     started its rebuild when it closed the task, so this fetch joins or finds it;
  *   - K more fetches: served from the closing process's cache (checked: byte-identical), median, p90;
  *   - R fetches from the replica, each at once after revoking (through the other process, which
- *     rebuilds and shares) one serial that the CRL already lists (the CRL still lists exactly N serials).
+ *     rebuilds and shares) one serial that the CRL already lists (the CRL still lists exactly N
+ *     serials): a rebuild in the request, or the shared build.
  * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first CRLs of both
  * and the last one, and `openssl crl -CAfile <bundle>` must verify their signatures. Fetches before the
  * close (the CRL without this task) warm both, so no timed fetch is JIT start-up.
@@ -49,8 +50,8 @@ export interface CrlOptions {
   dir: string;
   /**
    * Another broker process on the same store and CA that makes none of the revocations: on its first
-   * fetch after each one it waits for the build that the revoking process started in the background
-   * and shares (src/ca/crl-service.ts refresh, obtain), or builds the CRL itself.
+   * fetch after each one it builds the CRL itself, unless the build that the revoking process started
+   * in the background is already stored (src/ca/crl-service.ts refresh, obtain).
    */
   replicaBase: string;
   beforeTiming?: () => Promise<unknown>;
@@ -66,7 +67,7 @@ export interface CrlReport {
   beforeClose: { ms: number; bytes: number; serials: number };
   /** From the process that closed the task, on the connection that closed it: it joins the rebuild the close started. */
   first: { ms: number; bytes: number; serials: number; redisMicros: number | null; redisCommands: number | null; verify: string };
-  /** From the replica, on its first fetch after the close: the wait for the shared build (or its own). */
+  /** From the replica, on its first fetch after the close: its own build (or the shared one, if already stored). */
   replicaFirst: { ms: number; serials: number; verify: string };
   /** The read a rebuild makes for the closed task, timed from the bench over ioredis (ZRANGEBYSCORE ... WITHSCORES): round trip + reply decoding, median of 5. */
   zrangeMs: number;
@@ -141,7 +142,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
     const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
     // at once, from the replica: it learns of the close from the feed and would take the new CRL in
-    // the background 25 ms later; a fetch now waits for the closing process's build, or builds
+    // the background 25 ms later; a fetch now builds it, unless the closing process's build is stored
     const slow = o.canSlowlog ? new Slowlog(redis) : undefined;
     await slow?.start();
     const replicaFirst = await crlFrom(replica, 'replica, first after the close');

@@ -59,7 +59,7 @@ export function checkCertTargets(m: CertMeasured): TargetCheck[] {
     crl.first.serials === expected && crl.replicaFirst.serials === expected && crl.rebuilds.serials === expected && /^verify OK/.test(crl.first.verify) && /^verify OK/.test(crl.replicaFirst.verify);
   const why = listed ? '' : ` (CRLs list ${crl.first.serials} / ${crl.replicaFirst.serials}, ${crl.first.verify} / ${crl.replicaFirst.verify})`;
   out.push({
-    // judged on a process that did not close the task (it waits for the build), not on the closing process's head start
+    // judged on a process that did not close the task (it builds), not on the closing process's head start
     target: `CRL fetch with ${n} revoked serials < 10 ms (first after close, another process)`,
     measured: `${ms(crl.replicaFirst.ms)} ms (closing process: ${ms(crl.first.ms)}); after a revocation: median ${ms(crl.rebuilds.medianMs)} ms of ${crl.rebuilds.ms.length}${why}`,
     value: crl.replicaFirst.ms,
@@ -92,7 +92,7 @@ export function crlTable(c: CrlReport): string {
       ['task close: HTTP ms / revoked', `${ms(c.closeHttpMs)} / ${n0(c.closeRevoked)}`],
       ['GET /healthz ms (HTTP floor, median of 5)', ms(c.healthzMs)],
       ['fetch before the close (warm, cached) ms / bytes / serials', `${ms(c.beforeClose.ms)} / ${n0(c.beforeClose.bytes)} / ${n0(c.beforeClose.serials)}`],
-      ['first fetch after the close, another broker process, at once (waits for the build) ms / serials / signature', `${ms(c.replicaFirst.ms)} / ${n0(c.replicaFirst.serials)} / ${c.replicaFirst.verify}`],
+      ['first fetch after the close, another broker process, at once (builds, or takes the shared build) ms / serials / signature', `${ms(c.replicaFirst.ms)} / ${n0(c.replicaFirst.serials)} / ${c.replicaFirst.verify}`],
       ['  its Redis side (SLOWLOG, server-side)', red],
       ['first fetch after the close, closing process (joins the rebuild the close started) ms', ms(c.first.ms)],
       [`  the task's serials read over ioredis from the bench (ZRANGEBYSCORE WITHSCORES, ${n0(c.certs)} members): ms / Redis µs`, `${ms(c.zrangeMs)} / ${c.zrangeMicros === null ? 'n/a' : n0(c.zrangeMicros)}`],

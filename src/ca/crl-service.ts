@@ -6,8 +6,8 @@
  * fetches share one build. Closing a task only adds it to an index (O(1)); its serials are expanded here.
  *
  * Shared: on a store several processes share (Redis), one process builds the CRL of each version and
- * stores it; the others take that one (a process that needs it while the build is in flight waits up
- * to SHARED_WAIT_MS for it), so N replicas cost one build, and every replica serves the same CRL.
+ * stores it; the others take that one when they refresh after the revocation's feed event, so N
+ * replicas cost one build and serve the same CRL (a fetch racing the build builds its own).
  *
  * Incremental: what a closed task, an identity lock or a principal revocation covers never changes
  * (a closed task takes no new certificates; a cutoff covers certificates issued before it), so each
@@ -88,12 +88,7 @@ const REFRESH_MIN_MS = 250;
 const CRL_EVENTS = new Set(['task.closed', 'identity.locked', 'principal.revoked', 'certificate.revoked']);
 /** How long after such an event another process starts its rebuild: time for the state change to land. */
 const AFTER_EVENT_MS = 25;
-/**
- * Shared CRL: how long a process that needs a CRL another is building waits for it before building its
- * own, how often it looks, and how long a build claim lasts (a crashed builder's claim lapses).
- */
-const SHARED_WAIT_MS = 100;
-const SHARED_POLL_MS = 1;
+/** Shared CRL: how long a build claim lasts (a crashed builder's claim lapses). */
 const SHARED_CLAIM_MS = 1000;
 
 export class CrlService {
@@ -174,32 +169,28 @@ export class CrlService {
   }
 
   /**
-   * The CRL for `version`: on a store several processes share, the one another process built (one
-   * build per version for all of them, as step-ca keeps its CRL in its database), waiting a little
-   * for a build in flight elsewhere; else built here, then shared.
+   * The CRL for `version`: on a store several processes share, the one another process built and
+   * stored (one build per version for all of them, as step-ca keeps its CRL in its database); else
+   * built here, and stored for the others when this process holds the build claim. A fetch that comes
+   * while another process is building the same version builds its own rather than wait (measured: on
+   * shared cores, waiting for the other build and then reading it cost more than building), and keeps
+   * it to itself: the claimant's is the one the others take.
    */
   private async obtain(version: number): Promise<Cached> {
     const { store, config } = this.b;
     if (!store.getOrClaimCrl || !store.putCrl) return this.build(version);
     const validity = config.caDefaults.crlValidityMs;
-    const ca = this.caId;
-    const waitUntil = Date.now() + SHARED_WAIT_MS;
-    for (;;) {
-      const got = await store.getOrClaimCrl(ca, version, this.b.clock.now() - validity / 2, SHARED_CLAIM_MS);
-      if (got === 'build') break;
-      if (got !== 'wait') {
-        this.cached = { der: got.der, version: got.version, builtAt: got.builtAt };
-        return this.cached;
-      }
-      // another process is building it: its answer is usually a few ms away
-      if (Date.now() >= waitUntil) break;
-      await new Promise((r) => setTimeout(r, SHARED_POLL_MS));
+    const got = await store.getOrClaimCrl(this.caId, version, this.b.clock.now() - validity / 2, SHARED_CLAIM_MS);
+    if (typeof got === 'object') {
+      this.cached = { der: got.der, version: got.version, builtAt: got.builtAt };
+      return this.cached;
     }
     const built = await this.build(version);
-    // shared for the others; this fetch does not wait for the write
-    store.putCrl(ca, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
-      this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
-    );
+    if (got === 'build')
+      // shared for the others; this fetch does not wait for the write
+      store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
+        this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
+      );
     return built;
   }
 
