@@ -627,6 +627,20 @@ describe('RedisStore on a real server', () => {
     expect(markerTtl).toBeLessThanOrEqual(5 * MIN);
   });
 
+  it('the CRL version counter lives as long as it is read, and the shared CRL never outlives it', async () => {
+    const { store, prefix } = make();
+    await store.bumpCrlVersion();
+    const week = 7 * 86_400_000;
+    await admin.pexpire(`${prefix}crl:version`, 60_000); // as if its last change were almost a week ago
+    expect(await store.crlVersion()).toBe(1);
+    expect(await admin.pttl(`${prefix}crl:version`)).toBeGreaterThan(week - 60_000); // reading renewed it
+    expect(await store.getOrClaimCrl!('ab', 1, 0, 60_000)).toBe('build');
+    await store.putCrl!('ab', { der: Buffer.from('x'), version: 1, builtAt: Date.now() }, 30 * week); // a validity longer than the counter's life
+    const pttl = await admin.pttl(`${prefix}{crl}:built:ab`);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(week);
+  });
+
   it('gives every key a TTL, except the capped streams and what an active lock must keep', async () => {
     const { store, prefix } = make();
     const t0 = Date.now();

@@ -598,8 +598,13 @@ export class RedisStore implements Store {
     return ids;
   }
 
+  /**
+   * Read with GETEX, which also extends the counter's life: it outlives everything built from it (the
+   * processes' cached CRLs and the shared one, which only readers write), so it can never expire and
+   * count up again to a number a stale CRL was built for.
+   */
   async crlVersion(): Promise<number> {
-    return Number((await this.cmd((r) => r.get(this.crlKey('version')))) ?? 0);
+    return Number((await this.cmd((r) => r.getex(this.crlKey('version'), 'PX', CRL_VERSION_TTL_MS))) ?? 0);
   }
 
   async bumpCrlVersion(): Promise<number> {
@@ -623,7 +628,9 @@ export class RedisStore implements Store {
 
   async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<void> {
     const [built, claim] = this.sharedCrlKeys(ca);
-    await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, Math.max(1, Math.ceil(ttlMs)), crl.der));
+    // never outliving the version counter (which its readers keep alive, see crlVersion)
+    const ttl = Math.max(1, Math.min(Math.ceil(ttlMs), CRL_VERSION_TTL_MS));
+    await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der));
   }
 
   /** The CRL version counter; it lives a week past its last change (after that every CRL is rebuilt anyway). */

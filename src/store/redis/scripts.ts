@@ -4,7 +4,8 @@
  *
  * Times always come from the caller (ARGV `now`), never from the server clock: scripts stay
  * deterministic and tests can pass explicit instants. Only key TTLs use server time.
- * Written for Redis ≥ 6.0: no SET PXAT, no EXPIRE GT/NX, no exclusive XRANGE bounds.
+ * Written for Redis ≥ 6.2 (XTRIM MINID; the store also uses GETEX): no SET PXAT, no EXPIRE GT/NX, no
+ * exclusive XRANGE bounds.
  */
 
 /** Extends a key's expiry to `at` (ms) unless it already lives longer; `now` estimates the current expiry. */
@@ -252,8 +253,8 @@ return set
 /**
  * The CRL every process shares (store.ts getOrClaimCrl/putCrl). KEYS: the shared CRL hash (v, at, der),
  * the build claim (the version being built). GET_OR_CLAIM_CRL ARGV: version, builtAfter, claimMs.
- * Returns {'crl', der, version, builtAt}, {'build'} (claimed, also over a claim for an older version,
- * whose build no longer answers), or {'wait'}.
+ * Returns {'crl', der, version, builtAt}, {'build'} (claimed; also over a claim for an older version,
+ * whose build would be stale), or {'wait'}.
  */
 export const GET_OR_CLAIM_CRL = `
 local s = redis.call('HMGET', KEYS[1], 'v', 'at')
