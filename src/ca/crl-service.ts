@@ -126,9 +126,9 @@ export class CrlService {
    * Starts the rebuild a revocation calls for, without waiting for it (as step-ca's generateOnRevoke):
    * the next fetch finds the CRL built, or joins the build in flight. Called by the process that made
    * the revocation once its state change has landed, and by every other process on its feed event
-   * (watch). At most one such rebuild
-   * per REFRESH_MIN_MS (a burst of revocations gets one at its start and one after it); a fetch still
-   * rebuilds itself whenever the store's CRL version has moved past what was built. Never throws.
+   * (watch). At most one such rebuild per REFRESH_MIN_MS (a burst of revocations gets one at its start
+   * and one after it); a fetch still rebuilds itself whenever the store's CRL version has moved past
+   * what was built. Never throws.
    */
   refresh(): void {
     if (this.refreshTimer) return;

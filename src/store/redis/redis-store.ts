@@ -633,7 +633,7 @@ export class RedisStore implements Store {
     await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der));
   }
 
-  /** The CRL version counter; it lives a week past its last change (after that every CRL is rebuilt anyway). */
+  /** The CRL version counter; each change (and each read, see crlVersion) gives it another week. */
   private async bump(r: ScriptedRedis): Promise<number> {
     const [v] = await Promise.all([r.incr(this.crlKey('version')), r.pexpire(this.crlKey('version'), CRL_VERSION_TTL_MS)]);
     return v;
