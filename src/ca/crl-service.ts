@@ -47,6 +47,15 @@ interface Piece {
   made: number;
 }
 
+/** The CRL's scopes and per-serial revocations, read at `now`. */
+interface Scopes {
+  now: number;
+  single: Array<{ serial: string; revokedAt: number }>;
+  tasks: string[];
+  idents: string[];
+  prins: string[];
+}
+
 const entriesOf = (serials: readonly string[], at: number): CrlEntry[] => {
   const revokedAt = new Date(at);
   return serials.map((serialHex) => ({ serialHex, revokedAt }));
@@ -178,20 +187,33 @@ export class CrlService {
    */
   private async obtain(version: number): Promise<Cached> {
     const { store, config } = this.b;
-    if (!store.getOrClaimCrl || !store.putCrl) return this.build(version);
+    if (!store.getOrClaimCrl || !store.putCrl) return this.build(version, this.scopes(this.b.clock.now()));
     const validity = config.caDefaults.crlValidityMs;
-    const got = await store.getOrClaimCrl(this.caId, version, this.b.clock.now() - validity / 2, SHARED_CLAIM_MS);
+    // the build's first reads go out with the question whether it is needed at all: when it is (a
+    // fetch right after another process's revocation, racing its build), that is one round trip less
+    // on a busy Redis; when another process's CRL is taken instead, they were a few small reads
+    const now = this.b.clock.now();
+    const scopes = this.scopes(now);
+    scopes.catch(() => undefined); // unused if the shared CRL is taken; a build awaits it (and its error)
+    const got = await store.getOrClaimCrl(this.caId, version, now - validity / 2, SHARED_CLAIM_MS);
     if (typeof got === 'object') {
       this.cached = { der: got.der, version: got.version, builtAt: got.builtAt };
       return this.cached;
     }
-    const built = await this.build(version);
+    const built = await this.build(version, scopes);
     if (got === 'build')
       // shared for the others; this fetch does not wait for the write
       store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
         this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
       );
     return built;
+  }
+
+  /** The ids of the closed tasks whose pieces are cached (keys `task:<id>:<instant>`). */
+  private cachedTaskIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const k of this.pieces.keys()) if (k.startsWith('task:')) ids.add(k.slice(5, k.lastIndexOf(':')));
+    return ids;
   }
 
   /** The piece for `key` from the cache, or made by `make` (which reads the store). */
@@ -208,22 +230,29 @@ export class CrlService {
     return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
   }
 
-  private async build(version: number): Promise<Cached> {
-    const { store, clock } = this.b;
-    const now = clock.now();
-    const [single, tasks, idents, prins] = await Promise.all([
-      store.revokedCertificates(now),
-      store.crlScopes('task', now),
-      store.crlScopes('identity', now),
-      store.crlScopes('principal', now),
-    ]);
+  /** What the CRL lists, read at `now` (after the CRL version it is built for was read). */
+  private scopes(now: number): Promise<Scopes> {
+    const { store } = this.b;
+    return Promise.all([store.revokedCertificates(now), store.crlScopes('task', now), store.crlScopes('identity', now), store.crlScopes('principal', now)]).then(
+      ([single, tasks, idents, prins]) => ({ now, single, tasks, idents, prins }),
+    );
+  }
+
+  private async build(version: number, scopes: Promise<Scopes>): Promise<Cached> {
+    const { store } = this.b;
+    const { now, single, tasks, idents, prins } = await scopes;
+    const cachedTasks = this.cachedTaskIds();
     const wanted = await Promise.all([
       ...tasks.map(async (id) => {
+        // a task new to this process: its serials are read with its record, not after it (one round
+        // trip less; a closed task's serials never change, and a purged one's are gone too)
+        const slotsRead = cachedTasks.has(id) ? undefined : store.taskSerialSlots(id, now);
+        slotsRead?.catch(() => undefined); // awaited below when used; unused if the task was purged
         const task = await store.getTask(id);
         if (!task) return null; // purged: its certificates expired long ago
         // its certificates all end by the task's deadline; a closed task's set never changes
         return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => {
-          const slots = await store.taskSerialSlots(id, now);
+          const slots = await (slotsRead ?? store.taskSerialSlots(id, now));
           const at = Math.min(task.closedAt ?? task.expiresAt, now);
           return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), has: (k) => hasSlot(slots, k), at, until: task.expiresAt };
         });

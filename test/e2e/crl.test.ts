@@ -130,7 +130,9 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       const storeTwo = two.running.broker.store as Required<Store>;
       const builtByOne = vi.spyOn(storeOne, 'putCrl');
       const taken = vi.spyOn(storeTwo, 'getOrClaimCrl');
-      const builtByTwo = vi.spyOn(storeTwo, 'crlScopes');
+      // a build reads the closed task's serials; taking the shared CRL reads only the scopes (sent
+      // along with the question whether a build is needed, crl-service.ts obtain)
+      const builtByTwo = vi.spyOn(storeTwo, 'taskSerialSlots');
       try {
         expect((await api(one).close(task)).status).toBe(200); // closed through the other broker
         // the closing process builds and shares it; the replica, told by the feed, takes that build,

@@ -581,10 +581,12 @@ export class RedisStore implements Store {
     return Number((await this.cmd((r) => r.hget(this.crlKey('at'), serial))) ?? 0);
   }
 
+  /** One round trip (a CRL build waits on it); the expired ones are then pruned, when there are any. */
   async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {
-    const expired = await this.cmd((r) => r.zrangebyscore(this.crlKey('serials'), '-inf', now));
+    const [expired, serials, at] = await this.cmd((r) =>
+      Promise.all([r.zrangebyscore(this.crlKey('serials'), '-inf', now), r.zrangebyscore(this.crlKey('serials'), `(${now}`, '+inf'), r.hgetall(this.crlKey('at'))]),
+    );
     if (expired.length) await this.cmd((r) => Promise.all([r.zrem(this.crlKey('serials'), ...expired), r.hdel(this.crlKey('at'), ...expired)]));
-    const [serials, at] = await this.cmd((r) => Promise.all([r.zrangebyscore(this.crlKey('serials'), `(${now}`, '+inf'), r.hgetall(this.crlKey('at'))]));
     return serials.map((serial) => ({ serial, revokedAt: Number(at[serial] ?? now) }));
   }
 
