@@ -264,6 +264,10 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     const jwks = (await http(`${b.url}/v1/ca/spiffe-bundle`)).body;
     expect(jwks.keys[0].use).toBe('x509-svid');
     expect(jwks.keys[0].x5c).toHaveLength(1);
+    // the anchor's own key, and a sequence that grows with a new CA (its notBefore, in seconds)
+    const anchor = new X509Certificate(Buffer.from(jwks.keys[0].x5c[0], 'base64'));
+    expect(anchor.publicKey.export({ format: 'jwk' }).x).toBe(jwks.keys[0].x);
+    expect(jwks.spiffe_sequence).toBe(Math.floor(Date.parse(anchor.validFrom) / 1000));
     expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
     // content negotiation: JSON only when the client asks for nothing PEM would also satisfy
     for (const accept of ['application/jwk-set+json', 'application/json', 'application/json; q=1.0', 'text/html, application/jwk-set+json;q=0.9'])

@@ -14,13 +14,18 @@ function anchorsPem(b: Broker): string {
   return b.ca.rootPem ?? b.ca.cert.pem;
 }
 
+/**
+ * The SPIFFE trust bundle (SPIFFE Trust Domain and Bundle §4): one `x509-svid` key per trust anchor,
+ * its certificate in `x5c`. `spiffe_sequence` must grow whenever the bundle changes: it is the anchor's
+ * notBefore in seconds, so a new CA (a rotation, or dev mode's CA made at each start) has a greater one.
+ */
 function spiffeBundle(b: Broker) {
   const cert = new X509Certificate(anchorsPem(b));
   const jwk = cert.publicKey.export({ format: 'jwk' });
   return {
     keys: [{ ...jwk, use: 'x509-svid', x5c: [cert.raw.toString('base64')] }],
     spiffe_refresh_hint: 300,
-    spiffe_sequence: 1,
+    spiffe_sequence: Math.floor(Date.parse(cert.validFrom) / 1000),
   };
 }
 
