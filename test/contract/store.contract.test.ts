@@ -684,6 +684,15 @@ describe('RedisStore on a real server', () => {
     for (const k of [`${prefix}ident:${AGENT_A}:certs`, `${prefix}prin:user:bob:certs`]) between(await admin.pttl(k), 9 * MIN, 10 * MIN);
     expect(await store.getCertificate('0c02')).toEqual(rec('0c02', t0 + 2 * MIN));
     expect((await store.holderCertificates('identity', AGENT_A, t0, t0)).map((c) => c.serial).sort()).toEqual(['0c01', '0c02']);
+    // without a principal: no obo field, no principal index; issued later than it is recorded
+    const alone = { serial: '0c03', taskId: t.id, agent: AGENT_B, issuedAt: t0 + MIN, notAfter: t0 + 4 * MIN };
+    expect(await store.recordCertificate(alone, t0)).toBe('ok');
+    expect(await store.getCertificate('0c03')).toEqual(alone);
+    between(await admin.pttl(`${prefix}cert:0c03`), 6 * MIN, 7 * MIN);
+    expect((await store.holderCertificates('identity', AGENT_B, t0 + MIN, t0)).map((c) => c.serial)).toEqual(['0c03']);
+    expect((await store.holderCertificates('principal', 'user:bob', t0 + MIN, t0)).map((c) => c.serial).sort()).toEqual(['0c01', '0c02']);
+    // the task's keys live until its purge instant, also after a second agent joined its counts
+    for (const k of [`${prefix}task:{${t.id}}:certs`, `${prefix}task:{${t.id}}:agents`, `${prefix}task:{${t.id}}:serials`]) between(await admin.pttl(k), 19 * MIN, 20 * MIN);
   });
 
   it('keeps a locked identity forever and an unlocked one until retainUntil', async () => {

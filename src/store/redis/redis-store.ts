@@ -503,21 +503,19 @@ export class RedisStore implements Store {
   async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
     checkSlotSerial(rec.serial); // the record scripts make its slot
     const t = rec.taskId;
-    const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
-    if (rec.principal) fields.push('obo', rec.principal);
-    const member = `${rec.serial}|${rec.issuedAt}`;
     const identityIndex = this.holderCertsKey('identity', rec.agent);
     if (!this.clustered) {
       // one server: everything in one atomic call (on a Cluster the keys span slots: the steps below)
       const principalIndex = rec.principal ? this.holderCertsKey('principal', rec.principal) : identityIndex;
       if (expect && expect.principal !== rec.principal) throw new TypeError('the expected principal is not the record\'s');
       const identKey = this.identKey(expect?.identity ?? rec.agent);
+      // the record's fields, its kept-until instant and the index member are made by the script (scripts.ts)
       const out = await this.cmd((r) =>
         r.mfRecordCertificateAll(
           this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
           identKey, rec.principal ? this.prinKey(rec.principal) : identKey,
-          now, rec.serial, rec.notAfter, rec.agent, certificateKeptUntil(rec), member, rec.principal ? '1' : '0',
-          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-', ...fields,
+          now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
+          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
         ),
       );
       return issuanceOutcome(out);
@@ -527,6 +525,9 @@ export class RedisStore implements Store {
     );
     const outcome = issuanceOutcome(out);
     if (outcome !== 'ok') return outcome;
+    const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
+    if (rec.principal) fields.push('obo', rec.principal);
+    const member = `${rec.serial}|${rec.issuedAt}`;
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
     await this.cmd((r) => {
