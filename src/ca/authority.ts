@@ -1,8 +1,8 @@
 /**
- * The certificate authority the broker signs X509-SVIDs with: `ca: {cert_file, key_file, chain_file?}`
- * from config (a root or an intermediate), else one generated once under `<keys.dir>/ca/` (created
- * atomically, 0600 key, so replicas sharing the key directory share the CA, like step-ca's `init`),
- * or, in dev mode, in memory.
+ * The certificate authority the broker signs X509-SVIDs with: `ca: {cert_file, key_file,
+ * key_password_file?, chain_file?}` from config (a root or an intermediate; its key encrypted or not),
+ * else one generated once under `<keys.dir>/ca/` (created atomically, 0600 key, so replicas sharing
+ * the key directory share the CA, like step-ca's `init`), or, in dev mode, in memory.
  */
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,11 +17,20 @@ function read(path: string, what: string): string {
   }
 }
 
+/** The password in `ca.key_password_file`: its first line, without the line break (as step-ca reads --password-file). */
+function readPassword(path: string): string {
+  const text = read(path, 'key_password_file');
+  const line = text.split(/\r?\n/, 1)[0]!;
+  if (line === '') throw new Error(`ca.key_password_file: ${path} has an empty first line (the password of ca.key_file)`);
+  return line;
+}
+
 export function loadAuthority(config: Config, now = new Date()): CertificateAuthority {
   if (config.ca) {
     return loadCa({
       certPem: read(config.ca.certFile, 'cert_file'),
       keyPem: read(config.ca.keyFile, 'key_file'),
+      ...(config.ca.keyPasswordFile ? { keyPassword: readPassword(config.ca.keyPasswordFile) } : {}),
       ...(config.ca.chainFile ? { chainPem: read(config.ca.chainFile, 'chain_file') } : {}),
       now,
     });

@@ -67,7 +67,7 @@ export interface Config {
   log: { level: string };
   dev: boolean;
   /** The certificate authority; absent: a CA generated once in `<keysDir>/ca` (dev mode: in memory). */
-  ca?: { certFile: string; keyFile: string; chainFile?: string; backdateMs: number; crlValidityMs: number };
+  ca?: { certFile: string; keyFile: string; keyPasswordFile?: string; chainFile?: string; backdateMs: number; crlValidityMs: number };
   caDefaults: { backdateMs: number; crlValidityMs: number };
   /** Where the config came from (a path, or "embedded dev default"). */
   source: string;

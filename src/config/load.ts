@@ -131,6 +131,7 @@ function normalise(c: RawConfig, source: string): Config {
           ca: {
             certFile: resolve(c.ca.cert_file),
             keyFile: resolve(c.ca.key_file),
+            ...(c.ca.key_password_file ? { keyPasswordFile: resolve(c.ca.key_password_file) } : {}),
             ...(c.ca.chain_file ? { chainFile: resolve(c.ca.chain_file) } : {}),
             backdateMs: ms(c.ca.backdate),
             crlValidityMs: ms(c.ca.crl_validity),

@@ -176,6 +176,8 @@ export const configSchema = z
       .object({
         cert_file: z.string().min(1).optional(),
         key_file: z.string().min(1).optional(),
+        /** A file holding the password of an encrypted key_file (as step-ca's --password-file): its first line. */
+        key_password_file: z.string().min(1).optional(),
         chain_file: z.string().min(1).optional(),
         /** How far not_before is set before the issuance instant (clock skew of relying parties): small only. */
         backdate: duration.refine((d) => parseDuration(d)! <= 10 * 60_000, { message: 'at most 10m: certificates live minutes' }).default('30s'),
@@ -228,6 +230,8 @@ export const configSchema = z
       });
     if (c.ca?.chain_file !== undefined && c.ca.cert_file === undefined)
       ctx.addIssue({ code: 'custom', path: ['ca', 'chain_file'], message: 'a chain needs the CA it belongs to: set cert_file and key_file' });
+    if (c.ca?.key_password_file !== undefined && c.ca.key_file === undefined)
+      ctx.addIssue({ code: 'custom', path: ['ca', 'key_password_file'], message: 'a key password needs the key it opens: set cert_file and key_file' });
     if (c.workers !== 1 && c.store === 'memory')
       ctx.addIssue({
         code: 'custom',

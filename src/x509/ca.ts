@@ -79,7 +79,9 @@ export interface CertificateAuthority {
 
 export interface LoadCaInput {
   certPem: string;
+  /** PKCS#8, SEC1 or PKCS#1 PEM; encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's legacy `Proc-Type: 4,ENCRYPTED`) with `keyPassword`. */
   keyPem: string;
+  keyPassword?: string;
   chainPem?: string;
   now?: Date;
 }
@@ -165,9 +167,14 @@ export function loadCa(input: LoadCaInput): CertificateAuthority {
 
   let key: KeyObject;
   try {
-    key = createPrivateKey(input.keyPem);
+    // an empty passphrase rather than none: OpenSSL would otherwise prompt on the terminal for one
+    key = createPrivateKey({ key: input.keyPem, format: 'pem', passphrase: input.keyPassword ?? '' });
   } catch (e) {
-    return bad('CA private key cannot be loaded (PEM PKCS#8, SEC1 or PKCS#1, unencrypted)', e);
+    const code = (e as { code?: string }).code ?? '';
+    const encrypted = /ENCRYPTED/.test(input.keyPem);
+    if (encrypted && input.keyPassword === undefined) return bad('CA private key is encrypted: give its password (config ca.key_password_file)', e);
+    if (encrypted || code === 'ERR_OSSL_BAD_DECRYPT') return bad('CA private key cannot be decrypted with the password given (config ca.key_password_file)', e);
+    return bad('CA private key cannot be loaded (PEM PKCS#8, SEC1 or PKCS#1, encrypted or not)', e);
   }
   const alg = caSignatureAlgorithm(key);
   if (!alg) bad(`unsupported CA key (${key.asymmetricKeyType}); use EC P-256/P-384, Ed25519 or RSA >= 2048`);

@@ -7,6 +7,8 @@ import { availableParallelism } from 'node:os';
 import { buildConfig, ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { devConfig } from '../../src/config/dev-default.js';
 import { parseDuration } from '../../src/config/duration.js';
+import { loadAuthority } from '../../src/ca/authority.js';
+import { generateDevCa } from '../../src/x509/index.js';
 
 const minimal = {
   issuer: 'https://mayfly.example.com',
@@ -48,6 +50,25 @@ describe('config', () => {
     expect(errorOf({ ...minimal, ca: { chain_file: 'chain.pem' } })).toMatch(/ca\.chain_file/);
     expect(errorOf({ ...minimal, ca: { backdate: '1h' } })).toMatch(/ca\.backdate: at most 10m/);
     expect(errorOf({ ...minimal, ca: { crl_validity: '10s' } })).toMatch(/ca\.crl_validity/);
+  });
+
+  it('ca.key_password_file: the first line of the file opens an encrypted key_file; needs key_file; a wrong or empty one stops the start', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-ca-pass-'));
+    const made = generateDevCa('example.com');
+    writeFileSync(join(dir, 'ca.pem'), made.cert.pem);
+    writeFileSync(join(dir, 'ca.key'), made.key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'correct horse' }) as string);
+    writeFileSync(join(dir, 'pass'), 'correct horse\nsecond line ignored\n');
+    writeFileSync(join(dir, 'wrong'), 'battery staple\n');
+    writeFileSync(join(dir, 'empty'), '\n');
+    const ca = (pass?: string) => ({ cert_file: join(dir, 'ca.pem'), key_file: join(dir, 'ca.key'), ...(pass ? { key_password_file: join(dir, pass) } : {}) });
+    const c = buildConfig({ ...minimal, ca: ca('pass') }, 'x', {});
+    expect(c.ca?.keyPasswordFile).toBe(join(dir, 'pass'));
+    expect(loadAuthority(c).ski.equals(made.ski)).toBe(true);
+    expect(() => loadAuthority(buildConfig({ ...minimal, ca: ca() }, 'x', {}))).toThrow(/encrypted: give its password \(config ca\.key_password_file\)/);
+    expect(() => loadAuthority(buildConfig({ ...minimal, ca: ca('wrong') }, 'x', {}))).toThrow(/cannot be decrypted/);
+    expect(() => loadAuthority(buildConfig({ ...minimal, ca: ca('empty') }, 'x', {}))).toThrow(/ca\.key_password_file: .* empty first line/);
+    expect(() => loadAuthority(buildConfig({ ...minimal, ca: ca('missing') }, 'x', {}))).toThrow(/ca\.key_password_file: cannot read/);
+    expect(errorOf({ ...minimal, ca: { key_password_file: join(dir, 'pass') } })).toMatch(/ca\.key_password_file: a key password needs the key it opens/);
   });
 
   it('registrations with attestor "join" need no match (the join token names the identity); others do', () => {

@@ -62,6 +62,26 @@ describe('loadCa', () => {
     expect(loadCa({ certPem: w.readText('r1.pem'), keyPem: w.readText('r1.sec1.key') }).ski.equals(ca.ski)).toBe(true);
   });
 
+  it('an encrypted key (PKCS#8 and OpenSSL legacy PEM) loads with its password; without it, or with another, a clear ca_invalid', () => {
+    opensslRoot(w, 'r5', 'p256');
+    const plain = loadCa({ certPem: w.readText('r5.pem'), keyPem: w.readText('r5.key') });
+    w.openssl(['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', 'r5.key', '-out', 'r5.p8.key', '-passout', 'pass:s3cret pass']);
+    w.openssl(['ec', '-aes256', '-in', 'r5.key', '-out', 'r5.legacy.key', '-passout', 'pass:s3cret pass']);
+    expect(w.readText('r5.p8.key')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect(w.readText('r5.legacy.key')).toContain('Proc-Type: 4,ENCRYPTED');
+    for (const f of ['r5.p8.key', 'r5.legacy.key']) {
+      const keyPem = w.readText(f);
+      const ca = loadCa({ certPem: w.readText('r5.pem'), keyPem, keyPassword: 's3cret pass' });
+      expect(ca.ski.equals(plain.ski)).toBe(true);
+      expect(ca.signatureAlgorithm).toBe('ES256');
+      expect(caInvalid(() => loadCa({ certPem: w.readText('r5.pem'), keyPem }))).toMatch(/encrypted: give its password/);
+      expect(caInvalid(() => loadCa({ certPem: w.readText('r5.pem'), keyPem, keyPassword: 'wrong' }))).toMatch(/cannot be decrypted/);
+      expect(caInvalid(() => loadCa({ certPem: w.readText('r5.pem'), keyPem, keyPassword: '' }))).toMatch(/cannot be decrypted/);
+    }
+    // a password given for a key that is not encrypted is not needed, and harmless
+    expect(loadCa({ certPem: w.readText('r5.pem'), keyPem: w.readText('r5.key'), keyPassword: 'unused' }).ski.equals(plain.ski)).toBe(true);
+  });
+
   it('an intermediate: chain given in the cert file or in chainPem; the root is never served', () => {
     opensslRoot(w, 'r2', 'rsa2048');
     opensslIntermediate(w, 'i2', 'r2', 'p256');
