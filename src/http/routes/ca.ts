@@ -90,9 +90,16 @@ export function caRoutes(app: Hono, b: Broker): void {
     return ocsp(b, c, body);
   });
   app.get('/v1/ca/ocsp/:req{.+}', async (c) => {
-    const raw = decodeURIComponent(c.req.path.slice('/v1/ca/ocsp/'.length));
-    if (raw.length > OCSP_MAX_REQUEST * 2 || !/^[A-Za-z0-9+/=_-]+$/.test(raw))
-      return c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+    const malformed = () => c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+    const encoded = c.req.path.slice('/v1/ca/ocsp/'.length);
+    if (encoded.length > OCSP_MAX_REQUEST * 6) return malformed(); // before decoding: at most 3 characters per decoded one
+    let raw: string;
+    try {
+      raw = decodeURIComponent(encoded);
+    } catch {
+      return malformed(); // a broken percent-encoding (`%ZZ`, invalid UTF-8) is a malformed request, not an error of ours
+    }
+    if (raw.length > OCSP_MAX_REQUEST * 2 || !/^[A-Za-z0-9+/=_-]+$/.test(raw)) return malformed();
     return ocsp(b, c, Buffer.from(raw, 'base64'));
   });
 }
