@@ -310,6 +310,11 @@ describe('hostile path parameters never produce a 5xx', () => {
     ['GET', (s) => `/v1/tasks/${wide}/certificates?${s}`],
     ['GET', (s) => `/v1/audit?${s}`],
     ['GET', (s) => `/v1/revocations?${s}`],
+    ['GET', (s) => `/v1/identities?${s}`],
+    ['GET', (s) => `/v1/principals?${s}`],
+    ['GET', (s) => `/v1/ca/bundle?${s}`],
+    ['GET', (s) => `/v1/ca/crl?${s}`],
+    ['GET', (s) => `/v1/ca/spiffe-bundle?${s}`],
   ];
   for (const [i, [method, path]] of routes.entries()) {
     it(`${method} ${path('{x}')}`, async () => {
@@ -323,6 +328,28 @@ describe('hostile path parameters never produce a 5xx', () => {
       );
     });
   }
+  it('any Accept header at GET /v1/ca/bundle: 200, the PEM bundle or the JWK Set, nothing else', async () => {
+    const token = fc.constantFrom('application/json', 'application/jwk-set+json', 'text/plain', '*/*', 'application/*', 'application/x-pem-file', ';q=0', ';q=1', ',', ' ', 'JSON');
+    const accept = fc.oneof(
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 200 }),
+      fc.array(token, { maxLength: 8 }).map((t) => t.join('')),
+    );
+    let json = 0;
+    await fc.assert(
+      fc.asyncProperty(accept, async (accept) => {
+        const r = await raw(h.b.url, { method: 'GET', path: '/v1/ca/bundle', headers: { accept } });
+        expect(r.status, accept).toBe(200);
+        const ct = r.headers.get('content-type') ?? '';
+        if (ct.startsWith('application/json')) {
+          expect(r.body.keys[0].use).toBe('x509-svid');
+          json++;
+        } else expect([ct, r.text.startsWith('-----BEGIN CERTIFICATE-----')]).toEqual(['application/x-pem-file', true]);
+      }),
+      params(600),
+    );
+    expect(json).toBeGreaterThan(0); // both answers were exercised
+  });
+
   it('the fixtures survived the fuzzing: the real token is active and the tasks are open', async () => {
     expect((await h.a.introspect(realToken)).body.active).toBe(true);
     expect((await h.a.getTask(wide, OPERATOR.token)).body.state).toBe('open');
