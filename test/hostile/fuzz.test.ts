@@ -350,6 +350,37 @@ describe('hostile path parameters never produce a 5xx', () => {
     expect(json).toBeGreaterThan(0); // both answers were exercised
   });
 
+  it('any cursor at GET /v1/revocations/stream (query since or Last-Event-ID): a 400 with the error body, or the event stream', async () => {
+    const cursor = fc.oneof(
+      fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 }),
+      fc.tuple(fc.nat(), fc.nat()).map(([a, b]) => `${a}-${b}`),
+      fc.constantFrom('0', '0-0', '-', '+', '$', '>', '99999999999999999999-1', '1-99999999999999999999', '1-', '-1', '1-1-1', '01-1'),
+    );
+    let streams = 0;
+    await fc.assert(
+      fc.asyncProperty(cursor, fc.boolean(), async (since, asHeader) => {
+        const ac = new AbortController();
+        const url = asHeader ? `${h.b.url}/v1/revocations/stream` : `${h.b.url}/v1/revocations/stream?since=${encodeURIComponent(since)}`;
+        const r = await fetch(url, { headers: { ...basic(), ...(asHeader ? { 'last-event-id': since } : {}) }, signal: ac.signal });
+        try {
+          if (r.status === 200) {
+            expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
+            streams++;
+          } else {
+            expect(r.status, since).toBe(400);
+            const body = (await r.json()) as { error: string; error_description: string };
+            expect(body.error).toBe('invalid_request');
+            expect(body.error_description.length).toBeGreaterThan(0);
+          }
+        } finally {
+          ac.abort();
+        }
+      }),
+      params(601),
+    );
+    expect(streams).toBeGreaterThan(0);
+  });
+
   it('the fixtures survived the fuzzing: the real token is active and the tasks are open', async () => {
     expect((await h.a.introspect(realToken)).body.active).toBe(true);
     expect((await h.a.getTask(wide, OPERATOR.token)).body.state).toBe('open');
