@@ -80,7 +80,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     ca,
     caAnchors: [new X509Certificate(ca.cert.der)],
     certificateAttestors: loadCertificateAttestors(config.certificateAttestors),
-    ...(config.dpop.requireNonce ? { dpopNonces: new DpopNonces(ca.key, config.dpop.nonceLifetimeMs) } : {}),
+    ...(config.dpop.requireNonce ? { dpopNonces: DpopNonces.fromCaKey(ca.key, config.dpop.nonceLifetimeMs) } : {}),
     ...(devMint ? { devMint } : {}),
   };
   broker.crl = new CrlService(broker as Broker);

@@ -6,7 +6,10 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, createDpopKey, TaskClosedError, type AttestationSource } from '../../src/sdk/client/index.js';
-import { createVerifier } from '../../src/sdk/verifier/index.js';
+import { createVerifier, mayflyAuth, type MayflyEnv } from '../../src/sdk/verifier/index.js';
+import type { AddressInfo } from 'node:net';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
 import { api, API, CLIENT, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
 import { eventually, manual } from './support.js';
 
@@ -196,6 +199,43 @@ describe('client', () => {
       expect(await agent().authHeaders({ ...t, tokenType: 'Bearer' }, req)).toEqual({ authorization: `Bearer ${t.token}` });
       await expect(agent().authHeaders(t, req)).rejects.toThrow(/DPoP key/);
     } finally {
+      v.close();
+    }
+  });
+
+  it('fetch(): a resource server that requires DPoP nonces (RFC 9449 §9) is answered after one retry, then at once with the nonce it sent', async () => {
+    const task = await openTask();
+    const key = await createDpopKey();
+    const c = createClient({ brokerUrl: b.url, attestation: attest('agent-b'), fetch: counting, clock: b.clock, dpop: key });
+    const t = await c.token({ task, scope: 'read', audience: API });
+    const v = createVerifier({ issuer: b.url, clientId: CLIENT.id, clientSecret: CLIENT.secret, feed: 'poll', clock: b.clock, dpop: { nonce: { secret: 'resource server nonce secret, 32+ bytes' } } });
+    await v.start({ timeoutMs: 5000 });
+    const seen: number[] = [];
+    const app = new Hono<MayflyEnv>();
+    app.use('*', async (ctx, next) => {
+      await next();
+      seen.push(ctx.res.status);
+    });
+    app.use('/repo/*', mayflyAuth(v, { audience: API, scopes: ['read'] }));
+    app.post('/repo/files', async (ctx) => ctx.json({ sub: ctx.get('mayfly').sub, got: await ctx.req.text() }));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/repo/files?x=1`;
+    try {
+      const first = await c.fetch(t, url, { method: 'POST', body: 'hello' });
+      expect(first.status).toBe(200);
+      expect(await first.json()).toMatchObject({ got: 'hello' });
+      expect(first.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(seen).toEqual([401, 200]); // use_dpop_nonce, then the retry with the nonce
+      seen.length = 0;
+      expect((await c.fetch(t, url, { method: 'POST', body: 'again' })).status).toBe(200);
+      expect(seen).toEqual([200]); // the nonce it remembered for this origin
+      // a Bearer token is never retried (nothing to prove)
+      seen.length = 0;
+      expect((await c.fetch({ ...t, tokenType: 'Bearer' }, url, { method: 'POST', body: 'x' })).status).toBe(401);
+      expect(seen).toEqual([401]);
+    } finally {
+      server.close();
       v.close();
     }
   });

@@ -9,6 +9,7 @@ import { createVerifier, verifyRequest, type Verifier } from '../../src/sdk/veri
 import { accessTokenHash } from '../../src/sdk/verifier/dpop.js';
 import { API, CLIENT, WIDE_TASK, api, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { mint } from './support.js';
+import type { ManualClock } from '../../src/clock.js';
 
 describe('DPoP-bound tokens', () => {
   let b: TestBroker;
@@ -38,7 +39,7 @@ describe('DPoP-bound tokens', () => {
     await b.close();
   });
 
-  const proof = (o: { htm?: string; htu?: string; iat?: number; jti?: string; ath?: string; key?: typeof proofKey; typ?: string; token?: string } = {}) =>
+  const proof = (o: { htm?: string; htu?: string; iat?: number; jti?: string; ath?: string; key?: typeof proofKey; typ?: string; token?: string; nonce?: string } = {}) =>
     (async () =>
       new SignJWT({
         htm: o.htm ?? 'GET',
@@ -46,6 +47,7 @@ describe('DPoP-bound tokens', () => {
         iat: o.iat ?? Math.floor(b.clock.now() / 1000),
         jti: o.jti ?? randomUUID(),
         ath: o.ath ?? accessTokenHash(o.token ?? bound),
+        ...(o.nonce !== undefined ? { nonce: o.nonce } : {}),
       })
         .setProtectedHeader({ alg: 'ES256', typ: o.typ ?? 'dpop+jwt', jwk: await exportJWK((o.key ?? proofKey).publicKey) })
         .sign((o.key ?? proofKey).privateKey))();
@@ -92,5 +94,65 @@ describe('DPoP-bound tokens', () => {
     const r = await verifyRequest(v, { authorization: `DPoP ${bound}`, dpop: await proof({ htm: 'DELETE' }) }, { audience: API, method: 'GET', url: URL_ });
     expect(r).toMatchObject({ ok: false, status: 401, code: 'dpop_invalid' });
     if (!r.ok) expect(r.headers['www-authenticate']).toMatch(/^DPoP realm="mayfly", error="invalid_dpop_proof", error_description="[^"]*", algs="/);
+  });
+
+  describe('resource-server nonces (RFC 9449 §9)', () => {
+    const SECRET = 'a resource server secret of 32+ bytes';
+    const LIFETIME = 10_000;
+    const withNonces = (secret = SECRET) =>
+      createVerifier({ issuer: b.url, clientId: CLIENT.id, clientSecret: CLIENT.secret, clock: b.clock, feed: 'none', introspectionFallback: true, dpop: { nonce: { secret, lifetimeMs: LIFETIME } } });
+    const checkWith = async (verifier: Verifier, p: string) => verifier.verify(bound, { audience: API, dpop: { proof: p, method: 'GET', url: URL_, scheme: 'DPoP' } });
+
+    it('a proof without a nonce gets use_dpop_nonce and one to retry with; with it, the request passes and gets the current one', async () => {
+      const vn = withNonces();
+      const first = await checkWith(vn, await proof());
+      expect(first).toMatchObject({ ok: false, code: 'use_dpop_nonce', message: expect.stringMatching(/requires a DPoP nonce/) });
+      const nonce = (first as { dpopNonce: string }).dpopNonce;
+      expect(nonce).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      const ok = await checkWith(vn, await proof({ nonce }));
+      expect(ok).toMatchObject({ ok: true, dpopNonce: nonce });
+      // a replica with the same secret accepts it; one with another secret does not
+      expect(await checkWith(withNonces(), await proof({ nonce }))).toMatchObject({ ok: true });
+      expect(await checkWith(withNonces(`${SECRET} but another`), await proof({ nonce }))).toMatchObject({ ok: false, code: 'use_dpop_nonce', message: expect.stringMatching(/stale or not ours/) });
+      // the broker's verifier without nonces ignores one
+      expect(await check(await proof({ nonce }))).toMatchObject({ ok: true });
+      expect((await check(await proof())) as { dpopNonce?: string }).not.toHaveProperty('dpopNonce');
+    });
+
+    it('a nonce is good in its window and the next, then refused; a bad proof is still dpop_invalid, never use_dpop_nonce', async () => {
+      const vn = withNonces();
+      const nonce = ((await checkWith(vn, await proof())) as { dpopNonce: string }).dpopNonce;
+      (b.clock as ManualClock).advance(LIFETIME);
+      expect(await checkWith(vn, await proof({ nonce }))).toMatchObject({ ok: true });
+      (b.clock as ManualClock).advance(LIFETIME);
+      const stale = await checkWith(vn, await proof({ nonce }));
+      expect(stale).toMatchObject({ ok: false, code: 'use_dpop_nonce' });
+      expect((stale as { dpopNonce: string }).dpopNonce).not.toBe(nonce);
+      for (const bad of ['', 'x', nonce.slice(1), `${nonce.slice(0, -1)}${nonce.endsWith('A') ? 'B' : 'A'}`])
+        expect(await checkWith(vn, await proof({ nonce: bad })), bad).toMatchObject({ ok: false, code: 'use_dpop_nonce' });
+      // the other checks come first: a wrong method with a good nonce is an invalid proof
+      const fresh = ((await checkWith(vn, await proof())) as { dpopNonce: string }).dpopNonce;
+      expect(await checkWith(vn, await proof({ nonce: fresh, htm: 'POST' }))).toMatchObject({ ok: false, code: 'dpop_invalid' });
+      // a proof refused for its nonce is not recorded as used: its jti is still good with the nonce
+      const jti = randomUUID();
+      expect(await checkWith(vn, await proof({ jti }))).toMatchObject({ ok: false, code: 'use_dpop_nonce' });
+      expect(await checkWith(vn, await proof({ jti, nonce: fresh }))).toMatchObject({ ok: true });
+      expect(await checkWith(vn, await proof({ jti, nonce: fresh }))).toMatchObject({ ok: false, code: 'dpop_invalid', message: expect.stringMatching(/already used/) });
+    });
+
+    it('verifyRequest: 401 with a DPoP use_dpop_nonce challenge and the DPoP-Nonce header; accepted requests carry the next nonce', async () => {
+      const vn = withNonces();
+      const r = await verifyRequest(vn, { authorization: `DPoP ${bound}`, dpop: await proof() }, { audience: API, method: 'GET', url: URL_ });
+      expect(r).toMatchObject({ ok: false, status: 401, code: 'use_dpop_nonce', body: { error: 'use_dpop_nonce' } });
+      if (r.ok) return;
+      expect(r.headers['www-authenticate']).toMatch(/^DPoP realm="mayfly", error="use_dpop_nonce", error_description="[^"]*"/);
+      const nonce = r.headers['dpop-nonce']!;
+      const ok = await verifyRequest(vn, { authorization: `DPoP ${bound}`, dpop: await proof({ nonce }) }, { audience: API, method: 'GET', url: URL_ });
+      expect(ok).toMatchObject({ ok: true, headers: { 'dpop-nonce': nonce } });
+    });
+
+    it('refuses a secret shorter than 32 bytes', () => {
+      expect(() => withNonces('short')).toThrow(/at least 32 bytes/);
+    });
   });
 });

@@ -53,6 +53,8 @@ export function explain(f: VerifyFailure, d: Decoded, extra: { task?: TaskView |
       return `its revocation state could not be read (${f.message})`;
     case 'dpop_invalid':
       return `it is bound to a DPoP key and needs a proof (${f.message})`;
+    case 'use_dpop_nonce':
+      return `the resource server wants its DPoP proofs to carry its nonce (${f.message})`;
     case 'certificate_mismatch':
       return `it is bound to a client certificate (RFC 8705) and is good only over mTLS with that certificate (${f.message})`;
     case 'insufficient_scope':

@@ -47,14 +47,35 @@ export interface MayflyClient {
    * The headers that present `token` for one request: `Authorization: Bearer …`, or for a DPoP-bound
    * token `Authorization: DPoP …` plus a fresh `DPoP` proof for this method and URL.
    */
-  authHeaders(token: AccessToken, request: { method: string; url: string }): Promise<Record<string, string>>;
+  authHeaders(token: AccessToken, request: { method: string; url: string; nonce?: string }): Promise<Record<string, string>>;
+  /**
+   * `fetch` with `token` presented (authHeaders). For a DPoP-bound token, the resource server's latest
+   * nonce (RFC 9449 §9, its `DPoP-Nonce` header) is kept per origin and put in the next proofs, and a
+   * 401 `use_dpop_nonce` is retried once with the nonce it carries. A retried body must be replayable
+   * (a string, bytes, URLSearchParams), not a stream.
+   */
+  fetch(token: AccessToken, url: string, init?: RequestInit): Promise<Response>;
 }
+
+/** Resource servers' DPoP nonces remembered per origin (RFC 9449 §9): a few, the oldest forgotten first. */
+const MAX_SERVER_NONCES = 256;
 
 export function createClient(o: ClientOptions): MayflyClient {
   const renewAt = o.renewAt ?? 0.8;
   if (!(renewAt > 0 && renewAt <= 1)) throw new RangeError('renewAt must be in (0, 1]');
   const f: FetchLike = o.fetch ?? ((...a) => fetch(...a));
   const now = () => (o.clock ? o.clock.now() : Date.now());
+  const serverNonces = new Map<string, string>();
+  const rememberNonce = (origin: string, nonce: string) => {
+    serverNonces.delete(origin);
+    if (serverNonces.size >= MAX_SERVER_NONCES) serverNonces.delete(serverNonces.keys().next().value!);
+    serverNonces.set(origin, nonce);
+  };
+  const authHeaders = async (t: AccessToken, req: { method: string; url: string; nonce?: string }): Promise<Record<string, string>> => {
+    if (t.tokenType === 'Bearer') return { authorization: `Bearer ${t.token}` };
+    if (!o.dpop) throw new Error('a DPoP-bound token needs the DPoP key it is bound to');
+    return { authorization: `DPoP ${t.token}`, dpop: await dpopProof(o.dpop, req.method, req.url, t.token, now(), req.nonce) };
+  };
   const cache = new TokenCache(now, async (r) => {
     const subject = await o.attestation.token();
     return exchange(o.brokerUrl, f, subject, r, now(), renewAt, proofFor());
@@ -77,10 +98,23 @@ export function createClient(o: ClientOptions): MayflyClient {
     certificate: (req) => requestCertificate(o.brokerUrl, f, o.attestation, req),
     delegated: async (req) => delegateExchange(o.brokerUrl, f, await o.attestation.token(), req, now(), renewAt, proofFor()),
     forget: (id) => cache.forget(id),
-    authHeaders: async (t, req): Promise<Record<string, string>> => {
-      if (t.tokenType === 'Bearer') return { authorization: `Bearer ${t.token}` };
-      if (!o.dpop) throw new Error('a DPoP-bound token needs the DPoP key it is bound to');
-      return { authorization: `DPoP ${t.token}`, dpop: await dpopProof(o.dpop, req.method, req.url, t.token, now()) };
+    authHeaders,
+    fetch: async (t, url, init = {}) => {
+      const method = init.method ?? 'GET';
+      const origin = new URL(url).origin;
+      const send = async (nonce: string | undefined) => {
+        const headers = new Headers(init.headers);
+        for (const [k, v] of Object.entries(await authHeaders(t, { method, url, ...(nonce ? { nonce } : {}) }))) headers.set(k, v);
+        const res = await f(url, { ...init, method, headers });
+        const next = res.headers.get('dpop-nonce');
+        if (next && t.tokenType === 'DPoP') rememberNonce(origin, next);
+        return res;
+      };
+      const res = await send(serverNonces.get(origin));
+      const challenge = res.headers.get('www-authenticate') ?? '';
+      if (t.tokenType !== 'DPoP' || res.status !== 401 || !/error="use_dpop_nonce"/.test(challenge) || !res.headers.get('dpop-nonce')) return res;
+      await res.body?.cancel();
+      return send(serverNonces.get(origin));
     },
   };
 }

@@ -2,12 +2,15 @@
  * DPoP (RFC 9449 §4.3, §7.1) for tokens bound to a key (`cnf.jkt`): the proof is a JWT with
  * `typ: dpop+jwt` and the public key in its `jwk` header, signed by that key, whose RFC 7638 thumbprint
  * is the token's `cnf.jkt`; it names this request (`htm`, `htu` without query and fragment), is fresh
- * (`iat`), hashes this token (`ath`), and its `jti` was never seen before.
+ * (`iat`), hashes this token (`ath`), and its `jti` was never seen before. With resource-server nonces
+ * (§9, `nonces`), it also carries a nonce this server issued, else the answer is `use_dpop_nonce` with
+ * a fresh one.
  */
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
 import { fail, type VerifyFailure } from './result.js';
 import type { ReplayCache } from './replay-cache.js';
+import type { DpopNonces } from '../../attest/dpop-nonce.js';
 
 export interface DpopRequest {
   /** The `DPoP` request header. */
@@ -27,6 +30,8 @@ export interface DpopConfig {
   /** Allowed clock skew for proofs from the future (seconds). */
   skewS: number;
   replay: ReplayCache;
+  /** RFC 9449 §9: proofs must carry one of these nonces. */
+  nonces?: DpopNonces;
 }
 
 export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
@@ -70,6 +75,14 @@ export async function checkDpop(token: string, jkt: string | undefined, req: Dpo
   if (ageMs > cfg.maxAgeS * 1000 || ageMs < -cfg.skewS * 1000) return fail('dpop_invalid', 'DPoP proof is not fresh');
   if (ath !== accessTokenHash(token)) return fail('dpop_invalid', 'DPoP proof ath does not match the access token');
   if ((await calculateJwkThumbprint(jwk, 'sha256')) !== jkt) return fail('dpop_invalid', 'DPoP proof key is not the key the token is bound to');
+  // last before the replay record: a proof refused for its nonce was never used, the retry is a new proof
+  if (cfg.nonces && !cfg.nonces.valid(payload.nonce, now))
+    return {
+      ok: false,
+      code: 'use_dpop_nonce',
+      message: payload.nonce === undefined ? 'this resource server requires a DPoP nonce: retry with the one in DPoP-Nonce' : 'the DPoP nonce is stale or not ours: retry with the one in DPoP-Nonce',
+      dpopNonce: cfg.nonces.current(now),
+    };
   if (!cfg.replay.add(`${jkt}.${jti}`, iat * 1000 + (cfg.maxAgeS + cfg.skewS) * 1000, now)) return fail('dpop_invalid', 'DPoP proof was already used');
   return null;
 }

@@ -44,5 +44,6 @@ export function mayflyAuth(verifier: Verifier, opts: MayflyAuthOptions): Middlew
     if (!r.ok) return c.json(r.body, r.status, r.headers);
     c.set('mayfly', r.claims);
     await next();
+    for (const [k, v] of Object.entries(r.headers)) c.header(k, v); // the next DPoP-Nonce, with resource-server nonces
   };
 }

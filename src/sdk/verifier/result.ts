@@ -26,18 +26,22 @@ export type VerifyCode =
   | 'tool_not_allowed'
   | 'stale'
   | 'dpop_invalid'
+  | 'use_dpop_nonce'
   | 'certificate_mismatch';
 
 /** Why a token is revoked: a reason of revoke/active.ts, or `introspection_inactive` when the broker said so. */
 export type RevokedReason = Exclude<InactiveReason, 'invalid' | 'expired'> | 'introspection_inactive';
 
 export type VerifyFailure =
-  | { ok: false; code: Exclude<VerifyCode, 'revoked'>; message: string }
+  | { ok: false; code: Exclude<VerifyCode, 'revoked' | 'use_dpop_nonce'>; message: string }
+  /** RFC 9449 §9: retry with a proof carrying `dpopNonce` (sent in the `DPoP-Nonce` response header). */
+  | { ok: false; code: 'use_dpop_nonce'; message: string; dpopNonce: string }
   | { ok: false; code: 'revoked'; reason: RevokedReason; message: string };
 
-export type VerifyResult = { ok: true; claims: MayflyClaims } | VerifyFailure;
+/** `dpopNonce`: with resource-server nonces configured, the current one, for a `DPoP-Nonce` header on the answer. */
+export type VerifyResult = { ok: true; claims: MayflyClaims; dpopNonce?: string } | VerifyFailure;
 
-export function fail(code: Exclude<VerifyCode, 'revoked'>, message: string): VerifyFailure {
+export function fail(code: Exclude<VerifyCode, 'revoked' | 'use_dpop_nonce'>, message: string): VerifyFailure {
   return { ok: false, code, message };
 }
 

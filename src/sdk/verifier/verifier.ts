@@ -7,6 +7,7 @@
  */
 import { endpoint, type BrokerCredentials, type FetchLike } from '../http.js';
 import { checkDpop, DPOP_ALGORITHMS, type DpopRequest } from './dpop.js';
+import { DpopNonces } from '../../attest/dpop-nonce.js';
 import type { Feed, FeedMode, FeedStatus } from './feed.js';
 import { PollFeed } from './feed-poll.js';
 import { StreamFeed } from './feed-stream.js';
@@ -48,7 +49,20 @@ export interface VerifierOptions extends BrokerCredentials {
   /** jose remote JWKS: minimum time between refetches for an unknown kid (default 30 s) and cache age (default 10 min). */
   jwksCooldownMs?: number;
   jwksCacheMaxAgeMs?: number;
-  dpop?: { maxAgeS?: number; skewS?: number; replayCacheSize?: number; algorithms?: string[] };
+  dpop?: {
+    maxAgeS?: number;
+    skewS?: number;
+    replayCacheSize?: number;
+    algorithms?: string[];
+    /**
+     * RFC 9449 §9: require proofs to carry a nonce this resource server issued. A proof without one (or
+     * with a stale one) is refused `use_dpop_nonce` with a fresh nonce to retry with (verifyRequest and
+     * the hono middleware answer 401 with it in `DPoP-Nonce`); accepted requests get the current one.
+     * Nonces are stateless: replicas configured with the same `secret` (at least 32 bytes) accept each
+     * other's; each is good for `lifetimeMs` (default 5 min) to twice that.
+     */
+    nonce?: { secret: string | Uint8Array; lifetimeMs?: number };
+  };
   /**
    * Report each decision about a token whose signature verified (allowed, or refused with its code) to
    * the broker's audit (POST /v1/audit/usage, with the client credentials), batched off the request path.
@@ -111,6 +125,7 @@ export function createVerifier(o: VerifierOptions): Verifier {
     maxAgeS: o.dpop?.maxAgeS ?? 60,
     skewS: o.dpop?.skewS ?? 5,
     replay: new ReplayCache(o.dpop?.replayCacheSize),
+    ...(o.dpop?.nonce ? { nonces: DpopNonces.fromSecret(o.dpop.nonce.secret, o.dpop.nonce.lifetimeMs ?? 300_000) } : {}),
   };
   const mirror = new RevocationMirror();
   const feedOpts = { brokerUrl, credentials, fetch: f, clock, mirror, retentionMs: o.retentionMs ?? 86_400_000, requestTimeoutMs: Math.max(1000, Math.min(maxStalenessMs, 10_000)) };
@@ -135,7 +150,8 @@ export function createVerifier(o: VerifierOptions): Verifier {
     const now = clock.now();
     const r = await checkToken(token, jwks.resolve, cfg, v.audience, now, fixedClock);
     if (!r.ok) return r; // not signed by the broker, or not for us: nothing trustworthy to report
-    const out = await decide(token, r, v, now);
+    let out = await decide(token, r, v, now);
+    if (out.ok && dpopCfg.nonces && v.dpop) out = { ...out, dpopNonce: dpopCfg.nonces.current(now) };
     if (usage) {
       const req = v.request ?? (v.dpop ? { method: v.dpop.method, url: v.dpop.url } : {});
       usage.add(r.claims, out, { ...(v.tool ? { tool: v.tool } : {}), audience: [v.audience].flat()[0]!, ...req });
