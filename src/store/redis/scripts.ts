@@ -33,10 +33,11 @@ if tonumber(t[2]) <= tonumber(ARGV[1]) then return 'task_expired' end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'issued', 1)
-redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
--- keys created (or re-created after a prune emptied them) inherit the task's purge instant
+-- keys created (or re-created after a prune emptied them) inherit the task's purge instant; the agents
+-- hash is never pruned, so its first count says it was just made (or that a new agent joined it: the
+-- same instant again, harmless), without a PTTL per call
 if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
-if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
+if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
 `;
 
 /**
@@ -73,10 +74,12 @@ end
  * RECORD_ISSUANCE (the jti is the serial, in hex). The serial's slot, appended in the same step, lets
  * a CRL rebuild read a task's serials as one binary string.
  */
-/** append_slot(t): the serial ARGV[2]'s slot onto the task's slots string KEYS[4], which lives as long as the task (t: RECORD's HMGET of it). */
+/**
+ * append_slot(t): the serial ARGV[2]'s slot onto the task's slots string KEYS[4], which lives as long
+ * as the task (t: RECORD's HMGET of it); APPEND's new length of one slot says the key was just made.
+ */
 const APPEND_SLOT = `${SLOT}local function append_slot(t)
-  redis.call('APPEND', KEYS[4], slot(ARGV[2]))
-  if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+  if redis.call('APPEND', KEYS[4], slot(ARGV[2])) == ${SERIAL_SLOT} then redis.call('PEXPIREAT', KEYS[4], t[3]) end
 end
 `;
 export const RECORD_CERTIFICATE = `${APPEND_SLOT}${RECORD}append_slot(t)
@@ -217,26 +220,14 @@ export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV
  * The record's fields, its kept-until instant (store.ts certificateKeptUntil) and the index member
  * (`serial|iat`) are made here from those: each argument costs the client ~0.5-1 µs to send (ioredis,
  * measured 28 against 10 arguments), and this call is made for every certificate.
- * A key is given its expiry when the write that creates it says so (APPEND's new length is one slot,
- * HINCRBY's count is 1), instead of asking PTTL every time.
  */
-export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${SLOT}local principal = ARGV[7] ~= ''
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${APPEND_SLOT}local principal = ARGV[7] ~= ''
 if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
   if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
   if principal and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
 end
-local t = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'purge_at')
-if not t[1] then return 'task_unknown' end
-if t[1] ~= 'open' then return 'task_closed' end
-if tonumber(t[2]) <= tonumber(ARGV[1]) then return 'task_expired' end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
-redis.call('HINCRBY', KEYS[1], 'issued', 1)
--- a first count may also be a new agent in an existing hash: the same purge instant again, harmless
-if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
-if redis.call('APPEND', KEYS[4], slot(ARGV[2])) == ${SERIAL_SLOT} then redis.call('PEXPIREAT', KEYS[4], t[3]) end
+${RECORD}append_slot(t)
 local exp, iat = tonumber(ARGV[3]), tonumber(ARGV[5])
 if principal then
   redis.call('HSET', KEYS[5], 'task', ARGV[6], 'agent', ARGV[4], 'iat', ARGV[5], 'exp', ARGV[3], 'obo', ARGV[7])
