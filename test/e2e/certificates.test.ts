@@ -312,3 +312,33 @@ describe('certificates from the generated CA with a configured backdate', () => 
     expect(notBefore).toBeLessThanOrEqual(before - 5_000);
   });
 });
+
+describe('certificates from a configured intermediate CA whose key is encrypted (ca.key_password_file)', () => {
+  let b: TestBroker;
+  const ext = file('int-ext.cnf', '[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n[v3_int]\nbasicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n');
+  beforeAll(async () => {
+    ossl('req', '-x509', '-new', ...P256, '-nodes', '-keyout', file('cfg-root.key'), '-subj', '/O=Test/CN=cfg root', '-days', '30', '-config', ext, '-extensions', 'v3_ca', '-out', file('cfg-root.pem'));
+    ossl('req', '-new', ...P256, '-nodes', '-keyout', file('cfg-int.plain.key'), '-subj', '/O=Test/CN=cfg intermediate', '-out', file('cfg-int.csr'));
+    ossl('x509', '-req', '-in', file('cfg-int.csr'), '-CA', file('cfg-root.pem'), '-CAkey', file('cfg-root.key'), '-set_serial', '0x77', '-days', '30', '-extfile', ext, '-extensions', 'v3_int', '-out', file('cfg-int.pem'));
+    ossl('pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', file('cfg-int.plain.key'), '-out', file('cfg-int.key'), '-passout', 'pass:open sesame');
+    file('cfg-int.pass', 'open sesame\n');
+    b = await startTestBroker({ store: 'memory', extra: { ca: { cert_file: file('cfg-int.pem'), key_file: file('cfg-int.key'), key_password_file: file('cfg-int.pass'), chain_file: file('cfg-root.pem') } } });
+  });
+  afterAll(() => b?.close());
+
+  it('signs with the decrypted key: the bundle is the root, the chain the intermediate, and openssl verifies the leaf to the root', async () => {
+    expect(readFileSync(file('cfg-int.key'), 'utf8')).toContain('BEGIN ENCRYPTED PRIVATE KEY');
+    expect((await http(`${b.url}/v1/ca/bundle`)).text).toBe(readFileSync(file('cfg-root.pem'), 'utf8'));
+    const task = (await api(b).openTask(WIDE_TASK)).body.task_id;
+    const r = await http(`${b.url}/v1/certificates`, {
+      method: 'POST',
+      headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' },
+      body: JSON.stringify({ task_id: task, csr: csr('cfg-leaf').pem }),
+    });
+    expect(r.status).toBe(201);
+    expect(r.body.chain).toEqual([readFileSync(file('cfg-int.pem'), 'utf8')]);
+    file('cfg-leaf.pem', r.body.certificate);
+    file('cfg-chain.pem', r.body.chain.join(''));
+    expect(ossl('verify', '-x509_strict', '-CAfile', file('cfg-root.pem'), '-untrusted', file('cfg-chain.pem'), file('cfg-leaf.pem'))).toContain('OK');
+  });
+});
