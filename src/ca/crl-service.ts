@@ -169,12 +169,17 @@ export class CrlService {
   }
 
   async current(): Promise<Buffer> {
+    return (await this.currentCrl()).der;
+  }
+
+  /** The current CRL with when it was built (its thisUpdate, to the millisecond). */
+  async currentCrl(): Promise<{ der: Buffer; builtAt: number }> {
     const now = this.b.clock.now();
     const version = await this.b.store.crlVersion();
     const c = this.cached;
-    if (c && c.version === version && now - c.builtAt < this.b.config.caDefaults.crlValidityMs / 2) return c.der;
+    if (c && c.version === version && now - c.builtAt < this.b.config.caDefaults.crlValidityMs / 2) return c;
     this.building ??= this.obtain(version).finally(() => (this.building = undefined));
-    return (await this.building).der;
+    return this.building;
   }
 
   /**

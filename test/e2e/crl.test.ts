@@ -96,6 +96,43 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect(new Set(all).size).toBe(all.length);
   });
 
+  it('answers a conditional fetch 304 while the client holds the current CRL (ETag, Last-Modified), 200 once it changed', async () => {
+    const get = (headers: Record<string, string> = {}) => fetch(`${b.url}/v1/ca/crl`, { headers });
+    const first = await get();
+    const body = Buffer.from(await first.arrayBuffer());
+    const etag = first.headers.get('etag')!;
+    const modified = first.headers.get('last-modified')!;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]{22}"$/);
+    expect(Date.parse(modified)).toBeGreaterThan(0);
+    // the CRL's own thisUpdate, to the second
+    const r = spawnSync('openssl', ['crl', '-inform', 'DER', '-noout', '-lastupdate'], { input: body, encoding: 'utf8' });
+    expect(Date.parse(r.stdout.replace('lastUpdate=', '').trim())).toBe(Date.parse(modified));
+    const revalidations: Record<string, string>[] = [{ 'if-none-match': etag }, { 'if-none-match': `"x", W/${etag}` }, { 'if-none-match': '*' }, { 'if-modified-since': modified }];
+    for (const h of revalidations) {
+      const nm = await get(h);
+      expect(nm.status, JSON.stringify(h)).toBe(304);
+      expect((await nm.arrayBuffer()).byteLength).toBe(0);
+      expect(nm.headers.get('etag')).toBe(etag);
+    }
+    // another tag, an earlier date, or a date that is not one: the CRL itself
+    const earlier = new Date(Date.parse(modified) - 1000).toUTCString();
+    const misses: Record<string, string>[] = [{ 'if-none-match': '"other"' }, { 'if-modified-since': earlier }, { 'if-modified-since': 'yesterday' }, { 'if-none-match': '"other"', 'if-modified-since': modified }];
+    for (const h of misses) {
+      const full = await get(h);
+      expect(full.status, JSON.stringify(h)).toBe(200);
+      expect(Buffer.from(await full.arrayBuffer()).equals(body)).toBe(true);
+    }
+    // a revocation makes a new CRL: the old tag no longer matches
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const serial = await issue(task);
+    (b.clock as ManualClock).advance(1000); // a later second: Last-Modified moves too
+    expect((await revokeSerial(serial)).status).toBe(200);
+    const changed = await get({ 'if-none-match': etag });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('etag')).not.toBe(etag);
+    expect((await get({ 'if-modified-since': modified })).status).toBe(200);
+  });
+
   it('rebuilds in the background after a close this process made: the next fetch serves that build', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const serials = [await issue(task), await issue(task)];

@@ -1,8 +1,8 @@
 /**
  * The CA's public face: GET /v1/ca/bundle (PEM trust anchors; `?format=jwks`, an Accept asking for JSON
  * only, or /v1/ca/spiffe-bundle for the SPIFFE trust bundle as a JWK Set with `use: x509-svid`),
- * GET /v1/ca/crl (RFC 5280 DER, application/pkix-crl), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64}
- * (RFC 6960 §A.1).
+ * GET /v1/ca/crl (RFC 5280 DER, application/pkix-crl; ETag and Last-Modified, 304 to a conditional
+ * request for the CRL the client holds), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64} (RFC 6960 §A.1).
  */
 import { X509Certificate } from 'node:crypto';
 import type { Context, Hono } from 'hono';
@@ -68,6 +68,29 @@ function wantsJwks(accept: string | undefined): boolean {
   return types.includes('application/json') && !types.some((t) => t.includes('pem') || t === 'text/plain' || t.endsWith('/*'));
 }
 
+/**
+ * A strong entity tag for a CRL: the last 16 bytes of its DER, which lie in its signature. The same
+ * bytes have the same tag; another CRL (other content, or the same content signed again with ECDSA's
+ * random nonce) has another, without hashing hundreds of KB per request.
+ */
+function crlEtag(der: Buffer): string {
+  return `"${der.subarray(-16).toString('base64url')}"`;
+}
+
+/**
+ * RFC 9110 §13.1.2 and §13.1.3: If-None-Match (a list of tags, or `*`; weak comparison) decides when
+ * present; else If-Modified-Since, an HTTP date at or after the CRL's thisUpdate (whole seconds).
+ */
+function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, builtAt: number): boolean {
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() === '*') return true;
+    return ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+  }
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  return Number.isFinite(since) && Math.floor(builtAt / 1000) * 1000 <= since;
+}
+
 export function caRoutes(app: Hono, b: Broker): void {
   app.get('/v1/ca/bundle', (c) => {
     const format = c.req.query('format');
@@ -77,10 +100,13 @@ export function caRoutes(app: Hono, b: Broker): void {
   });
   app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
   app.get('/v1/ca/crl', async (c) => {
-    const der = await b.crl.current();
+    const { der, builtAt } = await b.crl.currentCrl();
+    const validators = { ETag: crlEtag(der), 'Last-Modified': new Date(builtAt).toUTCString(), 'Cache-Control': 'no-cache' };
+    // a relying party that polls revalidates: 304 while it holds this CRL (RFC 9110 §13.1.2, §13.1.3)
+    if (notModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), validators.ETag, builtAt)) return c.body(null, 304, validators);
     // a view of the cached DER, not a copy (hundreds of KB with many revoked serials)
     const view = new Uint8Array(der.buffer as ArrayBuffer, der.byteOffset, der.length);
-    return c.body(view, 200, { 'Content-Type': 'application/pkix-crl', 'Cache-Control': 'no-cache' });
+    return c.body(view, 200, { 'Content-Type': 'application/pkix-crl', ...validators });
   });
   app.post('/v1/ca/ocsp', async (c) => {
     const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
