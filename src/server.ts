@@ -25,7 +25,8 @@ import { CrlService } from './ca/crl-service.js';
 import { loadCertificateAttestors } from './attest/client-certificate.js';
 import { DpopNonces } from './attest/dpop-nonce.js';
 import { nativeStatus } from './native/index.js';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readPasswordFile } from './config/password-file.js';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -95,7 +96,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
  * handshake offers the broker's CA and every x509 attestor's anchors as acceptable issuers; whether a
  * certificate is trusted is decided per request, by the attestation, not by the handshake.
  */
-function tlsOptions(b: Broker, t: { certFile: string; keyFile: string }) {
+function tlsOptions(b: Broker, t: { certFile: string; keyFile: string; keyPasswordFile?: string }) {
   const read = (path: string, what: string) => {
     try {
       return readFileSync(path);
@@ -104,7 +105,23 @@ function tlsOptions(b: Broker, t: { certFile: string; keyFile: string }) {
     }
   };
   const ca = [b.ca.cert.pem, ...b.certificateAttestors.flatMap((a) => a.anchors.map((x) => x.toString()))];
-  return { cert: read(t.certFile, 'cert_file'), key: read(t.keyFile, 'key_file'), ca, requestCert: true, rejectUnauthorized: false };
+  const keyPem = read(t.keyFile, 'key_file');
+  // the key is opened here, so a missing or wrong password is a clear start-up error rather than
+  // OpenSSL's when the server is made (and never a prompt on the terminal: an empty passphrase if none)
+  const passphrase = t.keyPasswordFile ? readPasswordFile(t.keyPasswordFile, 'listen.tls.key_password_file') : '';
+  try {
+    createPrivateKey({ key: keyPem, format: 'pem', passphrase });
+  } catch (e) {
+    const encrypted = /ENCRYPTED/.test(keyPem.toString('latin1'));
+    throw new Error(
+      encrypted
+        ? t.keyPasswordFile
+          ? 'listen.tls.key_file cannot be decrypted with the password in listen.tls.key_password_file'
+          : 'listen.tls.key_file is encrypted: give its password in listen.tls.key_password_file'
+        : `listen.tls.key_file is not a private key PEM (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  return { cert: read(t.certFile, 'cert_file'), key: keyPem, passphrase, ca, requestCert: true, rejectUnauthorized: false };
 }
 
 export interface Running {
@@ -117,14 +134,23 @@ export interface Running {
 export async function startBroker(config: Config, opts: BuildOptions = {}): Promise<Running> {
   const broker = await buildBroker(config, opts);
   const app = createApp(broker);
-  const tls = config.listen.tls ? tlsOptions(broker, config.listen.tls) : undefined;
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve(
-      { fetch: app.fetch, port: config.listen.port, hostname: config.listen.host, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) },
-      () => resolve(s),
-    );
-    s.once('error', reject);
-  });
+  let tls: ReturnType<typeof tlsOptions> | undefined;
+  let server: ServerType;
+  try {
+    tls = config.listen.tls ? tlsOptions(broker, config.listen.tls) : undefined;
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve(
+        { fetch: app.fetch, port: config.listen.port, hostname: config.listen.host, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) },
+        () => resolve(s),
+      );
+      s.once('error', reject);
+    });
+  } catch (e) {
+    // not listening (a TLS key that does not open, a port in use): let go of what was opened
+    broker.feed.close();
+    await broker.store.close().catch(() => undefined);
+    throw e;
+  }
   // the certificate a connection presented is read once per connection (http/client-certificate.ts):
   // no renegotiation may swap it (RFC 5746 aside, TLS 1.2 lets a client renegotiate with another one)
   if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());

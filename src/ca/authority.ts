@@ -7,6 +7,7 @@
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
+import { readPasswordFile } from '../config/password-file.js';
 import { generateDevCa, loadCa, type CertificateAuthority } from '../x509/index.js';
 
 function read(path: string, what: string): string {
@@ -17,20 +18,12 @@ function read(path: string, what: string): string {
   }
 }
 
-/** The password in `ca.key_password_file`: its first line, without the line break (as step-ca reads --password-file). */
-function readPassword(path: string): string {
-  const text = read(path, 'key_password_file');
-  const line = text.split(/\r?\n/, 1)[0]!;
-  if (line === '') throw new Error(`ca.key_password_file: ${path} has an empty first line (the password of ca.key_file)`);
-  return line;
-}
-
 export function loadAuthority(config: Config, now = new Date()): CertificateAuthority {
   if (config.ca) {
     return loadCa({
       certPem: read(config.ca.certFile, 'cert_file'),
       keyPem: read(config.ca.keyFile, 'key_file'),
-      ...(config.ca.keyPasswordFile ? { keyPassword: readPassword(config.ca.keyPasswordFile) } : {}),
+      ...(config.ca.keyPasswordFile ? { keyPassword: readPasswordFile(config.ca.keyPasswordFile, 'ca.key_password_file') } : {}),
       ...(config.ca.chainFile ? { chainPem: read(config.ca.chainFile, 'chain_file') } : {}),
       now,
     });

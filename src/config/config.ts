@@ -45,7 +45,7 @@ export interface Config {
   listen: {
     host: string;
     port: number;
-    tls?: { certFile: string; keyFile: string };
+    tls?: { certFile: string; keyFile: string; keyPasswordFile?: string };
     forwardedClientCertificate?: { header: string; format: 'xfcc' | 'pem'; trustedProxies: string[] };
   };
   store: { kind: 'memory' } | { kind: 'redis'; url: string; prefix?: string } | { kind: 'redis'; cluster: string[]; prefix?: string };

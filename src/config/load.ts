@@ -69,7 +69,15 @@ function normalise(c: RawConfig, source: string): Config {
     listen: {
       host: c.listen.host,
       port: c.listen.port,
-      ...(c.listen.tls ? { tls: { certFile: resolve(c.listen.tls.cert_file), keyFile: resolve(c.listen.tls.key_file) } } : {}),
+      ...(c.listen.tls
+        ? {
+            tls: {
+              certFile: resolve(c.listen.tls.cert_file),
+              keyFile: resolve(c.listen.tls.key_file),
+              ...(c.listen.tls.key_password_file ? { keyPasswordFile: resolve(c.listen.tls.key_password_file) } : {}),
+            },
+          }
+        : {}),
       ...(c.listen.forwarded_client_certificate
         ? {
             forwardedClientCertificate: {

@@ -109,7 +109,7 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
         /** HTTPS, asking every client for a certificate (optional): mTLS attestation and RFC 8705 bound tokens. */
-        tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+        tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1), key_password_file: z.string().min(1).optional() }).strict().optional(),
         /**
          * Behind a proxy that terminates mTLS: the client certificate it verified, in a request header,
          * believed only from `trusted_proxies` (CIDRs). `format`: `xfcc` (Envoy's

@@ -7,6 +7,7 @@
  *  - every token issued to a caller presenting a certificate is bound to it (`cnf.x5t#S256`), and the
  *    verifier SDK accepts it only with that certificate.
  */
+import { execFileSync } from 'node:child_process';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker, STORES } from '../helpers/broker.js';
@@ -183,5 +184,31 @@ describe('the certificate token type without TLS', () => {
     expect(((await r.json()) as { error_description: string }).error_description).toMatch(/needs mTLS/);
     const m = (await (await fetch(`${b.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     expect(m.tls_client_certificate_bound_access_tokens).toBeUndefined();
+  });
+});
+
+describe('listen.tls with an encrypted key (listen.tls.key_password_file)', () => {
+  const { p: tp, call: tcall } = corpPki('mayfly-tls-pass-');
+  execFileSync('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', tp.file('server.key'), '-out', tp.file('server.enc.key'), '-passout', 'pass:tls secret'], { stdio: 'ignore' });
+  tp.file('tls.pass', 'tls secret\n');
+  tp.file('wrong.pass', 'not it\n');
+  const start = (tls: Record<string, string>) =>
+    startTestBroker({ store: 'memory', edit: (doc) => void Object.assign(doc.listen as object, { tls: { cert_file: tp.file('server.pem'), ...tls } }) });
+
+  it('serves HTTPS with the key opened by the first line of the password file', async () => {
+    const b = await start({ key_file: tp.file('server.enc.key'), key_password_file: tp.file('tls.pass') });
+    try {
+      expect(b.url.startsWith('https://')).toBe(true);
+      expect((await tcall(`${b.url}/healthz`)).status).toBe(200);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('refuses to start without the password, with a wrong one, or with a key that is not one, naming the config key', async () => {
+    await expect(start({ key_file: tp.file('server.enc.key') })).rejects.toThrow(/listen\.tls\.key_file is encrypted: give its password in listen\.tls\.key_password_file/);
+    await expect(start({ key_file: tp.file('server.enc.key'), key_password_file: tp.file('wrong.pass') })).rejects.toThrow(/cannot be decrypted with the password in listen\.tls\.key_password_file/);
+    await expect(start({ key_file: tp.file('server.enc.key'), key_password_file: tp.file('missing.pass') })).rejects.toThrow(/listen\.tls\.key_password_file: cannot read/);
+    await expect(start({ key_file: tp.file('server.pem') })).rejects.toThrow(/listen\.tls\.key_file is not a private key PEM/);
   });
 });

@@ -97,6 +97,8 @@ describe('config', () => {
     const x509 = { name: 'corp', type: 'x509', trust_bundle_file: 'corp.pem' };
     const c = buildConfig({ ...minimal, listen: { port: 8443, tls }, attestors: [...minimal.attestors, x509] }, 'x', {});
     expect(c.listen.tls?.certFile.endsWith('/srv.pem')).toBe(true);
+    expect(c.listen.tls?.keyPasswordFile).toBeUndefined();
+    expect(buildConfig({ ...minimal, listen: { tls: { ...tls, key_password_file: 'srv.pass' } } }, 'x', {}).listen.tls?.keyPasswordFile).toMatch(/^\/.*\/srv\.pass$/);
     expect(c.certificateAttestors).toEqual([{ name: 'corp', trustBundleFile: expect.stringMatching(/\/corp\.pem$/) }]);
     expect(c.attestors.map((a) => a.name)).toEqual(['k8s']);
     expect(errorOf({ ...minimal, attestors: [...minimal.attestors, x509] })).toMatch(/attestors\[1\]\.type: an x509 attestor needs listen\.tls/);
