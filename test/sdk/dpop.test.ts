@@ -4,6 +4,7 @@
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
 import { createVerifier, verifyRequest, type Verifier } from '../../src/sdk/verifier/index.js';
 import { accessTokenHash } from '../../src/sdk/verifier/dpop.js';
@@ -149,6 +150,30 @@ describe('DPoP-bound tokens', () => {
       const nonce = r.headers['dpop-nonce']!;
       const ok = await verifyRequest(vn, { authorization: `DPoP ${bound}`, dpop: await proof({ nonce }) }, { audience: API, method: 'GET', url: URL_ });
       expect(ok).toMatchObject({ ok: true, headers: { 'dpop-nonce': nonce } });
+    });
+
+    it('hostile Authorization and DPoP headers (with and without nonces): always a 400 or 401 answer, never a throw, never accepted', async () => {
+      const vn = withNonces();
+      const good = await proof();
+      const [gh, gp, gs] = good.split('.') as [string, string, string];
+      const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const piece = fc.oneof(
+        fc.string({ maxLength: 300 }),
+        fc.constantFrom(good, `${gh}.${gp}`, `${gh}..${gs}`, `${b64({ alg: 'none', typ: 'dpop+jwt' })}.${gp}.`, `${b64({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'AA' } })}.${gp}.${gs}`),
+        fc.json({ maxDepth: 3 }).map((j) => `${b64({ alg: 'ES256', typ: 'dpop+jwt', jwk: JSON.parse(j) })}.${gp}.${gs}`),
+        fc.json({ maxDepth: 3 }).map((j) => `${gh}.${b64(JSON.parse(j))}.${gs}`),
+      );
+      const scheme = fc.constantFrom('DPoP', 'Bearer', 'dpop', 'Basic', '');
+      await fc.assert(
+        fc.asyncProperty(scheme, fc.oneof(fc.constant(bound), fc.string({ maxLength: 100 })), fc.option(piece, { nil: undefined }), fc.boolean(), async (sch, token, dpop, nonces) => {
+          const headers: Record<string, string> = { authorization: `${sch} ${token}` };
+          if (dpop !== undefined) headers.dpop = dpop;
+          const r = await verifyRequest(nonces ? vn : v, headers, { audience: API, method: 'GET', url: URL_ });
+          if (r.ok) expect(dpop).toBe(good); // only the real proof, once (the replay cache refuses it again)
+          else expect([400, 401]).toContain(r.status);
+        }),
+        { seed: 20_261_126, numRuns: 300 },
+      );
     });
 
     it('refuses a secret shorter than 32 bytes', () => {
