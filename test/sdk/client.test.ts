@@ -240,6 +240,27 @@ describe('client', () => {
     }
   });
 
+  it('fetch(): a resource server that always wants another nonce gets exactly one retry, never a loop', async () => {
+    const task = await openTask();
+    const c = createClient({ brokerUrl: b.url, attestation: attest('agent-b'), fetch: counting, clock: b.clock, dpop: await createDpopKey() });
+    const t = await c.token({ task, scope: 'read', audience: API });
+    let hits = 0;
+    const app = new Hono();
+    app.all('*', (ctx) => {
+      hits++;
+      return ctx.json({ error: 'use_dpop_nonce' }, 401, { 'WWW-Authenticate': 'DPoP error="use_dpop_nonce"', 'DPoP-Nonce': `n-${hits}-${'x'.repeat(hits * 100)}` });
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const res = await c.fetch(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+      expect(res.status).toBe(401);
+      expect(hits).toBe(2);
+    } finally {
+      server.close();
+    }
+  });
+
   it('delegated(): the actor gets at most the handed-over token, and loses it when that token is revoked', async () => {
     const task = await openTask();
     const parent = await createClient({ brokerUrl: b.url, attestation: attest('agent-a'), clock: b.clock }).token({ task, scope: 'read write' });
