@@ -25,9 +25,9 @@ import { CrlService } from './ca/crl-service.js';
 import { loadCertificateAttestors } from './attest/client-certificate.js';
 import { DpopNonces } from './attest/dpop-nonce.js';
 import { nativeStatus } from './native/index.js';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readPasswordFile } from './config/password-file.js';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readConfigFile, readPasswordFile } from './config/files.js';
+import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 
@@ -97,31 +97,26 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
  * certificate is trusted is decided per request, by the attestation, not by the handshake.
  */
 function tlsOptions(b: Broker, t: { certFile: string; keyFile: string; keyPasswordFile?: string }) {
-  const read = (path: string, what: string) => {
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      throw new Error(`listen.tls.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? e})`);
-    }
-  };
   const ca = [b.ca.cert.pem, ...b.certificateAttestors.flatMap((a) => a.anchors.map((x) => x.toString()))];
-  const keyPem = read(t.keyFile, 'key_file');
+  const keyPem = readConfigFile(t.keyFile, 'listen.tls.key_file');
   // the key is opened here, so a missing or wrong password is a clear start-up error rather than
-  // OpenSSL's when the server is made (and never a prompt on the terminal: an empty passphrase if none)
-  const passphrase = t.keyPasswordFile ? readPasswordFile(t.keyPasswordFile, 'listen.tls.key_password_file') : '';
+  // OpenSSL's when the server is made
+  const password = t.keyPasswordFile ? readPasswordFile(t.keyPasswordFile, 'listen.tls.key_password_file') : undefined;
   try {
-    createPrivateKey({ key: keyPem, format: 'pem', passphrase });
+    openPemPrivateKey(keyPem, password);
   } catch (e) {
-    const encrypted = /ENCRYPTED/.test(keyPem.toString('latin1'));
+    const problem = e instanceof PrivateKeyError ? e.problem : 'not_a_key';
     throw new Error(
-      encrypted
-        ? t.keyPasswordFile
+      problem === 'needs_password'
+        ? 'listen.tls.key_file is encrypted: give its password in listen.tls.key_password_file'
+        : problem === 'wrong_password'
           ? 'listen.tls.key_file cannot be decrypted with the password in listen.tls.key_password_file'
-          : 'listen.tls.key_file is encrypted: give its password in listen.tls.key_password_file'
-        : `listen.tls.key_file is not a private key PEM (${(e as Error).message.split('\n')[0]})`,
+          : `listen.tls.key_file is not a private key PEM (${(((e as Error).cause as Error | undefined) ?? (e as Error)).message.split('\n')[0]})`,
+      { cause: e },
     );
   }
-  return { cert: read(t.certFile, 'cert_file'), key: keyPem, passphrase, ca, requestCert: true, rejectUnauthorized: false };
+  // node:tls gets the same PEM and passphrase (empty without one: never a prompt)
+  return { cert: readConfigFile(t.certFile, 'listen.tls.cert_file'), key: keyPem, passphrase: password ?? '', ca, requestCert: true, rejectUnauthorized: false };
 }
 
 export interface Running {

@@ -7,16 +7,10 @@
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
-import { readPasswordFile } from '../config/password-file.js';
+import { readConfigFile, readPasswordFile } from '../config/files.js';
 import { generateDevCa, loadCa, type CertificateAuthority } from '../x509/index.js';
 
-function read(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`ca.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? e})`);
-  }
-}
+const read = (path: string, what: string): string => readConfigFile(path, `ca.${what}`).toString('utf8');
 
 export function loadAuthority(config: Config, now = new Date()): CertificateAuthority {
   if (config.ca) {

@@ -36,7 +36,6 @@
 import {
   X509Certificate,
   createHash,
-  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
@@ -54,6 +53,7 @@ import {
 import { TRUE, bits, ctx, ctxPrim, floorSecond, intFromMagnitude, octets, oid, oidHex, seq, set, time, utf8 } from './der.js';
 import { X509Error } from './errors.js';
 import { pemBlocks, toPem } from './pem.js';
+import { openPemPrivateKey, PrivateKeyError } from './private-key.js';
 
 export interface UriConstraint {
   /** Permitted URI hosts (null: URIs not constrained by a permitted list). */
@@ -167,13 +167,11 @@ export function loadCa(input: LoadCaInput): CertificateAuthority {
 
   let key: KeyObject;
   try {
-    // an empty passphrase rather than none: OpenSSL would otherwise prompt on the terminal for one
-    key = createPrivateKey({ key: input.keyPem, format: 'pem', passphrase: input.keyPassword ?? '' });
+    key = openPemPrivateKey(input.keyPem, input.keyPassword);
   } catch (e) {
-    const code = (e as { code?: string }).code ?? '';
-    const encrypted = /ENCRYPTED/.test(input.keyPem);
-    if (encrypted && input.keyPassword === undefined) return bad('CA private key is encrypted: give its password (config ca.key_password_file)', e);
-    if (encrypted || code === 'ERR_OSSL_BAD_DECRYPT') return bad('CA private key cannot be decrypted with the password given (config ca.key_password_file)', e);
+    const problem = e instanceof PrivateKeyError ? e.problem : 'not_a_key';
+    if (problem === 'needs_password') return bad('CA private key is encrypted: give its password (config ca.key_password_file)', e);
+    if (problem === 'wrong_password') return bad('CA private key cannot be decrypted with the password given (config ca.key_password_file)', e);
     return bad('CA private key cannot be loaded (PEM PKCS#8, SEC1 or PKCS#1, encrypted or not)', e);
   }
   const alg = caSignatureAlgorithm(key);

@@ -13,6 +13,7 @@
 export { X509Error, isX509Error, type X509ErrorCode } from './errors.js';
 export { parseCsr, CSR_MAX_INPUT, type ParsedCsr, type CsrKeyType } from './csr.js';
 export { loadCa, generateDevCa, type CertificateAuthority, type LoadCaInput, type UriConstraint } from './ca.js';
+export { openPemPrivateKey, PrivateKeyError, type PrivateKeyProblem } from './private-key.js';
 export {
   issueCertificate,
   randomSerial,
