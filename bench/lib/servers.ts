@@ -78,6 +78,8 @@ export interface BrokerOptions {
   certificates?: boolean;
   /** The broker's `workers` setting (HTTP processes); default 1. */
   workers?: number;
+  /** Extra flags for the broker's Node (its workers inherit them), e.g. GC settings to compare. */
+  nodeFlags?: string[];
 }
 
 export async function startMayfly(o: BrokerOptions): Promise<Target> {
@@ -89,7 +91,8 @@ export async function startMayfly(o: BrokerOptions): Promise<Target> {
       name: o.cpuProfilePath ? 'mayfly (profiled)' : 'mayfly',
       args: [o.entry, 'serve', '--config', config],
       readyUrl: `${baseUrl}/readyz`,
-      ...(o.cpuProfilePath ? { nodeFlags: ['--import', pathToFileURL(join(o.root, 'bench/lib/profiler-agent.ts')).href], env: { BENCH_CPU_PROFILE: o.cpuProfilePath } } : {}),
+      nodeFlags: [...(o.nodeFlags ?? []), ...(o.cpuProfilePath ? ['--import', pathToFileURL(join(o.root, 'bench/lib/profiler-agent.ts')).href] : [])],
+      ...(o.cpuProfilePath ? { env: { BENCH_CPU_PROFILE: o.cpuProfilePath } } : {}),
     },
     o.root,
   );

@@ -1,0 +1,54 @@
+/**
+ * A/B of broker variants on the new-keys certificate load: `npm run bench:certs-ab -- --variants JSON`
+ * starts one broker (workers: 2, its own key prefix on the same Redis) per variant, each with the Node
+ * flags the JSON names ({"name": ["--flag", ...]}), and drives them in interleaved rounds
+ * (A B, A B, ...) with the certificate bench's pool of distinct P-256 CSRs. It prints every round's
+ * req/s, and the server's and Redis's CPU per request, because on this shared machine one round's
+ * throughput swings more than most single changes move it (see README, Benchmarks).
+ *
+ *   options: --variants JSON (default: none vs --max-semi-space-size=32)  --rounds N  --duration S  --pool N
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { intOption, prepareBench, runBench, started } from './lib/setup.js';
+import { MayflyClient } from './lib/mayfly-client.js';
+import { runRounds, type ScenarioDef } from './lib/rounds.js';
+import type { LoadResult } from './lib/load.js';
+import { startMayfly } from './lib/servers.js';
+import { makeCsrPool } from './certs/csr.js';
+import { certificateRequest } from './certs/mayfly-certs.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (m: string) => process.stderr.write(`[bench:certs-ab] ${m}\n`);
+const { values: args } = parseArgs({
+  options: { variants: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, pool: { type: 'string' } },
+});
+const variants = JSON.parse(args.variants ?? '{"default":[],"semi-space-32":["--max-semi-space-size=32"]}') as Record<string, string[]>;
+if (typeof variants !== 'object' || variants === null || !Object.values(variants).every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))
+  throw new Error('--variants: a JSON object of name -> array of Node flags');
+const ROUNDS = intOption(args.rounds, 4, 20);
+const DURATION = intOption(args.duration, 4, 60);
+const POOL = intOption(args.pool, 8000, 200_000);
+
+/** CPU per request of one process, µs (its share of a core over the round, per answered request). */
+const usPerReq = (r: LoadResult, who: string) => Math.round(((r.cpu?.byPid[who] ?? 0) * 1e4) / r.rps);
+
+await runBench('bench:certs-ab', async (cleanup) => {
+  const { dir, entry, redis, keys, jwksPath, orchJwt, agentJwt } = await prepareBench(cleanup, { root: ROOT, tmpPrefix: 'mayfly-bench-ab-', tsx: false, log });
+  log(`generating ${POOL} P-256 CSRs`);
+  const pool = makeCsrPool(POOL);
+  const defs: ScenarioDef[] = [];
+  for (const [name, nodeFlags] of Object.entries(variants)) {
+    const m = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: `${keys.prefix}${defs.length}:`, jwksPath, certificates: true, workers: 2, nodeFlags }), cleanup, log);
+    const client = new MayflyClient(m.baseUrl, orchJwt, agentJwt);
+    defs.push({ name, baseUrl: m.baseUrl, serverPid: m.child.pid, prepare: async () => ({ request: certificateRequest(agentJwt, await client.openTask(), pool) }) });
+  }
+  const out = await runRounds(defs, ROUNDS, { connections: 64, pipelining: 1, warmupS: 1, durationS: DURATION }, redis.pid, log, { preWarmS: 3 });
+  for (const s of out) {
+    const rps = s.rounds.map((r) => Math.round(r.rps));
+    const mean = Math.round(rps.reduce((a, b) => a + b, 0) / rps.length);
+    log(`${s.name} ${JSON.stringify(variants[s.name])}: req/s ${rps.join(' ')} (mean ${mean}, best ${Math.round(s.best.rps)}, its p99 ${s.best.p99} ms) | server µs/req ${s.rounds.map((r) => usPerReq(r, 'server')).join(' ')} | redis µs/req ${s.rounds.map((r) => usPerReq(r, 'redis')).join(' ')}`);
+  }
+  return out.every((s) => s.best.valid) ? 0 : 1;
+});
