@@ -101,6 +101,8 @@ export async function startTestBroker(
     clock?: ManualClock;
     extra?: Record<string, unknown>;
     redisUrl?: string;
+    /** With store `cluster`: these seed URLs instead of the global setup's cluster. */
+    clusterUrls?: string[];
     logger?: Logger;
     prefix?: string;
     /** For replicas: the same port after a restart, the same keys, the same attestors. */
@@ -123,7 +125,7 @@ export async function startTestBroker(
     kind === 'redis'
       ? new RedisStore({ url: opts.redisUrl ?? redisUrl(), prefix: opts.prefix ?? uniquePrefix() })
       : kind === 'cluster'
-        ? new RedisStore({ cluster: inject('redisClusterUrls'), prefix: opts.prefix ?? uniquePrefix() })
+        ? new RedisStore({ cluster: opts.clusterUrls ?? inject('redisClusterUrls'), prefix: opts.prefix ?? uniquePrefix() })
         : new MemoryStore({ clock });
   const running = await startBroker(config, { clock, store, logger: opts.logger ?? createLogger('silent') });
   const attest = async (sub: string, o: AttestOptions = {}) => {
