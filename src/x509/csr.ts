@@ -19,7 +19,8 @@
  *      request's basicConstraints and subjectAltName
  *      decoded, no extension twice)                  csr_malformed
  *   3. the key: EC P-256/P-384 (named curve), Ed25519, RSA 2048..8192 bits with an odd exponent > 1;
- *      other key types/curves → csr_unsupported_key, RSA < 2048 or a bad exponent → csr_weak_key,
+ *      other key types/curves → csr_unsupported_key, RSA < 2048 or a bad exponent, or an Ed25519
+ *      key of small order or non-canonical → csr_weak_key,
  *      a key OpenSSL cannot load (point not on the curve, ...) → csr_malformed
  *   4. the signature algorithm: ECDSA with SHA-256/384/512 (EC keys), Ed25519, RSA PKCS#1 v1.5
  *      SHA-256/384/512, RSASSA-PSS with SHA-256/384/512 and MGF1 of the same hash; it must fit the key
@@ -123,6 +124,28 @@ const K = {
   sha512: oidHex(OID.sha512),
 };
 
+/** y of the Ed25519 points of order 1, 2, 4 and 8 (RFC 8032 §5.1; libsodium's blocklist), little-endian hex. */
+const ED25519_SMALL_ORDER = new Set([
+  '0000000000000000000000000000000000000000000000000000000000000000', // y = 0, order 4
+  '0100000000000000000000000000000000000000000000000000000000000000', // y = 1, the identity
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1, order 2
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+]);
+const ED25519_P = (1n << 255n) - 19n;
+
+/**
+ * A public key anyone can sign for: a point of small order (the identity verifies an all-zero
+ * signature for every message), or y not below p (RFC 8032 §5.1.3 step 1 refuses it; OpenSSL accepts
+ * it). The sign bit of x (the top bit) is ignored: it does not change the order.
+ */
+export function weakEd25519(key: Uint8Array): boolean {
+  const y = Buffer.from(key);
+  y[31] = y[31]! & 0x7f;
+  const hex = y.toString('hex');
+  return ED25519_SMALL_ORDER.has(hex) || BigInt(`0x${Buffer.from(y).reverse().toString('hex')}`) >= ED25519_P;
+}
+
 const HASH_BY_OID: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
   [K.sha256]: 'sha256',
   [K.sha384]: 'sha384',
@@ -156,6 +179,7 @@ function classifySpki(buf: Uint8Array, spki: Tlv): KeyClass {
   if (alg === K.ed25519) {
     if (params) throw new DerError('Ed25519 key with parameters');
     if (keyBits.length !== 32) throw new DerError('bad Ed25519 key length');
+    if (weakEd25519(keyBits)) return fail('csr_weak_key', 'Ed25519 key of small order or not canonically encoded: signatures for it need no private key');
     return { keyType: 'ed25519' };
   }
   if (alg === K.rsaEncryption) {

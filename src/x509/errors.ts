@@ -9,7 +9,8 @@
  * - `csr_bad_signature`         the request's self-signature does not verify with its own key  → 400
  * - `csr_unsupported_key`       a key type or curve we do not issue for (DSA, P-192, P-521,
  *                               secp256k1, Ed448, X25519, RSA-PSS keys, RSA > 8192 bits, ...)  → 400
- * - `csr_weak_key`              RSA below 2048 bits or with a bad public exponent             → 400
+ * - `csr_weak_key`              RSA below 2048 bits or with a bad public exponent, an Ed25519
+ *                               key of small order or not canonically encoded                  → 400
  * - `csr_unsupported_algorithm` a signature algorithm we do not accept (SHA-1, MD5, DSA, ...)  → 400
  * - `issue_invalid`             bad input from the caller of issueCertificate/buildOcspResponse
  *                               (SPIFFE ID, task id, validity, serial, URL, status): a programming or

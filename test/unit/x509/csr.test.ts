@@ -177,6 +177,29 @@ describe('parseCsr rejects, with typed codes', () => {
     }
   });
 
+  it('Ed25519 keys anyone can sign for: small-order points (both signs of x) and y >= p are csr_weak_key', () => {
+    // the identity "signs" every message with R = identity, S = 0; OpenSSL verifies it: the check must
+    // refuse the key before the signature is asked
+    const le = (y: bigint) => Buffer.from(y.toString(16).padStart(64, '0'), 'hex').reverse();
+    const p = (1n << 255n) - 19n;
+    const weak = [
+      ...['00', '01'].map((b) => Buffer.concat([Buffer.from(b, 'hex'), Buffer.alloc(31)])),
+      le(p - 1n),
+      Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'hex'),
+      Buffer.from('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'hex'),
+      le(p), le(p + 1n), le((1n << 255n) - 1n), // not canonical (y >= p)
+    ];
+    const edSpki = (key: Buffer) => Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), key]);
+    const kp = keyPair('ed25519');
+    for (const key of [...weak, ...weak.map((k) => Buffer.concat([k.subarray(0, 31), Buffer.from([k[31]! | 0x80])]))]) {
+      const identitySig = Buffer.concat([Buffer.from('01', 'hex'), Buffer.alloc(63)]);
+      const der = buildCsr(kp.privateKey, kp.publicKey, { spkiDer: edSpki(key), signature: identitySig });
+      expect(codeOf(() => parseCsr(der)), key.toString('hex')).toBe('csr_weak_key');
+    }
+    // a real key right below the threshold values still works
+    expect(parseCsr(buildCsr(kp.privateKey, kp.publicKey)).keyType).toBe('ed25519');
+  });
+
   it('RSA-1024: csr_weak_key', () => {
     expect(codeOf(() => parseCsr(opensslCsr(w, 'rsa1024', 'rsa1024')))).toBe('csr_weak_key');
   });
