@@ -19,7 +19,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
 import type { FeedHub } from '../feed/hub.js';
-import { SERIAL_SLOT, serialSlot } from '../store/store.js';
+import { SERIAL_SLOT, serialSlot, type HeldCertificate } from '../store/store.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
@@ -97,6 +97,8 @@ const REFRESH_MIN_MS = 250;
 const CRL_EVENTS = new Set(['task.closed', 'identity.locked', 'principal.revoked', 'certificate.revoked']);
 /** How long after such an event another process starts its rebuild: time for the state change to land. */
 const AFTER_EVENT_MS = 25;
+/** How far apart the clocks of two broker processes may be, for principalCovers. */
+const CLOCK_SKEW_MS = 5000;
 /** Shared CRL: how long a build claim lasts (a crashed builder's claim lapses). */
 const SHARED_CLAIM_MS = 1000;
 
@@ -230,6 +232,24 @@ export class CrlService {
     return p;
   }
 
+  /**
+   * The certificates a principal's revocation covers: as the status decides (revoke/task-status.ts),
+   * those of its tasks opened at or before the cutoff, whenever they were issued (one recorded after the
+   * revocation's instant but before it landed too). A task is opened before its certificates are
+   * issued, so one issued well before the cutoff (CLOCK_SKEW_MS, for the clocks of different
+   * processes) is covered without reading its task; for the others the task is read.
+   */
+  private async principalCovers(certs: HeldCertificate[], cutoff: number): Promise<HeldCertificate[]> {
+    const { store } = this.b;
+    const unsure = certs.filter((c) => c.issuedAt + CLOCK_SKEW_MS > cutoff);
+    if (unsure.length === 0) return certs;
+    const records = await Promise.all(unsure.map((c) => store.getCertificate(c.serial)));
+    const taskIds = [...new Set(records.flatMap((r) => (r ? [r.taskId] : [])))];
+    const created = new Map(await Promise.all(taskIds.map(async (id) => [id, (await store.getTask(id))?.createdAt] as const)));
+    const covered = new Set(unsure.filter((_, i) => (created.get(records[i]?.taskId ?? '') ?? Infinity) <= cutoff));
+    return certs.filter((c) => c.issuedAt + CLOCK_SKEW_MS <= cutoff || covered.has(c));
+  }
+
   /** A lock's or a principal revocation's certificates, from the holder index. */
   private holderPiece(serials: string[], at: number, until: number): Omit<Piece, 'made'> {
     return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
@@ -264,15 +284,18 @@ export class CrlService {
       }),
       ...idents.map(async (id) => {
         const s = await store.identityState(id);
-        return this.piece(`identity:${id}:${s.revokedBefore}`, now, async () => {
-          const certs = await store.holderCertificates('identity', id, s.revokedBefore, now);
+        // as the status decides (revoke/active.ts): while locked, every certificate of the identity (one
+        // recorded after the lock's instant but before the lock landed too); after, those issued up to
+        // its cutoff, by the second
+        return this.piece(`identity:${id}:${s.locked ? 'locked' : 'cutoff'}:${s.revokedBefore}`, now, async () => {
+          const certs = await store.holderCertificates('identity', id, s.locked ? Infinity : s.revokedBefore, now);
           return this.holderPiece(certs.map((c) => c.serial), Math.min(s.revokedBefore, now), latest(certs));
         });
       }),
       ...prins.map(async (p) => {
         const cutoff = await store.principalRevokedBefore(p);
         return this.piece(`principal:${p}:${cutoff}`, now, async () => {
-          const certs = await store.holderCertificates('principal', p, cutoff, now);
+          const certs = await this.principalCovers(await store.holderCertificates('principal', p, Infinity, now), cutoff);
           return this.holderPiece(certs.map((c) => c.serial), Math.min(cutoff, now), latest(certs));
         });
       }),

@@ -53,7 +53,7 @@ export async function unlockIdentity(b: Broker, id: string, by: string) {
 export async function identityStatus(b: Broker, id: string) {
   requireSpiffeId(id);
   const now = b.clock.now();
-  const [s, held] = await Promise.all([b.store.identityState(id), b.store.holderCertificates('identity', id, now, now)]);
+  const [s, held] = await Promise.all([b.store.identityState(id), b.store.holderCertificates('identity', id, Infinity, now)]);
   const shown = [...held].sort((x, y) => x.notAfter - y.notAfter).slice(0, 100);
   const certificates = await Promise.all(
     shown.map(async (h) => {

@@ -149,6 +149,21 @@ export function parseExpiryField(f: string): { agent: string; exp: number; iat: 
   return { agent: f.slice(0, j), exp: Number(f.slice(j + 1, i)), iat: Number(f.slice(i + 1)) };
 }
 
+/** A certificate in an identity's or principal's holder index. */
+export interface HeldCertificate {
+  serial: string;
+  notAfter: number;
+  issuedAt: number;
+}
+
+/**
+ * Whether a revocation cutoff (an identity's or principal's revoked_before, ms) covers a credential
+ * issued at `issuedAt` (ms): by its whole second, as a JWT's iat says it (revoke/active.ts verdict), so
+ * one issued in the very second of the revocation counts as revoked. Certificates follow the same rule,
+ * so their JSON status, OCSP and the CRL agree.
+ */
+export const issuedUpToCutoff = (issuedAt: number, cutoff: number): boolean => Math.floor(issuedAt / 1000) * 1000 <= cutoff;
+
 /** Sums expiry-count fields per agent: unexpired at `now` and issued at or before the agent's cutoff. */
 export function countRevokedByIdentity(fields: Iterable<[string, number]>, cutoffs: Readonly<Record<string, number>>, now: number): Record<string, number> {
   const out: Record<string, number> = Object.fromEntries(Object.keys(cutoffs).map((a) => [a, 0]));
@@ -272,8 +287,11 @@ export interface Store {
    * left-padded with zeros) in recording order: one binary string for a CRL rebuild (SERIAL_SLOT).
    */
   taskSerialSlots(taskId: string, now: number): Promise<Buffer>;
-  /** Unexpired certificates issued to an identity (or acting for a principal) at or before `issuedUpTo`. */
-  holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
+  /**
+   * Unexpired certificates issued to an identity (or acting for a principal) at or before `issuedUpTo`,
+   * in whole seconds as a cutoff covers them (issuedUpToCutoff); Infinity for all of them.
+   */
+  holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<HeldCertificate[]>;
   /** Revokes one certificate by serial until it expires. False if it already was. */
   revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean>;
   /** When the serial was revoked by itself (0: it was not). */

@@ -241,4 +241,44 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       (b.clock as ManualClock).advance(1000); // past the unlock's own second, for whatever runs next
     }
   });
+
+  it('lists what the status calls revoked when a certificate was recorded after the instant of a lock or principal revocation, before it landed', async () => {
+    const clock = b.clock as ManualClock;
+    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body.status as string;
+    // a lock whose handler read the clock 600 ms before a certificate was recorded, and landed after it
+    const second = Math.floor(clock.now() / 1000) * 1000 + 5000;
+    clock.set(second + 700);
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const raced = await issue(task);
+    clock.set(second + 100);
+    expect((await a.lock(id('agent/b'))).status).toBe(200);
+    clock.set(second + 800);
+    try {
+      expect(await status(raced)).toBe('revoked'); // locked: all its certificates
+      expect(await listed()).toContain(hex(raced));
+    } finally {
+      expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+    }
+    // unlocked: still revoked (issued in the cutoff's own second), and still listed
+    expect(await status(raced)).toBe('revoked');
+    expect(await listed()).toContain(hex(raced));
+
+    // a principal revocation whose instant falls between its task's opening and a certificate's record
+    clock.set(second + 3000);
+    const principal = 'user:raced@example.com';
+    const forP = (await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
+    clock.set(second + 6000);
+    const late = await issue(forP);
+    clock.set(second + 4000);
+    expect((await a.revokePrincipal(principal)).status).toBe(200);
+    clock.set(second + 6100);
+    expect(await status(late)).toBe('revoked'); // its task was opened before the cutoff
+    expect(await listed()).toContain(hex(late));
+    // a task opened for the principal after its revocation is not covered
+    const after = (await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
+    const fresh = await issue(after);
+    expect(await status(fresh)).toBe('good');
+    expect(await listed()).not.toContain(hex(fresh));
+    clock.set(second + 8000);
+  });
 });

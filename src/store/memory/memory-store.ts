@@ -19,13 +19,14 @@ import type {
   IdentityState,
   IssuanceOutcome,
   IssuerState,
+  HeldCertificate,
   IssuanceRecord,
   JoinTokenRecord,
   Store,
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, parseExpiryField, serialSlot } from '../store.js';
+import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, issuedUpToCutoff, parseExpiryField, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -371,13 +372,13 @@ export class MemoryStore implements Store {
     return Buffer.concat([...(t?.certs.keys() ?? [])].map(serialSlot));
   }
 
-  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<HeldCertificate[]> {
     const set = this.holderCerts.get(`${kind} ${id}`);
-    const out: Array<{ serial: string; notAfter: number }> = [];
+    const out: HeldCertificate[] = [];
     for (const serial of set ?? []) {
       const c = this.cert(serial);
       if (!c) set!.delete(serial);
-      else if (c.notAfter > now && c.issuedAt <= issuedUpTo) out.push({ serial, notAfter: c.notAfter });
+      else if (c.notAfter > now && issuedUpToCutoff(c.issuedAt, issuedUpTo)) out.push({ serial, notAfter: c.notAfter, issuedAt: c.issuedAt });
     }
     return out;
   }

@@ -37,6 +37,7 @@ import type {
   IdentityState,
   IssuanceOutcome,
   IssuerState,
+  HeldCertificate,
   IssuanceRecord,
   JoinTokenRecord,
   SharedCrl,
@@ -45,7 +46,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, serialSlot } from '../store.js';
+import { certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
@@ -556,12 +557,13 @@ export class RedisStore implements Store {
     return Buffer.concat((await this.taskCertificates(taskId, now)).map(serialSlot));
   }
 
-  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+  async holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<HeldCertificate[]> {
     const flat = await this.cmd((r) => r.zrangebyscore(this.holderCertsKey(kind, id), `(${now}`, '+inf', 'WITHSCORES'));
-    const out: Array<{ serial: string; notAfter: number }> = [];
+    const out: HeldCertificate[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const [serial, iat] = flat[i]!.split('|');
-      if (Number(iat) <= issuedUpTo) out.push({ serial: serial!, notAfter: Number(flat[i + 1]) });
+      const issuedAt = Number(iat);
+      if (issuedUpToCutoff(issuedAt, issuedUpTo)) out.push({ serial: serial!, notAfter: Number(flat[i + 1]), issuedAt });
     }
     return out;
   }
