@@ -10,7 +10,7 @@ import { decideTaskOpen } from '../policy/task-open.js';
 import type { Opener } from '../policy/task-context.js';
 import type { TaskRecord, TaskSpec } from '../store/store.js';
 import { taskStatus } from '../revoke/task-status.js';
-import { taskView } from './view.js';
+import { taskView, type ShownStatus } from './view.js';
 import { publishRevocation } from '../feed/publish.js';
 
 export const TASK_ID = /^tsk_[A-Za-z0-9_-]{16,64}$/;
@@ -67,9 +67,13 @@ async function loadTask(b: Broker, id: string): Promise<TaskRecord> {
   return task;
 }
 
-async function statusOf(b: Broker, task: TaskRecord, now: number) {
+/** The task's status, with when it ended if it has: its close, its principal's revocation, or its deadline. */
+async function statusOf(b: Broker, task: TaskRecord, now: number): Promise<ShownStatus> {
   const cutoff = task.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
-  return taskStatus(task, cutoff, now);
+  const status = taskStatus(task, cutoff, now);
+  if (status.open) return status;
+  const endedAt = status.reason === 'closed' ? task.closedAt : status.reason === 'principal_revoked' ? cutoff : task.expiresAt;
+  return endedAt === undefined ? status : { ...status, endedAt };
 }
 
 export async function showTask(b: Broker, opener: Opener, id: string) {
@@ -144,10 +148,10 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   const reason = opener.kind === 'operator' ? 'closed_by_operator' : 'closed_by_orchestrator';
   const now = b.clock.now();
   const status = await statusOf(b, task, now);
-  if (!status.open && status.reason === 'principal_revoked') {
-    // already closed by its principal's revocation: nothing left for this close to revoke
-    b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason: 'principal_revoked', revoked: 0 });
-    return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(now).toISOString() };
+  if (!status.open && status.reason !== 'closed') {
+    // already ended by its principal's revocation or its deadline: nothing left to revoke and nothing
+    // to record; the same answer every time, as for a repeated close
+    return { task_id: id, state: 'closed' as const, revoked: 0, closed_at: new Date(status.endedAt ?? now).toISOString() };
   }
   if (task.state === 'open') {
     // both before the state change (fail closed), sent together: one round trip

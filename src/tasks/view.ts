@@ -10,7 +10,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * locked right now are named in `credentials.locked_agents`). Not counted out: delegated tokens whose
  * ancestor was revoked or whose ancestor's agent was locked; introspection is exact for every token.
  */
-export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
+/** A task's status as shown: when it ended, for a task that has (its close, principal revocation or deadline). */
+export type ShownStatus = TaskStatus & { endedAt?: number };
+
+export function taskView(t: TaskRecord, status: ShownStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {
     task_id: t.id,
     state: status.open ? ('open' as const) : ('closed' as const),
@@ -24,7 +27,7 @@ export function taskView(t: TaskRecord, status: TaskStatus, counts?: TaskCounts,
     opened_by: t.openedBy,
     created_at: iso(t.createdAt),
     expires_at: iso(t.expiresAt),
-    ...(t.closedAt !== undefined ? { closed_at: iso(t.closedAt) } : {}),
+    ...(status.endedAt !== undefined ? { closed_at: iso(status.endedAt) } : t.closedAt !== undefined ? { closed_at: iso(t.closedAt) } : {}),
     ...(counts
       ? { credentials: { issued: counts.issued, active: status.open ? counts.unexpired : 0, by_agent: counts.byAgent, locked_agents: lockedAgents } }
       : {}),

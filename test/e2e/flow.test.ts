@@ -109,8 +109,14 @@ describe.each(STORES)('core flow on the %s store', (store) => {
     expect(t.expires_in).toBe(180); // clamped to the time left in the task (agent-b has no max_ttl; tokens.default_ttl is 5m)
     (ctx.b.clock as unknown as { advance(ms: number): void }).advance(3 * 60_000);
     expect((await ctx.a.introspect(t.access_token)).body.active).toBe(false);
-    expect((await ctx.a.getTask(task)).body.state).toBe('closed');
+    const shown = (await ctx.a.getTask(task)).body;
+    expect(shown).toMatchObject({ state: 'closed', close_reason: 'expired', closed_at: shown.expires_at });
     expect((await ctx.a.exchange(await ctx.b.attest('agent-b'), task)).status).toBe(400);
+    // closing it now changes nothing: the same answer every time, and it stays expired
+    const closed = await ctx.a.close(task);
+    expect(closed.body).toMatchObject({ state: 'closed', revoked: 0, closed_at: shown.expires_at });
+    expect((await ctx.a.close(task)).body).toEqual(closed.body);
+    expect((await ctx.a.getTask(task)).body).toMatchObject({ close_reason: 'expired', closed_at: shown.expires_at });
   });
 
   it('caps a task ttl at tasks.max_ttl', async () => {
