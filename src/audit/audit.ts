@@ -38,6 +38,20 @@ export class Audit {
     this.write(type, fields).catch((e: unknown) => this.log.warn({ err: (e as Error).message, type }, 'audit event not written to store'));
   }
 
+  /**
+   * Records a grant before its credential is handed out: resolves once the store holds the event;
+   * when it cannot, the credential is withheld (the caller answers 503) and that is logged, so no
+   * credential ever leaves the broker without its grant in the audit trail.
+   */
+  async grant(type: 'token.granted' | 'certificate.granted', fields: AuditFields): Promise<void> {
+    try {
+      await this.write(type, fields);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, type }, 'grant withheld: its audit event could not be written to the store');
+      throw e;
+    }
+  }
+
   /** Records an event and resolves once the store holds it (rejects with the store's error). */
   write(type: AuditEventType, fields: AuditFields): Promise<string> {
     // no `at` field: the stream id carries the time (GET /v1/audit shows it), pino lines carry their own

@@ -114,7 +114,7 @@ async function signRecorded(b: Broker, r: Recorded, deny: (e: MayflyError) => ne
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  b.audit.record('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
+  await b.audit.grant('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
   return {
     certificate: issued.pem,
     chain: [...b.ca.chainPem],

@@ -115,6 +115,6 @@ export async function recordAndSign(
   const outcome = await b.store.recordIssuance({ taskId: claims.task_id, jti: claims.jti, agent: claims.client_id, exp: claims.exp * 1000, iat: claims.iat * 1000 }, now);
   if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
   const accessToken = signAccessToken(b.keyring, claims);
-  b.audit.record('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });
+  await b.audit.grant('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });
   return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
 }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, basic, http, OPERATOR, bearer, id, postJson, startTestBroker, WIDE_TASK, type TestBroker } from '../helpers/broker.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { Redis } from 'ioredis';
 import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
 import { buildCsr } from '../unit/x509/helpers.js';
 
@@ -105,5 +106,49 @@ describe('Redis unreachable', () => {
     expect((await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body.locked).toBe(false);
     expect((await a.exchange(agent, task)).status).toBe(200);
     expect((await askCert()).status).toBe(201);
+  });
+});
+
+describe('audit trail unwritable (its Redis stream key holds another type)', () => {
+  let b: TestBroker;
+  let a: ReturnType<typeof api>;
+  let redis: Redis;
+  const prefix = uniquePrefix();
+  beforeAll(async () => {
+    b = await startTestBroker({ prefix });
+    a = api(b);
+    redis = new Redis(redisUrl());
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await b.close();
+  });
+
+  it('withholds tokens and certificates whose grant cannot be audited, and hands them out again once it can', async () => {
+    const orch = await b.attest('orch');
+    const agent = await b.attest('agent-b');
+    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const csr = `-----BEGIN CERTIFICATE REQUEST-----\n${buildCsr(kp.privateKey, kp.publicKey).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const askCert = () => postJson(`${b.url}/v1/certificates`, { task_id: task, csr }, bearer(agent));
+    await redis.del(`${prefix}audit`);
+    await redis.set(`${prefix}audit`, 'not a stream'); // every XADD to it now fails (WRONGTYPE)
+    try {
+      const ex = await a.exchange(agent, task);
+      expect(ex.status).toBe(503);
+      expect(ex.body.error).toBe('temporarily_unavailable');
+      expect(ex.body.access_token).toBeUndefined();
+      const cert = await askCert();
+      expect(cert.status).toBe(503);
+      expect(cert.body.certificate).toBeUndefined();
+    } finally {
+      await redis.del(`${prefix}audit`);
+    }
+    const ex = await a.exchange(agent, task);
+    expect(ex.status).toBe(200);
+    expect((await askCert()).status).toBe(201);
+    const events = (await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; jti?: string }>;
+    expect(events.filter((e) => e.type === 'token.granted').map((e) => e.jti)).toEqual([(await a.introspect(ex.body.access_token)).body.jti]);
+    expect(events.filter((e) => e.type === 'certificate.granted')).toHaveLength(1);
   });
 });
