@@ -17,14 +17,16 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
   const record = SERIAL_HEX.test(serial) ? await b.store.getCertificate(serial) : null;
   if (!record) return { status: 'unknown' };
   const now = b.clock.now();
-  if (record.notAfter <= now) return { status: 'expired', record };
+  // one that expired stays revoked if it was revoked before it expired (the CRL keeps listing it, and
+  // OCSP says so too); otherwise it is expired
+  const expired = record.notAfter <= now;
   const [facts, revokedAt] = await Promise.all([
     b.store.facts({ taskId: record.taskId, identity: record.agent, ...(record.principal ? { principal: record.principal } : {}) }),
     b.store.certificateRevokedAt(serial),
   ]);
-  if (revokedAt) return { status: 'revoked', record, reason: 'certificate_revoked', revokedAt };
-  const v = verdict({ iat: Math.floor(record.issuedAt / 1000), exp: Math.floor(record.notAfter / 1000) }, facts, now);
-  if (v.active) return { status: 'good', record };
+  if (revokedAt && revokedAt < record.notAfter) return { status: 'revoked', record, reason: 'certificate_revoked', revokedAt };
+  const v = verdict({ iat: Math.floor(record.issuedAt / 1000), exp: Math.floor(record.notAfter / 1000) }, facts, expired ? record.notAfter - 1 : now);
+  if (v.active) return { status: expired ? 'expired' : 'good', record };
   const at =
     v.reason === 'identity_locked' || v.reason === 'identity_revoked'
       ? facts.identity.revokedBefore
@@ -33,5 +35,7 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
         : v.reason === 'task_closed'
           ? ((await b.store.getTask(record.taskId))?.closedAt ?? now)
           : now;
-  return { status: 'revoked', record, reason: v.reason, revokedAt: at || now };
+  const when = at || now;
+  if (expired && when >= record.notAfter) return { status: 'expired', record };
+  return { status: 'revoked', record, reason: v.reason, revokedAt: when };
 }

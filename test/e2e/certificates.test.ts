@@ -288,6 +288,24 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     const rv = await http(`${b.url}/v1/certificates/${r.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
     expect(rv.body).toMatchObject({ status: 'expired' });
   });
+
+  it('one revoked before it ended stays revoked after it (JSON status and OCSP agree with the CRL that lists it)', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r = await request(task, csr(`rx-${store}`).pem);
+    const leaf = file(`rx-${store}.pem`, r.body.certificate);
+    const closed = await a.close(task);
+    (b.clock as ManualClock).set(Date.parse(r.body.not_after) + 1000);
+    const st = await http(`${b.url}/v1/certificates/${r.body.serial}`);
+    expect(st.body).toMatchObject({ serial: r.body.serial, status: 'revoked', reason: 'task_closed', revoked_at: closed.body.closed_at });
+    // (openssl warns that the answer's times lie ahead of its own clock, the broker's being moved on)
+    expect(await ocsp(leaf)).toMatch(/(: |\n)revoked\n/);
+    // one whose task closed only after it ended was never revoked: expired
+    const task2 = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r2 = await request(task2, csr(`rx2-${store}`).pem);
+    (b.clock as ManualClock).set(Date.parse(r2.body.not_after) + 1000);
+    expect((await a.close(task2)).status).toBe(200);
+    expect((await http(`${b.url}/v1/certificates/${r2.body.serial}`)).body).toMatchObject({ status: 'expired' });
+  });
 });
 
 describe('certificates from the generated CA with a configured backdate', () => {
