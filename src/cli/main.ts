@@ -62,21 +62,49 @@ async function run(config: Config, banner?: (url: string) => string): Promise<nu
   return -1;
 }
 
+const SERVE_HELP = `mayfly serve [--config FILE]
+
+Starts the broker on a config file (YAML or JSON; see config/mayfly.example.yaml): --config, else
+$MAYFLY_CONFIG, else config/mayfly.yaml.
+`;
+const DEV_HELP = `mayfly dev [--port N]
+
+Starts the broker on its embedded dev default (in-memory store, dev attestor, generated signing keys
+and CA, loopback only) on --port (default $MAYFLY_PORT or 8080), and prints a walkthrough of a real flow.
+`;
+
+/** A server command's own options (and --help); a bad option is a usage error, not a crash. */
+function serverArgs(rest: string[], options: Record<string, { type: 'string'; short: string }>, help: string): Record<string, string | boolean | undefined> | null {
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { ...options, help: { type: 'boolean', short: 'h' } } }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(help);
+    return null;
+  }
+  return values as Record<string, string | boolean | undefined>;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
       case 'serve': {
-        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+        const values = serverArgs(rest, { config: { type: 'string', short: 'c' } }, SERVE_HELP);
+        if (!values) return 0;
         const { configPath, loadConfigFile, ConfigError: CfgError } = await import('../config/load.js');
-        const file = values.config ?? configPath();
+        const file = typeof values.config === 'string' ? values.config : configPath();
         const { existsSync } = await import('node:fs');
         if (!existsSync(file))
           throw new CfgError(`no config file at ${file}: copy config/mayfly.example.yaml there, point MAYFLY_CONFIG (or --config) at yours, or run \`npm run dev\` for the embedded dev default`);
         return await run(loadConfigFile(file));
       }
       case 'dev': {
-        const { values } = parseArgs({ args: rest, options: { port: { type: 'string', short: 'p' } } });
+        const values = serverArgs(rest, { port: { type: 'string', short: 'p' } }, DEV_HELP);
+        if (!values) return 0;
         const port = Number(values.port ?? process.env.MAYFLY_PORT ?? 8080);
         const [{ ConfigError }, { devConfig }, { walkthrough }] = await Promise.all([import('../config/load.js'), import('../config/dev-default.js'), import('./walkthrough.js')]);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port number: ${values.port}`);

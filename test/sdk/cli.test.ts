@@ -61,6 +61,16 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/needs --client-id and --client-secret, or --operator-token/);
     expect(unknown.code).toBe(2);
+    // the two server commands too: help on stdout, a bad option a usage error (never a stack trace)
+    for (const cmd of ['serve', 'dev']) {
+      const h = await mayfly([cmd, '--help']);
+      expect(h, cmd).toMatchObject({ code: 0, err: '' });
+      expect(h.out).toMatch(new RegExp(`^mayfly ${cmd} \\[--`));
+      const wrong = await mayfly([cmd, '--bogus']);
+      expect(wrong.code, cmd).toBe(2);
+      expect(wrong.err).toMatch(new RegExp(`Unknown option '--bogus'[\\s\\S]*see mayfly ${cmd} --help`));
+      expect(wrong.err).not.toMatch(/\n\s+at /);
+    }
   });
 
   it('task open/show/close, token, introspect and inspect through a task lifetime', async () => {
