@@ -238,6 +238,12 @@ export const configSchema = z
         path: ['workers'],
         message: 'more than one worker needs store.redis_url: the memory store lives inside one process',
       });
+    if (c.dev && c.workers !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers'],
+        message: "dev mode runs one process: the dev attestor's key lives in its memory, so another worker would refuse the tokens it mints",
+      });
     if (c.dev && !['127.0.0.1', 'localhost', '::1'].includes(c.listen.host))
       ctx.addIssue({ code: 'custom', path: ['listen', 'host'], message: 'dev mode listens on loopback only' });
   });

@@ -82,6 +82,8 @@ describe('config', () => {
   it('workers: a count, or "auto" for one per CPU; more than one only on the Redis store', () => {
     const redis = { ...minimal, store: { redis_url: 'redis://127.0.0.1:6379' } };
     expect(buildConfig({ ...redis, workers: 3 }, 'x', {}).workers).toBe(3);
+    // dev mode: one process (its dev attestor's key is in that process's memory)
+    expect(() => buildConfig({ ...redis, dev: true, workers: 2 }, 'x', {})).toThrow(/workers: dev mode runs one process/);
     expect(buildConfig({ ...redis, workers: 'auto' }, 'x', {}).workers).toBe(availableParallelism());
     expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', {}).workers).toBe(4); // from the environment
     expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', { W: 'auto' }).workers).toBe(availableParallelism());
