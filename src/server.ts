@@ -126,6 +126,13 @@ export interface Running {
   close(): Promise<void>;
 }
 
+/**
+ * A request must arrive whole within 30 s, its headers within 20 s (checked every 5 s): bodies are
+ * at most limits.body_bytes, so a client that trickles one, or stops half-way, only holds a connection
+ * that long (Node's defaults: 300 s and 60 s). Answers (the SSE stream) are not limited.
+ */
+const SLOW_CLIENTS = { requestTimeout: 30_000, headersTimeout: 20_000, connectionsCheckingInterval: 5_000 };
+
 export async function startBroker(config: Config, opts: BuildOptions = {}): Promise<Running> {
   const broker = await buildBroker(config, opts);
   const app = createApp(broker);
@@ -135,7 +142,13 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     tls = config.listen.tls ? tlsOptions(broker, config.listen.tls) : undefined;
     server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve(
-        { fetch: app.fetch, port: config.listen.port, hostname: config.listen.host, ...(tls ? { createServer: createHttpsServer, serverOptions: tls } : {}) },
+        {
+          fetch: app.fetch,
+          port: config.listen.port,
+          hostname: config.listen.host,
+          ...(tls ? { createServer: createHttpsServer } : {}),
+          serverOptions: { ...tls, ...SLOW_CLIENTS },
+        },
         () => resolve(s),
       );
       s.once('error', reject);

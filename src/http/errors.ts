@@ -14,7 +14,9 @@ export function errorBody(code: string, description: string) {
 
 export function sendError(c: Context, e: MayflyError): Response {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  if (e.status === 401) headers['WWW-Authenticate'] = c.req.path.startsWith('/oauth/') ? 'Basic realm="mayfly"' : `Bearer realm="mayfly", error="${e.code}"`;
+  // RFC 6750 §3.1 names three Bearer error codes; a refused credential is invalid_token whatever else it was
+  if (e.status === 401)
+    headers['WWW-Authenticate'] = c.req.path.startsWith('/oauth/') ? 'Basic realm="mayfly"' : `Bearer realm="mayfly", error="${e.code === 'invalid_request' ? 'invalid_request' : 'invalid_token'}"`;
   if (e.status === 503) headers['Retry-After'] = '1';
   return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
 }
@@ -22,6 +24,12 @@ export function sendError(c: Context, e: MayflyError): Response {
 export function onError(log: Logger) {
   return (err: Error, c: Context): Response => {
     if (err instanceof MayflyError) return sendError(c, err);
+    // the client closed its connection before its request had arrived: nobody reads the answer, and it
+    // is not the broker's error (never an error-level line any client can write at will)
+    if (err.message === 'aborted' || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+      log.info({ path: c.req.path }, 'client went away before its request arrived');
+      return c.json(errorBody('invalid_request', 'request aborted by the client'), 400, { 'Cache-Control': 'no-store' });
+    }
     log.error({ err: { message: err.message, stack: err.stack }, path: c.req.path }, 'unhandled error');
     return c.json(errorBody('server_error', 'internal error'), 500, { 'Cache-Control': 'no-store' });
   };

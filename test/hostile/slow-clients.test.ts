@@ -1,0 +1,56 @@
+/**
+ * Clients that stop half-way: one that closes its connection in the middle of a body costs the broker
+ * nothing but an info line (never an error-level line any client could write at will), and the broker
+ * keeps answering. A refused Bearer credential is challenged with an RFC 6750 error code.
+ */
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/audit/logger.js';
+import { http, startTestBroker, type TestBroker } from '../helpers/broker.js';
+
+describe('clients that go away', () => {
+  const lines: Array<{ level: number; msg: string }> = [];
+  let b: TestBroker;
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    b = await startTestBroker({ store: 'memory', logger: createLogger('info', sink) });
+  });
+  afterAll(() => b.close());
+
+  it('a body cut off by its client is logged at info, not as an error', async () => {
+    const { port } = new URL(b.url);
+    const orch = await b.attest('orch');
+    const requests = [
+      ['/oauth/token', 'Content-Type: application/x-www-form-urlencoded', 'grant_type=urn'],
+      ['/v1/tasks', `Content-Type: application/json\r\nAuthorization: Bearer ${orch}`, '{"agents": ['],
+    ];
+    for (const [path, headers, part] of requests) {
+      await new Promise<void>((resolve, reject) => {
+        const s = connect(Number(port), '127.0.0.1', () => {
+          s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${headers}\r\nContent-Length: 100\r\n\r\n${part}`);
+          setTimeout(() => s.destroy(), 100);
+        });
+        s.on('close', () => resolve());
+        s.on('error', reject);
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'client went away before its request arrived').length).toBe(2);
+    expect((await http(`${b.url}/healthz`)).status).toBe(200);
+  });
+
+  it('a refused Bearer credential is challenged with an RFC 6750 error code', async () => {
+    for (const auth of ['Bearer not-a-token', `Bearer ${await b.attest('agent-b')}`]) {
+      const r = await http(`${b.url}/v1/certificates/00ff/revoke`, { method: 'POST', headers: { authorization: auth } });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="mayfly", error="(invalid_request|invalid_token|insufficient_scope)"$/);
+    }
+  });
+});
