@@ -3,6 +3,7 @@
  * never wraps the body in a web stream (measured in bench/: hono's generic bodyLimit on every request
  * cost ~75% of a bare route's throughput on @hono/node-server). Chunked bodies fall back to hono's
  * streaming bodyLimit, which counts bytes as they arrive. Over the cap: 413 with the standard body.
+ * A Content-Encoding (gzip, ...) is refused with 415: bodies are never decoded.
  */
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -14,6 +15,10 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   return async (c, next) => {
     const m = c.req.method;
     if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return next();
+    // no decoder runs on bodies: an encoded one would be read as if it were not (RFC 9110 §8.4: 415)
+    const ce = c.req.header('content-encoding');
+    if (ce !== undefined && ce.trim().toLowerCase() !== 'identity')
+      return c.json(errorBody('unsupported_media_type', 'request bodies are read as sent: no Content-Encoding'), 415);
     const te = c.req.header('transfer-encoding');
     const cl = c.req.header('content-length');
     if (te === undefined && cl !== undefined) {

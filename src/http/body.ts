@@ -13,6 +13,15 @@ function mediaType(c: Context): string {
   return (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** Whether the body is UTF-8 as far as Content-Type says: no charset parameter, or utf-8. */
+function utf8Declared(c: Context): boolean {
+  for (const p of (c.req.header('content-type') ?? '').split(';').slice(1)) {
+    const [k, v] = p.split('=');
+    if (k?.trim().toLowerCase() === 'charset' && !/^"?utf-8"?$/i.test(v?.trim() ?? '')) return false;
+  }
+  return true;
+}
+
 async function text(c: Context): Promise<string> {
   const buf = await c.req.arrayBuffer();
   try {
@@ -27,6 +36,7 @@ export type Form = Map<string, string[]>;
 export async function readForm(c: Context, repeatable: readonly string[] = []): Promise<Form> {
   if (mediaType(c) !== 'application/x-www-form-urlencoded')
     throw bad('request body must be application/x-www-form-urlencoded');
+  if (!utf8Declared(c)) throw bad('request body must be UTF-8');
   const params = new URLSearchParams(await text(c));
   const form: Form = new Map();
   for (const [k, v] of params) {
@@ -52,6 +62,8 @@ export async function readJson(c: Context, only?: readonly string[]): Promise<Re
   const mt = mediaType(c);
   if (mt !== 'application/json' && !mt.endsWith('+json'))
     throw new MayflyError('unsupported_media_type', 'request body must be application/json', { reason: 'bad_media_type' });
+  // JSON is UTF-8 (RFC 8259 §8.1): a body declared otherwise would be misread
+  if (!utf8Declared(c)) throw new MayflyError('unsupported_media_type', 'request body must be UTF-8 JSON', { reason: 'bad_media_type' });
   const t = await text(c);
   let v: unknown;
   try {

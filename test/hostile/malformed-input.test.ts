@@ -112,6 +112,20 @@ describe('media type and encoding', () => {
   it('a UTF-16 body: 400 invalid_request', async () => {
     await refusedRaw(Buffer.from(formBody(valid()), 'utf16le'), { 'content-type': 'application/x-www-form-urlencoded; charset=utf-16' }, 400, 'invalid_request');
   });
+  it('a charset other than UTF-8 declared on a UTF-8 form: 400 invalid_request (never decoded as something else)', async () => {
+    for (const charset of ['iso-8859-1', 'utf-16', '"latin1"'])
+      await refusedRaw(formBody(valid()), { 'content-type': `application/x-www-form-urlencoded; charset=${charset}` }, 400, 'invalid_request');
+  });
+  it('a Content-Encoding (gzip, deflate, br): 415, the body is never read as if it were plain', async () => {
+    for (const enc of ['gzip', 'deflate', 'br', 'x-custom'])
+      await refusedRaw(formBody(valid()), { ...FORM, 'content-encoding': enc }, 415, 'unsupported_media_type');
+    const r = await raw(h.b.url, { path: '/oauth/token', body: formBody(valid()), headers: { ...FORM, 'content-encoding': 'identity' } });
+    expect(r.status, r.text).toBe(200);
+  });
+  it('a JSON body declared in another charset: 415 at JSON endpoints', async () => {
+    const r = await raw(h.b.url, { path: '/v1/tasks', body: JSON.stringify(WIDE_TASK), headers: { 'content-type': 'application/json; charset=utf-16', authorization: `Bearer ${await h.b.attest('orch')}` } });
+    expectError(r, 415, 'unsupported_media_type');
+  });
   it('an empty body: 400 invalid_request', async () => {
     await refusedRaw('', FORM, 400, 'invalid_request');
   });
