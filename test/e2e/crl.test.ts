@@ -107,7 +107,20 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     // the CRL's own thisUpdate, to the second
     const r = spawnSync('openssl', ['crl', '-inform', 'DER', '-noout', '-lastupdate'], { input: body, encoding: 'utf8' });
     expect(Date.parse(r.stdout.replace('lastUpdate=', '').trim())).toBe(Date.parse(modified));
-    const revalidations: Record<string, string>[] = [{ 'if-none-match': etag }, { 'if-none-match': `"x", W/${etag}` }, { 'if-none-match': '*' }, { 'if-modified-since': modified }];
+    // the date in the two obsolete HTTP-date forms a recipient must also accept (RFC 9110 §5.6.7)
+    const d = new Date(Date.parse(modified));
+    const [wd, dd, mon, yyyy, hms] = modified.replace(',', '').split(' ');
+    const long = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'][d.getUTCDay()];
+    const rfc850 = `${long}, ${dd}-${mon}-${yyyy!.slice(2)} ${hms} GMT`;
+    const asctime = `${wd} ${mon} ${String(d.getUTCDate()).padStart(2, ' ')} ${hms} ${yyyy}`;
+    const revalidations: Record<string, string>[] = [
+      { 'if-none-match': etag },
+      { 'if-none-match': `"x", W/${etag}` },
+      { 'if-none-match': '*' },
+      { 'if-modified-since': modified },
+      { 'if-modified-since': rfc850 },
+      { 'if-modified-since': asctime },
+    ];
     for (const h of revalidations) {
       const nm = await get(h);
       expect(nm.status, JSON.stringify(h)).toBe(304);
@@ -116,7 +129,17 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
     // another tag, an earlier date, or a date that is not one: the CRL itself
     const earlier = new Date(Date.parse(modified) - 1000).toUTCString();
-    const misses: Record<string, string>[] = [{ 'if-none-match': '"other"' }, { 'if-modified-since': earlier }, { 'if-modified-since': 'yesterday' }, { 'if-none-match': '"other"', 'if-modified-since': modified }];
+    // a date ahead of the server's clock, or in a form HTTP does not use, is ignored (RFC 9110 §13.1.3)
+    const future = new Date((b.clock as ManualClock).now() + 365 * 86_400_000).toUTCString();
+    const misses: Record<string, string>[] = [
+      { 'if-none-match': '"other"' },
+      { 'if-modified-since': earlier },
+      { 'if-modified-since': 'yesterday' },
+      { 'if-none-match': '"other"', 'if-modified-since': modified },
+      { 'if-modified-since': future },
+      { 'if-modified-since': new Date(Date.parse(modified) + 1000).toISOString() },
+      { 'if-modified-since': `${modified}, ${modified}` },
+    ];
     for (const h of misses) {
       const full = await get(h);
       expect(full.status, JSON.stringify(h)).toBe(200);

@@ -77,18 +77,35 @@ function crlEtag(der: Buffer): string {
   return `"${der.subarray(-16).toString('base64url')}"`;
 }
 
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+/**
+ * An HTTP-date (RFC 9110 §5.6.7) in ms, or NaN: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), and the
+ * two obsolete forms a recipient must accept, rfc850-date (`Sunday, 06-Nov-94 08:49:37 GMT`) and
+ * asctime-date (`Sun Nov  6 08:49:37 1994`, UTC).
+ */
+const IMF_FIXDATE = new RegExp(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d{2} ${MONTH} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$`);
+const RFC850_DATE = new RegExp(`^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \\d{2}-${MONTH}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$`);
+const ASCTIME_DATE = new RegExp(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$`);
+function httpDate(v: string): number {
+  const t = v.trim();
+  if (IMF_FIXDATE.test(t) || RFC850_DATE.test(t)) return Date.parse(t);
+  if (ASCTIME_DATE.test(t)) return Date.parse(`${t} GMT`);
+  return NaN;
+}
+
 /**
  * RFC 9110 §13.1.2 and §13.1.3: If-None-Match (a list of tags, or `*`; weak comparison) decides when
- * present; else If-Modified-Since, an HTTP date at or after the CRL's thisUpdate (whole seconds).
+ * present; else If-Modified-Since, an HTTP date at or after the CRL's thisUpdate (whole seconds). A
+ * date that is not an HTTP-date, or lies ahead of the server's clock, is ignored (§13.1.3).
  */
-function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, builtAt: number): boolean {
+function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, builtAt: number, now: number): boolean {
   if (ifNoneMatch !== undefined) {
     if (ifNoneMatch.trim() === '*') return true;
     return ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
   }
   if (ifModifiedSince === undefined) return false;
-  const since = Date.parse(ifModifiedSince);
-  return Number.isFinite(since) && Math.floor(builtAt / 1000) * 1000 <= since;
+  const since = httpDate(ifModifiedSince);
+  return Number.isFinite(since) && since <= now && Math.floor(builtAt / 1000) * 1000 <= since;
 }
 
 export function caRoutes(app: Hono, b: Broker): void {
@@ -103,7 +120,7 @@ export function caRoutes(app: Hono, b: Broker): void {
     const { der, builtAt } = await b.crl.currentCrl();
     const validators = { ETag: crlEtag(der), 'Last-Modified': new Date(builtAt).toUTCString(), 'Cache-Control': 'no-cache' };
     // a relying party that polls revalidates: 304 while it holds this CRL (RFC 9110 §13.1.2, §13.1.3)
-    if (notModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), validators.ETag, builtAt)) return c.body(null, 304, validators);
+    if (notModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), validators.ETag, builtAt, b.clock.now())) return c.body(null, 304, validators);
     // a view of the cached DER, not a copy (hundreds of KB with many revoked serials)
     const view = new Uint8Array(der.buffer as ArrayBuffer, der.byteOffset, der.length);
     return c.body(view, 200, { 'Content-Type': 'application/pkix-crl', ...validators });
