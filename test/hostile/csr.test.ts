@@ -129,6 +129,23 @@ describe('the bad-input list, over HTTP: 4xx, nothing recorded, nothing signed',
     expectError(await asJson('../../etc/passwd', good.pem), 400, 'invalid_request');
   });
 
+  it('a task named twice, or in two places: 400, whichever task the copies name', async () => {
+    const task = (await h.a.openTask(WIDE_TASK)).body.task_id;
+    const other = (await h.a.openTask(WIDE_TASK)).body.task_id;
+    const before = await footprint(task);
+    const post = async (query: string, type: string, body: string | Uint8Array) =>
+      http(`${h.b.url}/v1/certificates${query}`, { method: 'POST', headers: { ...bearer(await h.b.attest('agent-b')), 'content-type': type }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+    for (const [a, b] of [[task, other], [task, task]]) {
+      const twice = await post(`?task_id=${a}&task_id=${b}`, 'application/pkcs10', good.der);
+      expectError(twice, 400, 'invalid_request');
+      expect(twice.body.error_description).toMatch(/task_id must be given once/);
+      const both = await post(`?task_id=${b}`, 'application/json', JSON.stringify({ task_id: a, csr: good.pem }));
+      expectError(both, 400, 'invalid_request');
+      expect(both.body.error_description).toMatch(/task_id goes in the body only/);
+    }
+    expect(await footprint(task)).toEqual(before);
+  });
+
   it('the same good CSR is then issued: the refusals above were about the requests, not the broker', async () => {
     const task = (await h.a.openTask(WIDE_TASK)).body.task_id;
     const r = await asJson(task, good.pem);

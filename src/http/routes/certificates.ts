@@ -35,8 +35,10 @@ function proofOf(b: Broker, c: Context): string | PresentedCertificate {
 
 async function readRequest(c: Context): Promise<{ taskId: string; csr: string | Uint8Array }> {
   const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const inQuery = c.req.queries('task_id') ?? [];
   if (mt === 'application/pkcs10') {
-    const taskId = c.req.query('task_id');
+    if (inQuery.length > 1) throw bad('task_id must be given once');
+    const taskId = inQuery[0];
     if (!taskId) throw bad('missing task_id query parameter');
     return { taskId, csr: new Uint8Array(await c.req.arrayBuffer()) };
   }
@@ -44,6 +46,8 @@ async function readRequest(c: Context): Promise<{ taskId: string; csr: string | 
     throw new MayflyError('unsupported_media_type', 'request body must be application/json ({task_id, csr}) or application/pkcs10 (a DER CSR, with ?task_id=)', {
       reason: 'bad_media_type',
     });
+  // one place for the task: a query parameter beside the JSON body could name another one
+  if (inQuery.length > 0) throw bad('with a JSON body, task_id goes in the body only');
   const body = await readJson(c, ['task_id', 'csr']);
   if (typeof body.task_id !== 'string' || body.task_id === '') throw bad('task_id: a string is required');
   if (typeof body.csr !== 'string' || body.csr === '') throw bad('csr: a PEM certificate request is required');
