@@ -59,14 +59,20 @@ async function taskPage(b: Broker, after: string, limit: number, taskId: string)
   return { entries, next: entries.length === limit ? entries.at(-1)!.id : (horizon ?? entries.at(-1)?.id) };
 }
 
+const AUDIT_QUERY = new Set(['after', 'limit', 'log', 'task_id']);
+
 export function auditRoutes(app: Hono, b: Broker): void {
   app.get('/v1/audit', async (c) => {
     requireOperator(b, c);
+    for (const [k, v] of Object.entries(c.req.queries())) {
+      if (!AUDIT_QUERY.has(k)) throw new MayflyError('invalid_request', `unknown query parameter ${k}`, { reason: 'malformed_request' });
+      if (v.length > 1) throw new MayflyError('invalid_request', `${k} must be given once`, { reason: 'malformed_request' });
+    }
     const after = c.req.query('after') ?? '';
     const limitRaw = c.req.query('limit') ?? '100';
-    if ((after !== '' && !isValidStreamId(after)) || !/^\d{1,4}$/.test(limitRaw))
+    const limit = /^[1-9]\d{0,3}$/.test(limitRaw) ? Number(limitRaw) : 0;
+    if ((after !== '' && !isValidStreamId(after)) || limit < 1 || limit > 1000)
       throw new MayflyError('invalid_request', 'after must be an event id, limit 1-1000', { reason: 'malformed_request' });
-    const limit = Math.min(Math.max(Number(limitRaw), 1), 1000);
     const taskId = c.req.query('task_id');
     if (taskId !== undefined && !TASK_ID.test(taskId)) throw new MayflyError('invalid_request', 'task_id must be a task id', { reason: 'malformed_request' });
     const log = c.req.query('log') ?? 'audit';
