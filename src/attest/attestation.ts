@@ -64,7 +64,7 @@ export class Attestation {
       throw new AttestationError('attestation_malformed', 'attestation token is not a JWT');
     }
     if (iss === this.ownIssuer)
-      throw new AttestationError('attestation_is_access_token', 'a Mayfly access token is not an attestation (delegation is not supported)');
+      throw new AttestationError('attestation_is_access_token', 'a Mayfly access token is not an attestation (to delegate one, send it as subject_token with its access_token type, and an attestation as actor_token)');
     const trusting = this.attestors.filter((a) => a.issuer === iss);
     if (trusting.length === 0) throw new AttestationError('attestation_unknown_issuer', 'attestation token issuer is not trusted');
     let firstError: AttestationError | undefined;

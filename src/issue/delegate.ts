@@ -34,7 +34,7 @@ const list = (aud: string | string[]) => (Array.isArray(aud) ? aud : [aud]);
 
 export async function delegateToken(b: Broker, req: DelegationRequest): Promise<ExchangeResult> {
   // the actor first: whether a token is active is not told to callers who prove nothing
-  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { ...(req.taskId ? { task_id: req.taskId } : {}), kind: 'delegation' });
+  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { ...(req.taskId ? { task_id: req.taskId } : {}), kind: 'delegation' }, 'actor_token');
   const parent = await checkToken(b, req.subjectToken);
   const p = parent.claims;
   if (!p || !parent.verdict.active) {

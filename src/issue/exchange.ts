@@ -39,6 +39,8 @@ export async function attestOrRefuse(
   proof: string | PresentedCertificate,
   role: 'agent' | 'orchestrator',
   context: Record<string, string | undefined>,
+  /** The request parameter the proof came in, for the error message. */
+  param: 'subject_token' | 'actor_token' = 'subject_token',
 ): Promise<Identity> {
   try {
     if (typeof proof !== 'string') return await attestCertificate(b, proof, role);
@@ -47,7 +49,7 @@ export async function attestOrRefuse(
     if (!(e instanceof AttestationError)) throw e;
     b.audit.record(role === 'agent' ? 'token.denied' : 'task.denied', { reason: e.reason, ...context });
     if (e.reason === 'attestor_unavailable') throw new MayflyError('temporarily_unavailable', e.message, { reason: e.reason });
-    throw new MayflyError('invalid_request', `subject_token rejected: ${e.message}`, { reason: e.reason });
+    throw new MayflyError('invalid_request', `${param} rejected: ${e.message}`, { reason: e.reason });
   }
 }
 

@@ -147,11 +147,20 @@ describe.each(STORES)('delegation (%s)', (store) => {
     const other = await task();
     await expectRefused(await delegate(parent, 'agent-b', { task_id: other }), 'invalid_request'); // another task
     await expectRefused(await delegate(parent, 'agent-a'), 'invalid_request'); // to itself
-    // an actor_token that is not an attestation, or of the wrong type
-    await expectRefused(
-      await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: parent, actor_token_type: JWT }),
-      'invalid_request',
-    );
+    // an actor_token that is not an attestation, or of the wrong type: the error names actor_token
+    const actorIsToken = await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: parent, actor_token_type: JWT });
+    await expectRefused(actorIsToken, 'invalid_request');
+    expect(actorIsToken.body.error_description).toMatch(/^actor_token rejected: a Mayfly access token is not an attestation/);
+    const nowS = Math.floor(ctx.b.clock.now() / 1000);
+    const expiredActor = await postForm(`${ctx.b.url}/oauth/token`, {
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: parent,
+      subject_token_type: AT,
+      actor_token: await ctx.b.attest('agent-b', { exp: nowS - 60, iat: nowS - 120, nbf: nowS - 120 }),
+      actor_token_type: JWT,
+    });
+    await expectRefused(expiredActor, 'invalid_request');
+    expect(expiredActor.body.error_description).toMatch(/^actor_token rejected: /);
     await expectRefused(
       await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await ctx.b.attest('agent-b'), actor_token_type: 'urn:x' }),
       'invalid_request',
