@@ -128,6 +128,7 @@ export interface TaskFilter {
  * The inventory: tasks not yet purged (open, or finished within `tasks.retention`), latest deadline
  * first, as GET /v1/tasks/{id} shows each. An operator sees every task, an orchestrator the ones it
  * opened. Filters apply to the page read from the index, so a page may hold fewer than `limit`.
+ * `total` (operators only; null for an orchestrator) is the number of tasks in the inventory.
  */
 export async function listTasks(b: Broker, opener: Opener, f: TaskFilter) {
   const now = b.clock.now();
@@ -139,7 +140,9 @@ export async function listTasks(b: Broker, opener: Opener, f: TaskFilter) {
   const views = (await Promise.all(tasks.map((t) => fullView(b, t, now)))).filter(
     (v) => (f.state === undefined || f.state === 'all' || v.state === f.state) && (f.agent === undefined || (v.credentials?.by_agent[f.agent] ?? 0) > 0),
   );
-  return { tasks: views, total, offset: f.offset, limit: f.limit, more: f.offset + ids.length < total };
+  // `total` is the whole inventory's size: an operator's to know, not an orchestrator's (it would tell
+  // each one how busy the broker is); `more` says whether the inventory goes on past this page
+  return { tasks: views, total: opener.kind === 'operator' ? total : null, offset: f.offset, limit: f.limit, more: f.offset + ids.length < total };
 }
 
 export async function closeTask(b: Broker, opener: Opener, id: string) {
