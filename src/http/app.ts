@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import type { Broker } from '../broker.js';
 import { errorBody, onError } from './errors.js';
 import { limitBody } from './body-limit.js';
+import { allowedMethods } from './methods.js';
 import { tokenRoute } from './routes/oauth-token.js';
 import { introspectRoute } from './routes/oauth-introspect.js';
 import { revokeRoute } from './routes/oauth-revoke.js';
@@ -42,7 +43,14 @@ export function createApp(b: Broker): Hono {
   certificateRoutes(app, b);
   caRoutes(app, b);
   devRoutes(app, b);
-  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+  const allowed = allowedMethods(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404);
+    const allow = methods.join(', ');
+    if (c.req.method === 'OPTIONS') return c.body(null, 204, { Allow: allow });
+    return c.json(errorBody('method_not_allowed', `${c.req.path} answers ${allow}, not ${c.req.method}`), 405, { Allow: allow });
+  });
   app.onError(onError(b.log));
   return app;
 }

@@ -141,7 +141,7 @@ describe('invalid SPIFFE IDs in identity paths: 400 invalid_request, nothing loc
       `/v1/identities/..%2F..%2Fv1%2Faudit/lock`,
     ]) {
       const r = await raw(h.b.url, { method: 'POST', path, headers: OP() });
-      expect([400, 404], `${path}: ${r.text}`).toContain(r.status); // 400 bad ID, or 404 no such route
+      expect([400, 404, 405], `${path}: ${r.text}`).toContain(r.status); // 400 bad ID, 404 no such route, 405 a route of another method
       expectClientError(r);
     }
     expect((await identityState(id('agent/b'))).locked).toBe(false);
@@ -182,11 +182,14 @@ describe('invalid principals: 400 invalid_request, nothing revoked', () => {
     expect((await h.a.introspect(tok)).body).toEqual({ active: false });
     await stillActive();
   });
-  it('wrong methods on the principal route are 404, not a revocation', async () => {
+  it('wrong methods on the principal route are 405 (Allow: POST), not a revocation', async () => {
     for (const method of ['GET', 'DELETE', 'PUT']) {
       const r = await raw(h.b.url, { method, path: `/v1/principals/${enc('user:zed@example.com')}/revoke`, headers: OP() });
-      expectError(r, 404, 'not_found');
+      expectError(r, 405, 'method_not_allowed');
+      expect(r.headers.get('allow')).toBe('OPTIONS, POST');
     }
+    const revoked = (await raw(h.b.url, { method: 'GET', path: '/v1/principals', headers: OP() })).body.revoked as { principal: string }[];
+    expect(revoked.map((p) => p.principal)).not.toContain('user:zed@example.com');
   });
 });
 
@@ -211,9 +214,10 @@ describe('the audit endpoint with hostile cursors', () => {
       expect(r.status).not.toBe(200);
     });
   }
-  it('limit=0 and limit=1000 are clamped, not errors (control)', async () => {
-    expect((await raw(h.b.url, { method: 'GET', path: '/v1/audit?limit=0', headers: OP() })).status).toBe(200);
+  it('limit=1 and limit=1000 are the bounds (control); limit=0 is refused, not clamped', async () => {
+    expect((await raw(h.b.url, { method: 'GET', path: '/v1/audit?limit=1', headers: OP() })).status).toBe(200);
     expect((await raw(h.b.url, { method: 'GET', path: '/v1/audit?limit=1000', headers: OP() })).status).toBe(200);
+    expectError(await raw(h.b.url, { method: 'GET', path: '/v1/audit?limit=0', headers: OP() }), 400, 'invalid_request');
   });
   it('no audit event carries a token or a secret, even after hostile calls', async () => {
     const r = await raw(h.b.url, { method: 'GET', path: '/v1/audit?limit=1000', headers: OP() });

@@ -64,10 +64,9 @@ const AUDIT_QUERY = new Set(['after', 'limit', 'log', 'task_id']);
 export function auditRoutes(app: Hono, b: Broker): void {
   app.get('/v1/audit', async (c) => {
     requireOperator(b, c);
-    for (const [k, v] of Object.entries(c.req.queries())) {
-      if (!AUDIT_QUERY.has(k)) throw new MayflyError('invalid_request', `unknown query parameter ${k}`, { reason: 'malformed_request' });
-      if (v.length > 1) throw new MayflyError('invalid_request', `${k} must be given once`, { reason: 'malformed_request' });
-    }
+    // each parameter once (another one is ignored, as any client may add its own)
+    for (const [k, v] of Object.entries(c.req.queries()))
+      if (AUDIT_QUERY.has(k) && v.length > 1) throw new MayflyError('invalid_request', `${k} must be given once`, { reason: 'malformed_request' });
     const after = c.req.query('after') ?? '';
     const limitRaw = c.req.query('limit') ?? '100';
     const limit = /^[1-9]\d{0,3}$/.test(limitRaw) ? Number(limitRaw) : 0;
