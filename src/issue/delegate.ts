@@ -34,12 +34,16 @@ const list = (aud: string | string[]) => (Array.isArray(aud) ? aud : [aud]);
 
 export async function delegateToken(b: Broker, req: DelegationRequest): Promise<ExchangeResult> {
   // the actor first: whether a token is active is not told to callers who prove nothing
-  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { ...(req.taskId ? { task_id: req.taskId } : {}), kind: 'delegation' }, 'actor_token');
+  // a refusal is told in the task's audit story: the task named, else the one of a subject token this
+  // broker signed (read for the audit only; the caller learns nothing of it before its proof is checked)
+  const signed = req.taskId === undefined ? b.accessTokens.verify(req.subjectToken, b.clock.now()) : undefined;
+  const taskForAudit = req.taskId ?? (signed?.ok ? signed.claims.task_id : undefined);
+  const actor = await attestOrRefuse(b, req.actorToken, 'agent', { ...(taskForAudit ? { task_id: taskForAudit } : {}), kind: 'delegation' }, 'actor_token');
   const parent = await checkToken(b, req.subjectToken);
   const p = parent.claims;
   if (!p || !parent.verdict.active) {
     const reason = `subject_token_${parent.verdict.active ? 'invalid' : parent.verdict.reason}`;
-    b.audit.record('token.denied', { agent: actor.spiffeId, reason, ...(req.taskId ? { task_id: req.taskId } : {}) });
+    b.audit.record('token.denied', { agent: actor.spiffeId, reason, ...(taskForAudit ? { task_id: taskForAudit } : {}) });
     throw new MayflyError('invalid_request', 'subject_token is not an active access token of this broker', { reason });
   }
   const deny = (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string): never => {

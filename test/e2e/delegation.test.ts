@@ -161,6 +161,10 @@ describe.each(STORES)('delegation (%s)', (store) => {
     });
     await expectRefused(expiredActor, 'invalid_request');
     expect(expiredActor.body.error_description).toMatch(/^actor_token rejected: /);
+    // both refusals are in the parent's task story, though neither request named the task
+    const story = (await http(`${ctx.b.url}/v1/audit?task_id=${t}&limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; kind?: string; reason?: string }>;
+    const refusedActors = story.filter((e) => e.type === 'token.denied' && e.kind === 'delegation');
+    expect(refusedActors.map((e) => e.reason)).toEqual(expect.arrayContaining(['attestation_is_access_token', 'attestation_expired']));
     await expectRefused(
       await postForm(`${ctx.b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: parent, subject_token_type: AT, actor_token: await ctx.b.attest('agent-b'), actor_token_type: 'urn:x' }),
       'invalid_request',
