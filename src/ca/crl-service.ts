@@ -19,7 +19,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
 import type { FeedHub } from '../feed/hub.js';
-import { SERIAL_SLOT, serialSlot, type HeldCertificate } from '../store/store.js';
+import { identityRevokedAt, SERIAL_SLOT, serialSlot, type HeldCertificate, type IdentityState } from '../store/store.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
@@ -39,8 +39,10 @@ interface Piece {
    * piece has none (it is checked against the others through `keys`).
    */
   has?: (key: string) => boolean;
-  /** The revocation time of all its entries. */
+  /** The revocation time of its entries (of those `atOf` does not name). */
   at: number;
+  /** A lock's piece: each entry's own revocation time (serialKey form), when its identity was locked more than once. */
+  atOf?: Map<string, number>;
   /** After this instant all its certificates have expired: the piece is dropped. */
   until: number;
   /** When it was read: re-read with the CRL's own refresh (half its validity), as a full rebuild would. */
@@ -250,6 +252,30 @@ export class CrlService {
     return certs.filter((c) => c.issuedAt + CLOCK_SKEW_MS <= cutoff || covered.has(c));
   }
 
+  /**
+   * A locked identity's certificates, each dated by the lock that revoked it (identityRevokedAt): a
+   * later lock does not move the revocation date of what an earlier one covered (RFC 5280 §5.3.2).
+   */
+  private lockPiece(certs: HeldCertificate[], s: IdentityState, now: number): Omit<Piece, 'made'> {
+    const byTime = new Map<number, string[]>();
+    for (const c of certs) {
+      const at = Math.min(identityRevokedAt(s, c.issuedAt), now);
+      const group = byTime.get(at);
+      if (group) group.push(c.serial);
+      else byTime.set(at, [c.serial]);
+    }
+    if (byTime.size <= 1) return this.holderPiece(certs.map((c) => c.serial), Math.min(byTime.keys().next().value ?? s.revokedBefore, now), latest(certs));
+    const atOf = new Map<string, number>();
+    for (const [at, serials] of byTime) for (const serial of serials) atOf.set(serialKey(serial), at);
+    return {
+      der: Buffer.concat([...byTime].map(([at, serials]) => encodeCrlEntries(entriesOf(serials, at)).der)),
+      keys: once(() => [...atOf.keys()]),
+      at: Math.min(...byTime.keys()),
+      atOf,
+      until: latest(certs),
+    };
+  }
+
   /** A lock's or a principal revocation's certificates, from the holder index. */
   private holderPiece(serials: string[], at: number, until: number): Omit<Piece, 'made'> {
     return { der: encodeCrlEntries(entriesOf(serials, at)).der, keys: once(() => serials.map(serialKey)), at, until };
@@ -289,7 +315,7 @@ export class CrlService {
         // its cutoff, by the second
         return this.piece(`identity:${id}:${s.locked ? 'locked' : 'cutoff'}:${s.revokedBefore}`, now, async () => {
           const certs = await store.holderCertificates('identity', id, s.locked ? Infinity : s.revokedBefore, now);
-          return this.holderPiece(certs.map((c) => c.serial), Math.min(s.revokedBefore, now), latest(certs));
+          return this.lockPiece(certs, s, now);
         });
       }),
       ...prins.map(async (p) => {
@@ -328,7 +354,7 @@ export class CrlService {
       for (const p of holders) {
         const keys = p.keys();
         const fresh = keys.filter((k) => !seen.has(k) && !inTask(k));
-        runs.push(fresh.length === keys.length ? p.der : encodeCrlEntries(entriesOf(fresh, p.at)).der);
+        runs.push(fresh.length === keys.length ? p.der : encodeCrlEntries(fresh.map((k) => ({ serialHex: k, revokedAt: new Date(p.atOf?.get(k) ?? p.at) }))).der);
         for (const k of fresh) seen.add(k);
       }
       asm = { pieces, runs, listed: (k) => seen.has(k) || inTask(k) };

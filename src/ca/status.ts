@@ -4,7 +4,7 @@
  */
 import type { Broker } from '../broker.js';
 import { verdict } from '../revoke/active.js';
-import type { CertificateRecord } from '../store/store.js';
+import { identityRevokedAt, type CertificateRecord } from '../store/store.js';
 
 export type CertificateStatus =
   | { status: 'unknown' }
@@ -29,7 +29,7 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
   if (v.active) return { status: expired ? 'expired' : 'good', record };
   const at =
     v.reason === 'identity_locked' || v.reason === 'identity_revoked'
-      ? facts.identity.revokedBefore
+      ? identityRevokedAt(facts.identity, record.issuedAt)
       : v.reason === 'task_principal_revoked'
         ? facts.principalRevokedBefore
         : v.reason === 'task_closed'

@@ -84,6 +84,23 @@ export interface IdentityState {
   lockedAt?: number;
   /** Every credential of this identity issued at or before this instant is inactive (0: none). */
   revokedBefore: number;
+  /**
+   * The cutoffs of its locks, oldest first (the latest LOCK_HISTORY): when each credential was revoked
+   * (identityRevokedAt), so a later lock does not move the revocation time of what an earlier one covered.
+   */
+  locks?: number[];
+}
+
+/** How many of an identity's lock cutoffs are kept. */
+export const LOCK_HISTORY = 16;
+
+/**
+ * When its identity's locks revoked a credential issued at `issuedAt` (ms): the first lock whose cutoff
+ * covers it; else (recorded after a lock's instant but before it landed) the current lock's.
+ */
+export function identityRevokedAt(s: IdentityState, issuedAt: number): number {
+  for (const cutoff of s.locks ?? []) if (issuedUpToCutoff(issuedAt, cutoff)) return cutoff;
+  return s.lockedAt ?? s.revokedBefore;
 }
 
 /** The raw facts that decide whether a credential is active, read in one round trip. */
@@ -108,19 +125,22 @@ export interface FactsQuery {
   lineage?: { jtis: string[]; identities: string[] };
 }
 
-/** Several identity states as one: locked if any is, revoked up to the latest cutoff. */
+/** Several identity states as one: locked if any is, revoked up to the latest cutoff, every lock's cutoff. */
 export function combineIdentities(states: IdentityState[]): IdentityState {
+  if (states.length === 1) return states[0]!;
   let locked = false;
   let lockedAt: number | undefined;
   let revokedBefore = 0;
+  const locks: number[] = [];
   for (const s of states) {
     if (s.locked) {
       locked = true;
       lockedAt = Math.max(lockedAt ?? 0, s.lockedAt ?? 0);
     }
     revokedBefore = Math.max(revokedBefore, s.revokedBefore);
+    if (s.locks) locks.push(...s.locks);
   }
-  return { locked, ...(lockedAt !== undefined ? { lockedAt } : {}), revokedBefore };
+  return { locked, ...(lockedAt !== undefined ? { lockedAt } : {}), revokedBefore, ...(locks.length ? { locks: locks.sort((a, b) => a - b) } : {}) };
 }
 
 export interface AuditEntry {

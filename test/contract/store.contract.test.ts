@@ -12,7 +12,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import type { Store, TaskRecord } from '../../src/store/store.js';
-import { serialSlot } from '../../src/store/store.js';
+import { LOCK_HISTORY, serialSlot } from '../../src/store/store.js';
 import { compareIds, parseId } from '../../src/store/stream-id.js';
 import { deadPort, redisUrl, uniquePrefix } from '../helpers/redis.js';
 
@@ -250,26 +250,39 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.facts({ taskId: t.id, identity: AGENT_A })).task?.state).toBe('closed');
     });
 
-    it('locks and unlocks an identity, keeping revokedBefore', async () => {
+    it('locks and unlocks an identity, keeping revokedBefore and the cutoff of each lock', async () => {
       expect(await store.identityState(AGENT_A)).toEqual({ locked: false, revokedBefore: 0 });
       const locked = { locked: true, lockedAt: t0 + 1, revokedBefore: t0 + 1 };
       expect(await store.lockIdentity(AGENT_A, t0 + 1)).toEqual(locked);
-      expect(await store.identityState(AGENT_A)).toEqual(locked);
-      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual(locked);
+      expect(await store.identityState(AGENT_A)).toEqual({ ...locked, locks: [t0 + 1] });
+      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual({ ...locked, locks: [t0 + 1] });
       expect(await store.identityState(AGENT_B)).toEqual({ locked: false, revokedBefore: 0 });
 
       const unlocked = { locked: false, revokedBefore: t0 + 1 };
       expect(await store.unlockIdentity(AGENT_A, t0 + 5, t0 + 60 * MIN)).toEqual(unlocked);
-      expect(await store.identityState(AGENT_A)).toEqual(unlocked);
-      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual(unlocked);
+      expect(await store.identityState(AGENT_A)).toEqual({ ...unlocked, locks: [t0 + 1] });
+      expect((await store.facts({ taskId: 'x', identity: AGENT_A })).identity).toEqual({ ...unlocked, locks: [t0 + 1] });
 
       expect(await store.lockIdentity(AGENT_A, t0 + 9)).toEqual({ locked: true, lockedAt: t0 + 9, revokedBefore: t0 + 9 });
-      // revokedBefore never moves backwards, even for a lock stamped earlier
+      // revokedBefore never moves backwards, even for a lock stamped earlier; a lock of a locked
+      // identity adds no cutoff to its history
       expect((await store.lockIdentity(AGENT_A, t0 + 2)).revokedBefore).toBe(t0 + 9);
+      expect((await store.identityState(AGENT_A)).locks).toEqual([t0 + 1, t0 + 9]);
       expect(await store.unlockIdentity('spiffe://example.org/never', t0, t0 + MIN)).toEqual({
         locked: false,
         revokedBefore: 0,
       });
+    });
+
+    it('keeps the latest LOCK_HISTORY lock cutoffs', async () => {
+      for (let i = 1; i <= LOCK_HISTORY + 4; i++) {
+        await store.lockIdentity(AGENT_B, t0 + i * 10);
+        await store.unlockIdentity(AGENT_B, t0 + i * 10 + 5, t0 + 60 * MIN);
+      }
+      const locks = (await store.identityState(AGENT_B)).locks!;
+      expect(locks).toHaveLength(LOCK_HISTORY);
+      expect(locks[0]).toBe(t0 + 50);
+      expect(locks.at(-1)).toBe(t0 + (LOCK_HISTORY + 4) * 10);
     });
 
     it('revokes a principal; the instant never moves backwards', async () => {
@@ -419,7 +432,7 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       await store.lockIdentity(AGENT_B, t0);
       await store.unlockIdentity(AGENT_B, t0 + 1, t0 + 10 * MIN);
       const locked = await store.lockedIdentities();
-      expect(locked).toEqual([{ identity: AGENT_A, locked: true, lockedAt: t0, revokedBefore: t0 }]);
+      expect(locked).toEqual([{ identity: AGENT_A, locked: true, lockedAt: t0, revokedBefore: t0, locks: [t0] }]);
     });
 
     it('records certificates in their task and indexes them for status and CRL queries', async () => {

@@ -304,4 +304,38 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect(await listed()).not.toContain(hex(fresh));
     clock.set(second + 8000);
   });
+
+  it("a second lock of the identity keeps the first one's revocation date for what the first covered (status and CRL agree)", async () => {
+    const clock = b.clock as ManualClock;
+    const base = Math.floor(clock.now() / 1000) * 1000 + 20_000;
+    const revokedAt = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body.revoked_at as string;
+    /** The CRL's revocation date of each serial (openssl's text form, parsed). */
+    const crlDates = async (): Promise<Map<string, number>> => {
+      const f = join(dir, `crl-${store}-${n++}.der`);
+      writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+      const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
+      return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
+    };
+    clock.set(base);
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const first = await issue(task);
+    clock.set(base + 2000);
+    expect((await a.lock(id('agent/b'))).status).toBe(200); // the first lock: covers `first`
+    clock.set(base + 4000);
+    expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+    clock.set(base + 6000);
+    const second = await issue(task);
+    clock.set(base + 8000);
+    expect((await a.lock(id('agent/b'))).status).toBe(200); // the second: covers `second` (and `first` again)
+    try {
+      expect(await revokedAt(first)).toBe(new Date(base + 2000).toISOString());
+      expect(await revokedAt(second)).toBe(new Date(base + 8000).toISOString());
+      const dates = await crlDates();
+      expect(dates.get(hex(first))).toBe(base + 2000);
+      expect(dates.get(hex(second))).toBe(base + 8000);
+    } finally {
+      expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+      clock.set(base + 10_000);
+    }
+  });
 });

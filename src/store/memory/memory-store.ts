@@ -26,7 +26,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, issuedUpToCutoff, parseExpiryField, serialSlot } from '../store.js';
+import { LOCK_HISTORY, certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, issuedUpToCutoff, parseExpiryField, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -50,6 +50,8 @@ interface IdentEntry {
   locked: boolean;
   lockedAt?: number;
   revokedBefore: number;
+  /** Its locks' cutoffs, oldest first (the latest LOCK_HISTORY). */
+  locks?: number[];
   /** Undefined while locked: a lock never expires by itself. */
   expireAt?: number;
 }
@@ -241,7 +243,9 @@ export class MemoryStore implements Store {
   async lockIdentity(identity: string, now: number): Promise<IdentityState> {
     const e = this.ident(identity);
     const lockedAt = e?.locked && e.lockedAt !== undefined ? e.lockedAt : now;
-    const next: IdentEntry = { locked: true, lockedAt, revokedBefore: Math.max(e?.revokedBefore ?? 0, now) };
+    const revokedBefore = Math.max(e?.revokedBefore ?? 0, now);
+    const locks = e?.locked ? e.locks : [...(e?.locks ?? []), revokedBefore].slice(-LOCK_HISTORY);
+    const next: IdentEntry = { locked: true, lockedAt, revokedBefore, ...(locks ? { locks } : {}) };
     this.idents.set(identity, next);
     return { locked: true, lockedAt, revokedBefore: next.revokedBefore };
   }
@@ -258,7 +262,7 @@ export class MemoryStore implements Store {
   async identityState(identity: string): Promise<IdentityState> {
     const e = this.ident(identity);
     if (!e) return { locked: false, revokedBefore: 0 };
-    return { locked: e.locked, ...(e.locked ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore };
+    return { locked: e.locked, ...(e.locked ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore, ...(e.locks ? { locks: [...e.locks] } : {}) };
   }
 
   async revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>> {
@@ -317,7 +321,8 @@ export class MemoryStore implements Store {
   async lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>> {
     this.open();
     const out: Array<{ identity: string } & IdentityState> = [];
-    for (const [identity, e] of this.idents) if (e.locked) out.push({ identity, locked: true, ...(e.lockedAt !== undefined ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore });
+    for (const [identity, e] of this.idents)
+      if (e.locked) out.push({ identity, locked: true, ...(e.lockedAt !== undefined ? { lockedAt: e.lockedAt } : {}), revokedBefore: e.revokedBefore, ...(e.locks ? { locks: [...e.locks] } : {}) });
     return out;
   }
 

@@ -322,7 +322,7 @@ export class RedisStore implements Store {
         // the markers all live in the task's slot: one EXISTS counts them
         jtis.length === 0 ? Promise.resolve(0) : r.exists(...jtis.map((j) => this.jtiKey(q.taskId, j))),
         q.principal === undefined ? Promise.resolve(null) : r.get(this.prinKey(q.principal)),
-        ...idents.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before')),
+        ...idents.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before', 'locks')),
       ]),
     );
     const [state, expiresAt, createdAt, obo] = task;
@@ -337,7 +337,7 @@ export class RedisStore implements Store {
               ...(obo != null ? { onBehalfOf: obo } : {}),
             },
       jtiRevoked: marker > 0,
-      identity: combineIdentities(identRows.map((row) => identityFrom(row[0], row[1], row[2]))),
+      identity: combineIdentities(identRows.map((row) => identityFrom(row[0], row[1], row[2], row[3]))),
       principalRevokedBefore: Number(prin ?? 0),
     };
   }
@@ -357,10 +357,10 @@ export class RedisStore implements Store {
   }
 
   async identityState(identity: string): Promise<IdentityState> {
-    const [locked, lockedAt, rb] = await this.cmd((r) =>
-      r.hmget(this.identKey(identity), 'locked', 'locked_at', 'revoked_before'),
+    const [locked, lockedAt, rb, locks] = await this.cmd((r) =>
+      r.hmget(this.identKey(identity), 'locked', 'locked_at', 'revoked_before', 'locks'),
     );
-    return identityFrom(locked, lockedAt, rb);
+    return identityFrom(locked, lockedAt, rb, locks);
   }
 
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
@@ -490,9 +490,9 @@ export class RedisStore implements Store {
 
   async lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>> {
     const ids = await this.cmd((r) => r.smembers(this.lockedKey));
-    const states = await this.cmd((r) => Promise.all(ids.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before'))));
+    const states = await this.cmd((r) => Promise.all(ids.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before', 'locks'))));
     return ids
-      .map((identity, i) => ({ identity, ...identityFrom(states[i]![0], states[i]![1], states[i]![2]) }))
+      .map((identity, i) => ({ identity, ...identityFrom(states[i]![0], states[i]![1], states[i]![2], states[i]![3]) }))
       .filter((s) => s.locked);
   }
 
@@ -707,12 +707,13 @@ function xaddManyArgs(events: ReadonlyArray<{ fields: string[] }>): Array<string
   return out;
 }
 
-function identityFrom(locked: string | null | undefined, lockedAt: string | null | undefined, rb: string | null | undefined): IdentityState {
+function identityFrom(locked: string | null | undefined, lockedAt: string | null | undefined, rb: string | null | undefined, locks?: string | null): IdentityState {
   const isLocked = locked === '1';
   return {
     locked: isLocked,
     ...(isLocked && lockedAt != null ? { lockedAt: Number(lockedAt) } : {}),
     revokedBefore: Number(rb ?? 0),
+    ...(locks ? { locks: locks.split(' ').map(Number) } : {}),
   };
 }
 

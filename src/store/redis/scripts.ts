@@ -7,7 +7,7 @@
  * Written for Redis ≥ 6.2 (XTRIM MINID; the store also uses GETEX): no SET PXAT, no EXPIRE GT/NX, no
  * exclusive XRANGE bounds.
  */
-import { SERIAL_SLOT } from '../store.js';
+import { LOCK_HISTORY, SERIAL_SLOT } from '../store.js';
 
 /** Extends a key's expiry to `at` (ms) unless it already lives longer; `now` estimates the current expiry. */
 const EXTEND = `
@@ -127,15 +127,22 @@ return 1
 
 /**
  * KEYS: identity hash. ARGV: now. Returns {locked_at, revoked_before}. revoked_before never moves
- * backwards; a locked identity has no TTL (it must not silently unlock by expiring).
+ * backwards; a locked identity has no TTL (it must not silently unlock by expiring). A lock of an
+ * unlocked identity adds its cutoff to `locks` (space-separated, the latest LOCK_HISTORY).
  */
 export const LOCK_IDENTITY = `
-local cur = redis.call('HMGET', KEYS[1], 'locked', 'locked_at', 'revoked_before')
+local cur = redis.call('HMGET', KEYS[1], 'locked', 'locked_at', 'revoked_before', 'locks')
 local rb = ARGV[1]
 if cur[3] and tonumber(cur[3]) > tonumber(rb) then rb = cur[3] end
 local at = ARGV[1]
 if cur[1] == '1' and cur[2] then at = cur[2] end
 redis.call('HSET', KEYS[1], 'locked', '1', 'locked_at', at, 'revoked_before', rb)
+if cur[1] ~= '1' then
+  local locks = {}
+  for c in string.gmatch(cur[4] or '', '%S+') do locks[#locks + 1] = c end
+  locks[#locks + 1] = rb
+  redis.call('HSET', KEYS[1], 'locks', table.concat(locks, ' ', math.max(1, #locks - ${LOCK_HISTORY - 1}), #locks))
+end
 redis.call('PERSIST', KEYS[1])
 return {at, rb}
 `;
