@@ -40,6 +40,8 @@ export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
 export function normalizeHtu(u: string): string | undefined {
   try {
     const url = new URL(u);
+    // userinfo makes it another URI than the request's (RFC 9449 §4.3 ignores only query and fragment)
+    if (url.username !== '' || url.password !== '') return undefined;
     return `${url.protocol}//${url.host}${url.pathname}`;
   } catch {
     return undefined;
