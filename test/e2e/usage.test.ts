@@ -59,7 +59,18 @@ describe.each(STORES)('usage reports and the task audit trail (%s)', (store) => 
     }
     expect((await send({ events: [ok] }, {} as never)).status).toBe(401);
     expect((await send({ events: [ok] }, bearer(await b.attest('agent-a')))).status).toBe(401);
-    expect((await trail(task)).filter((e) => e.type === 'token.used')).toHaveLength(1);
+    // a decision's time in the future is refused; any RFC 3339 offset is taken, and stored in UTC
+    const nowMs = b.clock.now();
+    const future = await send({ events: [{ ...ok, at: new Date(nowMs + 3_600_000).toISOString() }] });
+    expect(future.status).toBe(400);
+    expect(future.body.error_description).toMatch(/events\.0\.at: lies in the future/);
+    expect((await send({ events: [{ ...ok, at: '9999-12-31T23:59:59Z' }] })).status).toBe(400);
+    const at = new Date(nowMs - 60_000);
+    const shifted = new Date(at.getTime() + 2 * 3_600_000).toISOString().replace('Z', '+02:00');
+    expect((await send({ events: [{ ...ok, jti: 'j2', at: shifted }] })).status).toBe(202);
+    const used = (await trail(task)).filter((e) => e.type === 'token.used');
+    expect(used).toHaveLength(2);
+    expect(used.find((e) => e.jti === 'j2')?.decided_at).toBe(at.toISOString());
     expect((await http(`${b.url}/v1/audit?task_id=bogus`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
   });
 });

@@ -28,12 +28,15 @@ const usageEvent = z
     audience: z.string().refine(isAudience, { message: 'not an audience' }).optional(),
     method: z.string().regex(/^[A-Z]{1,10}$/, 'an HTTP method').optional(),
     path: printable(512).optional(),
-    /** When the resource server decided (ISO 8601); default: when the report arrived. */
-    at: z.iso.datetime().optional(),
+    /** When the resource server decided (RFC 3339, any offset; stored in UTC); default: when the report arrived. */
+    at: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
 
 const usageReport = z.object({ events: z.array(usageEvent).min(1).max(100) }).strict();
+
+/** How far ahead of the broker's clock a reported decision's `at` may be. */
+const REPORT_CLOCK_SKEW_MS = 5 * 60_000;
 
 export function usageRoutes(app: Hono, b: Broker): void {
   app.post('/v1/audit/usage', async (c) => {
@@ -43,11 +46,15 @@ export function usageRoutes(app: Hono, b: Broker): void {
       const i = parsed.error.issues[0]!;
       throw new MayflyError('invalid_request', `${i.path.join('.') || 'body'}: ${i.message}`, { reason: 'malformed_request' });
     }
+    // a decision is reported after it was made: not later than now, give or take the clocks' skew
+    const latest = b.clock.now() + REPORT_CLOCK_SKEW_MS;
+    const late = parsed.data.events.findIndex((e) => e.at !== undefined && Date.parse(e.at) > latest);
+    if (late !== -1) throw new MayflyError('invalid_request', `events.${late}.at: lies in the future`, { reason: 'malformed_request' });
     // written before the answer: a 202 means the trail holds them (a store outage is a 503, and the
     // reporter counts the batch as dropped)
     await Promise.all(
       parsed.data.events.map(({ decision, at, ...fields }) =>
-        b.audit.write(decision === 'allowed' ? 'token.used' : 'token.refused', { ...fields, ...(at ? { decided_at: at } : {}), by }),
+        b.audit.write(decision === 'allowed' ? 'token.used' : 'token.refused', { ...fields, ...(at ? { decided_at: new Date(at).toISOString() } : {}), by }),
       ),
     );
     return c.json({ recorded: parsed.data.events.length }, 202);
