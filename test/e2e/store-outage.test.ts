@@ -13,6 +13,7 @@ import { api, basic, http, OPERATOR, bearer, id, postJson, startTestBroker, WIDE
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { Redis } from 'ioredis';
 import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
+import { openSse } from '../helpers/sse.js';
 import { buildCsr } from '../unit/x509/helpers.js';
 
 async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, ms = 8000): Promise<T> {
@@ -106,6 +107,34 @@ describe('Redis unreachable', () => {
     expect((await http(`${b.url}/v1/identities/${encodeURIComponent(id('agent/b'))}`, { headers: bearer(OPERATOR.token) })).body.locked).toBe(false);
     expect((await a.exchange(agent, task)).status).toBe(200);
     expect((await askCert()).status).toBe(201);
+  });
+});
+
+describe('Redis unreachable under a revocation stream', () => {
+  let proxy: Proxy;
+  let b: TestBroker;
+  beforeAll(async () => {
+    proxy = await tcpProxy(redisUrl());
+    // a heartbeat far longer than the wait below: the error must not wait for it
+    b = await startTestBroker({ redisUrl: proxy.url, extra: { feed: { heartbeat: '60s' } } });
+  });
+  afterAll(async () => {
+    await b.close();
+    await proxy.close();
+  });
+
+  it('a subscriber is told at once (an error event, then the end), not at its next heartbeat', async () => {
+    const sse = await openSse(`${b.url}/v1/revocations/stream`, basic());
+    expect(sse.status).toBe(200);
+    expect((await sse.next())?.event).toBe('snapshot');
+    proxy.cut();
+    const msg = await sse.next(10_000); // ~1 s here
+
+    expect(msg?.event).toBe('error');
+    expect(JSON.parse(msg!.data)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(await sse.next(5000)).toBeNull(); // the stream ends: the reader reconnects, and resyncs
+    sse.close();
+    proxy.restore();
   });
 });
 
