@@ -39,11 +39,11 @@ export class Audit {
   }
 
   /**
-   * Records a grant before its credential is handed out: resolves once the store holds the event;
-   * when it cannot, the credential is withheld (the caller answers 503) and that is logged, so no
-   * credential ever leaves the broker without its grant in the audit trail.
+   * Records a grant before its credential (or task) is handed out: resolves once the store holds the
+   * event; when it cannot, the credential is withheld (the caller answers 503) and that is logged, so
+   * no credential ever leaves the broker without its grant in the audit trail.
    */
-  async grant(type: 'token.granted' | 'certificate.granted', fields: AuditFields): Promise<void> {
+  async grant(type: 'token.granted' | 'certificate.granted' | 'task.opened', fields: AuditFields): Promise<void> {
     try {
       await this.write(type, fields);
     } catch (e) {

@@ -114,7 +114,13 @@ async function signRecorded(b: Broker, r: Recorded, deny: (e: MayflyError) => ne
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  await b.audit.grant('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
+  try {
+    await b.audit.grant('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
+  } catch (e) {
+    // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
+    await b.store.revokeCertificate(r.serialHex, r.notAfter, r.now).catch(() => undefined);
+    throw e;
+  }
   return {
     certificate: issued.pem,
     chain: [...b.ca.chainPem],

@@ -117,6 +117,12 @@ export async function recordAndSign(
   const outcome = await b.store.recordIssuance({ taskId: claims.task_id, jti: claims.jti, agent: claims.client_id, exp: claims.exp * 1000, iat: claims.iat * 1000 }, now);
   if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
   const accessToken = signAccessToken(b.keyring, claims);
-  await b.audit.grant('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });
+  try {
+    await b.audit.grant('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });
+  } catch (e) {
+    // withheld: recorded but never handed out, so never active either
+    await b.store.revokeJti(claims.task_id, claims.jti, claims.exp * 1000, now, claims.client_id, claims.iat * 1000).catch(() => undefined);
+    throw e;
+  }
   return { accessToken, claims, expiresIn: claims.exp - Math.floor(now / 1000) };
 }

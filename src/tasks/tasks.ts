@@ -39,8 +39,9 @@ export async function openTask(b: Broker, opener: Opener, spec: TaskSpec, reques
     expiresAt: now + decision.draft.ttlMs,
     ...spec,
   };
-  await b.store.createTask(task, task.expiresAt + Math.max(b.config.tasks.retentionMs, b.config.tokens.maxTtlMs));
-  b.audit.record('task.opened', {
+  // audited before it exists: a task is never opened without its event (an event whose task could not
+  // be written is the side to err on)
+  await b.audit.grant('task.opened', {
     task_id: task.id,
     by: task.openedBy,
     on_behalf_of: task.onBehalfOf,
@@ -50,6 +51,7 @@ export async function openTask(b: Broker, opener: Opener, spec: TaskSpec, reques
     audiences: task.audiences,
     expires_at: new Date(task.expiresAt).toISOString(),
   });
+  await b.store.createTask(task, task.expiresAt + Math.max(b.config.tasks.retentionMs, b.config.tokens.maxTtlMs));
   return taskView(task, { open: true });
 }
 

@@ -170,6 +170,15 @@ describe('audit trail unwritable (its Redis stream key holds another type)', () 
       const cert = await askCert();
       expect(cert.status).toBe(503);
       expect(cert.body.certificate).toBeUndefined();
+      // nothing it withheld counts as held: the token is not active, the certificate not good
+      const shown = (await a.getTask(task, orch)).body.credentials;
+      expect(shown).toMatchObject({ issued: 2, active: 0 });
+      const certs = (await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).body.certificates as Array<{ status: string }>;
+      expect(certs.map((c) => c.status)).toEqual(['revoked']);
+      // and no task is opened without its event
+      const opened = await a.openTask(WIDE_TASK, orch);
+      expect(opened.status).toBe(503);
+      expect(opened.body.task_id).toBeUndefined();
     } finally {
       await redis.del(`${prefix}audit`);
     }
