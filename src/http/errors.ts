@@ -12,11 +12,21 @@ export function errorBody(code: string, description: string) {
   return { error: code, error_description: description };
 }
 
+/**
+ * The challenge of a 401: Basic at the OAuth endpoints, and wherever a client's Basic credentials were
+ * refused (an operator's Bearer token is offered there too); else Bearer, with an RFC 6750 §3.1 code
+ * (a refused credential is invalid_token), and no code at all when none was presented.
+ */
+function challenge(c: Context, e: MayflyError): string {
+  if (c.req.path.startsWith('/oauth/')) return 'Basic realm="mayfly"';
+  if (e.code === 'invalid_client') return 'Basic realm="mayfly", Bearer realm="mayfly"';
+  if (e.reason === 'no_credentials') return 'Bearer realm="mayfly"';
+  return `Bearer realm="mayfly", error="${e.code === 'invalid_request' ? 'invalid_request' : 'invalid_token'}"`;
+}
+
 export function sendError(c: Context, e: MayflyError): Response {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  // RFC 6750 §3.1 names three Bearer error codes; a refused credential is invalid_token whatever else it was
-  if (e.status === 401)
-    headers['WWW-Authenticate'] = c.req.path.startsWith('/oauth/') ? 'Basic realm="mayfly"' : `Bearer realm="mayfly", error="${e.code === 'invalid_request' ? 'invalid_request' : 'invalid_token'}"`;
+  if (e.status === 401) headers['WWW-Authenticate'] = challenge(c, e);
   if (e.status === 503) headers['Retry-After'] = '1';
   return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
 }

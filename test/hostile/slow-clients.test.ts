@@ -46,11 +46,20 @@ describe('clients that go away', () => {
     expect((await http(`${b.url}/healthz`)).status).toBe(200);
   });
 
-  it('a refused Bearer credential is challenged with an RFC 6750 error code', async () => {
-    for (const auth of ['Bearer not-a-token', `Bearer ${await b.attest('agent-b')}`]) {
-      const r = await http(`${b.url}/v1/certificates/00ff/revoke`, { method: 'POST', headers: { authorization: auth } });
-      expect(r.status).toBe(401);
-      expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="mayfly", error="(invalid_request|invalid_token|insufficient_scope)"$/);
+  it('a 401 challenges with what the endpoint takes, and an RFC 6750 code only for a refused Bearer credential', async () => {
+    // client (Basic) or operator (Bearer) endpoints: the body says invalid_client, the challenge offers both
+    for (const auth of [undefined, 'Bearer not-a-token', `Bearer ${await b.attest('agent-b')}`, 'Basic bm9wZTpub3Bl']) {
+      const r = await http(`${b.url}/v1/certificates/00ff/revoke`, { method: 'POST', headers: auth ? { authorization: auth } : {} });
+      expect(r.status, auth).toBe(401);
+      expect(r.body.error).toBe('invalid_client');
+      expect(r.headers.get('www-authenticate'), auth).toBe('Basic realm="mayfly", Bearer realm="mayfly"');
     }
+    // Bearer endpoints: no credentials, no error code (RFC 6750 §3.1); a refused one, invalid_token
+    const none = await http(`${b.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="mayfly"');
+    const bad = await http(`${b.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer x.y.z' }, body: '{}' });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('www-authenticate')).toBe('Bearer realm="mayfly", error="invalid_token"');
   });
 });
