@@ -23,6 +23,9 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     expect((await http(`${b.url}/v1/revocations`, { headers: bearer(OPERATOR.token) })).status).toBe(200);
     expect((await feed('?since=garbage')).status).toBe(400);
     expect((await feed('?limit=0')).status).toBe(400);
+    // each parameter once, on the feed and its stream
+    for (const q of ['?limit=5&limit=6', '?since=1-1&since=2-2']) expect((await feed(q)).status, q).toBe(400);
+    expect((await http(`${b.url}/v1/revocations/stream?since=1-1&since=2-2`, { headers: basic() })).status).toBe(400);
   });
 
   it('answers a snapshot without a cursor, then only what is new, one event per revocation', async () => {

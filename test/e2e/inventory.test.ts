@@ -72,7 +72,7 @@ describe.each(STORES)('inventory (%s)', (store) => {
   });
 
   it('refuses a malformed query with a clear error', async () => {
-    for (const q of ['?limit=0', '?limit=501', '?limit=ten', '?offset=-1', '?state=maybe', '?agent=bob', '?on_behalf_of=%20', '?sort=asc']) {
+    for (const q of ['?limit=0', '?limit=501', '?limit=ten', '?offset=-1', '?state=maybe', '?agent=bob', '?on_behalf_of=%20', '?sort=asc', '?state=open&state=all', '?limit=5&limit=6']) {
       const r = await list(q);
       expect(r.status, q).toBe(400);
       expect(r.body.error).toBe('invalid_request');

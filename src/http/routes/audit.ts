@@ -7,6 +7,7 @@
 import type { Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
+import { rejectRepeated } from '../query.js';
 import { requireOperator } from '../auth.js';
 import { compareIds, isValidStreamId, parseId } from '../../store/stream-id.js';
 import type { AuditEntry, AuditLog } from '../../store/store.js';
@@ -59,14 +60,12 @@ async function taskPage(b: Broker, after: string, limit: number, taskId: string)
   return { entries, next: entries.length === limit ? entries.at(-1)!.id : (horizon ?? entries.at(-1)?.id) };
 }
 
-const AUDIT_QUERY = new Set(['after', 'limit', 'log', 'task_id']);
+const AUDIT_QUERY = ['after', 'limit', 'log', 'task_id'];
 
 export function auditRoutes(app: Hono, b: Broker): void {
   app.get('/v1/audit', async (c) => {
     requireOperator(b, c);
-    // each parameter once (another one is ignored, as any client may add its own)
-    for (const [k, v] of Object.entries(c.req.queries()))
-      if (AUDIT_QUERY.has(k) && v.length > 1) throw new MayflyError('invalid_request', `${k} must be given once`, { reason: 'malformed_request' });
+    rejectRepeated(c, AUDIT_QUERY);
     const after = c.req.query('after') ?? '';
     const limitRaw = c.req.query('limit') ?? '100';
     const limit = /^[1-9]\d{0,3}$/.test(limitRaw) ? Number(limitRaw) : 0;

@@ -15,6 +15,7 @@ import { revokeCertificateSerial } from '../../revoke/revocations.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 import { asCallerError, requireClientOrOperator } from '../auth.js';
 import { readJson } from '../body.js';
+import { rejectRepeated } from '../query.js';
 import { clientCertificate } from '../client-certificate.js';
 import { normalizeSerial } from '../../x509/peer.js';
 import type { PresentedCertificate } from '../../attest/client-certificate.js';
@@ -35,9 +36,9 @@ function proofOf(b: Broker, c: Context): string | PresentedCertificate {
 
 async function readRequest(c: Context): Promise<{ taskId: string; csr: string | Uint8Array }> {
   const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  rejectRepeated(c, ['task_id']);
   const inQuery = c.req.queries('task_id') ?? [];
   if (mt === 'application/pkcs10') {
-    if (inQuery.length > 1) throw bad('task_id must be given once');
     const taskId = inQuery[0];
     if (!taskId) throw bad('missing task_id query parameter');
     return { taskId, csr: new Uint8Array(await c.req.arrayBuffer()) };

@@ -10,6 +10,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
+import { rejectRepeated } from '../query.js';
 import { isStale, readFeed } from '../../feed/read.js';
 import { isValidStreamId } from '../../store/stream-id.js';
 import { requireClientOrOperator } from '../auth.js';
@@ -26,12 +27,14 @@ function limitOf(raw: string | undefined): number {
 export function revocationRoutes(app: Hono, b: Broker): void {
   app.get('/v1/revocations', async (c) => {
     requireClientOrOperator(b, c);
+    rejectRepeated(c, ['since', 'limit']);
     const page = await readFeed(b, c.req.query('since'), limitOf(c.req.query('limit')));
     return c.json(page, 200, { 'Cache-Control': 'no-store' });
   });
 
   app.get('/v1/revocations/stream', async (c) => {
     requireClientOrOperator(b, c);
+    rejectRepeated(c, ['since']);
     const since = c.req.header('last-event-id') || c.req.query('since') || undefined;
     if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'Last-Event-ID / since must be a cursor from this feed', { reason: 'malformed_request' });
     // read once before streaming so a store outage is a plain 503, not a broken stream

@@ -8,6 +8,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
+import { rejectRepeated } from '../query.js';
 import { parseDuration } from '../../config/duration.js';
 import { isAgentPattern, isSpiffeId } from '../../ids/spiffe.js';
 import { isAudience, isPrincipal, isScopeToken } from '../../ids/tokens.js';
@@ -85,6 +86,7 @@ export function taskRoutes(app: Hono, b: Broker): void {
 
   app.get('/v1/tasks', async (c) => {
     const opener = await requireOrchestrator(b, c);
+    rejectRepeated(c, Object.keys(listQuery.shape));
     const q = listQuery.safeParse(c.req.query());
     if (!q.success) throw new MayflyError('invalid_request', describe(q.error), { reason: 'malformed_request' });
     const { state, agent, on_behalf_of, offset, limit } = q.data;
@@ -99,6 +101,7 @@ export function taskRoutes(app: Hono, b: Broker): void {
 
   app.get('/v1/tasks/:id/certificates', async (c) => {
     const opener = await requireOrchestrator(b, c);
+    rejectRepeated(c, Object.keys(pageQuery.shape));
     const q = pageQuery.safeParse(c.req.query());
     if (!q.success) throw new MayflyError('invalid_request', describe(q.error), { reason: 'malformed_request' });
     return c.json(await taskCertificates(b, opener, c.req.param('id'), q.data), 200, { 'Cache-Control': 'no-store' });
