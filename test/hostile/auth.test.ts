@@ -85,9 +85,9 @@ describe('method override tricks', () => {
   it('a _method query parameter does not turn a GET into a lock', async () => {
     const target = id('agent/override-get');
     const r = await raw(h.b.url, { method: 'GET', path: `/v1/identities/${enc(target)}/lock?_method=POST`, headers: OP() });
-    // GET matches /v1/identities/{id} with ".../override-get/lock" as the (valid) ID: a read, not a lock
-    expect(r.status, r.text).toBe(200);
-    expect(r.body).toMatchObject({ spiffe_id: `${target}/lock`, locked: false });
+    // GET on the lock is 405 (Allow: DELETE, OPTIONS, POST): neither a lock nor another identity's state
+    expect(r.status, r.text).toBe(405);
+    expect(r.headers.get('allow')).toBe('DELETE, OPTIONS, POST');
     expect((await identityState(target)).locked).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { identityStatus, lockedIdentities, lockIdentity, revokedPrincipals, revokePrincipal, unlockIdentity } from '../../revoke/revocations.js';
 import { requireOperator } from '../auth.js';
+import { errorBody } from '../errors.js';
 
 function decoded(raw: string): string {
   try {
@@ -37,6 +38,10 @@ export function identityRoutes(app: Hono, b: Broker): void {
     return c.json(await unlockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
   });
   app.get('/v1/identities/:id{.+}', async (c) => {
+    // `…/lock` (its "/" not encoded) is the lock itself, which GET does not read: not an identity whose
+    // SPIFFE ID ends in /lock (that one's "/" would be encoded)
+    if (c.req.path.endsWith('/lock'))
+      return c.json(errorBody('method_not_allowed', `${c.req.path} answers DELETE, OPTIONS, POST, not GET`), 405, { Allow: 'DELETE, OPTIONS, POST' });
     requireOperator(b, c);
     return c.json(await identityStatus(b, rawParam(c.req.path, '/v1/identities/', '')), 200);
   });
