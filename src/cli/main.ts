@@ -105,9 +105,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'dev': {
         const values = serverArgs(rest, { port: { type: 'string', short: 'p' } }, DEV_HELP);
         if (!values) return 0;
-        const port = Number(values.port ?? process.env.MAYFLY_PORT ?? 8080);
+        const portRaw = String(values.port ?? process.env.MAYFLY_PORT ?? 8080);
+        const port = /^\d{1,5}$/.test(portRaw) ? Number(portRaw) : NaN;
         const [{ ConfigError }, { devConfig }, { walkthrough }] = await Promise.all([import('../config/load.js'), import('../config/dev-default.js'), import('./walkthrough.js')]);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port number: ${values.port}`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: not a port number: ${portRaw}`);
         const cfg = devConfig(port);
         return await run(cfg, (url) => walkthrough(cfg, url));
       }

@@ -84,6 +84,7 @@ describe.each(['redis', 'memory'] as const)('DPoP-bound tokens from the token en
       ['htu of another endpoint', await proof({ htu: `${b.url}/oauth/token`.replace('/oauth/token', '/oauth/introspect') })],
       ['htu with userinfo', await proof({ htu: `${b.url}/oauth/token`.replace('://', '://evil@') })],
       ['htu with user and password', await proof({ htu: `${b.url}/oauth/token`.replace('://', '://a:b@') })],
+      ['htu with an empty userinfo', await proof({ htu: `${b.url}/oauth/token`.replace('://', '://@') })],
       ['stale iat', await proof({ iat: now - 600 })],
       ['future iat', await proof({ iat: now + 600 })],
       ['no jti', await proof({ jti: null })],

@@ -25,7 +25,12 @@ const openBody = z
     scopes: list(isScopeToken, 'scope').default([]),
     tools: list(isScopeToken, 'tool name').default([]),
     audiences: list(isAudience, 'audience').default([]),
-    ttl: z.union([z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration such as "30m"' }), z.number().int().positive().max(10 * 365 * 86400)]).optional(),
+    ttl: z
+      .union([
+        z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration such as "30m"' }).refine((s) => (parseDuration(s) ?? 0) >= 1000, { message: 'at least 1s' }),
+        z.number().int().positive().max(10 * 365 * 86400),
+      ])
+      .optional(),
     purpose: z.string().max(1024).optional(),
   })
   .strict();

@@ -41,7 +41,7 @@ export function normalizeHtu(u: string): string | undefined {
   try {
     const url = new URL(u);
     // userinfo makes it another URI than the request's (RFC 9449 §4.3 ignores only query and fragment)
-    if (url.username !== '' || url.password !== '') return undefined;
+    if (url.username !== '' || url.password !== '' || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u)) return undefined;
     return `${url.protocol}//${url.host}${url.pathname}`;
   } catch {
     return undefined;
