@@ -39,6 +39,8 @@ interface Piece {
    * piece has none (it is checked against the others through `keys`).
    */
   has?: (key: string) => boolean;
+  /** A closed task's piece only: its run without these serials (listed elsewhere, revoked earlier). */
+  without?: (keys: ReadonlySet<string>) => Buffer;
   /** The revocation time of its entries (of those `atOf` does not name). */
   at: number;
   /** A lock's piece: each entry's own revocation time (serialKey form), when its identity was locked more than once. */
@@ -90,8 +92,89 @@ function slotKeys(slots: Buffer): string[] {
   return out;
 }
 
+/** The slots but those of `keys` (serialKey form). */
+function slotsWithout(slots: Buffer, keys: ReadonlySet<string>): Buffer {
+  const hex = slots.toString('hex');
+  const w = SERIAL_SLOT * 2;
+  const kept: Buffer[] = [];
+  for (let i = 0, j = 0; i < hex.length; i += w, j += SERIAL_SLOT) {
+    let st = i;
+    while (st < i + w && hex.charCodeAt(st) === 48) st++;
+    if (st < i + w && keys.has(hex.slice(st, i + w))) continue;
+    kept.push(slots.subarray(j, j + SERIAL_SLOT));
+  }
+  return Buffer.concat(kept);
+}
+
 /** Questions "does a closed task list this serial?" answered by searching the tasks' slots before a set of all their serials is built. */
 const TASK_LOOKUPS_BEFORE_SET = 64;
+
+type TaskPiece = Piece & Required<Pick<Piece, 'has' | 'without'>>;
+
+/** The pieces put together, each serial once and dated by its earliest revocation among them. */
+interface Assembled {
+  pieces: Piece[];
+  tasks: TaskPiece[];
+  /** Each task's run, without the serials a lock or principal revocation covered earlier. */
+  taskRuns: Buffer[];
+  /** The serials locks and principal revocations list, each at the earliest time any of them gives it. */
+  held: Map<string, number>;
+  heldRun: Buffer;
+  /** Per task piece, the serials `held` lists instead (revoked there earlier). */
+  taken: Map<Piece, Set<string>>;
+  /** The task piece listing a serial (serialKey form), if any. */
+  taskOf: (key: string) => TaskPiece | undefined;
+}
+
+function assemble(pieces: Piece[]): Assembled {
+  const tasks = pieces.filter((p): p is TaskPiece => p.has !== undefined && p.without !== undefined);
+  const holders = pieces.filter((p) => p.has === undefined);
+  // tasks never share serials. Which one lists a serial is a native search of their slots for the first
+  // few questions, then an index of all their serials, built once (worth it only when many are asked:
+  // 10,000 serials cost ~3 ms to collect)
+  let asked = 0;
+  const index = once(() => {
+    const m = new Map<string, TaskPiece>();
+    for (const p of tasks) for (const k of p.keys()) m.set(k, p);
+    return m;
+  });
+  const taskOf = (k: string): TaskPiece | undefined => (++asked <= TASK_LOOKUPS_BEFORE_SET ? tasks.find((p) => p.has(k)) : index().get(k));
+  // an identity's or principal's certificates may be each other's, or a task's: each at its earliest
+  const held = new Map<string, number>();
+  let merged = false;
+  for (const p of holders)
+    for (const k of p.keys()) {
+      const t = p.atOf?.get(k) ?? p.at;
+      const was = held.get(k);
+      if (was !== undefined) merged = true;
+      if (was === undefined || t < was) held.set(k, t);
+    }
+  const taken = new Map<Piece, Set<string>>();
+  for (const [k, t] of held) {
+    const tp = taskOf(k);
+    if (!tp) continue;
+    merged = true;
+    if (t < tp.at) taken.set(tp, (taken.get(tp) ?? new Set()).add(k));
+    else held.delete(k); // the task's close came first (or at once): listed there
+  }
+  return {
+    pieces,
+    tasks,
+    taskRuns: tasks.map((p) => (taken.has(p) ? p.without(taken.get(p)!) : p.der)),
+    held,
+    // no serial in two places: the pieces' own encodings, as they are
+    heldRun: merged ? encodeHeld(held) : Buffer.concat(holders.map((p) => p.der)),
+    taken,
+    taskOf,
+  };
+}
+
+/** The held serials' entries, each at its time (or an earlier one of `earlier`). */
+function encodeHeld(held: ReadonlyMap<string, number>, earlier?: ReadonlyMap<string, number>): Buffer {
+  const entries: CrlEntry[] = [];
+  for (const [k, t] of held) entries.push({ serialHex: k, revokedAt: new Date(earlier?.get(k) ?? t) });
+  return encodeCrlEntries(entries).der;
+}
 
 /** Background rebuilds after revocations: at most one per this many ms. */
 const REFRESH_MIN_MS = 250;
@@ -108,7 +191,7 @@ export class CrlService {
   private cached: Cached | undefined;
   private building: Promise<Cached> | undefined;
   private pieces = new Map<string, Piece>();
-  private assembled: { pieces: Piece[]; runs: Buffer[]; listed: (key: string) => boolean } | undefined;
+  private assembled: Assembled | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastRefresh = 0;
 
@@ -305,7 +388,14 @@ export class CrlService {
         return this.piece(`task:${id}:${task.closedAt ?? task.expiresAt}`, now, async () => {
           const slots = await (slotsRead ?? store.taskSerialSlots(id, now));
           const at = Math.min(task.closedAt ?? task.expiresAt, now);
-          return { der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der, keys: once(() => slotKeys(slots)), has: (k) => hasSlot(slots, k), at, until: task.expiresAt };
+          return {
+            der: encodeRevokedSlots(slots, SERIAL_SLOT, new Date(at)).der,
+            keys: once(() => slotKeys(slots)),
+            has: (k) => hasSlot(slots, k),
+            without: (keys) => encodeRevokedSlots(slotsWithout(slots, keys), SERIAL_SLOT, new Date(at)).der,
+            at,
+            until: task.expiresAt,
+          };
         });
       }),
       ...idents.map(async (id) => {
@@ -330,44 +420,40 @@ export class CrlService {
     const live = new Set(wanted.filter((p): p is Piece => p !== null));
     for (const [k, p] of this.pieces) if (!live.has(p) || p.until <= now) this.pieces.delete(k);
 
-    // pieces first, each serial once: pieces only change when a scope comes or goes, so their
-    // assembly (and the set of serials they list) is kept until then
+    // each serial once, dated by its earliest revocation (RFC 5280 §5.3.2, as its status and OCSP say):
+    // pieces only change when a scope comes or goes, so their assembly is kept until then
     const pieces = [...live];
     let asm = this.assembled;
     if (!asm || asm.pieces.length !== pieces.length || asm.pieces.some((p, i) => p !== pieces[i])) {
-      const tasks = pieces.filter((p): p is Piece & Required<Pick<Piece, 'has'>> => p.has !== undefined);
-      const holders = pieces.filter((p) => p.has === undefined);
-      // tasks never share serials: their runs go in as they are. Whether one lists a serial is a native
-      // search of its slots for the first few questions, then a set of all their serials, built once
-      // (worth it only when many are asked: 10,000 serials cost ~3 ms to collect)
-      let asked = 0;
-      const taskKeys = once(() => {
-        const all = new Set<string>();
-        for (const p of tasks) for (const k of p.keys()) all.add(k);
-        return all;
-      });
-      const inTask = (k: string): boolean => (++asked <= TASK_LOOKUPS_BEFORE_SET ? tasks.some((p) => p.has(k)) : taskKeys().has(k));
-      const runs = tasks.map((p) => p.der);
-      // an identity's or principal's certificates may be a task's or each other's: each serial once,
-      // with the first piece's time (tasks first)
-      const seen = new Set<string>();
-      for (const p of holders) {
-        const keys = p.keys();
-        const fresh = keys.filter((k) => !seen.has(k) && !inTask(k));
-        runs.push(fresh.length === keys.length ? p.der : encodeCrlEntries(fresh.map((k) => ({ serialHex: k, revokedAt: new Date(p.atOf?.get(k) ?? p.at) }))).der);
-        for (const k of fresh) seen.add(k);
-      }
-      asm = { pieces, runs, listed: (k) => seen.has(k) || inTask(k) };
+      asm = assemble(pieces);
       this.assembled = asm;
     }
-    // then per-serial revocations not already listed (a serial a piece lists keeps the piece's time)
-    const listed = asm.listed;
-    const own = encodeCrlEntries(
-      single.filter((r) => !listed(serialKey(r.serial))).map((r) => ({ serialHex: r.serial, revokedAt: new Date(Math.min(r.revokedAt, now)) })),
-    );
+    // then per-serial revocations: listed where nothing lists them, or where they came first
+    const own: CrlEntry[] = [];
+    let heldEarlier: Map<string, number> | undefined;
+    let takenNow: Map<Piece, Set<string>> | undefined;
+    for (const r of single) {
+      const k = serialKey(r.serial);
+      const t = Math.min(r.revokedAt, now);
+      const h = asm.held.get(k);
+      if (h !== undefined) {
+        if (t < h) (heldEarlier ??= new Map()).set(k, t);
+        continue;
+      }
+      const tp = asm.taskOf(k);
+      if (tp && !asm.taken.get(tp)?.has(k)) {
+        if (t >= tp.at) continue;
+        takenNow ??= new Map();
+        const set = takenNow.get(tp) ?? new Set(asm.taken.get(tp));
+        takenNow.set(tp, set.add(k));
+      }
+      own.push({ serialHex: r.serial, revokedAt: new Date(t) });
+    }
+    const taskRuns = takenNow ? asm.tasks.map((p, i) => (takenNow!.has(p) ? p.without!(takenNow!.get(p)!) : asm!.taskRuns[i]!)) : asm.taskRuns;
+    const heldRun = heldEarlier ? encodeHeld(asm.held, heldEarlier) : asm.heldRun;
     const der = buildCrl(this.b.ca, {
       entries: [],
-      encoded: [...asm.runs, own.der],
+      encoded: [...taskRuns, heldRun, encodeCrlEntries(own).der],
       thisUpdate: new Date(now),
       nextUpdate: new Date(now + this.b.config.caDefaults.crlValidityMs),
       crlNumber: BigInt(now), // increases with every CRL this CA issues, across replicas

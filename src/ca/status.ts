@@ -4,7 +4,7 @@
  */
 import type { Broker } from '../broker.js';
 import { verdict } from '../revoke/active.js';
-import { identityRevokedAt, type CertificateRecord } from '../store/store.js';
+import { identityRevokedAt, issuedUpToCutoff, type CertificateRecord } from '../store/store.js';
 
 export type CertificateStatus =
   | { status: 'unknown' }
@@ -24,18 +24,22 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
     b.store.facts({ taskId: record.taskId, identity: record.agent, ...(record.principal ? { principal: record.principal } : {}) }),
     b.store.certificateRevokedAt(serial),
   ]);
-  if (revokedAt && revokedAt < record.notAfter) return { status: 'revoked', record, reason: 'certificate_revoked', revokedAt };
   const v = verdict({ iat: Math.floor(record.issuedAt / 1000), exp: Math.floor(record.notAfter / 1000) }, facts, expired ? record.notAfter - 1 : now);
-  if (v.active) return { status: expired ? 'expired' : 'good', record };
-  const at =
-    v.reason === 'identity_locked' || v.reason === 'identity_revoked'
-      ? identityRevokedAt(facts.identity, record.issuedAt)
-      : v.reason === 'task_principal_revoked'
-        ? facts.principalRevokedBefore
-        : v.reason === 'task_closed'
-          ? ((await b.store.getTask(record.taskId))?.closedAt ?? now)
-          : now;
-  const when = at || now;
-  if (expired && when >= record.notAfter) return { status: 'expired', record };
-  return { status: 'revoked', record, reason: v.reason, revokedAt: when };
+  // every revocation that covers it, the earliest first: its time and reason are the certificate's
+  // (RFC 5280 §5.3.2), whatever came after it; the CRL dates its entry the same way (crl-service.ts)
+  const found: Array<{ reason: string; at: number }> = [];
+  if (revokedAt) found.push({ reason: 'certificate_revoked', at: revokedAt });
+  if (!v.active) {
+    const task = facts.task;
+    if (task?.state === 'closed') found.push({ reason: 'task_closed', at: (await b.store.getTask(record.taskId))?.closedAt ?? now });
+    if (task?.onBehalfOf && facts.principalRevokedBefore > 0 && task.createdAt <= facts.principalRevokedBefore) found.push({ reason: 'task_principal_revoked', at: facts.principalRevokedBefore });
+    const id = facts.identity;
+    if (id.locked || (id.revokedBefore > 0 && issuedUpToCutoff(record.issuedAt, id.revokedBefore)))
+      found.push({ reason: id.locked ? 'identity_locked' : 'identity_revoked', at: identityRevokedAt(id, record.issuedAt) });
+  }
+  const first = found.filter((r) => r.at < record.notAfter).sort((x, y) => x.at - y.at)[0];
+  if (first) return { status: 'revoked', record, reason: first.reason, revokedAt: first.at };
+  if (expired) return { status: 'expired', record };
+  if (v.active) return { status: 'good', record };
+  return { status: 'revoked', record, reason: v.reason, revokedAt: now }; // (a task gone, or past its deadline, before its certificate ends)
 }

@@ -119,5 +119,7 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
     b.crl.refresh();
     b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
   }
-  return { serial, status: 'revoked' as const, revoked_at: new Date((await b.store.certificateRevokedAt(serial)) || now).toISOString() };
+  // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
+  const st = await certificateStatus(b, serial);
+  return { serial, status: 'revoked' as const, revoked_at: new Date(st.status === 'revoked' ? st.revokedAt : now).toISOString() };
 }

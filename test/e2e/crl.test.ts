@@ -160,6 +160,9 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const serials = [await issue(task), await issue(task)];
     await listed(); // built before the close
+    // past the background rebuild's rate limit (250 ms) since an earlier test's revocation: the close's
+    // rebuild starts at once, and no deferred one lands in the middle of this test
+    await new Promise((r) => setTimeout(r, 400));
     const st = b.running.broker.store;
     const reads = vi.spyOn(st, 'taskSerialSlots');
     const builds = vi.spyOn(st, 'crlScopes');
@@ -336,6 +339,50 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     } finally {
       expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
       clock.set(base + 10_000);
+    }
+  });
+
+  it('a certificate covered by several revocations is dated by the first, whatever came after (status, the revoke answer, and CRL agree)', async () => {
+    const clock = b.clock as ManualClock;
+    const base = Math.floor(clock.now() / 1000) * 1000 + 30_000;
+    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
+    const crlDates = async (): Promise<Map<string, number>> => {
+      const f = join(dir, `crl-${store}-${n++}.der`);
+      writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+      const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
+      return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
+    };
+    const at = (ms: number) => new Date(ms).toISOString();
+    clock.set(base);
+    const t1 = (await a.openTask(WIDE_TASK)).body.task_id;
+    const t2 = (await a.openTask(WIDE_TASK)).body.task_id;
+    const t3 = (await a.openTask(WIDE_TASK)).body.task_id;
+    const lockedFirst = await issue(t1);
+    const serialFirst = await issue(t2);
+    const closedFirst = await issue(t3);
+    clock.set(base + 1000);
+    expect((await revokeSerial(serialFirst)).status).toBe(200); // then its task closes
+    expect((await a.close(t3)).status).toBe(200); // then the serial is revoked
+    clock.set(base + 2000);
+    expect((await a.lock(id('agent/b'))).status).toBe(200); // then t1 closes
+    clock.set(base + 3000);
+    expect((await a.close(t1)).status).toBe(200);
+    expect((await a.close(t2)).status).toBe(200);
+    const late = await revokeSerial(closedFirst);
+    expect(late.body).toMatchObject({ status: 'revoked', revoked_at: at(base + 1000) }); // the close came first
+    try {
+      expect(await status(serialFirst)).toMatchObject({ status: 'revoked', reason: 'certificate_revoked', revoked_at: at(base + 1000) });
+      expect(await status(closedFirst)).toMatchObject({ status: 'revoked', reason: 'task_closed', revoked_at: at(base + 1000) });
+      expect(await status(lockedFirst)).toMatchObject({ status: 'revoked', reason: 'identity_locked', revoked_at: at(base + 2000) });
+      const dates = await crlDates();
+      expect(dates.get(hex(serialFirst))).toBe(base + 1000);
+      expect(dates.get(hex(closedFirst))).toBe(base + 1000);
+      expect(dates.get(hex(lockedFirst))).toBe(base + 2000);
+      const all = await listed();
+      expect(new Set(all).size).toBe(all.length); // each serial once
+    } finally {
+      expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+      clock.set(base + 5000);
     }
   });
 });
