@@ -274,12 +274,12 @@ export class CrlService {
    * stored (one build per version for all of them, as step-ca keeps its CRL in its database); else
    * built here, and stored for the others when this process holds the build claim. A fetch that comes
    * while another process is building the same version builds its own rather than wait (measured: on
-   * shared cores, waiting for the other build and then reading it cost more than building), and keeps
-   * it to itself: the claimant's is the one the others take.
+   * shared cores, waiting for the other build and then reading it cost more than building), serves it
+   * to that fetch only and does not keep it: the claimant's is the one every process serves.
    */
   private async obtain(version: number): Promise<Cached> {
     const { store, config } = this.b;
-    if (!store.getOrClaimCrl || !store.putCrl) return this.build(version, this.scopes(this.b.clock.now()));
+    if (!store.getOrClaimCrl || !store.putCrl) return (this.cached = await this.build(version, this.scopes(this.b.clock.now())));
     const validity = config.caDefaults.crlValidityMs;
     // the build's first reads go out with the question whether it is needed at all: when it is (a
     // fetch right after another process's revocation, racing its build), that is one round trip less
@@ -293,11 +293,15 @@ export class CrlService {
       return this.cached;
     }
     const built = await this.build(version, scopes);
-    if (got === 'build')
-      // shared for the others; this fetch does not wait for the write
-      store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
-        this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
-      );
+    // a build that raced the claimant's answers this fetch only: kept, it would have this process serve
+    // another CRL (another CRL number) than the others until the next revocation; the next fetch, or
+    // the refresh after the feed event, takes the claimant's
+    if (got === 'wait') return built;
+    this.cached = built;
+    // shared for the others; this fetch does not wait for the write
+    store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
+      this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
+    );
     return built;
   }
 
@@ -458,7 +462,6 @@ export class CrlService {
       nextUpdate: new Date(now + this.b.config.caDefaults.crlValidityMs),
       crlNumber: BigInt(now), // increases with every CRL this CA issues, across replicas
     });
-    this.cached = { der, version, builtAt: now };
-    return this.cached;
+    return { der, version, builtAt: now };
   }
 }

@@ -223,6 +223,35 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
   });
 
+  it("a fetch that races another process's build is answered, but the replica then serves the shared build, not its own", async () => {
+    if (store === 'memory') return; // replicas share a store only through Redis
+    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
+    const one = await startTestBroker(shared);
+    const two = await startTestBroker({ ...shared, signers: one.signers });
+    const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
+    try {
+      const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
+      await issue(task, one);
+      await crlOf(two);
+      const storeTwo = two.running.broker.store as Required<Store>;
+      // the replica's next build finds another process's claim on it (as if one were building right then)
+      const claimed = vi.spyOn(storeTwo, 'getOrClaimCrl').mockResolvedValueOnce('wait');
+      try {
+        expect((await api(one).close(task)).status).toBe(200);
+        const raced = await crlOf(two); // built by the replica for this fetch
+        expect(claimed).toHaveBeenCalled();
+        // the claimant's build, shared: every later fetch from either process is that one
+        await vi.waitFor(async () => expect((await crlOf(two)).equals(await crlOf(one))).toBe(true), { timeout: 5000 });
+        expect((await crlOf(two)).equals(raced)).toBe(false);
+      } finally {
+        claimed.mockRestore();
+      }
+    } finally {
+      await two.close();
+      await one.close();
+    }
+  });
+
   it('brokers with different CAs on one store each serve their own CA\'s CRL (the shared build is per CA)', async () => {
     if (store === 'memory') return; // brokers share a store only through Redis
     const prefix = uniquePrefix();
