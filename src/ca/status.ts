@@ -34,8 +34,11 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
     if (task?.state === 'closed') found.push({ reason: 'task_closed', at: (await b.store.getTask(record.taskId))?.closedAt ?? now });
     if (task?.onBehalfOf && facts.principalRevokedBefore > 0 && task.createdAt <= facts.principalRevokedBefore) found.push({ reason: 'task_principal_revoked', at: facts.principalRevokedBefore });
     const id = facts.identity;
-    if (id.locked || (id.revokedBefore > 0 && issuedUpToCutoff(record.issuedAt, id.revokedBefore)))
-      found.push({ reason: id.locked ? 'identity_locked' : 'identity_revoked', at: identityRevokedAt(id, record.issuedAt) });
+    if (id.locked || (id.revokedBefore > 0 && issuedUpToCutoff(record.issuedAt, id.revokedBefore))) {
+      // locked: by the lock in force now; revoked: by an earlier one, lifted since (a later lock changes neither)
+      const at = identityRevokedAt(id, record.issuedAt);
+      found.push({ reason: id.locked && at >= (id.lockedAt ?? Infinity) ? 'identity_locked' : 'identity_revoked', at });
+    }
   }
   const first = found.filter((r) => r.at < record.notAfter).sort((x, y) => x.at - y.at)[0];
   if (first) return { status: 'revoked', record, reason: first.reason, revokedAt: first.at };

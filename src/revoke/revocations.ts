@@ -111,8 +111,13 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   const rec = await b.store.getCertificate(serial);
   if (!rec) throw new MayflyError('not_found', 'unknown certificate serial', { reason: 'serial_unknown' });
   const now = b.clock.now();
-  // already over: nothing to revoke, nothing to tell the relying parties
-  if (rec.notAfter <= now) return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
+  // already over: nothing to revoke, nothing to tell the relying parties (one revoked before it ended
+  // says so, as its status does)
+  if (rec.notAfter <= now) {
+    const st = await certificateStatus(b, serial);
+    if (st.status === 'revoked') return { serial, status: 'revoked' as const, revoked_at: new Date(st.revokedAt).toISOString() };
+    return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
+  }
   await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
   const fresh = await b.store.revokeCertificate(serial, rec.notAfter, now);
   if (fresh) {

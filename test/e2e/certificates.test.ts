@@ -299,6 +299,17 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(st.body).toMatchObject({ serial: r.body.serial, status: 'revoked', reason: 'task_closed', revoked_at: closed.body.closed_at });
     // (openssl warns that the answer's times lie ahead of its own clock, the broker's being moved on)
     expect(await ocsp(leaf)).toMatch(/(: |\n)revoked\n/);
+    // revoked by serial, then expired: still revoked after CRL rebuilds have dropped it from their
+    // indexes (the revocation is kept with the certificate's record); the revoke call says the same
+    const task3 = (await a.openTask(WIDE_TASK)).body.task_id;
+    const r3 = await request(task3, csr(`rx3-${store}`).pem);
+    const rv3 = await http(`${b.url}/v1/certificates/${r3.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    (b.clock as ManualClock).set(Date.parse(r3.body.not_after) + 1000);
+    expect((await a.close((await a.openTask(WIDE_TASK)).body.task_id)).status).toBe(200); // another revocation:
+    await fetch(`${b.url}/v1/ca/crl`).then((x) => x.arrayBuffer()); // a CRL rebuild
+    expect((await http(`${b.url}/v1/certificates/${r3.body.serial}`)).body).toMatchObject({ status: 'revoked', reason: 'certificate_revoked', revoked_at: rv3.body.revoked_at });
+    const again = await http(`${b.url}/v1/certificates/${r3.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(again.body).toMatchObject({ status: 'revoked', revoked_at: rv3.body.revoked_at });
     // one whose task closed only after it ended was never revoked: expired
     const task2 = (await a.openTask(WIDE_TASK)).body.task_id;
     const r2 = await request(task2, csr(`rx2-${store}`).pem);

@@ -406,8 +406,9 @@ export class MemoryStore implements Store {
     this.open();
     const out: Array<{ serial: string; revokedAt: number }> = [];
     for (const [serial, e] of this.revokedSerials) {
-      if (e.notAfter <= now) this.revokedSerials.delete(serial);
-      else out.push({ serial, revokedAt: e.revokedAt });
+      if (e.notAfter > now) out.push({ serial, revokedAt: e.revokedAt });
+      // an expired one's revocation is kept as long as its record (its status still says revoked)
+      else if (!this.cert(serial)) this.revokedSerials.delete(serial);
     }
     return out;
   }

@@ -574,6 +574,9 @@ export class RedisStore implements Store {
       Promise.all([
         r.mfHsetnxUntil(this.crlKey('at'), Date.now(), notAfter, serial, String(now)),
         r.mfIndexAdd(this.crlKey('serials'), Date.now(), notAfter, serial),
+        // also in the certificate's record, which outlives the certificate: its status still says
+        // revoked once it has expired and left the CRL's indexes
+        r.mfHsetnxIfExists(this.certKey(serial), 'revoked_at', String(now)),
         this.bump(r),
       ]),
     );
@@ -581,7 +584,8 @@ export class RedisStore implements Store {
   }
 
   async certificateRevokedAt(serial: string): Promise<number> {
-    return Number((await this.cmd((r) => r.hget(this.crlKey('at'), serial))) ?? 0);
+    const [own, indexed] = await this.cmd((r) => Promise.all([r.hget(this.certKey(serial), 'revoked_at'), r.hget(this.crlKey('at'), serial)]));
+    return Number(own ?? indexed ?? 0);
   }
 
   /** One round trip (a CRL build waits on it); the expired ones are then pruned, when there are any. */

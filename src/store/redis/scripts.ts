@@ -300,7 +300,14 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `;
 
+/** KEYS: a hash. ARGV: field, value. HSETNX only on a hash that exists (never makes one without a TTL). */
+export const HSETNX_IF_EXISTS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+`;
+
 export const SCRIPTS = {
+  mfHsetnxIfExists: { lua: HSETNX_IF_EXISTS, numberOfKeys: 1 },
   mfGetOrClaimCrl: { lua: GET_OR_CLAIM_CRL, numberOfKeys: 2 },
   mfPutCrl: { lua: PUT_CRL, numberOfKeys: 2 },
   mfPutCertificate: { lua: PUT_CERTIFICATE, numberOfKeys: 1 },
