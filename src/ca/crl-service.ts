@@ -19,7 +19,7 @@
 import { hash, randomBytes } from 'node:crypto';
 import type { Broker } from '../broker.js';
 import type { FeedHub } from '../feed/hub.js';
-import { identityRevokedAt, SERIAL_SLOT, serialSlot, type HeldCertificate, type IdentityState } from '../store/store.js';
+import { identityRevokedAt, principalRevokedAt, SERIAL_SLOT, serialSlot, type HeldCertificate, type IdentityState } from '../store/store.js';
 import { buildCrl, encodeCrlEntries, encodeRevokedSlots, serialKey, type CrlEntry } from '../x509/index.js';
 
 interface Cached {
@@ -322,21 +322,30 @@ export class CrlService {
   }
 
   /**
-   * The certificates a principal's revocation covers: as the status decides (revoke/task-status.ts),
-   * those of its tasks opened at or before the cutoff, whenever they were issued (one recorded after the
-   * revocation's instant but before it landed too). A task is opened before its certificates are
-   * issued, so one issued well before the cutoff (CLOCK_SKEW_MS, for the clocks of different
-   * processes) is covered without reading its task; for the others the task is read.
+   * The certificates a principal's revocations cover, each dated as the status dates it
+   * (revoke/task-status.ts, store.ts principalRevokedAt): those of its tasks opened at or before a
+   * cutoff, whenever they were issued (one recorded after the revocation's instant but before it
+   * landed too), at the first cutoff after the task opened. A task is opened before its certificates
+   * are issued, so one issued well before the first cutoff (CLOCK_SKEW_MS, for the clocks of different
+   * processes) is dated by it without reading its task; for the others the task is read.
    */
-  private async principalCovers(certs: HeldCertificate[], cutoff: number): Promise<HeldCertificate[]> {
+  private async principalCovers(certs: HeldCertificate[], cutoffs: readonly number[]): Promise<Map<HeldCertificate, number>> {
     const { store } = this.b;
-    const unsure = certs.filter((c) => c.issuedAt + CLOCK_SKEW_MS > cutoff);
-    if (unsure.length === 0) return certs;
+    const first = cutoffs[0] ?? 0;
+    // dated by the first revocation after its task opened: one issued well before the first is its
+    const dated = new Map<HeldCertificate, number>();
+    const unsure: HeldCertificate[] = [];
+    for (const c of certs) if (c.issuedAt + CLOCK_SKEW_MS <= first) dated.set(c, first);
+    else unsure.push(c);
+    if (unsure.length === 0) return dated;
     const records = await Promise.all(unsure.map((c) => store.getCertificate(c.serial)));
     const taskIds = [...new Set(records.flatMap((r) => (r ? [r.taskId] : [])))];
     const created = new Map(await Promise.all(taskIds.map(async (id) => [id, (await store.getTask(id))?.createdAt] as const)));
-    const covered = new Set(unsure.filter((_, i) => (created.get(records[i]?.taskId ?? '') ?? Infinity) <= cutoff));
-    return certs.filter((c) => c.issuedAt + CLOCK_SKEW_MS <= cutoff || covered.has(c));
+    unsure.forEach((c, i) => {
+      const at = principalRevokedAt(cutoffs, created.get(records[i]?.taskId ?? '') ?? Infinity);
+      if (at > 0) dated.set(c, at);
+    });
+    return dated;
   }
 
   /**
@@ -344,14 +353,20 @@ export class CrlService {
    * later lock does not move the revocation date of what an earlier one covered (RFC 5280 §5.3.2).
    */
   private lockPiece(certs: HeldCertificate[], s: IdentityState, now: number): Omit<Piece, 'made'> {
+    return this.datedPiece(new Map(certs.map((c) => [c, identityRevokedAt(s, c.issuedAt)])), s.revokedBefore, now);
+  }
+
+  /** Certificates each with its own revocation time, as one piece (one run per time). */
+  private datedPiece(dated: ReadonlyMap<HeldCertificate, number>, fallback: number, now: number): Omit<Piece, 'made'> {
+    const certs = [...dated.keys()];
     const byTime = new Map<number, string[]>();
-    for (const c of certs) {
-      const at = Math.min(identityRevokedAt(s, c.issuedAt), now);
+    for (const [c, t] of dated) {
+      const at = Math.min(t, now);
       const group = byTime.get(at);
       if (group) group.push(c.serial);
       else byTime.set(at, [c.serial]);
     }
-    if (byTime.size <= 1) return this.holderPiece(certs.map((c) => c.serial), Math.min(byTime.keys().next().value ?? s.revokedBefore, now), latest(certs));
+    if (byTime.size <= 1) return this.holderPiece(certs.map((c) => c.serial), Math.min(byTime.keys().next().value ?? fallback, now), latest(certs));
     const atOf = new Map<string, number>();
     for (const [at, serials] of byTime) for (const serial of serials) atOf.set(serialKey(serial), at);
     return {
@@ -415,8 +430,8 @@ export class CrlService {
       ...prins.map(async (p) => {
         const cutoff = await store.principalRevokedBefore(p);
         return this.piece(`principal:${p}:${cutoff}`, now, async () => {
-          const certs = await this.principalCovers(await store.holderCertificates('principal', p, Infinity, now), cutoff);
-          return this.holderPiece(certs.map((c) => c.serial), Math.min(cutoff, now), latest(certs));
+          const [held, cutoffs] = await Promise.all([store.holderCertificates('principal', p, Infinity, now), store.principalCutoffs(p)]);
+          return this.datedPiece(await this.principalCovers(held, cutoffs.length ? cutoffs : [cutoff]), cutoff, now);
         });
       }),
     ]);

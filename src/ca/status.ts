@@ -4,7 +4,7 @@
  */
 import type { Broker } from '../broker.js';
 import { verdict } from '../revoke/active.js';
-import { identityRevokedAt, issuedUpToCutoff, type CertificateRecord } from '../store/store.js';
+import { identityRevokedAt, issuedUpToCutoff, principalRevokedAt, type CertificateRecord } from '../store/store.js';
 
 export type CertificateStatus =
   | { status: 'unknown' }
@@ -32,7 +32,9 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
   if (!v.active) {
     const task = facts.task;
     if (task?.state === 'closed') found.push({ reason: 'task_closed', at: (await b.store.getTask(record.taskId))?.closedAt ?? now });
-    if (task?.onBehalfOf && facts.principalRevokedBefore > 0 && task.createdAt <= facts.principalRevokedBefore) found.push({ reason: 'task_principal_revoked', at: facts.principalRevokedBefore });
+    if (task?.onBehalfOf && facts.principalRevokedBefore > 0 && task.createdAt <= facts.principalRevokedBefore)
+      // the first of the principal's revocations that came after the task opened
+      found.push({ reason: 'task_principal_revoked', at: principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf), task.createdAt) || facts.principalRevokedBefore });
     const id = facts.identity;
     if (id.locked || (id.revokedBefore > 0 && issuedUpToCutoff(record.issuedAt, id.revokedBefore))) {
       // locked: by the lock in force now; revoked: by an earlier one, lifted since (a later lock changes neither)

@@ -91,7 +91,16 @@ export interface IdentityState {
   locks?: number[];
 }
 
-/** How many of an identity's lock cutoffs are kept. */
+/**
+ * When a principal's revocations revoked a task opened at `createdAt`: the first cutoff at or after it
+ * (a later revocation does not move it); 0 when none covers it.
+ */
+export function principalRevokedAt(cutoffs: readonly number[], createdAt: number): number {
+  for (const c of cutoffs) if (createdAt <= c) return c;
+  return 0;
+}
+
+/** How many of an identity's lock cutoffs (and of a principal's revocation cutoffs) are kept. */
 export const LOCK_HISTORY = 16;
 
 /**
@@ -258,6 +267,11 @@ export interface Store {
   /** Every credential acting for the principal issued up to `now` becomes inactive. Kept until `retainUntil`. */
   revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number>;
   principalRevokedBefore(principal: string): Promise<number>;
+  /**
+   * The cutoffs of the principal's revocations, oldest first (the latest LOCK_HISTORY; at least the
+   * current one, when there is one): what dates each task's revocation (principalRevokedAt).
+   */
+  principalCutoffs(principal: string): Promise<number[]>;
   /** The principals revoked and still remembered at `now`, with their cutoffs. */
   revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>>;
 

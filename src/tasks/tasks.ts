@@ -8,7 +8,7 @@ import { certificateStatus } from '../ca/status.js';
 import { MayflyError } from '../errors.js';
 import { decideTaskOpen } from '../policy/task-open.js';
 import type { Opener } from '../policy/task-context.js';
-import type { TaskRecord, TaskSpec } from '../store/store.js';
+import { principalRevokedAt, type TaskRecord, type TaskSpec } from '../store/store.js';
 import { taskStatus } from '../revoke/task-status.js';
 import { taskView, type ShownStatus } from './view.js';
 import { publishRevocation } from '../feed/publish.js';
@@ -74,7 +74,12 @@ async function statusOf(b: Broker, task: TaskRecord, now: number): Promise<Shown
   const cutoff = task.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
   const status = taskStatus(task, cutoff, now);
   if (status.open) return status;
-  const endedAt = status.reason === 'closed' ? task.closedAt : status.reason === 'principal_revoked' ? cutoff : task.expiresAt;
+  const endedAt =
+    status.reason === 'closed'
+      ? task.closedAt
+      : status.reason === 'principal_revoked'
+        ? principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf!), task.createdAt) || cutoff // the first revocation after it opened
+        : task.expiresAt;
   return endedAt === undefined ? status : { ...status, endedAt };
 }
 

@@ -285,6 +285,17 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(locks.at(-1)).toBe(t0 + (LOCK_HISTORY + 4) * 10);
     });
 
+    it("keeps a principal's revocation cutoffs, oldest first (the latest LOCK_HISTORY)", async () => {
+      const p = 'user:history@example.com';
+      expect(await store.principalCutoffs(p)).toEqual([]);
+      for (let i = 1; i <= LOCK_HISTORY + 3; i++) await store.revokePrincipal(p, t0 + i * 10, t0 + 60 * MIN);
+      const cutoffs = await store.principalCutoffs(p);
+      expect(cutoffs).toHaveLength(LOCK_HISTORY);
+      expect(cutoffs[0]).toBe(t0 + 40);
+      expect(cutoffs.at(-1)).toBe(t0 + (LOCK_HISTORY + 3) * 10);
+      expect(await store.principalRevokedBefore(p)).toBe(t0 + (LOCK_HISTORY + 3) * 10);
+    });
+
     it('revokes a principal; the instant never moves backwards', async () => {
       const p = 'user:carol';
       expect(await store.principalRevokedBefore(p)).toBe(0);

@@ -414,4 +414,28 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       clock.set(base + 5000);
     }
   });
+
+  it('revoking a principal again dates only the tasks opened since by the new revocation', async () => {
+    const clock = b.clock as ManualClock;
+    const base = Math.floor(clock.now() / 1000) * 1000 + 40_000;
+    const principal = 'user:twice@example.com';
+    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
+    clock.set(base);
+    const early = await issue((await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id);
+    clock.set(base + 1000);
+    expect((await a.revokePrincipal(principal)).status).toBe(200);
+    clock.set(base + 2000);
+    const later = await issue((await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id);
+    clock.set(base + 3000);
+    expect((await a.revokePrincipal(principal)).status).toBe(200);
+    clock.set(base + 4000);
+    expect(await status(early)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 1000).toISOString() });
+    expect(await status(later)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 3000).toISOString() });
+    const f = join(dir, `crl-${store}-${n++}.der`);
+    writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
+    const dates = new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
+    expect(dates.get(hex(early))).toBe(base + 1000);
+    expect(dates.get(hex(later))).toBe(base + 3000);
+  });
 });

@@ -68,7 +68,7 @@ export class MemoryStore implements Store {
   /** `${taskId} ${jti}` -> instant the marker vanishes. */
   private readonly revokedJtis = new Map<string, number>();
   private readonly idents = new Map<string, IdentEntry>();
-  private readonly principals = new Map<string, { revokedBefore: number; expireAt: number }>();
+  private readonly principals = new Map<string, { revokedBefore: number; expireAt: number; cutoffs?: number[] }>();
   private readonly audit: EventLog;
   private readonly usage: EventLog;
   private readonly revocations = new EventLog();
@@ -138,7 +138,7 @@ export class MemoryStore implements Store {
     return e;
   }
 
-  private principal(p: string): { revokedBefore: number; expireAt: number } | undefined {
+  private principal(p: string): { revokedBefore: number; expireAt: number; cutoffs?: number[] } | undefined {
     this.open();
     const e = this.principals.get(p);
     if (e && e.expireAt <= this.clock.now()) {
@@ -272,9 +272,15 @@ export class MemoryStore implements Store {
 
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
     const e = this.principal(principal);
-    const next = { revokedBefore: Math.max(e?.revokedBefore ?? 0, now), expireAt: Math.max(e?.expireAt ?? 0, retainUntil) };
+    const revokedBefore = Math.max(e?.revokedBefore ?? 0, now);
+    const cutoffs = [...new Set([...(e?.cutoffs ?? []), revokedBefore])].sort((a, b) => a - b).slice(-LOCK_HISTORY);
+    const next = { revokedBefore, expireAt: Math.max(e?.expireAt ?? 0, retainUntil), cutoffs };
     this.principals.set(principal, next);
     return next.revokedBefore;
+  }
+
+  async principalCutoffs(principal: string): Promise<number[]> {
+    return [...(this.principal(principal)?.cutoffs ?? [])];
   }
 
   async principalRevokedBefore(principal: string): Promise<number> {

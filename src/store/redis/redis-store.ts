@@ -46,7 +46,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
+import { LOCK_HISTORY, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
@@ -184,6 +184,10 @@ export class RedisStore implements Store {
   }
   private prinKey(principal: string): string {
     return `${this.prefix}prin:${principal}`;
+  }
+  /** A principal's revocation cutoffs: a sorted set, each cutoff its own score. */
+  private prinCutoffsKey(principal: string): string {
+    return `${this.prefix}prin-cutoffs:${principal}`;
   }
   private logKey(log: AuditLog): string {
     return log === 'usage' ? `${this.prefix}usage` : this.auditKey;
@@ -367,7 +371,18 @@ export class RedisStore implements Store {
     const [v] = await this.cmd((r) =>
       Promise.all([r.mfRevokePrincipal(this.prinKey(principal), now, retainUntil), r.mfIndexAdd(this.principalsKey, Date.now(), retainUntil, principal)]),
     );
+    // its history, after the cutoff itself (a key of its own: another slot on a Cluster); lost with a
+    // crash in between, a revocation is dated by the latest cutoff instead
+    const key = this.prinCutoffsKey(principal);
+    await this.cmd((r) => Promise.all([r.zadd(key, Number(v), String(v)), r.zremrangebyrank(key, 0, String(-(LOCK_HISTORY + 1))), r.pexpireat(key, Math.ceil(retainUntil))]));
     return Number(v);
+  }
+
+  async principalCutoffs(principal: string): Promise<number[]> {
+    const [history, current] = await this.cmd((r) => Promise.all([r.zrange(this.prinCutoffsKey(principal), "0", "-1"), r.get(this.prinKey(principal))]));
+    const cutoffs = history.map(Number).sort((a, b) => a - b);
+    const now = Number(current ?? 0);
+    return now > 0 && !cutoffs.includes(now) ? [...cutoffs.filter((c) => c < now), now] : cutoffs;
   }
 
   async revokedPrincipals(now: number): Promise<Array<{ principal: string; revokedBefore: number }>> {
