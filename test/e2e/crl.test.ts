@@ -63,6 +63,14 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     return [...r.stdout.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
   };
   const hex = (s: string) => s.toUpperCase().replace(/^0+/, '');
+  const certStatus = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
+  /** The CRL's revocation date of each serial (openssl's text form, parsed; upper-case hex). */
+  const crlDates = async (): Promise<Map<string, number>> => {
+    const f = join(dir, `crl-${store}-${n++}.der`);
+    writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
+    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
+    return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
+  };
   const revokeSerial = (s: string) => http(`${b.url}/v1/certificates/${s}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
 
   it('lists each revoked serial once as tasks close, serials are revoked and identities locked', async () => {
@@ -299,7 +307,6 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
 
   it('lists what the status calls revoked when a certificate was recorded after the instant of a lock or principal revocation, before it landed', async () => {
     const clock = b.clock as ManualClock;
-    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body.status as string;
     // a lock whose handler read the clock 600 ms before a certificate was recorded, and landed after it
     const second = Math.floor(clock.now() / 1000) * 1000 + 5000;
     clock.set(second + 700);
@@ -309,13 +316,13 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect((await a.lock(id('agent/b'))).status).toBe(200);
     clock.set(second + 800);
     try {
-      expect(await status(raced)).toBe('revoked'); // locked: all its certificates
+      expect((await certStatus(raced)).status).toBe('revoked'); // locked: all its certificates
       expect(await listed()).toContain(hex(raced));
     } finally {
       expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
     }
     // unlocked: still revoked (issued in the cutoff's own second), and still listed
-    expect(await status(raced)).toBe('revoked');
+    expect((await certStatus(raced)).status).toBe('revoked');
     expect(await listed()).toContain(hex(raced));
 
     // a principal revocation whose instant falls between its task's opening and a certificate's record
@@ -327,12 +334,12 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     clock.set(second + 4000);
     expect((await a.revokePrincipal(principal)).status).toBe(200);
     clock.set(second + 6100);
-    expect(await status(late)).toBe('revoked'); // its task was opened before the cutoff
+    expect((await certStatus(late)).status).toBe('revoked'); // its task was opened before the cutoff
     expect(await listed()).toContain(hex(late));
     // a task opened for the principal after its revocation is not covered
     const after = (await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
     const fresh = await issue(after);
-    expect(await status(fresh)).toBe('good');
+    expect((await certStatus(fresh)).status).toBe('good');
     expect(await listed()).not.toContain(hex(fresh));
     clock.set(second + 8000);
   });
@@ -341,13 +348,6 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const clock = b.clock as ManualClock;
     const base = Math.floor(clock.now() / 1000) * 1000 + 20_000;
     const revokedAt = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body.revoked_at as string;
-    /** The CRL's revocation date of each serial (openssl's text form, parsed). */
-    const crlDates = async (): Promise<Map<string, number>> => {
-      const f = join(dir, `crl-${store}-${n++}.der`);
-      writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
-      const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
-      return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
-    };
     clock.set(base);
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const first = await issue(task);
@@ -374,13 +374,6 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
   it('a certificate covered by several revocations is dated by the first, whatever came after (status, the revoke answer, and CRL agree)', async () => {
     const clock = b.clock as ManualClock;
     const base = Math.floor(clock.now() / 1000) * 1000 + 30_000;
-    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
-    const crlDates = async (): Promise<Map<string, number>> => {
-      const f = join(dir, `crl-${store}-${n++}.der`);
-      writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
-      const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
-      return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
-    };
     const at = (ms: number) => new Date(ms).toISOString();
     clock.set(base);
     const t1 = (await a.openTask(WIDE_TASK)).body.task_id;
@@ -400,9 +393,9 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const late = await revokeSerial(closedFirst);
     expect(late.body).toMatchObject({ status: 'revoked', revoked_at: at(base + 1000) }); // the close came first
     try {
-      expect(await status(serialFirst)).toMatchObject({ status: 'revoked', reason: 'certificate_revoked', revoked_at: at(base + 1000) });
-      expect(await status(closedFirst)).toMatchObject({ status: 'revoked', reason: 'task_closed', revoked_at: at(base + 1000) });
-      expect(await status(lockedFirst)).toMatchObject({ status: 'revoked', reason: 'identity_locked', revoked_at: at(base + 2000) });
+      expect(await certStatus(serialFirst)).toMatchObject({ status: 'revoked', reason: 'certificate_revoked', revoked_at: at(base + 1000) });
+      expect(await certStatus(closedFirst)).toMatchObject({ status: 'revoked', reason: 'task_closed', revoked_at: at(base + 1000) });
+      expect(await certStatus(lockedFirst)).toMatchObject({ status: 'revoked', reason: 'identity_locked', revoked_at: at(base + 2000) });
       const dates = await crlDates();
       expect(dates.get(hex(serialFirst))).toBe(base + 1000);
       expect(dates.get(hex(closedFirst))).toBe(base + 1000);
@@ -419,7 +412,6 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const clock = b.clock as ManualClock;
     const base = Math.floor(clock.now() / 1000) * 1000 + 40_000;
     const principal = 'user:twice@example.com';
-    const status = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
     clock.set(base);
     const early = await issue((await a.openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id);
     clock.set(base + 1000);
@@ -429,12 +421,9 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     clock.set(base + 3000);
     expect((await a.revokePrincipal(principal)).status).toBe(200);
     clock.set(base + 4000);
-    expect(await status(early)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 1000).toISOString() });
-    expect(await status(later)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 3000).toISOString() });
-    const f = join(dir, `crl-${store}-${n++}.der`);
-    writeFileSync(f, Buffer.from(await (await fetch(`${b.url}/v1/ca/crl`)).arrayBuffer()));
-    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
-    const dates = new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
+    expect(await certStatus(early)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 1000).toISOString() });
+    expect(await certStatus(later)).toMatchObject({ status: 'revoked', reason: 'task_principal_revoked', revoked_at: new Date(base + 3000).toISOString() });
+    const dates = await crlDates();
     expect(dates.get(hex(early))).toBe(base + 1000);
     expect(dates.get(hex(later))).toBe(base + 3000);
   });
