@@ -79,15 +79,21 @@ function hasSlot(slots: Buffer, key: string): boolean {
   return false;
 }
 
+/** The serialKey form of the slot at hex offset `i` of the slots' hex ('' for an empty slot). */
+function slotKeyAt(hex: string, i: number): string {
+  const end = i + SERIAL_SLOT * 2;
+  let st = i;
+  while (st < end && hex.charCodeAt(st) === 48) st++;
+  return hex.slice(st, end);
+}
+
 /** The serialKey form of every non-zero slot (one hex conversion, then slices). */
 function slotKeys(slots: Buffer): string[] {
   const hex = slots.toString('hex');
-  const w = SERIAL_SLOT * 2;
   const out: string[] = [];
-  for (let i = 0; i < hex.length; i += w) {
-    let st = i;
-    while (st < i + w && hex.charCodeAt(st) === 48) st++;
-    if (st < i + w) out.push(hex.slice(st, i + w));
+  for (let i = 0; i < hex.length; i += SERIAL_SLOT * 2) {
+    const k = slotKeyAt(hex, i);
+    if (k) out.push(k);
   }
   return out;
 }
@@ -95,13 +101,10 @@ function slotKeys(slots: Buffer): string[] {
 /** The slots but those of `keys` (serialKey form). */
 function slotsWithout(slots: Buffer, keys: ReadonlySet<string>): Buffer {
   const hex = slots.toString('hex');
-  const w = SERIAL_SLOT * 2;
   const kept: Buffer[] = [];
-  for (let i = 0, j = 0; i < hex.length; i += w, j += SERIAL_SLOT) {
-    let st = i;
-    while (st < i + w && hex.charCodeAt(st) === 48) st++;
-    if (st < i + w && keys.has(hex.slice(st, i + w))) continue;
-    kept.push(slots.subarray(j, j + SERIAL_SLOT));
+  for (let j = 0; j < slots.length; j += SERIAL_SLOT) {
+    const k = slotKeyAt(hex, j * 2);
+    if (!(k && keys.has(k))) kept.push(slots.subarray(j, j + SERIAL_SLOT));
   }
   return Buffer.concat(kept);
 }
@@ -431,7 +434,7 @@ export class CrlService {
         const cutoff = await store.principalRevokedBefore(p);
         return this.piece(`principal:${p}:${cutoff}`, now, async () => {
           const [held, cutoffs] = await Promise.all([store.holderCertificates('principal', p, Infinity, now), store.principalCutoffs(p)]);
-          return this.datedPiece(await this.principalCovers(held, cutoffs.length ? cutoffs : [cutoff]), cutoff, now);
+          return this.datedPiece(await this.principalCovers(held, cutoffs), cutoff, now);
         });
       }),
     ]);
@@ -459,8 +462,8 @@ export class CrlService {
         if (t < h) (heldEarlier ??= new Map()).set(k, t);
         continue;
       }
-      const tp = asm.taskOf(k);
-      if (tp && !asm.taken.get(tp)?.has(k)) {
+      const tp = asm.taskOf(k); // (one it already takes from a task is in `held`, above)
+      if (tp) {
         if (t >= tp.at) continue;
         takenNow ??= new Map();
         const set = takenNow.get(tp) ?? new Set(asm.taken.get(tp));

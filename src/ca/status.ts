@@ -34,7 +34,7 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
     if (task?.state === 'closed') found.push({ reason: 'task_closed', at: (await b.store.getTask(record.taskId))?.closedAt ?? now });
     if (task?.onBehalfOf && facts.principalRevokedBefore > 0 && task.createdAt <= facts.principalRevokedBefore)
       // the first of the principal's revocations that came after the task opened
-      found.push({ reason: 'task_principal_revoked', at: principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf), task.createdAt) || facts.principalRevokedBefore });
+      found.push({ reason: 'task_principal_revoked', at: principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf), task.createdAt) });
     const id = facts.identity;
     if (id.locked || (id.revokedBefore > 0 && issuedUpToCutoff(record.issuedAt, id.revokedBefore))) {
       // locked: by the lock in force now; revoked: by an earlier one, lifted since (a later lock changes neither)

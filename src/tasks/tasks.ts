@@ -78,7 +78,7 @@ async function statusOf(b: Broker, task: TaskRecord, now: number): Promise<Shown
     status.reason === 'closed'
       ? task.closedAt
       : status.reason === 'principal_revoked'
-        ? principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf!), task.createdAt) || cutoff // the first revocation after it opened
+        ? principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf!), task.createdAt) // the first revocation after it opened
         : task.expiresAt;
   return endedAt === undefined ? status : { ...status, endedAt };
 }

@@ -4,15 +4,15 @@ import type { TaskStatus } from '../revoke/task-status.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A task's status as shown: when it ended, for a task that has (its close, principal revocation or deadline). */
+export type ShownStatus = TaskStatus & { endedAt?: number };
+
 /**
  * `credentials.active` counts the unexpired tokens of an open task that were neither revoked one by one
  * nor covered by their identity's lock (issued up to its revoked_before, lifted since or not; the agents
  * locked right now are named in `credentials.locked_agents`). Not counted out: delegated tokens whose
  * ancestor was revoked or whose ancestor's agent was locked; introspection is exact for every token.
  */
-/** A task's status as shown: when it ended, for a task that has (its close, principal revocation or deadline). */
-export type ShownStatus = TaskStatus & { endedAt?: number };
-
 export function taskView(t: TaskRecord, status: ShownStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {
     task_id: t.id,

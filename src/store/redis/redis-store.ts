@@ -326,7 +326,7 @@ export class RedisStore implements Store {
         // the markers all live in the task's slot: one EXISTS counts them
         jtis.length === 0 ? Promise.resolve(0) : r.exists(...jtis.map((j) => this.jtiKey(q.taskId, j))),
         q.principal === undefined ? Promise.resolve(null) : r.get(this.prinKey(q.principal)),
-        ...idents.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before', 'locks')),
+        ...idents.map((i) => r.hmget(this.identKey(i), ...IDENTITY_FIELDS)),
       ]),
     );
     const [state, expiresAt, createdAt, obo] = task;
@@ -341,7 +341,7 @@ export class RedisStore implements Store {
               ...(obo != null ? { onBehalfOf: obo } : {}),
             },
       jtiRevoked: marker > 0,
-      identity: combineIdentities(identRows.map((row) => identityFrom(row[0], row[1], row[2], row[3]))),
+      identity: combineIdentities(identRows.map(identityFrom)),
       principalRevokedBefore: Number(prin ?? 0),
     };
   }
@@ -361,10 +361,7 @@ export class RedisStore implements Store {
   }
 
   async identityState(identity: string): Promise<IdentityState> {
-    const [locked, lockedAt, rb, locks] = await this.cmd((r) =>
-      r.hmget(this.identKey(identity), 'locked', 'locked_at', 'revoked_before', 'locks'),
-    );
-    return identityFrom(locked, lockedAt, rb, locks);
+    return identityFrom(await this.cmd((r) => r.hmget(this.identKey(identity), ...IDENTITY_FIELDS)));
   }
 
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
@@ -379,7 +376,7 @@ export class RedisStore implements Store {
   }
 
   async principalCutoffs(principal: string): Promise<number[]> {
-    const [history, current] = await this.cmd((r) => Promise.all([r.zrange(this.prinCutoffsKey(principal), "0", "-1"), r.get(this.prinKey(principal))]));
+    const [history, current] = await this.cmd((r) => Promise.all([r.zrange(this.prinCutoffsKey(principal), '0', '-1'), r.get(this.prinKey(principal))]));
     const cutoffs = history.map(Number).sort((a, b) => a - b);
     const now = Number(current ?? 0);
     return now > 0 && !cutoffs.includes(now) ? [...cutoffs.filter((c) => c < now), now] : cutoffs;
@@ -505,9 +502,9 @@ export class RedisStore implements Store {
 
   async lockedIdentities(): Promise<Array<{ identity: string } & IdentityState>> {
     const ids = await this.cmd((r) => r.smembers(this.lockedKey));
-    const states = await this.cmd((r) => Promise.all(ids.map((i) => r.hmget(this.identKey(i), 'locked', 'locked_at', 'revoked_before', 'locks'))));
+    const states = await this.cmd((r) => Promise.all(ids.map((i) => r.hmget(this.identKey(i), ...IDENTITY_FIELDS))));
     return ids
-      .map((identity, i) => ({ identity, ...identityFrom(states[i]![0], states[i]![1], states[i]![2], states[i]![3]) }))
+      .map((identity, i) => ({ identity, ...identityFrom(states[i]!) }))
       .filter((s) => s.locked);
   }
 
@@ -726,7 +723,10 @@ function xaddManyArgs(events: ReadonlyArray<{ fields: string[] }>): Array<string
   return out;
 }
 
-function identityFrom(locked: string | null | undefined, lockedAt: string | null | undefined, rb: string | null | undefined, locks?: string | null): IdentityState {
+/** An identity's hash fields, as identityFrom reads them (one HMGET). */
+const IDENTITY_FIELDS = ['locked', 'locked_at', 'revoked_before', 'locks'] as const;
+
+function identityFrom([locked, lockedAt, rb, locks]: ReadonlyArray<string | null | undefined>): IdentityState {
   const isLocked = locked === '1';
   return {
     locked: isLocked,
