@@ -365,12 +365,17 @@ export class RedisStore implements Store {
   }
 
   async revokePrincipal(principal: string, now: number, retainUntil: number): Promise<number> {
+    const key = this.prinCutoffsKey(principal);
+    if (!this.clustered) {
+      // one server: the cutoff, its history and the index in one atomic call (scripts.ts)
+      const v = await this.cmd((r) => r.mfRevokePrincipalAll(this.prinKey(principal), key, this.principalsKey, now, Math.ceil(retainUntil), Date.now(), principal, LOCK_HISTORY));
+      return Number(v);
+    }
     const [v] = await this.cmd((r) =>
       Promise.all([r.mfRevokePrincipal(this.prinKey(principal), now, retainUntil), r.mfIndexAdd(this.principalsKey, Date.now(), retainUntil, principal)]),
     );
-    // its history, after the cutoff itself (a key of its own: another slot on a Cluster); lost with a
+    // a Cluster: its history after the cutoff itself (a key of its own, another slot); lost with a
     // crash in between, a revocation is dated by the latest cutoff instead
-    const key = this.prinCutoffsKey(principal);
     await this.cmd((r) => Promise.all([r.zadd(key, Number(v), String(v)), r.zremrangebyrank(key, 0, String(-(LOCK_HISTORY + 1))), r.pexpireat(key, Math.ceil(retainUntil))]));
     return Number(v);
   }

@@ -306,6 +306,31 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 `;
 
+/**
+ * One server: a principal's revocation in one atomic call (on a Cluster the three keys span slots:
+ * REVOKE_PRINCIPAL, then the history and the index, each on its own).
+ * KEYS: principal string, its cutoff history (sorted set), the index of revoked principals.
+ * ARGV: now, retainUntil, the index's now, principal, history length kept.
+ * Returns the stored revoked_before (never lowered); the history holds it, trimmed to the latest ARGV[5].
+ */
+export const REVOKE_PRINCIPAL_ALL =
+  INDEX_ADD +
+  `
+local cur = redis.call('GET', KEYS[1])
+local v = ARGV[1]
+if cur and tonumber(cur) >= tonumber(v) then
+  v = cur
+else
+  redis.call('SET', KEYS[1], v, 'KEEPTTL')
+end
+extend(KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], v, v)
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
+extend(KEYS[2], ARGV[2], ARGV[1])
+index_add(KEYS[3], ARGV[3], ARGV[2], ARGV[4])
+return v
+`;
+
 export const SCRIPTS = {
   mfHsetnxIfExists: { lua: HSETNX_IF_EXISTS, numberOfKeys: 1 },
   mfGetOrClaimCrl: { lua: GET_OR_CLAIM_CRL, numberOfKeys: 2 },
@@ -323,6 +348,7 @@ export const SCRIPTS = {
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
   mfUnlockIdentity: { lua: UNLOCK_IDENTITY, numberOfKeys: 1 },
   mfRevokePrincipal: { lua: REVOKE_PRINCIPAL, numberOfKeys: 1 },
+  mfRevokePrincipalAll: { lua: REVOKE_PRINCIPAL_ALL, numberOfKeys: 3 },
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
