@@ -12,6 +12,7 @@ import { CsrCache } from './csr-cache.js';
 import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import { verdict } from '../revoke/active.js';
+import type { CertificateRecord } from '../store/store.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 const csrs = new CsrCache();
@@ -66,67 +67,67 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     const v = verdict({ iat: Math.floor(now / 1000), exp: notAfter / 1000 }, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
     if (!v.active) return deny(new MayflyError('temporarily_unavailable', 'identity was revoked within the last second; retry shortly', { reason: v.reason }));
     const serial = randomSerial();
-    const serialHex = serialHexOf(serial);
-    const outcome = await b.store.recordCertificate(
-      { serial: serialHex, taskId, agent: identity.spiffeId, ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}), issuedAt: now, notAfter },
-      now,
-      issuerState,
-    );
+    const record: CertificateRecord = {
+      serial: serialHexOf(serial),
+      taskId,
+      agent: identity.spiffeId,
+      ...(task!.onBehalfOf ? { principal: task!.onBehalfOf } : {}),
+      issuedAt: now,
+      notAfter,
+    };
+    const outcome = await b.store.recordCertificate(record, now, issuerState);
     if (outcome === 'state_changed') {
       b.issuerStates.forget(issuerState);
       continue;
     }
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
-    return signRecorded(b, { identity: identity.spiffeId, taskId, serial, serialHex, now, notAfter, parsed }, deny);
+    return signRecorded(b, { record, serial, parsed }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
 }
 
 interface Recorded {
-  identity: string;
-  taskId: string;
+  /** As the store holds it (its serial in hex; issued now). */
+  record: CertificateRecord;
   serial: Buffer;
-  serialHex: string;
-  now: number;
-  notAfter: number;
   parsed: ParsedCsr;
 }
 
 /** Signs a recorded serial, audits the grant, and answers. */
-async function signRecorded(b: Broker, r: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
+async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
     issued = issueCertificate(b.ca, {
-      spkiDer: r.parsed.spkiDer,
-      keyType: r.parsed.keyType,
-      spiffeId: r.identity,
+      spkiDer: parsed.spkiDer,
+      keyType: parsed.keyType,
+      spiffeId: r.agent,
       taskId: r.taskId,
-      serial: r.serial,
-      notBefore: new Date(r.now - b.config.caDefaults.backdateMs),
+      serial,
+      notBefore: new Date(r.issuedAt - b.config.caDefaults.backdateMs),
       notAfter: new Date(r.notAfter),
       crlUrl: `${b.config.issuer}/v1/ca/crl`,
       ocspUrl: `${b.config.issuer}/v1/ca/ocsp`,
     });
   } catch (e) {
     // recorded but not signed: revoke the serial so it can never be mistaken for a live certificate
-    await b.store.revokeCertificate(r.serialHex, r.notAfter, r.now).catch(() => undefined);
+    await b.store.revokeCertificate(r, r.issuedAt).catch(() => undefined);
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
   try {
-    await b.audit.grant('certificate.granted', { serial: r.serialHex, task_id: r.taskId, agent: r.identity, key: r.parsed.keyType, not_after: issued.notAfter.toISOString() });
+    await b.audit.grant('certificate.granted', { serial: r.serial, task_id: r.taskId, agent: r.agent, key: parsed.keyType, not_after: issued.notAfter.toISOString() });
   } catch (e) {
     // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
-    await b.store.revokeCertificate(r.serialHex, r.notAfter, r.now).catch(() => undefined);
+    await b.store.revokeCertificate(r, r.issuedAt).catch(() => undefined);
     throw e;
   }
   return {
     certificate: issued.pem,
     chain: [...b.ca.chainPem],
-    serial: r.serialHex,
+    serial: r.serial,
     not_after: issued.notAfter.toISOString(),
-    spiffe_id: r.identity,
+    spiffe_id: r.agent,
     task_id: r.taskId,
   };
 }

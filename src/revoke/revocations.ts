@@ -119,7 +119,7 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
     return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
   }
   await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
-  const fresh = await b.store.revokeCertificate(serial, rec.notAfter, now);
+  const fresh = await b.store.revokeCertificate(rec, now);
   if (fresh) {
     b.crl.refresh();
     b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });

@@ -33,7 +33,7 @@ export interface TaskRecord extends TaskSpec {
 
 export interface TaskCounts {
   issued: number;
-  /** Unexpired credentials recorded for the task that were not revoked one by one. */
+  /** Unexpired credentials (tokens and certificates) recorded for the task that were not revoked one by one. */
   unexpired: number;
   /** Credentials issued per agent SPIFFE ID. */
   byAgent: Record<string, number>;
@@ -170,6 +170,10 @@ export interface CertificateRecord {
 
 /** An expiry-count field: `agent|exp|iat` (ms each). */
 export const expiryField = (agent: string, exp: number, iat: number): string => `${agent}|${exp}|${iat}`;
+
+/** A certificate's expiry-count field: its issuance in whole seconds, as a lock's cutoff covers it (issuedUpToCutoff). */
+export const certificateExpiryField = (c: Pick<CertificateRecord, 'agent' | 'notAfter' | 'issuedAt'>): string =>
+  expiryField(c.agent, c.notAfter, Math.floor(c.issuedAt / 1000) * 1000);
 
 /** The parts of an expiry-count field (the agent may itself hold no `|`, but is split from the right). */
 export function parseExpiryField(f: string): { agent: string; exp: number; iat: number } {
@@ -326,8 +330,11 @@ export interface Store {
    * in whole seconds as a cutoff covers them (issuedUpToCutoff); Infinity for all of them.
    */
   holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<HeldCertificate[]>;
-  /** Revokes one certificate by serial until it expires. False if it already was. */
-  revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean>;
+  /**
+   * Revokes one certificate by serial until it expires; its task no longer counts it among its
+   * unexpired credentials. False if it already was.
+   */
+  revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean>;
   /** When the serial was revoked by itself (0: it was not). */
   certificateRevokedAt(serial: string): Promise<number>;
   /** Serials revoked one by one and not yet expired. */

@@ -8,10 +8,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export type ShownStatus = TaskStatus & { endedAt?: number };
 
 /**
- * `credentials.active` counts the unexpired tokens of an open task that were neither revoked one by one
- * nor covered by their identity's lock (issued up to its revoked_before, lifted since or not; the agents
- * locked right now are named in `credentials.locked_agents`). Not counted out: delegated tokens whose
- * ancestor was revoked or whose ancestor's agent was locked; introspection is exact for every token.
+ * `credentials.active` counts the unexpired credentials (tokens and certificates) of an open task that
+ * were neither revoked one by one nor covered by their identity's lock (issued up to its revoked_before,
+ * lifted since or not; the agents locked right now are named in `credentials.locked_agents`). Not counted
+ * out: delegated tokens whose ancestor was revoked or whose ancestor's agent was locked; introspection
+ * (and a certificate's status) is exact for every credential.
  */
 export function taskView(t: TaskRecord, status: ShownStatus, counts?: TaskCounts, lockedAgents: string[] = []) {
   return {

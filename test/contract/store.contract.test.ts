@@ -498,6 +498,28 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.holderCertificates('identity', AGENT_A, t0 + 10, t0)).map((c) => c.serial).sort()).toEqual(['0e01', '0e05', '0e07']);
     });
 
+    it('counts unexpired certificates among the credentials, less those revoked by serial or covered by a lock', async () => {
+      const t = await newTask();
+      const s0 = Math.floor(t0 / 1000) * 1000 + 1000; // a whole second, after t0: cutoffs cover by the whole second
+      const rec = (serial: string, agent: string, issuedAt: number, notAfter: number) => ({ serial, taskId: t.id, agent, issuedAt, notAfter });
+      const a1 = rec('0f01', AGENT_A, s0 + 500, t0 + 5 * MIN);
+      const a2 = rec('0f02', AGENT_A, s0 + 500, t0 + 5 * MIN);
+      const b1 = rec('0f03', AGENT_B, s0 + 1100, t0 + 2 * MIN);
+      for (const c of [a1, a2, b1]) expect(await store.recordCertificate(c, s0 + 1100)).toBe('ok');
+      await store.recordIssuance({ taskId: t.id, jti: 'j-cert-count', agent: AGENT_A, exp: t0 + 5 * MIN, iat: s0 + 1100 }, s0 + 1100);
+      expect(await store.taskCounts(t.id, s0 + 2000)).toMatchObject({ issued: 4, unexpired: 4 });
+      expect(await store.revokeCertificate(a2, s0 + 2000)).toBe(true);
+      expect(await store.revokeCertificate(a2, s0 + 2001)).toBe(false);
+      expect((await store.taskCounts(t.id, s0 + 2000)).unexpired).toBe(3);
+      expect((await store.taskCounts(t.id, s0 + 3 * MIN)).unexpired).toBe(2); // b1 expired
+      // a lock with cutoff s0 covers a1 (issued in that whole second), not the token (s0 + 1100); a2 is already out
+      expect(await store.revokedByIdentity(t.id, { [AGENT_A]: s0 }, s0 + 2000)).toEqual({ [AGENT_A]: 1 });
+      expect(await store.revokedByIdentity(t.id, { [AGENT_A]: s0 + 999, [AGENT_B]: s0 + 999 }, s0 + 2000)).toEqual({ [AGENT_A]: 1, [AGENT_B]: 0 });
+      expect(await store.revokedByIdentity(t.id, { [AGENT_B]: s0 + 2000 }, s0 + 2000)).toEqual({ [AGENT_B]: 1 });
+      // the close counts what it made inactive: not the serial revoked before it
+      expect((await store.closeTask(t.id, s0 + 3000, 'closed'))!.revoked).toBe(3);
+    });
+
     it("keeps each serial's slot as its 20 bytes, big-endian and left-padded, whatever its length", async () => {
       const t = await newTask();
       const serials = ['1', 'abc', '7f'.repeat(8), 'ff'.repeat(20), '00ff00ff00ff00ff00ff00ff00ff00ff00ff00fe', '0123456789abcdefABCDEF0'];
@@ -508,9 +530,10 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
 
     it('revokes certificates one by one and keeps CRL scopes and a version', async () => {
       const v0 = await store.crlVersion();
-      expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0)).toBe(true);
-      expect(await store.revokeCertificate('0c01', t0 + 5 * MIN, t0 + 1)).toBe(false);
-      expect(await store.revokeCertificate('0c02', t0, t0)).toBe(false); // already expired: nothing to list
+      const cert = (serial: string, notAfter: number) => ({ serial, taskId: 'no-such-task', agent: AGENT_A, issuedAt: t0 - MIN, notAfter });
+      expect(await store.revokeCertificate(cert('0c01', t0 + 5 * MIN), t0)).toBe(true);
+      expect(await store.revokeCertificate(cert('0c01', t0 + 5 * MIN), t0 + 1)).toBe(false);
+      expect(await store.revokeCertificate(cert('0c02', t0), t0)).toBe(false); // already expired: nothing to list
       expect(await store.certificateRevokedAt('0c01')).toBe(t0);
       expect(await store.certificateRevokedAt('0c02')).toBe(0);
       expect(await store.revokedCertificates(t0 + MIN)).toEqual([{ serial: '0c01', revokedAt: t0 }]);
@@ -672,7 +695,7 @@ describe('RedisStore on a real server', () => {
     await store.createTask(t, t0 + 20 * MIN);
     await store.recordIssuance({ taskId: t.id, jti: randomId(), agent: AGENT_A, exp: t0 + 5 * MIN }, t0);
     await store.recordCertificate({ serial: '0d01', taskId: t.id, agent: AGENT_A, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN }, t0);
-    await store.revokeCertificate('0d01', t0 + 5 * MIN, t0);
+    await store.revokeCertificate({ serial: '0d01', taskId: t.id, agent: AGENT_A, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN }, t0);
     await store.closeTask(t.id, t0, 'closed_by_operator');
     await store.addCrlScope('task', t.id, t0 + 10 * MIN);
     await store.addCrlScope('identity', AGENT_B, t0 + 10 * MIN);

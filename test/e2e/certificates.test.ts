@@ -155,6 +155,29 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(await view()).toEqual(before);
   });
 
+  it("counts a task's certificates among its active credentials until revoked, locked or closed", async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const creds = async () => (await a.getTask(task)).body.credentials;
+    const one = (await request(task, csr(`n1-${store}`).pem)).body;
+    expect((await request(task, csr(`n2-${store}`).pem)).status).toBe(201);
+    expect((await a.exchange(await b.attest('agent-b'), task)).status).toBe(200);
+    expect(await creds()).toMatchObject({ issued: 3, active: 3 });
+    const revoked = await http(`${b.url}/v1/certificates/${one.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(revoked.status).toBe(200);
+    expect(await creds()).toMatchObject({ issued: 3, active: 2 });
+    // revoked again: nothing more to count out
+    await http(`${b.url}/v1/certificates/${one.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(await creds()).toMatchObject({ active: 2 });
+    expect((await a.lock(id('agent/b'))).status).toBe(200);
+    expect(await creds()).toMatchObject({ issued: 3, active: 0, locked_agents: [id('agent/b')] });
+    expect((await a.lock(id('agent/b'), 'DELETE')).status).toBe(200);
+    (b.clock as ManualClock).advance(1000); // a new grant in a later second than the lock's
+    expect((await request(task, csr(`n3-${store}`).pem)).status).toBe(201);
+    expect(await creds()).toMatchObject({ issued: 4, active: 1 });
+    // the close counts the unexpired credentials not revoked one by one (a lock's, as for tokens, included)
+    expect((await a.close(task)).body.revoked).toBe(3);
+  });
+
   it('refuses what it must, recording and signing nothing', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const made = csr(`r-${store}`);

@@ -26,7 +26,7 @@ import type {
   TaskCounts,
   TaskRecord,
 } from '../store.js';
-import { LOCK_HISTORY, certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, issuedUpToCutoff, parseExpiryField, serialSlot } from '../store.js';
+import { LOCK_HISTORY, certificateExpiryField, certificateKeptUntil, combineIdentities, countRevokedByIdentity, expiryField, issuedUpToCutoff, parseExpiryField, serialSlot } from '../store.js';
 
 export interface MemoryStoreOptions {
   clock?: Clock;
@@ -41,6 +41,8 @@ interface TaskEntry {
   creds: Map<string, number>;
   /** certificate serial -> notAfter: mirrors the Redis certs zset. */
   certs: Map<string, number>;
+  /** serials revoked one by one: mirrors the Redis revoked certs zset. */
+  revokedCerts: Set<string>;
   byAgent: Map<string, number>;
   /** `agent|exp|iat` -> count: mirrors the Redis expiry counts. */
   expiries: Map<string, number>;
@@ -159,7 +161,7 @@ export class MemoryStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     this.open();
-    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), byAgent: new Map(), expiries: new Map() });
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), revokedCerts: new Set(), byAgent: new Map(), expiries: new Map() });
   }
 
   async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
@@ -176,7 +178,7 @@ export class MemoryStore implements Store {
   async taskCounts(id: string, now: number): Promise<TaskCounts> {
     const t = this.task(id);
     if (!t) return { issued: 0, unexpired: 0, byAgent: {} };
-    return { issued: t.issued, unexpired: countAfter(t.creds, now), byAgent: Object.fromEntries(t.byAgent) };
+    return { issued: t.issued, unexpired: countAfter(t.creds, now) + liveCertificates(t, now), byAgent: Object.fromEntries(t.byAgent) };
   }
 
   async revokedByIdentity(taskId: string, cutoffs: Readonly<Record<string, number>>, now: number): Promise<Record<string, number>> {
@@ -202,7 +204,7 @@ export class MemoryStore implements Store {
     if (t.rec.state === 'closed') {
       return { record: copy(t.rec), revoked: t.rec.revokedAtClose ?? 0, alreadyClosed: true };
     }
-    const revoked = t.rec.expiresAt > now ? countAfter(t.creds, now) + countAfter(t.certs, now) : 0;
+    const revoked = t.rec.expiresAt > now ? countAfter(t.creds, now) + liveCertificates(t, now) : 0;
     Object.assign(t.rec, { state: 'closed', closedAt: now, closeReason: reason, revokedAtClose: revoked });
     return { record: copy(t.rec), revoked, alreadyClosed: false };
   }
@@ -346,6 +348,8 @@ export class MemoryStore implements Store {
     if (t.rec.state !== 'open') return 'task_closed';
     if (t.rec.expiresAt <= now) return 'task_expired';
     t.certs.set(rec.serial, rec.notAfter);
+    const f = certificateExpiryField(rec);
+    t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
     t.issued += 1;
     t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
     this.certificates.set(rec.serial, { ...rec });
@@ -394,9 +398,18 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean> {
+  async revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean> {
     this.open();
+    const { serial, notAfter } = rec;
     if (notAfter <= now) return false;
+    const t = this.task(rec.taskId);
+    if (t?.certs.has(serial) && !t.revokedCerts.has(serial)) {
+      t.revokedCerts.add(serial);
+      const f = certificateExpiryField(rec);
+      const n = (t.expiries.get(f) ?? 0) - 1;
+      if (n > 0) t.expiries.set(f, n);
+      else t.expiries.delete(f);
+    }
     this.crlVer++;
     if (this.revokedSerials.has(serial)) return false;
     this.revokedSerials.set(serial, { notAfter, revokedAt: now });
@@ -478,6 +491,13 @@ export class MemoryStore implements Store {
 function countAfter(creds: Map<string, number>, now: number): number {
   let n = 0;
   for (const exp of creds.values()) if (exp > now) n++;
+  return n;
+}
+
+/** A task's unexpired certificates not revoked one by one. */
+function liveCertificates(t: TaskEntry, now: number): number {
+  let n = 0;
+  for (const [serial, exp] of t.certs) if (exp > now && !t.revokedCerts.has(serial)) n++;
   return n;
 }
 

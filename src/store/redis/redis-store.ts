@@ -46,7 +46,7 @@ import type {
   TaskRecord,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
-import { LOCK_HISTORY, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
+import { LOCK_HISTORY, certificateExpiryField, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
   /** One Redis server (redis:// or rediss://). Exactly one of `url` and `cluster`. */
@@ -151,6 +151,10 @@ export class RedisStore implements Store {
   private certsKey(id: string): string {
     return `${this.taskKey(id)}:certs`;
   }
+  /** The task's certificates revoked by serial (serial -> notAfter): its count of unexpired credentials leaves them out. */
+  private revokedCertsKey(id: string): string {
+    return `${this.taskKey(id)}:rcerts`;
+  }
   private serialSlotsKey(id: string): string {
     return `${this.taskKey(id)}:serials`;
   }
@@ -169,7 +173,7 @@ export class RedisStore implements Store {
   private crlKey(part: string): string {
     return `${this.prefix}crl:${part}`;
   }
-  /** How many of each agent's tokens were issued and expire at each pair of instants (`agent|exp|iat` -> count). */
+  /** How many of each agent's credentials were issued and expire at each pair of instants (`agent|exp|iat` -> count). */
   private expiriesKey(id: string): string {
     return `${this.taskKey(id)}:exp`;
   }
@@ -275,16 +279,19 @@ export class RedisStore implements Store {
   }
 
   async taskCounts(id: string, now: number): Promise<TaskCounts> {
-    const [issued, unexpired, agents] = await this.cmd((r) =>
+    const live = `(${now}`;
+    const [issued, tokens, certs, revokedCerts, agents] = await this.cmd((r) =>
       Promise.all([
         r.hget(this.taskKey(id), 'issued'),
-        r.zcount(this.credsKey(id), `(${now}`, '+inf'),
+        r.zcount(this.credsKey(id), live, '+inf'),
+        r.zcount(this.certsKey(id), live, '+inf'),
+        r.zcount(this.revokedCertsKey(id), live, '+inf'),
         r.hgetall(this.agentsKey(id)),
       ]),
     );
     const byAgent: Record<string, number> = {};
     for (const [agent, n] of Object.entries(agents)) byAgent[agent] = Number(n);
-    return { issued: Number(issued ?? 0), unexpired, byAgent };
+    return { issued: Number(issued ?? 0), unexpired: tokens + Math.max(0, certs - revokedCerts), byAgent };
   }
 
   async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
@@ -296,7 +303,7 @@ export class RedisStore implements Store {
   }
 
   async closeTask(id: string, now: number, reason: string): Promise<CloseOutcome | null> {
-    const out = await this.cmd((r) => r.mfCloseTask(this.taskKey(id), this.credsKey(id), this.certsKey(id), now, reason));
+    const out = await this.cmd((r) => r.mfCloseTask(this.taskKey(id), this.credsKey(id), this.certsKey(id), this.revokedCertsKey(id), now, reason));
     if (out === null) return null;
     const [already, revoked, flat] = out as [number, number, string[]];
     const record = decodeTask(pairs(flat));
@@ -531,7 +538,7 @@ export class RedisStore implements Store {
       const out = await this.cmd((r) =>
         r.mfRecordCertificateAll(
           this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
-          identKey, rec.principal ? this.prinKey(rec.principal) : identKey,
+          identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
           now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
           expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
         ),
@@ -539,7 +546,7 @@ export class RedisStore implements Store {
       return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
-      r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), now, rec.serial, rec.notAfter, rec.agent),
+      r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.expiriesKey(t), now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt),
     );
     const outcome = issuanceOutcome(out);
     if (outcome !== 'ok') return outcome;
@@ -585,7 +592,8 @@ export class RedisStore implements Store {
     return out;
   }
 
-  async revokeCertificate(serial: string, notAfter: number, now: number): Promise<boolean> {
+  async revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean> {
+    const { serial, notAfter, taskId: t } = rec;
     if (notAfter <= now) return false;
     const [added] = await this.cmd((r) =>
       Promise.all([
@@ -594,6 +602,7 @@ export class RedisStore implements Store {
         // also in the certificate's record, which outlives the certificate: its status still says
         // revoked once it has expired and left the CRL's indexes
         r.mfHsetnxIfExists(this.certKey(serial), 'revoked_at', String(now)),
+        r.mfRevokeTaskCertificate(this.taskKey(t), this.certsKey(t), this.revokedCertsKey(t), this.expiriesKey(t), serial, notAfter, now, certificateExpiryField(rec)),
         this.bump(r),
       ]),
     );

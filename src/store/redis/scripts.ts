@@ -41,18 +41,25 @@ if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then redis.call('PEXPIREAT', 
 `;
 
 /**
- * KEYS: as RECORD, then the task's expiry counts per agent (hash `agent|exp|iat` -> how many of the
- * agent's tokens were issued and expire at those instants), so a view can tell how many live tokens an
- * identity's lock or revocation covers, at a few bytes per distinct second rather than per token.
- * ARGV: as RECORD, then iat. Past 4,096 fields the expired ones are dropped (rare: tokens live minutes).
+ * The task's expiry counts per agent (hash `agent|exp|iat` -> how many of the agent's credentials were
+ * issued and expire at those instants), so a view can tell how many live credentials an identity's lock
+ * or revocation covers, at a few bytes per distinct second rather than per credential. Past 4,096
+ * fields the expired ones are dropped (rare: credentials live minutes). `t` as RECORD reads it.
  */
-export const RECORD_ISSUANCE = `${RECORD}redis.call('HINCRBY', KEYS[4], ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[5], 1)
-if redis.call('PTTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], t[3]) end
-if redis.call('HLEN', KEYS[4]) > 4096 then
-  for _, f in ipairs(redis.call('HKEYS', KEYS[4])) do
-    if tonumber(string.match(f, '|(%d+)|%d+$')) <= tonumber(ARGV[1]) then redis.call('HDEL', KEYS[4], f) end
+const COUNT_EXPIRY = `
+local function count_expiry(key, field, t, now)
+  redis.call('HINCRBY', key, field, 1)
+  if redis.call('PTTL', key) == -1 then redis.call('PEXPIREAT', key, t[3]) end
+  if redis.call('HLEN', key) > 4096 then
+    for _, f in ipairs(redis.call('HKEYS', key)) do
+      if tonumber(string.match(f, '|(%d+)|%d+$')) <= tonumber(now) then redis.call('HDEL', key, f) end
+    end
   end
 end
+`;
+
+/** KEYS: as RECORD, then the task's expiry counts (COUNT_EXPIRY). ARGV: as RECORD, then iat. */
+export const RECORD_ISSUANCE = `${COUNT_EXPIRY}${RECORD}count_expiry(KEYS[4], ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[5], t, ARGV[1])
 return 'ok'
 `;
 
@@ -70,11 +77,6 @@ end
 `;
 
 /**
- * KEYS: as RECORD_ISSUANCE (with the certs zset), then the task's serial slots string. ARGV: as
- * RECORD_ISSUANCE (the jti is the serial, in hex). The serial's slot, appended in the same step, lets
- * a CRL rebuild read a task's serials as one binary string.
- */
-/**
  * append_slot(t): the serial ARGV[2]'s slot onto the task's slots string KEYS[4], which lives as long
  * as the task (t: RECORD's HMGET of it); APPEND's new length of one slot says the key was just made.
  */
@@ -82,13 +84,26 @@ const APPEND_SLOT = `${SLOT}local function append_slot(t)
   if redis.call('APPEND', KEYS[4], slot(ARGV[2])) == ${SERIAL_SLOT} then redis.call('PEXPIREAT', KEYS[4], t[3]) end
 end
 `;
-export const RECORD_CERTIFICATE = `${APPEND_SLOT}${RECORD}append_slot(t)
+/** The expiry count of the certificate ARGV[2] (agent ARGV[4], notAfter ARGV[3], issued at `iat` ms), its issuance in whole seconds as a lock's cutoff covers it (store.ts certificateExpiryField). */
+const COUNT_CERTIFICATE = `${COUNT_EXPIRY}local function count_certificate(key, t, iat)
+  count_expiry(key, ARGV[4] .. '|' .. ARGV[3] .. '|' .. string.format('%.0f', math.floor(tonumber(iat) / 1000) * 1000), t, ARGV[1])
+end
+`;
+
+/**
+ * KEYS: as RECORD (with the certs zset), then the task's serial slots string and its expiry counts.
+ * ARGV: as RECORD (the jti is the serial, in hex), then the issue instant. The serial's slot, appended
+ * in the same step, lets a CRL rebuild read a task's serials as one binary string.
+ */
+export const RECORD_CERTIFICATE = `${APPEND_SLOT}${COUNT_CERTIFICATE}${RECORD}append_slot(t)
+count_certificate(KEYS[5], t, ARGV[5])
 return 'ok'
 `;
 
 /**
- * KEYS: task hash, creds zset, certs zset. ARGV: now, reason. Returns nil for an unknown task, else
- * {alreadyClosed 0|1, revoked, HGETALL of the task}. One ZCOUNT, O(log N): no loop over credentials,
+ * KEYS: task hash, creds zset, certs zset, revoked certs zset. ARGV: now, reason. Returns nil for an
+ * unknown task, else {alreadyClosed 0|1, revoked, HGETALL of the task} (revoked: the unexpired
+ * credentials not already revoked one by one). ZCOUNTs, O(log N) each: no loop over credentials,
  * no per-credential writes (credentials die because their task is closed, checked at introspection).
  */
 export const CLOSE_TASK = `
@@ -100,6 +115,7 @@ end
 local revoked = 0
 if tonumber(t[2]) > tonumber(ARGV[1]) then
   revoked = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf') + redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[1], '+inf')
+    - redis.call('ZCOUNT', KEYS[4], '(' .. ARGV[1], '+inf')
 end
 redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[1], 'close_reason', ARGV[2], 'revoked_at_close', revoked)
 return {0, revoked, redis.call('HGETALL', KEYS[1])}
@@ -110,6 +126,20 @@ return {0, revoked, redis.call('HGETALL', KEYS[1])}
  * agent, iat. Returns 1 if newly revoked.
  * The marker lives until the credential's expiry (or the task's purge, whichever is first).
  */
+/**
+ * A certificate revoked by serial leaves its task's count of unexpired credentials: KEYS: task hash,
+ * certs zset, revoked certs zset (serial -> notAfter), expiry counts. ARGV: serial, notAfter, now, its
+ * expiry-count field. Nothing for a serial the task does not hold or that expired; 1 when newly revoked.
+ */
+export const REVOKE_TASK_CERTIFICATE = `
+if tonumber(ARGV[2]) <= tonumber(ARGV[3]) or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+if redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1]) == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3])
+if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'purge_at') or ARGV[2]) end
+if redis.call('HINCRBY', KEYS[4], ARGV[4], -1) <= 0 then redis.call('HDEL', KEYS[4], ARGV[4]) end
+return 1
+`;
+
 export const REVOKE_JTI = `
 if tonumber(ARGV[2]) <= tonumber(ARGV[3]) then return 0 end
 local at = ARGV[2]
@@ -221,20 +251,21 @@ export const ADD_TO_INDEX = `${INDEX_ADD}return index_add(KEYS[1], ARGV[1], ARGV
  * otherwise nothing is written and the reply is 'state_changed'.
  * KEYS: as RECORD_CERTIFICATE, then the serial's record hash, the identity's certificates index, the
  * principal's (any key without a principal), the identity's state hash, the principal's cutoff (any key
- * without a principal).
+ * without a principal), the task's expiry counts.
  * ARGV: as RECORD_CERTIFICATE (now, serial, notAfter, agent), then the issue instant, the task id, the
  * principal ('' for none), the expected revoked_before and principal cutoff (or '-').
  * The record's fields, its kept-until instant (store.ts certificateKeptUntil) and the index member
  * (`serial|iat`) are made here from those: each argument costs the client ~0.5-1 µs to send (ioredis,
  * measured 28 against 10 arguments), and this call is made for every certificate.
  */
-export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${APPEND_SLOT}local principal = ARGV[7] ~= ''
+export const RECORD_CERTIFICATE_ALL = `${INDEX_ADD}${APPEND_SLOT}${COUNT_CERTIFICATE}local principal = ARGV[7] ~= ''
 if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
   if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
   if principal and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
 end
 ${RECORD}append_slot(t)
+count_certificate(KEYS[10], t, ARGV[5])
 local exp, iat = tonumber(ARGV[3]), tonumber(ARGV[5])
 if principal then
   redis.call('HSET', KEYS[5], 'task', ARGV[6], 'agent', ARGV[4], 'iat', ARGV[5], 'exp', ARGV[3], 'obo', ARGV[7])
@@ -340,10 +371,11 @@ export const SCRIPTS = {
   mfHsetnxUntil: { lua: HSETNX_UNTIL, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
-  mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 4 },
-  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 9 },
+  mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
+  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 10 },
+  mfRevokeTaskCertificate: { lua: REVOKE_TASK_CERTIFICATE, numberOfKeys: 4 },
   mfXaddMany: { lua: XADD_MANY, numberOfKeys: 1 },
-  mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 3 },
+  mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 4 },
   mfRevokeJti: { lua: REVOKE_JTI, numberOfKeys: 4 },
   mfLockIdentity: { lua: LOCK_IDENTITY, numberOfKeys: 1 },
   mfUnlockIdentity: { lua: UNLOCK_IDENTITY, numberOfKeys: 1 },
