@@ -30,6 +30,7 @@ import { readConfigFile, readPasswordFile } from './config/files.js';
 import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { answerClientErrors } from './http/client-errors.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -162,6 +163,7 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   // the certificate a connection presented is read once per connection (http/client-certificate.ts):
   // no renegotiation may swap it (RFC 5746 aside, TLS 1.2 lets a client renegotiate with another one)
   if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+  answerClientErrors(server);
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   // this process's CRL follows every replica's revocations (rebuilt in the background, not on a fetch)

@@ -6,6 +6,7 @@
  */
 import type { Context } from 'hono';
 import { MayflyError } from '../errors.js';
+import { duplicateKey } from './duplicate-keys.js';
 
 const bad = (msg: string) => new MayflyError('invalid_request', msg, { reason: 'malformed_request' });
 
@@ -72,6 +73,8 @@ export async function readJson(c: Context, only?: readonly string[]): Promise<Re
     throw bad('request body is not valid JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('request body must be a JSON object');
+  const twice = duplicateKey(t);
+  if (twice !== undefined) throw bad(`request body names "${twice.slice(0, 64)}" twice in one object`);
   if (only) {
     const unknown = Object.keys(v).filter((k) => !only.includes(k));
     if (unknown.length) throw bad(`unknown field(s) ${unknown.join(', ')}`);

@@ -8,8 +8,18 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { MayflyError } from '../errors.js';
 import type { Logger } from '../audit/logger.js';
 
+/**
+ * RFC 6749 §5.2: error_description is printable ASCII without `"` and `\` (%x20-21 / %x23-5B / %x5D-7E).
+ * Messages quote names and echo parts of the request: those characters become `'`, `/` and `?`.
+ */
+export function oauthDescription(description: string): string {
+  return /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/.test(description)
+    ? description
+    : description.replace(/"/g, "'").replace(/\\/g, '/').replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '?');
+}
+
 export function errorBody(code: string, description: string) {
-  return { error: code, error_description: description };
+  return { error: code, error_description: oauthDescription(description) };
 }
 
 /**

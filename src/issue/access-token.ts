@@ -14,6 +14,8 @@ export interface AccessTokenClaims {
   aud: string | string[];
   exp: number;
   iat: number;
+  /** Never set by the broker; honoured when present (RFC 7519 §4.1.5). */
+  nbf?: number;
   jti: string;
   client_id: string;
   scope: string;
@@ -131,7 +133,8 @@ export class AccessTokenVerifier {
       this.cache.delete(token);
       return { ok: false, reason: 'expired' };
     }
-    if (claims.iat > now + SKEW_S) return { ok: false, reason: 'not_yet_valid' };
+    // RFC 7519 §4.1.5: the broker never sets nbf, but a token its key signed with one is not valid before it
+    if (claims.iat > now + SKEW_S || (claims.nbf !== undefined && claims.nbf > now + SKEW_S)) return { ok: false, reason: 'not_yet_valid' };
     return { ok: true, claims };
   }
 
@@ -162,6 +165,7 @@ export function hasAccessTokenShape(p: Record<string, unknown>): p is Record<str
     typeof p.scope === 'string' &&
     Number.isInteger(p.exp) &&
     Number.isInteger(p.iat) &&
+    (p.nbf === undefined || Number.isInteger(p.nbf)) &&
     Array.isArray(p.tools) &&
     p.tools.every((t) => typeof t === 'string') &&
     (typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string'))) &&

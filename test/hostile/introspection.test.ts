@@ -191,6 +191,8 @@ describe('forged, confused, tampered and foreign tokens introspect as exactly {a
     ['wrong iss (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), iss: 'https://evil.test' })],
     ['iss with a trailing slash (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), iss: `${h.b.url}/` })],
     ['iat 10 minutes in the future (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), iat: Math.floor(h.clock.now() / 1000) + 600 })],
+    ['nbf 10 minutes in the future (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), nbf: Math.floor(h.clock.now() / 1000) + 600 })],
+    ['nbf as a string (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), nbf: '0' })],
     ['exp in the past (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), exp: Math.floor(h.clock.now() / 1000) - 1 })],
     ['exp as a string (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), exp: '9999999999' })],
     ['jti missing (our key, really signed)', () => signOwn(ownHeader(), { ...decodePart(token, 1), jti: undefined })],

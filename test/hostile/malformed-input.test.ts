@@ -143,6 +143,13 @@ describe('repeated parameters (RFC 6749 §3.1: at most once)', () => {
       await refused({ ...v, [k]: [first, second] }, 400, 'invalid_request');
     });
   }
+  it('a JSON body naming a field twice (parser differential): 400 invalid_request', async () => {
+    const orch = `Bearer ${await h.b.attest('orch')}`;
+    const body = JSON.stringify(WIDE_TASK).replace(/^\{/, '{"scopes":["read"],');
+    const r = await raw(h.b.url, { path: '/v1/tasks', body, headers: { ...JSON_CT, authorization: orch } });
+    expectError(r, 400, 'invalid_request');
+    expect(r.body.error_description).toContain("'scopes' twice");
+  });
   it('a repeated scope where one copy is empty is still repeated', async () => {
     await refused({ ...valid(), scope: ['', 'admin'] }, 400, 'invalid_request');
   });

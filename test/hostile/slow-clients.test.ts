@@ -46,6 +46,27 @@ describe('clients that go away', () => {
     expect((await http(`${b.url}/healthz`)).status).toBe(200);
   });
 
+  it('requests Node refuses before the app (headers over 16 KiB, a malformed request line) get the standard error body', async () => {
+    const { port } = new URL(b.url);
+    const exchange = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        let got = '';
+        const s = connect(Number(port), '127.0.0.1', () => s.write(bytes));
+        s.on('data', (d) => (got += d.toString()));
+        s.on('close', () => resolve(got));
+        s.on('error', reject);
+      });
+    const big = await exchange(`POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'x'.repeat(17_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(big).toMatch(/content-type: application\/json/i);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('too large') });
+    const garbage = await exchange('GET / HTTP/1.1 \x01\x02\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error).toBe('invalid_request');
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect((await http(`${b.url}/healthz`)).status).toBe(200);
+  });
+
   it('a 401 challenges with what the endpoint takes, and an RFC 6750 code only for a refused Bearer credential', async () => {
     // client (Basic) or operator (Bearer) endpoints: the body says invalid_client, the challenge offers both
     for (const auth of [undefined, 'Bearer not-a-token', `Bearer ${await b.attest('agent-b')}`, 'Basic bm9wZTpub3Bl']) {

@@ -7,7 +7,7 @@ const MAX_NAME = 120;
 /** Printable and short enough for an error description: the names come from the client. */
 const shown = (name: string): string => {
   const clean = name.replace(/[^\x20-\x7e]/g, '?');
-  return clean.length > MAX_NAME ? `${clean.slice(0, MAX_NAME)}…` : clean;
+  return clean.length > MAX_NAME ? `${clean.slice(0, MAX_NAME)}...` : clean;
 };
 
 /**

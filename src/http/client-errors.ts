@@ -1,0 +1,32 @@
+/**
+ * Requests Node refuses before the app sees them (headers over 16 KiB, a malformed request line, a
+ * request that did not arrive in time) get the standard error body too, not Node's bare status line.
+ * As Node's own handler does, nothing is written to a connection that is gone or already answering.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { errorBody } from './errors.js';
+
+type ClientError = Error & { code?: string };
+
+function answerFor(err: ClientError): [number, string, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'invalid_request', 'request header fields too large (at most 16 KiB in all)'];
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request_timeout', 'the request did not arrive in time'];
+  return [400, 'invalid_request', 'malformed HTTP request'];
+}
+
+export function answerClientErrors(server: { on(event: 'clientError', fn: (err: ClientError, socket: Duplex) => void): unknown }): void {
+  server.on('clientError', (err: ClientError, socket: Duplex) => {
+    const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, description] = answerFor(err);
+    const body = JSON.stringify(errorBody(code, description));
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
