@@ -31,11 +31,26 @@ import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { answerClientErrors } from './http/client-errors.js';
+import { ConfigError } from './config/load.js';
 
 export interface BuildOptions {
   clock?: Clock;
   store?: Store;
   logger?: Logger;
+}
+
+/**
+ * A start-up step that reads what a config key names (a file, a directory, a key set): a failure says
+ * which key, as config validation does, and the CLI exits 2 with that line rather than a stack trace.
+ */
+async function fromConfig<T>(key: string, step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const message = (e as Error).message ?? String(e);
+    throw new ConfigError(message.startsWith(key) ? message : `${key}: ${message}`);
+  }
 }
 
 export async function buildBroker(config: Config, opts: BuildOptions = {}): Promise<Broker> {
@@ -49,15 +64,17 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
         : { ...config.store, auditMaxLen: config.audit.streamMaxLen },
       clock,
     );
-  const keyring = await Keyring.open(config.keysDir, config.tokens.alg);
-  const attestors: Attestor[] = config.attestors.map((a) => new JwtAttestor(a));
+  const keyring = await fromConfig('keys.dir', () => Keyring.open(config.keysDir, config.tokens.alg));
+  const attestors: Attestor[] = [];
+  for (const [i, a] of config.attestors.entries())
+    attestors.push(await fromConfig(`attestors[${i}].${a.jwksFile ? 'jwks_file' : a.jwksUri ? 'jwks_uri' : 'jwks'}`, () => new JwtAttestor(a)));
   let devMint: Broker['devMint'];
   if (config.dev) {
     const dev = await createDevAttestor(config.issuer);
     attestors.push(dev.attestor);
     devMint = dev.mint;
   }
-  const ca = loadAuthority(config, new Date(clock.now()));
+  const ca = await fromConfig(config.ca ? 'ca' : 'keys.dir', () => loadAuthority(config, new Date(clock.now())));
   if (ca.rootPem === undefined)
     log.warn(
       'ca: no self-signed root in cert_file or chain_file, so GET /v1/ca/bundle serves the issuing CA itself as the trust anchor; ' +
@@ -140,7 +157,8 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   let tls: ReturnType<typeof tlsOptions> | undefined;
   let server: ServerType;
   try {
-    tls = config.listen.tls ? tlsOptions(broker, config.listen.tls) : undefined;
+    const t = config.listen.tls;
+    tls = t ? await fromConfig('listen.tls', () => tlsOptions(broker, t)) : undefined;
     server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve(
         {

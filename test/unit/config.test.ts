@@ -178,6 +178,28 @@ describe('config', () => {
     expect(() => loadConfigFile(join(dir, 'missing.yaml'), {})).toThrow(/cannot read config file \(ENOENT\)/);
   });
 
+  it('start-up names the config key whose file or directory cannot be used (a ConfigError: the CLI exits 2)', async () => {
+    const { buildBroker } = await import('../../src/server.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-cfg-'));
+    const plainFile = join(dir, 'plain');
+    writeFileSync(plainFile, 'x');
+    const jwks = join(dir, 'jwks.json');
+    writeFileSync(jwks, '{"keys":[]}');
+    const base = { ...minimal, keys: { dir: join(dir, 'keys') }, attestors: [{ ...minimal.attestors[0], jwks_file: jwks }] };
+    const startError = async (doc: unknown) => {
+      const e = await buildBroker(buildConfig(doc, 'cfg.yaml', {}), { logger: (await import('../../src/audit/logger.js')).createLogger('silent') }).then(
+        () => undefined,
+        (x: Error) => x,
+      );
+      expect(e).toBeInstanceOf(ConfigError);
+      return e!.message;
+    };
+    expect(await startError({ ...base, attestors: [{ ...minimal.attestors[0], jwks_file: join(dir, 'missing.json') }] })).toMatch(/^attestors\[0\]\.jwks_file: .*ENOENT/);
+    expect(await startError({ ...base, attestors: [{ ...minimal.attestors[0], jwks_file: plainFile }] })).toMatch(/^attestors\[0\]\.jwks_file: /);
+    expect(await startError({ ...base, keys: { dir: join(plainFile, 'keys') } })).toMatch(/^keys\.dir: /);
+    expect(await startError({ ...base, ca: { cert_file: join(dir, 'no-ca.pem'), key_file: join(dir, 'no-ca-key.pem') } })).toMatch(/^ca\.cert_file: .*ENOENT/);
+  });
+
   it('every config file shipped in the repository is valid', () => {
     const env = { GITHUB_PROXY_SECRET: 'x', MAYFLY_OPERATOR_TOKEN: 'y', MAYFLY_CLIENT_SECRET: 'z' };
     for (const f of ['config/mayfly.example.yaml', 'deploy/mayfly.yaml']) expect(() => loadConfigFile(f, env)).not.toThrow();
