@@ -43,7 +43,7 @@ export class JwtAttestor implements Attestor {
 
   async verify(token: string, nowMs: number): Promise<AttestedWorkload> {
     try {
-      const { payload } = await jwtVerify(token, this.keys, {
+      const { payload, protectedHeader } = await jwtVerify(token, this.keys, {
         issuer: this.cfg.issuer,
         audience: this.cfg.audience,
         algorithms: this.cfg.algorithms,
@@ -51,6 +51,10 @@ export class JwtAttestor implements Attestor {
         clockTolerance: Math.floor(this.cfg.clockSkewMs / 1000),
         currentDate: new Date(nowMs),
       });
+      // RFC 8725 §3.11: a JWT typed as another kind (`at+jwt` access tokens, `dpop+jwt` proofs, ...) is
+      // not an identity proof, even from an attestor's key; identity tokens are untyped, JWT or JOSE
+      if (typeof protectedHeader.typ === 'string' && /\+jwt$/i.test(protectedHeader.typ))
+        throw new AttestationError('attestation_invalid', `attestation token typ ${protectedHeader.typ} is not an identity token`);
       // Bound the proof's lifetime (a long-lived token is a static secret by another name): it must
       // expire within max_token_age from now, and if it says when it was issued, not be older than that.
       const limit = this.cfg.maxTokenAgeMs + this.cfg.clockSkewMs;

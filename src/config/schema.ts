@@ -218,6 +218,15 @@ export const configSchema = z
       if (ids.has(cl.client_id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: 'duplicate client_id' });
       ids.add(cl.client_id);
     });
+    // an operator's token says who acted in the audit trail: one token, one name
+    const operatorNames = new Set<string>();
+    const tokens = new Set<string>();
+    c.operators.forEach((op, i) => {
+      if (operatorNames.has(op.name)) ctx.addIssue({ code: 'custom', path: ['operators', i, 'name'], message: 'duplicate operator name' });
+      if (tokens.has(op.token)) ctx.addIssue({ code: 'custom', path: ['operators', i, 'token'], message: 'the same token as another operator (the audit trail could not tell them apart)' });
+      operatorNames.add(op.name);
+      tokens.add(op.token);
+    });
     if (parseDuration(c.tokens.default_ttl)! > parseDuration(c.tokens.max_ttl)!)
       ctx.addIssue({ code: 'custom', path: ['tokens', 'default_ttl'], message: 'must not exceed tokens.max_ttl' });
     if (parseDuration(c.tasks.default_ttl)! > parseDuration(c.tasks.max_ttl)!)

@@ -123,6 +123,9 @@ const cases: Case[] = [
   { name: 'x5c header with the attacker self-signed certificate (no kid)', forge: (s) => es256({ alg: 'ES256', typ: 'JWT', x5c: [attackerCert.x5c] }, claims(h.clock, s), attacker.privateKey) },
   { name: 'x5c header with the attacker certificate under kid main-1', forge: (s) => es256(H({ x5c: [attackerCert.x5c] }), claims(h.clock, s), attacker.privateKey) },
   { name: 'jku + jwk + x5u + x5c all at once', forge: (s) => es256(H({ jku: `${keyServerUrl}/a`, x5u: `${keyServerUrl}/x5u`, jwk: attacker.publicJwk, x5c: [attackerCert.x5c] }), claims(h.clock, s), attacker.privateKey) },
+  // --- explicitly typed as another kind of JWT (RFC 8725 §3.11), really signed by the attestor's key
+  { name: 'typ at+jwt (an access token of the attestor, not an identity proof)', forge: (s) => es256(H({ typ: 'at+jwt' }), claims(h.clock, s), main().privateKey) },
+  { name: 'typ application/dpop+jwt', forge: (s) => es256(H({ typ: 'application/dpop+jwt' }), claims(h.clock, s), main().privateKey) },
   { name: 'crit header naming an unknown extension', forge: (s) => es256(H({ crit: ['x-mayfly-bypass'], 'x-mayfly-bypass': true }), claims(h.clock, s), main().privateKey) },
   {
     name: 'b64:false (unencoded payload, RFC 7797)',

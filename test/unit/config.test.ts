@@ -48,6 +48,10 @@ describe('config', () => {
     expect(errorOf({ ...minimal, ca: { cert_file: 'ca.pem' } })).toMatch(/ca\.key_file: cert_file and key_file go together/);
     expect(errorOf({ ...minimal, ca: { key_file: 'ca.key' } })).toMatch(/ca\.cert_file: cert_file and key_file go together/);
     expect(errorOf({ ...minimal, ca: { chain_file: 'chain.pem' } })).toMatch(/ca\.chain_file/);
+    const op = (name: string, token: string) => ({ name, token });
+    expect(errorOf({ ...minimal, operators: [op('a', 't1'), op('b', 't1')] })).toMatch(/operators\.1\.token|operators\[1\]\.token/);
+    expect(errorOf({ ...minimal, operators: [op('a', 't1'), op('a', 't2')] })).toMatch(/operators\.1\.name|operators\[1\]\.name/);
+    expect(errorOf({ ...minimal, clients: [{ client_id: 'c', client_secret: 's' }, { client_id: 'c', client_secret: 't' }] })).toMatch(/client_id: duplicate/);
     expect(errorOf({ ...minimal, ca: { backdate: '1h' } })).toMatch(/ca\.backdate: at most 10m/);
     expect(errorOf({ ...minimal, ca: { crl_validity: '10s' } })).toMatch(/ca\.crl_validity/);
   });
