@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { API, http, id, OTHER_API, WIDE_TASK, STORES, useBroker } from '../helpers/broker.js';
+import { API, bearer, http, id, OPERATOR, OTHER_API, WIDE_TASK, STORES, useBroker } from '../helpers/broker.js';
 
 describe.each(STORES)('core flow on the %s store', (store) => {
   const ctx = useBroker(store);
@@ -21,6 +21,20 @@ describe.each(STORES)('core flow on the %s store', (store) => {
     expect(r.body.audiences).toEqual(WIDE_TASK.audiences);
     expect(r.body.agents).toEqual(WIDE_TASK.agents);
     expect(r.body.on_behalf_of).toBe('user:alice@example.com');
+  });
+
+  it("a ceiling left out: an orchestrator's task takes its registration's, an operator's has none", async () => {
+    const r = await ctx.a.openTask({ agents: [id('agent/a')], tools: ['search'] });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ scopes: ['read', 'write', 'admin'], tools: ['search'], audiences: [API, OTHER_API] });
+    const ex = await ctx.a.exchange(await ctx.b.attest('agent-a'), r.body.task_id);
+    expect(ex.status, ex.text).toBe(200);
+    expect(ex.body.scope.split(' ').sort()).toEqual(['read', 'write']);
+    const narrow = await ctx.a.openTask({ agents: [id('agent/a')] }, await ctx.b.attest('orch-narrow'));
+    expect(narrow.body).toMatchObject({ scopes: ['read'], tools: ['search'], audiences: [API] });
+    const byOperator = await http(`${ctx.b.url}/v1/tasks`, { method: 'POST', headers: { ...bearer(OPERATOR.token), 'content-type': 'application/json' }, body: JSON.stringify({ agents: [id('agent/a')] }) });
+    expect(byOperator.status).toBe(201);
+    expect(byOperator.body).toMatchObject({ scopes: [], tools: [], audiences: [] });
   });
 
   it('exchanges an attestation for an RFC 9068 token bound to the task, verifiable offline', async () => {

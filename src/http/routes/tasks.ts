@@ -22,9 +22,9 @@ const openBody = z
   .object({
     on_behalf_of: z.string().refine(isPrincipal, { message: 'not a valid principal (kind:value, printable ASCII, e.g. user:alice@example.com)' }).nullable().optional(),
     agents: z.array(z.string().refine(isAgentPattern, { message: 'not a SPIFFE ID (or prefix ending in /*)' })).min(1, 'at least one agent is required').max(256),
-    scopes: list(isScopeToken, 'scope').default([]),
-    tools: list(isScopeToken, 'tool name').default([]),
-    audiences: list(isAudience, 'audience').default([]),
+    scopes: list(isScopeToken, 'scope').optional(),
+    tools: list(isScopeToken, 'tool name').optional(),
+    audiences: list(isAudience, 'audience').optional(),
     ttl: z
       .union([
         z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration such as "30m"' }).refine((s) => (parseDuration(s) ?? 0) >= 1000, { message: 'at least 1s' }),
@@ -72,15 +72,19 @@ export function taskRoutes(app: Hono, b: Broker): void {
     const parsed = openBody.safeParse(await readJson(c));
     if (!parsed.success) throw new MayflyError('invalid_request', describe(parsed.error), { reason: 'malformed_request' });
     const p = parsed.data;
+    // a ceiling left out: an orchestrator's task takes its registration's (as a Vault child token takes
+    // its parent's policies), never wider; an operator's task has none of it
+    const reg = opener.kind === 'workload' ? opener.identity.registration : undefined;
+    const ceiling = (asked: string[] | undefined, own: readonly string[] | undefined) => [...new Set(asked ?? own ?? [])];
     const ttlMs = p.ttl === undefined ? undefined : typeof p.ttl === 'number' ? p.ttl * 1000 : parseDuration(p.ttl)!;
     const view = await openTask(
       b,
       opener,
       {
         agents: [...new Set(p.agents)],
-        scopes: [...new Set(p.scopes)],
-        tools: [...new Set(p.tools)],
-        audiences: [...new Set(p.audiences)],
+        scopes: ceiling(p.scopes, reg?.scopes),
+        tools: ceiling(p.tools, reg?.tools),
+        audiences: ceiling(p.audiences, reg?.audiences),
         ...(p.purpose !== undefined ? { purpose: p.purpose } : {}),
         ...(p.on_behalf_of ? { onBehalfOf: p.on_behalf_of } : {}),
       },
