@@ -36,13 +36,50 @@ export function isStale(cursor: string, maxDeleted: string, latest: string): boo
 }
 
 export async function readFeed(b: Broker, since: string | undefined, limit: number): Promise<FeedPage> {
-  if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
   const { latest, maxDeleted } = await b.store.revocationCursor();
-  if (since !== undefined && !isStale(since, maxDeleted, latest)) {
-    const rows = await b.store.readRevocations(since, limit);
-    return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more: rows.length === limit };
-  }
-  return snapshot(b, limit, latest);
+  return (since !== undefined && (await readAfter(b, since, limit, { latest, maxDeleted }))) || snapshot(b, limit, latest);
+}
+
+/** Events after `since`, or undefined when its reader must resync (isStale). */
+export async function readAfter(b: Broker, since: string, limit: number, at?: { latest: string; maxDeleted: string }): Promise<FeedPage | undefined> {
+  if (!isValidStreamId(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
+  const { latest, maxDeleted } = at ?? (await b.store.revocationCursor());
+  if (isStale(since, maxDeleted, latest)) return undefined;
+  const rows = await b.store.readRevocations(since, limit);
+  return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more: rows.length === limit };
+}
+
+/**
+ * How long one whole snapshot serves every stream that starts: a snapshot is the state up to its
+ * cursor, and each stream goes on from that cursor, so an older one is as correct as a fresh one
+ * while its cursor is still in the window. Shared, a thousand verifiers reconnecting at once (after a
+ * deploy, a network blip) cost one read of the window and one JSON string, not a thousand of each.
+ */
+const SHARE_MS = 1000;
+const PAGE = 1000;
+const shared = new WeakMap<Broker, { at: number; snapshot: Promise<{ cursor: string; data: string }> }>();
+
+/** The whole snapshot as a stream sends it (its `data`, serialized once), shared for SHARE_MS. */
+export function sharedSnapshot(b: Broker): Promise<{ cursor: string; data: string }> {
+  const s = shared.get(b);
+  if (s && Date.now() - s.at < SHARE_MS) return s.snapshot;
+  const whole = (async () => {
+    const first = await snapshot(b, PAGE, (await b.store.revocationCursor()).latest);
+    const events = first.events;
+    let { cursor, more } = first;
+    while (more) {
+      const next = await readFeed(b, cursor, PAGE);
+      events.push(...next.events);
+      cursor = next.cursor;
+      more = next.more;
+    }
+    return { cursor, data: JSON.stringify({ events, cursor }) };
+  })();
+  const entry = { at: Date.now(), snapshot: whole };
+  shared.set(b, entry);
+  // a failed read is nobody's snapshot: the next stream reads again
+  whole.catch(() => shared.get(b) === entry && shared.delete(b));
+  return whole;
 }
 
 async function snapshot(b: Broker, limit: number, latest: string): Promise<FeedPage> {

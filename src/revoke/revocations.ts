@@ -15,6 +15,8 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   const v = b.accessTokens.verify(token, now);
   if (!v.ok) return;
   const c = v.claims;
+  // revoked already: no second event (the feed stays one event per jti, however often a client asks)
+  if ((await b.store.facts({ taskId: c.task_id, jti: c.jti, identity: c.client_id })).jtiRevoked) return;
   await publishRevocation(b, 'token.revoked', { jti: c.jti, task_id: c.task_id });
   const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now, c.client_id, c.iat * 1000);
   if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
@@ -118,11 +120,13 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
     if (st.status === 'revoked') return { serial, status: 'revoked' as const, revoked_at: new Date(st.revokedAt).toISOString() };
     return { serial, status: 'expired' as const, not_after: new Date(rec.notAfter).toISOString() };
   }
-  await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
-  const fresh = await b.store.revokeCertificate(rec, now);
-  if (fresh) {
-    b.crl.refresh();
-    b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+  // revoked by serial already: no second event, nothing to write
+  if ((await b.store.certificateRevokedAt(serial)) === 0) {
+    await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
+    if (await b.store.revokeCertificate(rec, now)) {
+      b.crl.refresh();
+      b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+    }
   }
   // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
   const st = await certificateStatus(b, serial);

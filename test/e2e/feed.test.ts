@@ -26,6 +26,7 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     // each parameter once, on the feed and its stream
     for (const q of ['?limit=5&limit=6', '?since=1-1&since=2-2']) expect((await feed(q)).status, q).toBe(400);
     expect((await http(`${b.url}/v1/revocations/stream?since=1-1&since=2-2`, { headers: basic() })).status).toBe(400);
+    expect((await http(`${b.url}/v1/revocations/stream?since=`, { headers: basic() })).status).toBe(400);
   });
 
   it('answers a snapshot without a cursor, then only what is new, one event per revocation', async () => {
@@ -36,6 +37,7 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     const tokens = [];
     for (let i = 0; i < 5; i++) tokens.push((await a.exchange(await b.attest('agent-b'), task)).body.access_token);
     await a.revoke(tokens[0]);
+    await a.revoke(tokens[0]); // revoked already: no second event
     await a.close(task, orch);
     await a.close(task, orch); // idempotent: no second event
     await a.lock(id('agent/a'));
@@ -119,6 +121,32 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     const missed = await again.next();
     expect(missed!.event).toBe('principal.revoked');
     again.close();
+  });
+
+  it('streams that start together share one read of the window for their snapshot', async () => {
+    for (let i = 0; i < 20; i++) await a.revokePrincipal(`user:crowd-${i}@example.com`);
+    const store = b.running.broker.store;
+    const read = store.readRevocations.bind(store);
+    let windowReads = 0;
+    store.readRevocations = (after, limit) => {
+      if (after === '') windowReads++;
+      return read(after, limit);
+    };
+    try {
+      const streams = await Promise.all(Array.from({ length: 30 }, () => openSse(`${b.url}/v1/revocations/stream`, basic())));
+      const snaps = await Promise.all(streams.map((s) => s.next()));
+      for (const s of streams) s.close();
+      expect(new Set(snaps.map((m) => m!.data)).size).toBe(1);
+      // a shared snapshot may be up to a second old: with what follows its cursor, it holds everything
+      const { events, cursor } = JSON.parse(snaps[0]!.data);
+      const rest = (await feed(`?since=${cursor}`)).body.events;
+      const principals = new Set([...events, ...rest].filter((e: { type: string }) => e.type === 'principal.revoked').map((e: { principal: string }) => e.principal));
+      for (let i = 0; i < 20; i++) expect(principals.has(`user:crowd-${i}@example.com`)).toBe(true);
+      // not one per stream: once per second of connecting (one on a quiet machine, a few on a loaded one)
+      expect(windowReads).toBeLessThan(10);
+    } finally {
+      store.readRevocations = read;
+    }
   });
 });
 

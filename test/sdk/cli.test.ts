@@ -179,8 +179,9 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(noOp.code).toBe(2);
     expect(noOp.err).toMatch(/needs --operator-token/);
     const wrongOp = await mayfly(['revoke', 'principal', 'user:x@example.com'], { ...env, MAYFLY_OPERATOR_TOKEN: 'nope-nope-nope' });
-    expect(wrongOp.code).toBe(1);
-    expect(wrongOp.err).toMatch(/access_denied/);
+    // credentials the broker does not accept: a configuration error (2), as a wrong client secret is
+    expect(wrongOp.code).toBe(2);
+    expect(wrongOp.err).toMatch(/did not accept the operator token: access_denied/);
   });
 
   it('inspect explains forged and foreign tokens, and says when revocation was not checked', async () => {

@@ -1,6 +1,6 @@
 /** The CLI's calls to the broker: one JSON request with the right credentials, errors as exit codes. */
 import { authorization, BrokerError, jsonOrThrow, request } from '../../sdk/http.js';
-import { fromBrokerError, type Common } from './common.js';
+import { fromBrokerError, UsageError, type Common } from './common.js';
 
 export interface Call {
   method?: 'GET' | 'POST' | 'DELETE';
@@ -32,7 +32,12 @@ export async function call<T>(c: Common, path: string, o: Call = {}): Promise<T>
     const res = await request(fetch, `${c.url}${path}`, { method: o.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body !== undefined ? { body } : {}) });
     return await jsonOrThrow<T>(res);
   } catch (e) {
-    if (e instanceof BrokerError) throw fromBrokerError(e, c.url);
+    if (e instanceof BrokerError) {
+      // operators are never refused what they ask: a 403 to the operator token is the token refused (exit 2, as a 401 is)
+      if (e.status === 403 && o.bearer !== undefined && o.bearer === c.credentials.operatorToken)
+        throw new UsageError(`the broker did not accept the operator token: ${e.error}${e.description ? ` (${e.description})` : ''}`);
+      throw fromBrokerError(e, c.url);
+    }
     throw e;
   }
 }

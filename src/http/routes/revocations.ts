@@ -11,7 +11,7 @@ import { streamSSE } from 'hono/streaming';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { rejectRepeated } from '../query.js';
-import { isStale, readFeed } from '../../feed/read.js';
+import { isStale, readAfter, readFeed, sharedSnapshot } from '../../feed/read.js';
 import { isValidStreamId } from '../../store/stream-id.js';
 import { requireClientOrOperator } from '../auth.js';
 
@@ -35,10 +35,14 @@ export function revocationRoutes(app: Hono, b: Broker): void {
   app.get('/v1/revocations/stream', async (c) => {
     requireClientOrOperator(b, c);
     rejectRepeated(c, ['since']);
+    // as the poll reads it: an empty ?since= is no cursor of ours (an empty Last-Event-ID is none, per SSE)
+    if (c.req.query('since') === '') throw new MayflyError('invalid_request', 'since must be a cursor from this feed', { reason: 'malformed_request' });
     const since = c.req.header('last-event-id') || c.req.query('since') || undefined;
     if (since !== undefined && !isValidStreamId(since)) throw new MayflyError('invalid_request', 'Last-Event-ID / since must be a cursor from this feed', { reason: 'malformed_request' });
-    // read once before streaming so a store outage is a plain 503, not a broken stream
-    const first = await readFeed(b, since, PAGE);
+    // read before streaming so a store outage is a plain 503, not a broken stream; a reader without a
+    // (current) cursor gets the snapshot every stream starting about now shares (feed/read.ts)
+    const after = since === undefined ? undefined : await readAfter(b, since, PAGE);
+    const snapshot = after ? undefined : await sharedSnapshot(b);
     c.header('Cache-Control', 'no-store');
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
@@ -46,20 +50,14 @@ export function revocationRoutes(app: Hono, b: Broker): void {
       stream.onAbort(() => {
         open = false;
       });
-      let cursor = first.cursor;
-      if (first.resync) {
-        // the snapshot may span pages: send it whole, as one message
-        const events = [...first.events];
-        let more = first.more;
-        while (more && open) {
-          const next = await readFeed(b, cursor, PAGE);
-          events.push(...next.events);
-          cursor = next.cursor;
-          more = next.more;
-        }
-        await stream.writeSSE({ event: 'snapshot', id: cursor, data: JSON.stringify({ events, cursor }) });
+      let cursor: string;
+      if (snapshot) {
+        // the whole snapshot, however many pages it spans, as one message
+        cursor = snapshot.cursor;
+        await stream.writeSSE({ event: 'snapshot', id: cursor, data: snapshot.data });
       } else {
-        for (const e of first.events) await stream.writeSSE({ event: e.type, id: e.id, data: JSON.stringify(e) });
+        cursor = after!.cursor;
+        for (const e of after!.events) await stream.writeSSE({ event: e.type, id: e.id, data: JSON.stringify(e) });
       }
       let lastBeat = Date.now();
       while (open) {
