@@ -260,6 +260,41 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
   });
 
+  it('a CRL built between a lock (or principal revocation) adding its scope and writing its state is never served for it', async () => {
+    if (store === 'memory') return; // replicas share a store only through Redis
+    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
+    const one = await startTestBroker(shared);
+    const two = await startTestBroker({ ...shared, signers: one.signers });
+    try {
+      const caFile = join(dir, `bundle-race-${store}.pem`);
+      writeFileSync(caFile, (await http(`${one.url}/v1/ca/bundle`)).text);
+      const principal = `user:crl-race-${store}@example.com`;
+      const forLock = (await api(one).openTask(WIDE_TASK)).body.task_id;
+      const forPrincipal = (await api(one).openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
+      const locked = [await issue(forLock, one), await issue(forLock, one)];
+      const ofPrincipal = [await issue(forPrincipal, one)];
+      await listed(two, caFile);
+      // the replica builds (and shares) a CRL in the window: the scope is added, the state not yet written
+      const storeOne = one.running.broker.store;
+      for (const method of ['lockIdentity', 'revokePrincipal'] as const) {
+        const real = storeOne[method].bind(storeOne) as (...args: unknown[]) => Promise<unknown>;
+        vi.spyOn(storeOne, method).mockImplementationOnce(async (...args: unknown[]) => {
+          await listed(two, caFile);
+          return real(...args);
+        });
+      }
+      expect((await api(one).lock(id('agent/b'))).status).toBe(200);
+      for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(locked.map(hex)));
+      expect((await api(one).lock(id('agent/b'), 'DELETE')).status).toBe(200);
+      expect((await api(one).revokePrincipal(principal)).status).toBe(200);
+      for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(ofPrincipal.map(hex)));
+    } finally {
+      vi.restoreAllMocks();
+      await two.close();
+      await one.close();
+    }
+  });
+
   it('brokers with different CAs on one store each serve their own CA\'s CRL (the shared build is per CA)', async () => {
     if (store === 'memory') return; // brokers share a store only through Redis
     const prefix = uniquePrefix();
