@@ -4,9 +4,9 @@
  * - `toPem(label, der): string`                 64-column base64 between BEGIN/END lines, trailing newline
  * - `pemBlocks(text): PemBlock[]`               every `-----BEGIN X-----…-----END X-----` block, in order
  *                                               (text between blocks is ignored, as RFC 7468 allows)
- * - `decodePemStrict(text, labels): Buffer|null` exactly one block with one of `labels` and nothing but
- *                                               whitespace around it; strict base64. `null` when the text
- *                                               is not such a PEM document.
+ * - `decodePemStrict(text, labels): Buffer|null` exactly one block, with one of `labels` (explanatory text
+ *                                               around it ignored, RFC 7468 §2); strict base64. `null`
+ *                                               when the text is not such a PEM document.
  * Throws `PemError` on a block whose base64 is broken.
  */
 
@@ -62,8 +62,11 @@ export function pemBlocks(text: string): PemBlock[] {
 }
 
 export function decodePemStrict(text: string, labels: readonly string[]): Buffer | null {
-  const t = text.trim();
-  const m = /^-----BEGIN ([A-Z0-9 ]{1,64})-----([A-Za-z0-9+/=\s]*)-----END ([A-Z0-9 ]{1,64})-----$/.exec(t);
+  // RFC 7468 §2: text before and after the block is allowed (`openssl req -text` prints the request
+  // above it); one block only, so there is never a question of which one is meant
+  const begin = text.indexOf('-----BEGIN ');
+  if (begin < 0 || text.indexOf('-----BEGIN ', begin + 1) >= 0) return null;
+  const m = /^-----BEGIN ([A-Z0-9 ]{1,64})-----([A-Za-z0-9+/=\s]*)-----END ([A-Z0-9 ]{1,64})-----/.exec(text.slice(begin));
   if (!m || m[1] !== m[3] || !labels.includes(m[1]!)) return null;
   try {
     return decodeBase64Strict(m[2]!);
