@@ -45,8 +45,11 @@ export async function readAfter(b: Broker, since: string, limit: number, at?: { 
   if (!isValidStreamId(since)) throw new MayflyError('invalid_request', 'since must be a cursor returned by this feed', { reason: 'malformed_request' });
   const { latest, maxDeleted } = at ?? (await b.store.revocationCursor());
   if (isStale(since, maxDeleted, latest)) return undefined;
-  const rows = await b.store.readRevocations(since, limit);
-  return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more: rows.length === limit };
+  // one more than asked: `more` says whether anything follows, not merely that the page is full
+  const rows = await b.store.readRevocations(since, limit + 1);
+  const more = rows.length > limit;
+  if (more) rows.pop();
+  return { events: rows.map(toEvent), cursor: rows.at(-1)?.id ?? since, resync: false, more };
 }
 
 /**
@@ -83,7 +86,9 @@ export function sharedSnapshot(b: Broker): Promise<{ cursor: string; data: strin
 }
 
 async function snapshot(b: Broker, limit: number, latest: string): Promise<FeedPage> {
-  const [locks, rows] = await Promise.all([b.store.lockedIdentities(), b.store.readRevocations('', limit)]);
+  const [locks, rows] = await Promise.all([b.store.lockedIdentities(), b.store.readRevocations('', limit + 1)]);
+  const more = rows.length > limit;
+  if (more) rows.pop();
   const lockEvents: FeedEvent[] = locks.map((l) => ({
     id: '0-0',
     type: 'identity.locked',
@@ -91,7 +96,6 @@ async function snapshot(b: Broker, limit: number, latest: string): Promise<FeedP
     identity: l.identity,
     revoked_before: new Date(l.revokedBefore).toISOString(),
   }));
-  const more = rows.length === limit;
   const cursor = rows.at(-1)?.id ?? latest;
   return { events: [...lockEvents, ...rows.map(toEvent)], cursor, resync: true, more };
 }

@@ -76,6 +76,10 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     expect(p1.more).toBe(true);
     const p2 = (await feed(`?since=${p1.cursor}&limit=2`)).body;
     expect(p2.events.map((e: { principal: string }) => e.principal)).toEqual(['user:p2@example.com']);
+    // a page that ends exactly at the newest event: nothing more
+    const exact = (await feed(`?since=${start}&limit=3`)).body;
+    expect(exact.events).toHaveLength(3);
+    expect(exact.more).toBe(false);
   });
 
   it('tells a reader whose cursor is ahead of the feed (never one of its cursors) to resync', async () => {
