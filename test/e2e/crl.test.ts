@@ -276,13 +276,16 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       await listed(two, caFile);
       // the replica builds (and shares) a CRL in the window: the scope is added, the state not yet written
       const storeOne = one.running.broker.store;
-      for (const method of ['lockIdentity', 'revokePrincipal'] as const) {
-        const real = storeOne[method].bind(storeOne) as (...args: unknown[]) => Promise<unknown>;
-        vi.spyOn(storeOne, method).mockImplementationOnce(async (...args: unknown[]) => {
-          await listed(two, caFile);
-          return real(...args);
-        });
-      }
+      const lock = storeOne.lockIdentity.bind(storeOne);
+      vi.spyOn(storeOne, 'lockIdentity').mockImplementationOnce(async (...args) => {
+        await listed(two, caFile);
+        return lock(...args);
+      });
+      const revoke = storeOne.revokePrincipal.bind(storeOne);
+      vi.spyOn(storeOne, 'revokePrincipal').mockImplementationOnce(async (...args) => {
+        await listed(two, caFile);
+        return revoke(...args);
+      });
       expect((await api(one).lock(id('agent/b'))).status).toBe(200);
       for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(locked.map(hex)));
       expect((await api(one).lock(id('agent/b'), 'DELETE')).status).toBe(200);
