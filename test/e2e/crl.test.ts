@@ -71,6 +71,15 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-text'], { encoding: 'utf8' });
     return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
   };
+  /** Two broker processes on one store and one CA (the keys directory they share): replicas. */
+  const replicas = async () => {
+    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
+    const one = await startTestBroker(shared);
+    return { one, two: await startTestBroker({ ...shared, signers: one.signers }) };
+  };
+  const closeAll = async (...brokers: TestBroker[]) => {
+    for (const x of brokers) await x.close();
+  };
   const revokeSerial = (s: string) => http(`${b.url}/v1/certificates/${s}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
 
   it('lists each revoked serial once as tasks close, serials are revoked and identities locked', async () => {
@@ -190,9 +199,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
 
   it("every replica has the CRL after another's close, without a fetch: built once, by the closing process, and shared", async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
-    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
-    const one = await startTestBroker(shared);
-    const two = await startTestBroker({ ...shared, signers: one.signers });
+    const { one, two } = await replicas();
     try {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
       const serial = await issue(task, one);
@@ -226,16 +233,13 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
         builtByTwo.mockRestore();
       }
     } finally {
-      await two.close();
-      await one.close();
+      await closeAll(two, one);
     }
   });
 
   it("a fetch that races another process's build is answered, but the replica then serves the shared build, not its own", async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
-    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
-    const one = await startTestBroker(shared);
-    const two = await startTestBroker({ ...shared, signers: one.signers });
+    const { one, two } = await replicas();
     const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
     try {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
@@ -255,16 +259,13 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
         claimed.mockRestore();
       }
     } finally {
-      await two.close();
-      await one.close();
+      await closeAll(two, one);
     }
   });
 
   it('a CRL built between a lock (or principal revocation) adding its scope and writing its state is never served for it', async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
-    const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
-    const one = await startTestBroker(shared);
-    const two = await startTestBroker({ ...shared, signers: one.signers });
+    const { one, two } = await replicas();
     try {
       const caFile = join(dir, `bundle-race-${store}.pem`);
       writeFileSync(caFile, (await http(`${one.url}/v1/ca/bundle`)).text);
@@ -293,8 +294,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(ofPrincipal.map(hex)));
     } finally {
       vi.restoreAllMocks();
-      await two.close();
-      await one.close();
+      await closeAll(two, one);
     }
   });
 
@@ -317,8 +317,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       expect(await listed(one, bundles[0])).toContain(hex(serial));
       expect(await listed(two, bundles[1])).toContain(hex(serial));
     } finally {
-      await two.close();
-      await one.close();
+      await closeAll(two, one);
     }
   });
 

@@ -188,10 +188,8 @@ extend(KEYS[1], ARGV[2], ARGV[1])
 return redis.call('HGET', KEYS[1], 'revoked_before') or '0'
 `;
 
-/** KEYS: principal string. ARGV: now, retainUntil. Returns the stored revoked_before (never lowered). */
-export const REVOKE_PRINCIPAL =
-  EXTEND +
-  `
+/** `v`: the principal KEYS[1]'s cutoff, ARGV[1] unless it already is later (never lowered), kept until ARGV[2]. */
+const PRINCIPAL_CUTOFF = `
 local cur = redis.call('GET', KEYS[1])
 local v = ARGV[1]
 if cur and tonumber(cur) >= tonumber(v) then
@@ -200,7 +198,10 @@ else
   redis.call('SET', KEYS[1], v, 'KEEPTTL')
 end
 extend(KEYS[1], ARGV[2], ARGV[1])
-return v
+`;
+
+/** KEYS: principal string. ARGV: now, retainUntil. Returns the stored revoked_before (never lowered). */
+export const REVOKE_PRINCIPAL = `${EXTEND}${PRINCIPAL_CUTOFF}return v
 `;
 
 /**
@@ -344,18 +345,7 @@ return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
  * ARGV: now, retainUntil, the index's now, principal, history length kept.
  * Returns the stored revoked_before (never lowered); the history holds it, trimmed to the latest ARGV[5].
  */
-export const REVOKE_PRINCIPAL_ALL =
-  INDEX_ADD +
-  `
-local cur = redis.call('GET', KEYS[1])
-local v = ARGV[1]
-if cur and tonumber(cur) >= tonumber(v) then
-  v = cur
-else
-  redis.call('SET', KEYS[1], v, 'KEEPTTL')
-end
-extend(KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], v, v)
+export const REVOKE_PRINCIPAL_ALL = `${INDEX_ADD}${PRINCIPAL_CUTOFF}redis.call('ZADD', KEYS[2], v, v)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
 extend(KEYS[2], ARGV[2], ARGV[1])
 index_add(KEYS[3], ARGV[3], ARGV[2], ARGV[4])
