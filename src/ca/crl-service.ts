@@ -222,6 +222,17 @@ export class CrlService {
   }
 
   /**
+   * After a revocation's state change (a lock, a principal's cutoff, a close) whose scope was added
+   * before it: a new CRL version, so no CRL built in between (scope added, state not yet written: the
+   * new version's number on the old state, listing none of it) is served for it; then the rebuild.
+   * The caller awaits it before answering: once the answer is out, every CRL includes the revocation.
+   */
+  async revoked(): Promise<void> {
+    await this.b.store.bumpCrlVersion();
+    this.refresh();
+  }
+
+  /**
    * Starts the rebuild a revocation calls for, without waiting for it (as step-ca's generateOnRevoke):
    * the next fetch finds the CRL built, or joins the build in flight. Called by the process that made
    * the revocation once its state change has landed, and by every other process on its feed event

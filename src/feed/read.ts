@@ -36,8 +36,9 @@ export function isStale(cursor: string, maxDeleted: string, latest: string): boo
 }
 
 export async function readFeed(b: Broker, since: string | undefined, limit: number): Promise<FeedPage> {
-  const { latest, maxDeleted } = await b.store.revocationCursor();
-  return (since !== undefined && (await readAfter(b, since, limit, { latest, maxDeleted }))) || snapshot(b, limit, latest);
+  const at = await b.store.revocationCursor();
+  const page = since === undefined ? undefined : await readAfter(b, since, limit, at);
+  return page ?? snapshot(b, limit, at.latest);
 }
 
 /** Events after `since`, or undefined when its reader must resync (isStale). */
@@ -67,16 +68,19 @@ export function sharedSnapshot(b: Broker): Promise<{ cursor: string; data: strin
   const s = shared.get(b);
   if (s && Date.now() - s.at < SHARE_MS) return s.snapshot;
   const whole = (async () => {
-    const first = await snapshot(b, PAGE, (await b.store.revocationCursor()).latest);
-    const events = first.events;
-    let { cursor, more } = first;
-    while (more) {
-      const next = await readFeed(b, cursor, PAGE);
-      events.push(...next.events);
-      cursor = next.cursor;
-      more = next.more;
+    for (;;) {
+      const first = await snapshot(b, PAGE, (await b.store.revocationCursor()).latest);
+      const events = first.events;
+      let { cursor, more } = first;
+      while (more) {
+        const next = await readAfter(b, cursor, PAGE);
+        if (!next) break; // trimmed past the cursor while reading (the window moved on): read it again
+        events.push(...next.events);
+        cursor = next.cursor;
+        more = next.more;
+      }
+      if (!more) return { cursor, data: JSON.stringify({ events, cursor }) };
     }
-    return { cursor, data: JSON.stringify({ events, cursor }) };
   })();
   const entry = { at: Date.now(), snapshot: whole };
   shared.set(b, entry);

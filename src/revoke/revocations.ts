@@ -22,16 +22,6 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
 }
 
-/**
- * After the state change a CRL scope was added for: a new CRL version, so no CRL built in between
- * (scope added, state not yet written: the new version's number on the old state, listing none of it)
- * is served for it; then this process rebuilds. Awaited: once the answer is out, every CRL includes it.
- */
-export async function crlAfter(b: Broker): Promise<void> {
-  await b.store.bumpCrlVersion();
-  b.crl.refresh();
-}
-
 function requireSpiffeId(id: string): void {
   if (!isSpiffeId(id)) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
 }
@@ -44,7 +34,7 @@ export async function lockIdentity(b: Broker, id: string, by: string) {
   await publishRevocation(b, 'identity.locked', { identity: id, revoked_before: now });
   await b.store.addCrlScope('identity', id, now + b.config.tokens.maxTtlMs + 60_000);
   const s = await b.store.lockIdentity(id, now);
-  await crlAfter(b);
+  await b.crl.revoked();
   b.audit.record('identity.locked', { identity: id, by });
   return { spiffe_id: id, locked: true, locked_at: iso(s.lockedAt), revoked_before: iso(s.revokedBefore) };
 }
@@ -113,7 +103,7 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
   await b.store.addCrlScope('principal', principal, now + b.config.tokens.maxTtlMs + 60_000);
   // Tasks opened for the principal before now count as closed for as long as any of them could live.
   const before = await b.store.revokePrincipal(principal, now, now + b.config.tasks.maxTtlMs + b.config.tokens.maxTtlMs + 60_000);
-  await crlAfter(b);
+  await b.crl.revoked();
   b.audit.record('principal.revoked', { principal, by });
   return { principal, revoked: true, revoked_before: new Date(before).toISOString() };
 }

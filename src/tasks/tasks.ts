@@ -11,7 +11,6 @@ import type { Opener } from '../policy/task-context.js';
 import { principalRevokedAt, type TaskRecord, type TaskSpec } from '../store/store.js';
 import { taskStatus } from '../revoke/task-status.js';
 import { taskView, type ShownStatus } from './view.js';
-import { crlAfter } from '../revoke/revocations.js';
 import { publishRevocation } from '../feed/publish.js';
 
 export const TASK_ID = /^tsk_[A-Za-z0-9_-]{16,64}$/;
@@ -171,7 +170,7 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   const out = await b.store.closeTask(id, now, reason);
   // one more round trip, O(1): a certificate recorded in a race with the close is in every CRL after the answer
   // (a store failure here is logged, not answered: the close itself stands, and a retry would find it done)
-  if (!out?.alreadyClosed) await crlAfter(b).catch((e: unknown) => b.log.warn({ err: (e as Error).message }, 'CRL version not bumped after a close'));
+  if (!out?.alreadyClosed) await b.crl.revoked().catch((e: unknown) => b.log.warn({ err: (e as Error).message }, 'CRL version not bumped after a close'));
   if (!out) throw new MayflyError('not_found', 'unknown task', { reason: 'task_unknown' });
   if (!out.alreadyClosed) b.audit.record('task.closed', { task_id: id, by: openerName(opener), reason, revoked: out.revoked });
   return { task_id: id, state: 'closed' as const, revoked: out.revoked, closed_at: new Date(out.record.closedAt ?? b.clock.now()).toISOString() };
