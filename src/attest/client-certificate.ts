@@ -41,6 +41,9 @@ export interface PresentedCertificate {
   thumbprint: string;
 }
 
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_EKU = '2.5.29.37.0';
+
 export const certificateThumbprint = (der: Uint8Array): string => createHash('sha256').update(der).digest('base64url');
 
 export function presented(leaf: X509Certificate, intermediates: X509Certificate[] = []): PresentedCertificate {
@@ -76,6 +79,11 @@ export class CertificateAttestor {
   claims(cert: PresentedCertificate, now: number): Record<string, unknown> | null {
     if (!chained(cert, this.anchors, now)) return null;
     const leaf = cert.leaf;
+    // RFC 5280 §4.2.1.12: a certificate whose extended key usage leaves out TLS client authentication
+    // (a server's certificate, say) may not be used as one, so it attests nothing
+    const eku = leaf.keyUsage; // node: the extended key usage OIDs, undefined without the extension
+    if (eku !== undefined && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU))
+      throw new AttestationError('attestation_invalid', 'client certificate is not for TLS client authentication (extended key usage without clientAuth)');
     const uri = uriSans(leaf);
     const spiffe = uri.filter((u) => u.startsWith('spiffe://'));
     const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];

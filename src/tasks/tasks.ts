@@ -58,8 +58,9 @@ export async function openTask(b: Broker, opener: Opener, spec: TaskSpec, reques
 /** Operators see every task; an orchestrator sees (and closes) the tasks it opened. */
 const mayManage = (task: TaskRecord, opener: Opener): boolean => opener.kind === 'operator' || task.openedBy === opener.identity.spiffeId;
 
-function authorize(task: TaskRecord, opener: Opener): void {
+function authorize(b: Broker, task: TaskRecord, opener: Opener): void {
   if (mayManage(task, opener)) return;
+  b.audit.record('auth.denied', { task_id: task.id, caller: openerName(opener), reason: 'not_task_owner' });
   throw new MayflyError('access_denied', 'only the orchestrator that opened this task, or an operator, may do this', { reason: 'not_task_owner' });
 }
 
@@ -85,7 +86,7 @@ async function statusOf(b: Broker, task: TaskRecord, now: number): Promise<Shown
 
 export async function showTask(b: Broker, opener: Opener, id: string) {
   const task = await loadTask(b, id);
-  authorize(task, opener);
+  authorize(b, task, opener);
   return fullView(b, task, b.clock.now());
 }
 
@@ -110,7 +111,7 @@ async function fullView(b: Broker, task: TaskRecord, now: number) {
  */
 export async function taskCertificates(b: Broker, opener: Opener, id: string, page: { offset: number; limit: number }) {
   const task = await loadTask(b, id);
-  authorize(task, opener);
+  authorize(b, task, opener);
   const serials = await b.store.taskCertificates(id, b.clock.now());
   const shown = await Promise.all(serials.slice(page.offset, page.offset + page.limit).map(async (serial) => ({ serial, s: await certificateStatus(b, serial) })));
   const certificates = shown.flatMap(({ serial, s }) =>
@@ -154,7 +155,7 @@ export async function listTasks(b: Broker, opener: Opener, f: TaskFilter) {
 
 export async function closeTask(b: Broker, opener: Opener, id: string) {
   const task = await loadTask(b, id);
-  authorize(task, opener);
+  authorize(b, task, opener);
   const reason = opener.kind === 'operator' ? 'closed_by_operator' : 'closed_by_orchestrator';
   const now = b.clock.now();
   const status = await statusOf(b, task, now);

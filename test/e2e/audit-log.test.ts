@@ -67,6 +67,25 @@ describe('audit trail and log hygiene', () => {
     for (const part of token.split('.')) expect(log).not.toContain(part);
   });
 
+  it('refusals before the exchange itself, and a close by another orchestrator, are denials with their reason', async () => {
+    const orch = await b.attest('orch');
+    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const since = (await http(`${b.url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events.at(-1).id;
+    const agent = await b.attest('agent-b');
+    expect((await a.exchange(agent, task, { scope: 'read\u0001' })).body.error).toBe('invalid_scope');
+    expect((await a.exchange(agent, task, { requested_token_type: 'urn:x' })).status).toBe(400);
+    expect((await a.exchange(agent, task, {}, { dpop: 'not.a.proof' })).status).toBe(400);
+    expect((await a.close(task, await b.attest('orch-narrow'))).status).toBe(403);
+    const events = (await http(`${b.url}/v1/audit?after=${since}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events;
+    expect(events.map((e: { type: string; reason: string; task_id?: string }) => `${e.type}:${e.reason}:${e.task_id}`)).toEqual([
+      `token.denied:malformed_request:${task}`,
+      `token.denied:unsupported_token_type:${task}`,
+      `token.denied:${events[2].reason}:${task}`,
+      `auth.denied:not_task_owner:${task}`,
+    ]);
+    expect(events[2].reason).toMatch(/dpop/);
+  });
+
   it('audit is for operators only', async () => {
     expect((await http(`${b.url}/v1/audit`)).status).toBe(401);
     expect((await http(`${b.url}/v1/audit`, { headers: bearer(await b.attest('orch')) })).status).toBe(403);

@@ -78,7 +78,13 @@ describe.each(STORES)('join tokens (%s)', (store) => {
     const fresh = (await create({ spiffe_id: JOINER })).body.token;
     expect((await exchange(fresh, 'urn:ietf:params:oauth:token-type:jwt')).body.error).toBe('invalid_request'); // wrong type
     expect((await exchange(await b.attest('agent-b'), JOIN_TYPE)).body.error).toBe('invalid_request'); // a JWT is no join token
-    expect((await exchange(fresh)).status).toBe(200); // the mistyped attempts did not consume it
+    // presented, even mistyped, it is spent: whoever saw that request cannot use it after
+    expect((await exchange(fresh)).body.error).toBe('invalid_request');
+    const another = (await create({ spiffe_id: JOINER })).body.token;
+    const badScope = await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: another, subject_token_type: JOIN_TYPE, task_id: taskId, scope: 'bad\u0001scope' });
+    expect(badScope.body.error).toBe('invalid_scope');
+    expect((await exchange(another)).status).toBe(400); // refused before the exchange: spent all the same
+    expect((await exchange((await create({ spiffe_id: JOINER })).body.token)).status).toBe(200);
 
     expect((await create({ spiffe_id: JOINER }, 'not-an-operator')).status).toBe(403);
     expect((await http(`${b.url}/v1/join-tokens`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);

@@ -158,6 +158,13 @@ describe.each(STORES)('DPoP nonces required (%s)', (store) => {
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body.token_type).toBe('DPoP');
     expect(ok.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    // every answer carries the next nonce, refusals too (an unknown task, a malformed proof)
+    const unknownTask = await postForm(`${b.url}/oauth/token`, { grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: 'tsk_AAAAAAAAAAAAAAAAAAAAAA' }, { dpop: await proof(nonce!) });
+    expect(unknownTask.status).toBe(400);
+    expect(unknownTask.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const malformed = await exchange('not.a.proof');
+    expect(malformed.body.error).toBe('invalid_dpop_proof');
+    expect(malformed.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]{32}$/);
   });
 
   it('refuses forged, foreign and expired nonces, issuing nothing', async () => {

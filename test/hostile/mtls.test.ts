@@ -16,6 +16,12 @@ import type { ManualClock } from '../../src/clock.js';
 const { p, corpCa: CORP_CA, build: BUILD, call } = corpPki('mayfly-hostile-mtls-');
 // a certificate "issued" by a leaf (CA:FALSE), claiming the same identity
 const UNDER_LEAF = p.signed('under-leaf', 'build', 'build-7', 'URI:spiffe://corp.example/build/7');
+// the same identity on a TLS *server* certificate of the corporate CA (extended key usage serverAuth only)
+const SERVER_ONLY = p.signed('server-only', 'corp-ca', 'build-7', 'URI:spiffe://corp.example/build/7', [
+  'basicConstraints=critical,CA:FALSE',
+  'keyUsage=critical,digitalSignature',
+  'extendedKeyUsage=serverAuth',
+]);
 
 describe.each(['redis', 'memory'] as const)('hostile client certificates (%s)', (store) => {
   let b: TestBroker;
@@ -88,6 +94,14 @@ describe.each(['redis', 'memory'] as const)('hostile client certificates (%s)', 
     expect(r.status, r.text).toBe(200);
     expect(r.body.token_type).toBe('DPoP');
     expect(Object.keys(decodeJwt(r.body.access_token).cnf as object)).toEqual(['jkt']);
+  });
+
+  it('a certificate whose extended key usage leaves out clientAuth (a server certificate) attests nothing', async () => {
+    const before = await issued();
+    const r = await exchange(SERVER_ONLY);
+    await refusedNothingIssued(r);
+    expect(r.body.error_description).toMatch(/client authentication/);
+    expect(await issued()).toBe(before);
   });
 
   it("a locked identity's SVID attests nothing; the expired certificates of another PKI neither", async () => {

@@ -11,7 +11,7 @@
  * Delegation (RFC 8693 §1.1): subject_token_type access_token with the parent token, and actor_token
  * (+ actor_token_type) with the actor's attestation; task_id optional (the parent's). issue/delegate.ts.
  */
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
 import { exchangeToken } from '../../issue/exchange.js';
@@ -20,12 +20,12 @@ import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
 import { isAgentPattern } from '../../ids/spiffe.js';
 import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
-import { isJoinToken, JOIN_TOKEN_TYPE } from '../../attest/join-token.js';
+import { isJoinToken, JOIN_TOKEN_TYPE, joinTokenHash } from '../../attest/join-token.js';
 import { TASK_ID } from '../../tasks/tasks.js';
 import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
 import type { Confirmation } from '../../issue/access-token.js';
 import { clientCertificate } from '../client-certificate.js';
-import { errorBody } from '../errors.js';
+import { sendError } from '../errors.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TT_JWT = 'urn:ietf:params:oauth:token-type:jwt';
@@ -55,82 +55,112 @@ function checkProofType(type: string, token: string, name: 'subject_token' | 'ac
 
 const X5T = /^[A-Za-z0-9_-]{43}$/;
 
+/** What a refusal before the exchange itself must still account for (the exchange audits its own). */
+interface Presented {
+  /** The exchange (or delegation) was reached: it audits its refusals and redeems join tokens itself. */
+  exchanging: boolean;
+  taskId?: string;
+  joinTokens: string[];
+}
+
+/**
+ * Every refusal is an audit event with its reason, and a join token is spent by its first presentation
+ * whatever the outcome: a request refused before the exchange (a malformed parameter, a DPoP proof, a
+ * certificate that does not match) records its denial and spends the join token here. With DPoP nonces
+ * required, every answer carries the next one (RFC 9449 §8.2), refusals too.
+ */
 export function tokenRoute(app: Hono, b: Broker): void {
   app.post('/oauth/token', async (c) => {
-    const form = await readForm(c, ['audience', 'resource', 'may_act']);
-    const grantType = param(form, 'grant_type');
-    if (!grantType) throw invalid('missing grant_type');
-    if (grantType !== GRANT_TOKEN_EXCHANGE)
-      throw new MayflyError('unsupported_grant_type', `only ${GRANT_TOKEN_EXCHANGE} is supported`, { reason: 'unsupported_grant_type' });
-    const subjectToken = param(form, 'subject_token');
-    if (!subjectToken) throw invalid('missing subject_token');
-    const stt = param(form, 'subject_token_type');
-    if (!stt) throw invalid('missing subject_token_type');
-    const delegation = stt === TT_ACCESS_TOKEN;
-    const actorToken = param(form, 'actor_token');
-    const att = param(form, 'actor_token_type');
-    const cert = clientCertificate(b, c);
-    if (delegation) {
-      // RFC 8693 §2.1: delegation needs the actor's own proof; an access token alone is refused
-      if (!actorToken) throw invalid('delegation: an access token as subject_token needs actor_token (the actor\'s attestation)', 'actor_token_missing');
-      if (!att) throw invalid('missing actor_token_type');
-      checkProofType(att, actorToken, 'actor_token');
-    } else checkProofType(stt, subjectToken, 'subject_token');
-    if (!delegation && (form.has('actor_token') || form.has('actor_token_type')))
-      throw invalid(`actor_token goes with subject_token_type ${TT_ACCESS_TOKEN} (delegation)`, 'unsupported_token_type');
-    const byCertificate = (delegation ? att : stt) === CERTIFICATE_TOKEN_TYPE;
-    if (byCertificate) {
-      const named = delegation ? actorToken! : subjectToken;
-      if (!cert) throw invalid('no client certificate on this connection: attesting with a certificate needs mTLS (listen.tls)', 'certificate_missing');
-      if (named !== cert.thumbprint)
-        throw invalid(`${delegation ? 'actor_token' : 'subject_token'} is not the x5t#S256 thumbprint of the client certificate presented`, 'certificate_mismatch');
-    }
-    const rtt = param(form, 'requested_token_type') ?? TT_ACCESS_TOKEN;
-    if (rtt !== TT_ACCESS_TOKEN && rtt !== TT_JWT) throw invalid(`requested_token_type must be ${TT_ACCESS_TOKEN}`, 'unsupported_token_type');
-    const taskId = param(form, 'task_id');
-    if (!taskId && !delegation) throw invalid('missing task_id');
-    if (taskId !== undefined && !TASK_ID.test(taskId)) throw invalid('unknown task_id', 'task_unknown');
-
-    const scopes = list(form, 'scope', isScopeToken, 'invalid_scope');
-    const tools = list(form, 'tools', isScopeToken, 'invalid_scope');
-    const targets = [...(form.get('audience') ?? []), ...(form.get('resource') ?? [])].filter((s) => s !== '');
-    if (targets.length > 32 || !targets.every(isAudience)) throw new MayflyError('invalid_target', 'malformed audience/resource', { reason: 'malformed_request' });
-    const audiences = targets.length ? [...new Set(targets)] : undefined;
-    // RFC 8693 §4.4 (as a request parameter: Mayfly extension): who may receive this token by delegation
-    const mayActRaw = (form.get('may_act') ?? []).filter((x) => x !== '');
-    if (mayActRaw.length > 16 || !mayActRaw.every(isAgentPattern))
-      throw invalid('may_act must be SPIFFE IDs (or prefixes ending in /*), at most 16', 'malformed_request');
-    const mayAct = mayActRaw.length ? [...new Set(mayActRaw)] : undefined;
-
-    let jkt: string | undefined;
-    const now = b.clock.now();
-    // RFC 9449 §8.2: a fresh nonce in every token endpoint answer, when nonces are required
-    const nonce: Record<string, string> = b.dpopNonces ? { 'DPoP-Nonce': b.dpopNonces.current(now) } : {};
+    const seen: Presented = { exchanging: false, joinTokens: [] };
     try {
-      jkt = await checkDpopProof(b, c.req.header('dpop'), now);
+      return await tokenExchange(b, c, seen);
     } catch (e) {
-      if (e instanceof MayflyError) b.audit.record('token.denied', { ...(taskId ? { task_id: taskId } : {}), reason: e.reason });
-      if (e instanceof MayflyError && e.code === 'use_dpop_nonce') return c.json(errorBody(e.code, e.message), 400, { ...nonce, 'Cache-Control': 'no-store' });
-      throw e;
+      if (!(e instanceof MayflyError)) throw e;
+      if (!seen.exchanging) {
+        b.audit.record('token.denied', { ...(seen.taskId && TASK_ID.test(seen.taskId) ? { task_id: seen.taskId } : {}), reason: e.reason });
+        const now = b.clock.now();
+        await Promise.all(seen.joinTokens.map((t) => b.store.takeJoinToken(joinTokenHash(t), now).catch(() => null)));
+      }
+      const res = sendError(c, e);
+      if (b.dpopNonces) res.headers.set('DPoP-Nonce', b.dpopNonces.current(b.clock.now()));
+      return res;
     }
-
-    // RFC 9449: bound to the DPoP key when a proof came; else RFC 8705 §3: to the client certificate
-    const cnf: Confirmation | undefined = jkt ? { jkt } : cert ? { 'x5t#S256': cert.thumbprint } : undefined;
-    const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}), ...(mayAct ? { mayAct } : {}) };
-    const proof = (token: string) => (byCertificate ? cert! : token);
-    const r = delegation
-      ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })
-      : await exchangeToken(b, { subjectToken: proof(subjectToken), taskId: taskId!, ...grants });
-    return c.json(
-      {
-        access_token: r.accessToken,
-        issued_token_type: rtt,
-        token_type: jkt ? 'DPoP' : 'Bearer', // RFC 9449 §5
-        expires_in: r.expiresIn,
-        scope: r.claims.scope,
-      },
-      200,
-      { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...nonce },
-    );
   });
+}
+
+async function tokenExchange(b: Broker, c: Context, seen: Presented): Promise<Response> {
+  const form = await readForm(c, ['audience', 'resource', 'may_act']);
+  for (const name of ['subject_token', 'actor_token']) {
+    const t = form.get(name)?.[0];
+    if (t !== undefined && isJoinToken(t)) seen.joinTokens.push(t);
+  }
+  seen.taskId = form.get('task_id')?.[0];
+  const grantType = param(form, 'grant_type');
+  if (!grantType) throw invalid('missing grant_type');
+  if (grantType !== GRANT_TOKEN_EXCHANGE)
+    throw new MayflyError('unsupported_grant_type', `only ${GRANT_TOKEN_EXCHANGE} is supported`, { reason: 'unsupported_grant_type' });
+  const subjectToken = param(form, 'subject_token');
+  if (!subjectToken) throw invalid('missing subject_token');
+  const stt = param(form, 'subject_token_type');
+  if (!stt) throw invalid('missing subject_token_type');
+  const delegation = stt === TT_ACCESS_TOKEN;
+  const actorToken = param(form, 'actor_token');
+  const att = param(form, 'actor_token_type');
+  const cert = clientCertificate(b, c);
+  if (delegation) {
+    // RFC 8693 §2.1: delegation needs the actor's own proof; an access token alone is refused
+    if (!actorToken) throw invalid('delegation: an access token as subject_token needs actor_token (the actor\'s attestation)', 'actor_token_missing');
+    if (!att) throw invalid('missing actor_token_type');
+    checkProofType(att, actorToken, 'actor_token');
+  } else checkProofType(stt, subjectToken, 'subject_token');
+  if (!delegation && (form.has('actor_token') || form.has('actor_token_type')))
+    throw invalid(`actor_token goes with subject_token_type ${TT_ACCESS_TOKEN} (delegation)`, 'unsupported_token_type');
+  const byCertificate = (delegation ? att : stt) === CERTIFICATE_TOKEN_TYPE;
+  if (byCertificate) {
+    const named = delegation ? actorToken! : subjectToken;
+    if (!cert) throw invalid('no client certificate on this connection: attesting with a certificate needs mTLS (listen.tls)', 'certificate_missing');
+    if (named !== cert.thumbprint)
+      throw invalid(`${delegation ? 'actor_token' : 'subject_token'} is not the x5t#S256 thumbprint of the client certificate presented`, 'certificate_mismatch');
+  }
+  const rtt = param(form, 'requested_token_type') ?? TT_ACCESS_TOKEN;
+  if (rtt !== TT_ACCESS_TOKEN && rtt !== TT_JWT) throw invalid(`requested_token_type must be ${TT_ACCESS_TOKEN}`, 'unsupported_token_type');
+  const taskId = param(form, 'task_id');
+  if (!taskId && !delegation) throw invalid('missing task_id');
+  if (taskId !== undefined && !TASK_ID.test(taskId)) throw invalid('unknown task_id', 'task_unknown');
+
+  const scopes = list(form, 'scope', isScopeToken, 'invalid_scope');
+  const tools = list(form, 'tools', isScopeToken, 'invalid_scope');
+  const targets = [...(form.get('audience') ?? []), ...(form.get('resource') ?? [])].filter((s) => s !== '');
+  if (targets.length > 32 || !targets.every(isAudience)) throw new MayflyError('invalid_target', 'malformed audience/resource', { reason: 'malformed_request' });
+  const audiences = targets.length ? [...new Set(targets)] : undefined;
+  // RFC 8693 §4.4 (as a request parameter: Mayfly extension): who may receive this token by delegation
+  const mayActRaw = (form.get('may_act') ?? []).filter((x) => x !== '');
+  if (mayActRaw.length > 16 || !mayActRaw.every(isAgentPattern))
+    throw invalid('may_act must be SPIFFE IDs (or prefixes ending in /*), at most 16', 'malformed_request');
+  const mayAct = mayActRaw.length ? [...new Set(mayActRaw)] : undefined;
+
+  const now = b.clock.now();
+  // RFC 9449 §8.2: a fresh nonce in every token endpoint answer, when nonces are required
+  const nonce: Record<string, string> = b.dpopNonces ? { 'DPoP-Nonce': b.dpopNonces.current(now) } : {};
+  const jkt = await checkDpopProof(b, c.req.header('dpop'), now);
+
+  // RFC 9449: bound to the DPoP key when a proof came; else RFC 8705 §3: to the client certificate
+  const cnf: Confirmation | undefined = jkt ? { jkt } : cert ? { 'x5t#S256': cert.thumbprint } : undefined;
+  const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}), ...(mayAct ? { mayAct } : {}) };
+  const proof = (token: string) => (byCertificate ? cert! : token);
+  seen.exchanging = true;
+  const r = delegation
+    ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })
+    : await exchangeToken(b, { subjectToken: proof(subjectToken), taskId: taskId!, ...grants });
+  return c.json(
+    {
+      access_token: r.accessToken,
+      issued_token_type: rtt,
+      token_type: jkt ? 'DPoP' : 'Bearer', // RFC 9449 §5
+      expires_in: r.expiresIn,
+      scope: r.claims.scope,
+    },
+    200,
+    { 'Cache-Control': 'no-store', Pragma: 'no-cache', ...nonce },
+  );
 }
