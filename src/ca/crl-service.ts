@@ -26,6 +26,11 @@ interface Cached {
   der: Buffer;
   version: number;
   builtAt: number;
+  /**
+   * When the CRL it replaced was built (0: none; its own builtAt while unknown). In the same second, a
+   * client's If-Modified-Since cannot tell the two apart (HTTP dates are whole seconds).
+   */
+  previousAt: number;
 }
 
 /** One scope's entries, encoded once. */
@@ -189,6 +194,8 @@ const AFTER_EVENT_MS = 25;
 const CLOCK_SKEW_MS = 5000;
 /** Shared CRL: how long a build claim lasts (a crashed builder's claim lapses). */
 const SHARED_CLAIM_MS = 1000;
+/** Shared CRL: how often a fetch that waits for another process's build asks whether it is stored. */
+const WAIT_POLL_MS = 2;
 
 export class CrlService {
   private cached: Cached | undefined;
@@ -273,8 +280,8 @@ export class CrlService {
     return (await this.currentCrl()).der;
   }
 
-  /** The current CRL with when it was built (its thisUpdate, to the millisecond). */
-  async currentCrl(): Promise<{ der: Buffer; builtAt: number }> {
+  /** The current CRL with when it was built (its thisUpdate, to the millisecond), and the one before it. */
+  async currentCrl(): Promise<{ der: Buffer; builtAt: number; previousAt: number }> {
     const now = this.b.clock.now();
     const version = await this.b.store.crlVersion();
     const c = this.cached;
@@ -287,36 +294,53 @@ export class CrlService {
    * The CRL for `version`: on a store several processes share, the one another process built and
    * stored (one build per version for all of them, as step-ca keeps its CRL in its database); else
    * built here, and stored for the others when this process holds the build claim. A fetch that comes
-   * while another process is building the same version builds its own rather than wait (measured: on
-   * shared cores, waiting for the other build and then reading it cost more than building), serves it
-   * to that fetch only and does not keep it: the claimant's is the one every process serves.
+   * while another process is building the same version waits for that build: two builds of one version
+   * would carry two CRL numbers (their build instants), and a relying party switching between
+   * processes would see the number go back (RFC 5280 §5.2.3: it only grows).
    */
   private async obtain(version: number): Promise<Cached> {
     const { store, config } = this.b;
-    if (!store.getOrClaimCrl || !store.putCrl) return (this.cached = await this.build(version, this.scopes(this.b.clock.now())));
+    if (!store.getOrClaimCrl || !store.putCrl) {
+      const built = await this.build(version, this.scopes(this.b.clock.now()));
+      return (this.cached = { ...built, previousAt: this.cached?.builtAt ?? 0 });
+    }
     const validity = config.caDefaults.crlValidityMs;
     // the build's first reads go out with the question whether it is needed at all: when it is (a
     // fetch right after another process's revocation, racing its build), that is one round trip less
     // on a busy Redis; when another process's CRL is taken instead, they were a few small reads
-    const now = this.b.clock.now();
-    const scopes = this.scopes(now);
+    let now = this.b.clock.now();
+    let scopes = this.scopes(now);
     scopes.catch(() => undefined); // unused if the shared CRL is taken; a build awaits it (and its error)
-    const got = await store.getOrClaimCrl(this.caId, version, now - validity / 2, SHARED_CLAIM_MS);
+    let got = await store.getOrClaimCrl(this.caId, version, now - validity / 2, SHARED_CLAIM_MS);
+    // another process is building it: until its CRL is stored, or its claim lapses (it died) and the
+    // build falls to this one
+    const until = Date.now() + SHARED_CLAIM_MS + 100;
+    const waited = got === 'wait';
+    while (got === 'wait' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+      got = await store.getOrClaimCrl(this.caId, version, now - validity / 2, SHARED_CLAIM_MS);
+    }
     if (typeof got === 'object') {
-      this.cached = { der: got.der, version: got.version, builtAt: got.builtAt };
+      this.cached = { der: got.der, version: got.version, builtAt: got.builtAt, previousAt: got.previousAt ?? got.builtAt };
       return this.cached;
     }
+    if (waited) {
+      // the state may have moved while waiting: what the build reads, read now
+      now = this.b.clock.now();
+      scopes = this.scopes(now);
+    }
     const built = await this.build(version, scopes);
-    // a build that raced the claimant's answers this fetch only: kept, it would have this process serve
-    // another CRL (another CRL number) than the others until the next revocation; the next fetch, or
-    // the refresh after the feed event, takes the claimant's
-    if (got === 'wait') return built;
-    this.cached = built;
+    // still claimed by another after all that (a store that lost the claim): answered, never kept
+    if (got === 'wait') return { ...built, previousAt: built.builtAt };
+    // which CRL it replaced is known once stored; until then, assumed built in the same second
+    const kept: Cached = { ...built, previousAt: built.builtAt };
+    this.cached = kept;
     // shared for the others; this fetch does not wait for the write
-    store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).catch((e: unknown) =>
-      this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
+    store.putCrl(this.caId, { der: built.der, version, builtAt: built.builtAt }, validity).then(
+      (previousAt) => void (kept.previousAt = previousAt),
+      (e: unknown) => this.b.log.warn({ err: (e as Error).message }, 'built CRL not shared; other processes build their own'),
     );
-    return built;
+    return kept;
   }
 
   /** The ids of the closed tasks whose pieces are cached (keys `task:<id>:<instant>`). */
@@ -405,7 +429,7 @@ export class CrlService {
     );
   }
 
-  private async build(version: number, scopes: Promise<Scopes>): Promise<Cached> {
+  private async build(version: number, scopes: Promise<Scopes>): Promise<Omit<Cached, 'previousAt'>> {
     const { store } = this.b;
     const { now, single, tasks, idents, prins } = await scopes;
     const cachedTasks = this.cachedTaskIds();

@@ -47,7 +47,10 @@ export async function attestOrRefuse(
     return isJoinToken(proof) ? await redeemJoinToken(b, proof, role) : await b.attestation.identify(proof, role);
   } catch (e) {
     if (!(e instanceof AttestationError)) throw e;
-    b.audit.record(role === 'agent' ? 'token.denied' : 'task.denied', { reason: e.reason, ...context });
+    // which grant was refused (a certificate's context says kind: certificate), and which certificate tried
+    const type = role !== 'agent' ? 'task.denied' : context.kind === 'certificate' ? 'certificate.denied' : 'token.denied';
+    const { kind: _kind, ...fields } = context;
+    b.audit.record(type, { reason: e.reason, ...fields, ...(typeof proof !== 'string' ? { certificate: proof.thumbprint } : {}) });
     if (e.reason === 'attestor_unavailable') throw new MayflyError('temporarily_unavailable', e.message, { reason: e.reason });
     throw new MayflyError('invalid_request', `${param} rejected: ${e.message}`, { reason: e.reason });
   }

@@ -224,6 +224,8 @@ export interface SharedCrl {
   der: Buffer;
   version: number;
   builtAt: number;
+  /** When the CRL it replaced in the store was built (0: none); an answer of getOrClaimCrl only. */
+  previousAt?: number;
 }
 
 export interface Store {
@@ -352,10 +354,11 @@ export interface Store {
    * stored CRL when it is for `version` or a later one and was built after `builtAfter`; else claims
    * the build of `version` for `claimMs` ('build') or says that another process holds that claim
    * ('wait'). `putCrl` stores a build unless a later version (or a later build of it) is stored, keeps
-   * it `ttlMs`, and releases the claim. Absent on the memory store: one process, nobody to share with.
+   * it `ttlMs`, releases the claim, and answers when the CRL it replaced was built (0: none; the one it
+   * left in place, if later). Absent on the memory store: one process, nobody to share with.
    */
   getOrClaimCrl?(ca: string, version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'>;
-  putCrl?(ca: string, crl: SharedCrl, ttlMs: number): Promise<void>;
+  putCrl?(ca: string, crl: SharedCrl, ttlMs: number): Promise<number>;
 
   /** Keeps a join token's record under the SHA-256 of the token (never the token) until it expires. */
   putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void>;

@@ -75,12 +75,12 @@ async function statusOf(b: Broker, task: TaskRecord, now: number): Promise<Shown
   const cutoff = task.onBehalfOf ? await b.store.principalRevokedBefore(task.onBehalfOf) : 0;
   const status = taskStatus(task, cutoff, now);
   if (status.open) return status;
-  const endedAt =
-    status.reason === 'closed'
-      ? task.closedAt
-      : status.reason === 'principal_revoked'
-        ? principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf!), task.createdAt) // the first revocation after it opened
-        : task.expiresAt;
+  if (status.reason === 'principal_revoked') {
+    // the first revocation after it opened; one that came after its deadline found it ended already
+    const revokedAt = principalRevokedAt(await b.store.principalCutoffs(task.onBehalfOf!), task.createdAt);
+    return revokedAt < task.expiresAt ? { ...status, endedAt: revokedAt } : { open: false, reason: 'expired', endedAt: task.expiresAt };
+  }
+  const endedAt = status.reason === 'closed' ? task.closedAt : task.expiresAt;
   return endedAt === undefined ? status : { ...status, endedAt };
 }
 

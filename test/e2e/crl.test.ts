@@ -62,6 +62,11 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect(r.stderr.trim(), `CRL from ${on.url} checked against ${caFile}`).toBe('verify OK');
     return [...r.stdout.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
   };
+  /** The serials a CRL's DER lists (upper-case hex). */
+  const listedIn = async (der: Buffer): Promise<string[]> => {
+    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-text'], { input: der, encoding: 'utf8' });
+    return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]!.replace(/^0+/, ''));
+  };
   const hex = (s: string) => s.toUpperCase().replace(/^0+/, '');
   const certStatus = async (serial: string) => (await http(`${b.url}/v1/certificates/${serial}`)).body as { status: string; reason: string; revoked_at: string };
   /** The CRL's revocation date of each serial (openssl's text form, parsed; upper-case hex). */
@@ -113,9 +118,35 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect(new Set(all).size).toBe(all.length);
   });
 
+  it('never answers If-Modified-Since 304 for a CRL built in the same second as the one the client holds', async () => {
+    const get = (headers: Record<string, string> = {}) => fetch(`${b.url}/v1/ca/crl`, { headers });
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const [s1, s2] = [await issue(task), await issue(task)];
+    (b.clock as ManualClock).advance(1000);
+    expect((await revokeSerial(s1)).status).toBe(200);
+    const held = await get();
+    const modified = held.headers.get('last-modified')!;
+    // nothing else in that second yet (on a shared store, known once its build is stored: sent whole till then)
+    await vi.waitFor(async () => expect((await get({ 'if-modified-since': modified })).status).toBe(304), { timeout: 5000 });
+    expect((await revokeSerial(s2)).status).toBe(200); // the same second: a new CRL, the same Last-Modified
+    const next = await get({ 'if-modified-since': modified });
+    expect(next.headers.get('last-modified')).toBe(modified);
+    expect(next.status).toBe(200);
+    expect(await listedIn(Buffer.from(await next.arrayBuffer()))).toEqual(expect.arrayContaining([hex(s1), hex(s2)]));
+    // its ETag tells the copies apart, whatever the second
+    expect((await get({ 'if-none-match': next.headers.get('etag')! })).status).toBe(304);
+    expect((await get({ 'if-none-match': held.headers.get('etag')! })).status).toBe(200);
+  });
+
   it('answers a conditional fetch 304 while the client holds the current CRL (ETag, Last-Modified), 200 once it changed', async () => {
     const get = (headers: Record<string, string> = {}) => fetch(`${b.url}/v1/ca/crl`, { headers });
+    // a CRL of its own second (one built in the same second as the one before is never 304 to a date)
+    const own = await issue((await a.openTask(WIDE_TASK)).body.task_id);
+    (b.clock as ManualClock).advance(1000);
+    expect((await revokeSerial(own)).status).toBe(200);
     const first = await get();
+    // on a shared store, known once its build is stored
+    await vi.waitFor(async () => expect((await get({ 'if-modified-since': first.headers.get('last-modified')! })).status).toBe(304), { timeout: 5000 });
     const body = Buffer.from(await first.arrayBuffer());
     const etag = first.headers.get('etag')!;
     const modified = first.headers.get('last-modified')!;
@@ -237,7 +268,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
   });
 
-  it("a fetch that races another process's build is answered, but the replica then serves the shared build, not its own", async () => {
+  it("a fetch that races another process's build waits for it and serves it: one CRL per version, its number never going back", async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
     const { one, two } = await replicas();
     const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
@@ -246,15 +277,14 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       await issue(task, one);
       await crlOf(two);
       const storeTwo = two.running.broker.store as Required<Store>;
-      // the replica's next build finds another process's claim on it (as if one were building right then)
-      const claimed = vi.spyOn(storeTwo, 'getOrClaimCrl').mockResolvedValueOnce('wait');
+      // the replica's next build finds another process's claim on it, as if one were building right then
+      const claimed = vi.spyOn(storeTwo, 'getOrClaimCrl').mockResolvedValueOnce('wait').mockResolvedValueOnce('wait');
       try {
-        expect((await api(one).close(task)).status).toBe(200);
-        const raced = await crlOf(two); // built by the replica for this fetch
-        expect(claimed).toHaveBeenCalled();
-        // the claimant's build, shared: every later fetch from either process is that one
-        await vi.waitFor(async () => expect((await crlOf(two)).equals(await crlOf(one))).toBe(true), { timeout: 5000 });
-        expect((await crlOf(two)).equals(raced)).toBe(false);
+        expect((await api(one).close(task)).status).toBe(200); // the closing process builds and shares
+        const raced = await crlOf(two);
+        expect(claimed.mock.calls.length).toBeGreaterThan(2); // it waited, then took the stored one
+        expect(raced.equals(await crlOf(one))).toBe(true);
+        expect(raced.equals(await crlOf(two))).toBe(true);
       } finally {
         claimed.mockRestore();
       }

@@ -3,6 +3,7 @@
  * attestation for a task-bound RFC 9068 token, verify it offline against the JWKS and online by
  * introspection, close the task, and see every credential inactive and no new one mintable.
  */
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { API, bearer, http, id, OPERATOR, OTHER_API, WIDE_TASK, STORES, useBroker } from '../helpers/broker.js';
@@ -131,6 +132,21 @@ describe.each(STORES)('core flow on the %s store', (store) => {
     expect(closed.body).toMatchObject({ state: 'closed', revoked: 0, closed_at: shown.expires_at });
     expect((await ctx.a.close(task)).body).toEqual(closed.body);
     expect((await ctx.a.getTask(task)).body).toMatchObject({ close_reason: 'expired', closed_at: shown.expires_at });
+  });
+
+  it("a principal revoked after a task's deadline leaves it expired, as it ended", async () => {
+    const principal = `user:late-${randomUUID()}@example.com`;
+    const task = (await ctx.a.openTask({ ...WIDE_TASK, on_behalf_of: principal, ttl: '2m' })).body.task_id;
+    (ctx.b.clock as unknown as { advance(ms: number): void }).advance(3 * 60_000);
+    const ended = (await ctx.a.getTask(task)).body;
+    expect(ended).toMatchObject({ state: 'closed', close_reason: 'expired', closed_at: ended.expires_at });
+    expect((await ctx.a.revokePrincipal(principal)).status).toBe(200);
+    expect((await ctx.a.getTask(task)).body).toMatchObject({ state: 'closed', close_reason: 'expired', closed_at: ended.expires_at });
+    // one opened for it later, and revoked while open: ended by the revocation
+    const live = (await ctx.a.openTask({ ...WIDE_TASK, on_behalf_of: principal, ttl: '2m' })).body.task_id;
+    (ctx.b.clock as unknown as { advance(ms: number): void }).advance(1000);
+    expect((await ctx.a.revokePrincipal(principal)).status).toBe(200);
+    expect((await ctx.a.getTask(live)).body).toMatchObject({ state: 'closed', close_reason: 'principal_revoked' });
   });
 
   it('caps a task ttl at tasks.max_ttl', async () => {

@@ -96,16 +96,21 @@ function httpDate(v: string): number {
 /**
  * RFC 9110 §13.1.2 and §13.1.3: If-None-Match (a list of tags, or `*`; weak comparison) decides when
  * present; else If-Modified-Since, an HTTP date at or after the CRL's thisUpdate (whole seconds). A
- * date that is not an HTTP-date, or lies ahead of the server's clock, is ignored (§13.1.3).
+ * date that is not an HTTP-date, or lies ahead of the server's clock, is ignored (§13.1.3). When the
+ * CRL before this one was built in the same second, that second names either: the date is not enough
+ * (RFC 9110 §8.8.2.2, a weak validator), and the CRL is sent whole.
  */
-function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, builtAt: number, now: number): boolean {
+function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | undefined, etag: string, crl: { builtAt: number; previousAt: number }, now: number): boolean {
   if (ifNoneMatch !== undefined) {
     if (ifNoneMatch.trim() === '*') return true;
     return ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
   }
   if (ifModifiedSince === undefined) return false;
   const since = httpDate(ifModifiedSince);
-  return Number.isFinite(since) && since <= now && Math.floor(builtAt / 1000) * 1000 <= since;
+  const second = (t: number) => Math.floor(t / 1000) * 1000;
+  const { builtAt, previousAt } = crl;
+  if (!Number.isFinite(since) || since > now || second(builtAt) > since) return false;
+  return !(second(previousAt) === second(builtAt) && since < second(builtAt) + 1000);
 }
 
 export function caRoutes(app: Hono, b: Broker): void {
@@ -117,10 +122,11 @@ export function caRoutes(app: Hono, b: Broker): void {
   });
   app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
   app.get('/v1/ca/crl', async (c) => {
-    const { der, builtAt } = await b.crl.currentCrl();
+    const crl = await b.crl.currentCrl();
+    const { der, builtAt } = crl;
     const validators = { ETag: crlEtag(der), 'Last-Modified': new Date(builtAt).toUTCString(), 'Cache-Control': 'no-cache' };
     // a relying party that polls revalidates: 304 while it holds this CRL (RFC 9110 §13.1.2, §13.1.3)
-    if (notModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), validators.ETag, builtAt, b.clock.now())) return c.body(null, 304, validators);
+    if (notModified(c.req.header('if-none-match'), c.req.header('if-modified-since'), validators.ETag, crl, b.clock.now())) return c.body(null, 304, validators);
     // a view of the cached DER, not a copy (hundreds of KB with many revoked serials)
     const view = new Uint8Array(der.buffer as ArrayBuffer, der.byteOffset, der.length);
     return c.body(view, 200, { 'Content-Type': 'application/pkix-crl', ...validators });

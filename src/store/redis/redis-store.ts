@@ -657,15 +657,16 @@ export class RedisStore implements Store {
     const out = (await this.cmd((r) => r.mfGetOrClaimCrlBuffer(built, claim, version, builtAfter, claimMs))) as Buffer[];
     const kind = out[0]?.toString('latin1');
     if (kind === 'build' || kind === 'wait') return kind;
-    if (kind !== 'crl' || out.length !== 4) throw new StoreUnavailableError(new Error('unexpected reply for the shared CRL'));
-    return { der: out[1]!, version: Number(out[2]!.toString('latin1')), builtAt: Number(out[3]!.toString('latin1')) };
+    if (kind !== 'crl' || out.length !== 5) throw new StoreUnavailableError(new Error('unexpected reply for the shared CRL'));
+    const n = (b: Buffer) => Number(b.toString('latin1'));
+    return { der: out[1]!, version: n(out[2]!), builtAt: n(out[3]!), previousAt: n(out[4]!) };
   }
 
-  async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<void> {
+  async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<number> {
     const [built, claim] = this.sharedCrlKeys(ca);
     // never outliving the version counter (which its readers keep alive, see crlVersion)
     const ttl = Math.max(1, Math.min(Math.ceil(ttlMs), CRL_VERSION_TTL_MS));
-    await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der));
+    return Number(await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der)));
   }
 
   /** The CRL version counter; each change (and each read, see crlVersion) gives it another week. */

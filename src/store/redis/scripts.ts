@@ -304,15 +304,16 @@ return set
 `;
 
 /**
- * The CRL every process shares (store.ts getOrClaimCrl/putCrl). KEYS: the shared CRL hash (v, at, der),
- * the build claim (the version being built). GET_OR_CLAIM_CRL ARGV: version, builtAfter, claimMs.
- * Returns {'crl', der, version, builtAt}, {'build'} (claimed; also over a claim for an older version,
- * whose build would be stale), or {'wait'}.
+ * The CRL every process shares (store.ts getOrClaimCrl/putCrl). KEYS: the shared CRL hash (v, at, der,
+ * ps: the builtAt of the CRL it replaced), the build claim (the version being built). GET_OR_CLAIM_CRL
+ * ARGV: version, builtAfter, claimMs. Returns {'crl', der, version, builtAt, previousAt}, {'build'}
+ * (claimed; also over a claim for an older version, whose build would be stale), or {'wait'}.
  */
 export const GET_OR_CLAIM_CRL = `
 local s = redis.call('HMGET', KEYS[1], 'v', 'at')
 if s[1] and tonumber(s[1]) >= tonumber(ARGV[1]) and tonumber(s[2]) > tonumber(ARGV[2]) then
-  return {'crl', redis.call('HGET', KEYS[1], 'der'), s[1], s[2]}
+  local d = redis.call('HMGET', KEYS[1], 'der', 'ps')
+  return {'crl', d[1], s[1], s[2], d[2] or '0'}
 end
 local c = redis.call('GET', KEYS[2])
 if c and tonumber(c) >= tonumber(ARGV[1]) then return {'wait'} end
@@ -320,16 +321,21 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 return {'build'}
 `;
 
-/** KEYS: as GET_OR_CLAIM_CRL. ARGV: version, builtAt, ttlMs, der. Stores unless a later one is there; releases the claim for this version. */
+/**
+ * KEYS: as GET_OR_CLAIM_CRL. ARGV: version, builtAt, ttlMs, der. Stores unless a later one is there;
+ * releases the claim for this version. Returns the builtAt of the CRL it replaced (0: none), or of the
+ * later one it left in place.
+ */
 export const PUT_CRL = `
 local s = redis.call('HMGET', KEYS[1], 'v', 'at')
 local v, at = tonumber(ARGV[1]), tonumber(ARGV[2])
+local before = s[2] or '0'
 if not s[1] or tonumber(s[1]) < v or (tonumber(s[1]) == v and tonumber(s[2]) < at) then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'der', ARGV[4])
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'der', ARGV[4], 'ps', before)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
+return before
 `;
 
 /** KEYS: a hash. ARGV: field, value. HSETNX only on a hash that exists (never makes one without a TTL). */
