@@ -228,6 +228,17 @@ export interface SharedCrl {
   previousAt?: number;
 }
 
+/**
+ * The build of a shared CRL's version: this process's to build and store ('build'), or another's that
+ * is building it ('wait'). `at`: the instant that build issues its CRL as of (its thisUpdate and CRL
+ * number), later than the stored CRL's; `previousAt`: when the stored CRL was built (0: none).
+ */
+export interface CrlClaim {
+  claim: 'build' | 'wait';
+  at: number;
+  previousAt: number;
+}
+
 export interface Store {
   readonly kind: 'redis' | 'memory';
 
@@ -352,13 +363,13 @@ export interface Store {
    * step-ca keeps its CRL in its database, per CA (`ca`: an identifier of the CA certificate, so that
    * brokers with different CAs on one store never serve each other's CRL): `getOrClaimCrl` answers the
    * stored CRL when it is for `version` or a later one and was built after `builtAfter`; else claims
-   * the build of `version` for `claimMs` ('build') or says that another process holds that claim
-   * ('wait'). `putCrl` stores a build unless a later version (or a later build of it) is stored, keeps
-   * it `ttlMs`, releases the claim, and answers when the CRL it replaced was built (0: none; the one it
-   * left in place, if later). Absent on the memory store: one process, nobody to share with.
+   * the build of `version` for `claimMs`, as of `now` ('build'), or answers another process's claim
+   * on it ('wait'), with the instant that build is as of (CrlClaim). `putCrl` stores a build unless a
+   * later version (or a later build of it) is stored, keeps it `ttlMs`, and releases the claim. Absent
+   * on the memory store: one process, nobody to share with.
    */
-  getOrClaimCrl?(ca: string, version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'>;
-  putCrl?(ca: string, crl: SharedCrl, ttlMs: number): Promise<number>;
+  getOrClaimCrl?(ca: string, version: number, builtAfter: number, claimMs: number, now: number): Promise<SharedCrl | CrlClaim>;
+  putCrl?(ca: string, crl: SharedCrl, ttlMs: number): Promise<void>;
 
   /** Keeps a join token's record under the SHA-256 of the token (never the token) until it expires. */
   putJoinToken(hash: string, rec: JoinTokenRecord, now: number): Promise<void>;

@@ -404,38 +404,39 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         return;
       }
       const CA = 'ab12';
-      const get = (version: number, after: number, claimMs: number) => store.getOrClaimCrl!(CA, version, after, claimMs);
+      const get = (version: number, after: number, claimMs: number, now = t0 + 100) => store.getOrClaimCrl!(CA, version, after, claimMs, now);
       const put = (crl: { der: Buffer; version: number; builtAt: number }, ttlMs: number) => store.putCrl!(CA, crl, ttlMs);
       const der = (n: number) => Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(400_000, n)]);
-      /** The stored CRL it answers, as [version, builtAt, which der] (DER compared byte for byte). */
-      const seen = async (version: number, after: number) => {
-        const got = await get(version, after, 60_000);
-        if (typeof got === 'string') return got;
+      /** The stored CRL it answers, as [version, builtAt, which der, previousAt]; or the claim, as [claim, at, previousAt] (relative to t0). */
+      const seen = async (version: number, after: number, now?: number) => {
+        const got = await get(version, after, 60_000, now);
+        if ('claim' in got) return [got.claim, got.at - t0, got.previousAt && got.previousAt - t0];
         const n = [4, 5, 6, 7].find((k) => got.der.equals(der(k)));
-        return [got.version, got.builtAt - t0, n];
+        return [got.version, got.builtAt - t0, n, got.previousAt && got.previousAt - t0];
       };
       const after = t0 - 1000;
-      expect(await get(5, after, 60_000)).toBe('build');
-      expect(await get(5, after, 60_000)).toBe('wait'); // claimed by the first caller
-      expect(await get(6, after, 60_000)).toBe('build'); // a later version takes the claim over
+      expect(await seen(5, after, t0 + 10)).toEqual(['build', 10, 0]);
+      expect(await seen(5, after, t0 + 20)).toEqual(['wait', 10, 0]); // claimed by the first caller, as of its instant
+      expect(await seen(6, after, t0 + 30)).toEqual(['build', 30, 0]); // a later version takes the claim over
       await put({ der: der(5), version: 5, builtAt: t0 }, 60_000); // the older build still lands
-      expect(await seen(5, after)).toEqual([5, 0, 5]);
-      expect(await get(6, after, 60_000)).toBe('wait'); // 6 is still being built
+      expect(await seen(5, after)).toEqual([5, 0, 5, 0]);
+      expect(await seen(6, after, t0 + 40)).toEqual(['wait', 30, 0]); // 6 is still being built
       await put({ der: der(6), version: 6, builtAt: t0 + 1 }, 60_000);
-      expect(await seen(5, after)).toEqual([6, 1, 6]); // a later version serves an earlier request
+      expect(await seen(5, after)).toEqual([6, 1, 6, 0]); // a later version serves an earlier request; it replaced the one built at t0
       await put({ der: der(4), version: 4, builtAt: t0 + 2 }, 60_000); // never replaces a later version
       await put({ der: der(7), version: 6, builtAt: t0 }, 60_000); // nor a later build of the same
-      expect(await seen(6, after)).toEqual([6, 1, 6]);
-      expect(await get(6, t0 + 1, 60_000)).toBe('build'); // built too long ago: build anew
-      expect(await get(7, after, 1)).toBe('build');
+      expect(await seen(6, after)).toEqual([6, 1, 6, 0]);
+      // built too long ago: build anew, as of an instant after the stored one's even if the clock says otherwise
+      expect(await seen(6, t0 + 1, t0 - 500)).toEqual(['build', 2, 1]);
+      expect(await get(7, after, 1)).toMatchObject({ claim: 'build' });
       await new Promise((r) => setTimeout(r, 10));
-      expect(await get(7, after, 60_000)).toBe('build'); // a claim lapses (its builder died)
+      expect(await get(7, after, 60_000)).toMatchObject({ claim: 'build' }); // a claim lapses (its builder died)
       // another CA on the same store shares nothing with this one
-      expect(await store.getOrClaimCrl('cd34', 1, after, 60_000)).toBe('build');
+      expect(await store.getOrClaimCrl('cd34', 1, after, 60_000, t0)).toMatchObject({ claim: 'build' });
       await store.putCrl('cd34', { der: der(4), version: 1, builtAt: t0 }, 60_000);
-      expect(await seen(6, after)).toEqual([6, 1, 6]);
-      expect(await store.getOrClaimCrl('ab', 1, after, 60_000)).toBe('build');
-      await expect(store.getOrClaimCrl('../x', 1, after, 60_000)).rejects.toThrow(TypeError);
+      expect(await seen(6, after)).toEqual([6, 1, 6, 0]);
+      expect(await store.getOrClaimCrl('ab', 1, after, 60_000, t0)).toMatchObject({ claim: 'build' });
+      await expect(store.getOrClaimCrl('../x', 1, after, 60_000, t0)).rejects.toThrow(TypeError);
     });
 
     it('lists the identities locked right now', async () => {
@@ -681,7 +682,7 @@ describe('RedisStore on a real server', () => {
     await admin.pexpire(`${prefix}crl:version`, 60_000); // as if its last change were almost a week ago
     expect(await store.crlVersion()).toBe(1);
     expect(await admin.pttl(`${prefix}crl:version`)).toBeGreaterThan(week - 60_000); // reading renewed it
-    expect(await store.getOrClaimCrl!('ab', 1, 0, 60_000)).toBe('build');
+    expect(await store.getOrClaimCrl!('ab', 1, 0, 60_000, Date.now())).toMatchObject({ claim: 'build' });
     await store.putCrl!('ab', { der: Buffer.from('x'), version: 1, builtAt: Date.now() }, 30 * week); // a validity longer than the counter's life
     const pttl = await admin.pttl(`${prefix}{crl}:built:ab`);
     expect(pttl).toBeGreaterThan(0);

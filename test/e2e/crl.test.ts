@@ -249,7 +249,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
         await vi.waitFor(() => expect(builtByOne).toHaveBeenCalled(), { timeout: 5000 });
         await vi.waitFor(async () => {
           const answers = await Promise.all(taken.mock.results.map((r) => r.value as ReturnType<Store['getOrClaimCrl'] & object>));
-          expect(answers.some((a) => typeof a === 'object')).toBe(true);
+          expect(answers.some((a) => 'der' in a)).toBe(true); // the stored CRL, not a claim
         }, { timeout: 5000 });
         const bundleTwo = join(dir, `bundle-replica-${store}.pem`);
         writeFileSync(bundleTwo, (await http(`${two.url}/v1/ca/bundle`)).text);
@@ -268,23 +268,35 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     }
   });
 
-  it("a fetch that races another process's build waits for it and serves it: one CRL per version, its number never going back", async () => {
+  it("a fetch that races another process's build builds the same CRL: one number and thisUpdate, whichever process answers", async () => {
     if (store === 'memory') return; // replicas share a store only through Redis
     const { one, two } = await replicas();
     const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
+    const numberAndDate = (der: Buffer) => execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-crlnumber', '-lastupdate'], { input: der, encoding: 'utf8' });
     try {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
       await issue(task, one);
       await crlOf(two);
       const storeTwo = two.running.broker.store as Required<Store>;
-      // the replica's next build finds another process's claim on it, as if one were building right then
-      const claimed = vi.spyOn(storeTwo, 'getOrClaimCrl').mockResolvedValueOnce('wait').mockResolvedValueOnce('wait');
+      const real = storeTwo.getOrClaimCrl.bind(storeTwo);
+      let claimAt = 0;
+      // the replica's next build finds the closing process's claim on it, as if it were building right then
+      const claimed = vi.spyOn(storeTwo, 'getOrClaimCrl').mockImplementationOnce(async (...args) => {
+        const got = await real(...args);
+        if ('der' in got) claimAt = got.builtAt;
+        return 'der' in got ? { claim: 'wait' as const, at: got.builtAt, previousAt: got.previousAt ?? 0 } : got;
+      });
       try {
         expect((await api(one).close(task)).status).toBe(200); // the closing process builds and shares
-        const raced = await crlOf(two);
-        expect(claimed.mock.calls.length).toBeGreaterThan(2); // it waited, then took the stored one
-        expect(raced.equals(await crlOf(one))).toBe(true);
-        expect(raced.equals(await crlOf(two))).toBe(true);
+        const fromOne = await crlOf(one);
+        await vi.waitFor(async () => expect(numberAndDate(await crlOf(one))).toBe(numberAndDate(fromOne)), { timeout: 5000 });
+        const raced = await crlOf(two); // built by the replica itself, as of the claim
+        expect(claimed).toHaveBeenCalled();
+        expect(claimAt).toBeGreaterThan(0);
+        expect(raced.equals(fromOne)).toBe(false); // its own build (another signature)...
+        expect(numberAndDate(raced)).toBe(numberAndDate(fromOne)); // ...of the same CRL: number, thisUpdate
+        expect(await listedIn(raced)).toEqual(await listedIn(fromOne));
+        expect(numberAndDate(await crlOf(two))).toBe(numberAndDate(fromOne));
       } finally {
         claimed.mockRestore();
       }

@@ -44,6 +44,7 @@ import type {
   Store,
   TaskCounts,
   TaskRecord,
+  CrlClaim,
 } from '../store.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 import { LOCK_HISTORY, certificateExpiryField, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
@@ -652,21 +653,21 @@ export class RedisStore implements Store {
     return [`${this.prefix}{crl}:built:${ca}`, `${this.prefix}{crl}:claim:${ca}`];
   }
 
-  async getOrClaimCrl(ca: string, version: number, builtAfter: number, claimMs: number): Promise<SharedCrl | 'build' | 'wait'> {
+  async getOrClaimCrl(ca: string, version: number, builtAfter: number, claimMs: number, now: number): Promise<SharedCrl | CrlClaim> {
     const [built, claim] = this.sharedCrlKeys(ca);
-    const out = (await this.cmd((r) => r.mfGetOrClaimCrlBuffer(built, claim, version, builtAfter, claimMs))) as Buffer[];
+    const out = (await this.cmd((r) => r.mfGetOrClaimCrlBuffer(built, claim, version, builtAfter, claimMs, Math.floor(now)))) as Buffer[];
     const kind = out[0]?.toString('latin1');
-    if (kind === 'build' || kind === 'wait') return kind;
+    const n = (b: Buffer | undefined) => Number(b?.toString('latin1'));
+    if ((kind === 'build' || kind === 'wait') && out.length === 3) return { claim: kind, at: n(out[1]), previousAt: n(out[2]) };
     if (kind !== 'crl' || out.length !== 5) throw new StoreUnavailableError(new Error('unexpected reply for the shared CRL'));
-    const n = (b: Buffer) => Number(b.toString('latin1'));
-    return { der: out[1]!, version: n(out[2]!), builtAt: n(out[3]!), previousAt: n(out[4]!) };
+    return { der: out[1]!, version: n(out[2]), builtAt: n(out[3]), previousAt: n(out[4]) };
   }
 
-  async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<number> {
+  async putCrl(ca: string, crl: SharedCrl, ttlMs: number): Promise<void> {
     const [built, claim] = this.sharedCrlKeys(ca);
     // never outliving the version counter (which its readers keep alive, see crlVersion)
     const ttl = Math.max(1, Math.min(Math.ceil(ttlMs), CRL_VERSION_TTL_MS));
-    return Number(await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der)));
+    await this.cmd((r) => r.mfPutCrl(built, claim, crl.version, crl.builtAt, ttl, crl.der));
   }
 
   /** The CRL version counter; each change (and each read, see crlVersion) gives it another week. */

@@ -305,9 +305,11 @@ return set
 
 /**
  * The CRL every process shares (store.ts getOrClaimCrl/putCrl). KEYS: the shared CRL hash (v, at, der,
- * ps: the builtAt of the CRL it replaced), the build claim (the version being built). GET_OR_CLAIM_CRL
- * ARGV: version, builtAfter, claimMs. Returns {'crl', der, version, builtAt, previousAt}, {'build'}
- * (claimed; also over a claim for an older version, whose build would be stale), or {'wait'}.
+ * ps: the builtAt of the CRL it replaced), the build claim ("<version> <at>": the version being built,
+ * as of the instant its CRL is issued). GET_OR_CLAIM_CRL ARGV: version, builtAfter, claimMs, now.
+ * Returns {'crl', der, version, builtAt, previousAt}; else {'build', at, storedAt} (claimed; also over a
+ * claim for an older version, whose build would be stale), at = now unless that is not after the stored
+ * CRL's; or {'wait', at, storedAt}, the claim of another process.
  */
 export const GET_OR_CLAIM_CRL = `
 local s = redis.call('HMGET', KEYS[1], 'v', 'at')
@@ -315,27 +317,31 @@ if s[1] and tonumber(s[1]) >= tonumber(ARGV[1]) and tonumber(s[2]) > tonumber(AR
   local d = redis.call('HMGET', KEYS[1], 'der', 'ps')
   return {'crl', d[1], s[1], s[2], d[2] or '0'}
 end
+local stored = s[2] or '0'
 local c = redis.call('GET', KEYS[2])
-if c and tonumber(c) >= tonumber(ARGV[1]) then return {'wait'} end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
-return {'build'}
+if c then
+  local v, at = string.match(c, '^(%d+) (%d+)$')
+  if v and tonumber(v) >= tonumber(ARGV[1]) then return {'wait', at, stored} end
+end
+local at = string.format('%.0f', math.max(tonumber(ARGV[4]), tonumber(stored) + 1))
+redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. at, 'PX', ARGV[3])
+return {'build', at, stored}
 `;
 
 /**
- * KEYS: as GET_OR_CLAIM_CRL. ARGV: version, builtAt, ttlMs, der. Stores unless a later one is there;
- * releases the claim for this version. Returns the builtAt of the CRL it replaced (0: none), or of the
- * later one it left in place.
+ * KEYS: as GET_OR_CLAIM_CRL. ARGV: version, builtAt, ttlMs, der. Stores unless a later one is there
+ * (keeping when the one it replaced was built); releases the claim for this version.
  */
 export const PUT_CRL = `
 local s = redis.call('HMGET', KEYS[1], 'v', 'at')
 local v, at = tonumber(ARGV[1]), tonumber(ARGV[2])
-local before = s[2] or '0'
 if not s[1] or tonumber(s[1]) < v or (tonumber(s[1]) == v and tonumber(s[2]) < at) then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'der', ARGV[4], 'ps', before)
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'at', ARGV[2], 'der', ARGV[4], 'ps', s[2] or '0')
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return before
+local c = redis.call('GET', KEYS[2])
+if c and string.match(c, '^(%d+) ') == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
 `;
 
 /** KEYS: a hash. ARGV: field, value. HSETNX only on a hash that exists (never makes one without a TTL). */
