@@ -48,9 +48,13 @@ export async function attestOrRefuse(
   } catch (e) {
     if (!(e instanceof AttestationError)) throw e;
     // which grant was refused (a certificate's context says kind: certificate), and which certificate tried
-    const type = role !== 'agent' ? 'task.denied' : context.kind === 'certificate' ? 'certificate.denied' : 'token.denied';
-    const { kind: _kind, ...fields } = context;
-    b.audit.record(type, { reason: e.reason, ...fields, ...(typeof proof !== 'string' ? { certificate: proof.thumbprint } : {}) });
+    const certificate = role === 'agent' && context.kind === 'certificate';
+    const fields = certificate ? { ...context, kind: undefined } : context;
+    b.audit.record(role !== 'agent' ? 'task.denied' : certificate ? 'certificate.denied' : 'token.denied', {
+      reason: e.reason,
+      ...fields,
+      ...(typeof proof !== 'string' ? { certificate: proof.thumbprint } : {}),
+    });
     if (e.reason === 'attestor_unavailable') throw new MayflyError('temporarily_unavailable', e.message, { reason: e.reason });
     throw new MayflyError('invalid_request', `${param} rejected: ${e.message}`, { reason: e.reason });
   }

@@ -101,7 +101,13 @@ describe.each(['redis', 'memory'] as const)('hostile client certificates (%s)', 
     const r = await exchange(SERVER_ONLY);
     await refusedNothingIssued(r);
     expect(r.body.error_description).toMatch(/client authentication/);
+    const cert = await call(`${url}/v1/certificates`, { ...json({ task_id: taskId, csr: newKeyAndCsr().csrPem }), client: SERVER_ONLY });
+    expect(cert.status).toBe(401); // at a Bearer endpoint, RFC 6750 invalid_token
     expect(await issued()).toBe(before);
+    // each refusal audited as what was asked for, naming the certificate that tried
+    const events = (await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<Record<string, string>>;
+    const tried = events.filter((e) => e.certificate === thumbprint(SERVER_ONLY.cert)).map((e) => `${e.type}:${e.reason}`);
+    expect(tried).toEqual(['token.denied:attestation_invalid', 'certificate.denied:attestation_invalid']);
   });
 
   it("a locked identity's SVID attests nothing; the expired certificates of another PKI neither", async () => {
