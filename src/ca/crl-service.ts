@@ -7,7 +7,8 @@
  *
  * Shared: on a store several processes share (Redis), one process builds the CRL of each version and
  * stores it; the others take that one when they refresh after the revocation's feed event, so N
- * replicas cost one build and serve the same CRL (a fetch racing the build builds its own).
+ * replicas cost one build and serve the same CRL (a fetch racing the build builds it too, as of the same
+ * instant: the same CRL number, thisUpdate and entries).
  *
  * Incremental: what a closed task, an identity lock or a principal revocation covers never changes
  * (a closed task takes no new certificates; a cutoff covers certificates issued before it), so each
