@@ -122,6 +122,53 @@ describe('StreamFeed against a misbehaving server', () => {
     f.close();
   });
 
+  it('a connection gone silent stops counting as current after maxStalenessMs, before idleTimeoutMs replaces it', async () => {
+    const url = await serve((_req, res) => {
+      sse(res);
+      snapshot(res, '5-0'); // then silence: a blackholed route, the socket still open
+    });
+    let t = 1_000_000;
+    const { f } = feed(url, { now: () => t }, 60_000);
+    f.start();
+    await f.whenSynced();
+    expect(f.isFresh(t, 3000)).toBe(true);
+    t += 3001;
+    expect(f.isFresh(t, 3000)).toBe(false); // still connected, never closed by the idle timer (60 s)
+    f.close();
+  });
+
+  it('resuming from a cursor, the mirror counts as current only from the heartbeat after the replay', async () => {
+    let release: () => void = () => undefined;
+    const replay = new Promise<void>((r) => (release = r));
+    let connections = 0;
+    const url = await serve((_req, res, n) => {
+      connections = n + 1;
+      sse(res);
+      if (n === 0) {
+        snapshot(res, '5-0');
+        setTimeout(() => res.end(), 50).unref(); // dropped: the verifier reconnects with its cursor
+        return;
+      }
+      // the headers are out at once, the replay and the heartbeat after it come later
+      res.flushHeaders();
+      void replay.then(() => res.write(`id: 6-0\nevent: task.closed\ndata: ${JSON.stringify({ id: '6-0', type: 'task.closed', at: new Date().toISOString(), task_id: 'tsk_c' })}\n\n: hb\n\n`));
+    });
+    let t = 1_000_000;
+    const { f, mirror } = feed(url, { now: () => t }, 60_000);
+    f.start();
+    await f.whenSynced();
+    await eventually(() => f.status().state, (s) => s !== 'live', 3000);
+    t += 10_000; // away long enough to be stale
+    await eventually(() => connections, (c) => c >= 2, 3000); // reconnected: headers out, nothing else yet
+    await new Promise((r) => setTimeout(r, 100));
+    expect(f.isFresh(t, 3000)).toBe(false);
+    expect(mirror.isTaskClosed('tsk_c')).toBe(false);
+    release();
+    await eventually(() => f.isFresh(t, 3000), (x) => x, 3000);
+    expect(mirror.isTaskClosed('tsk_c')).toBe(true); // current again only with the close it missed
+    f.close();
+  });
+
   it('on resync drops its cursor and counts as stale until the next snapshot; on error reconnects', async () => {
     const seen: (string | undefined)[] = [];
     let release: () => void = () => undefined;

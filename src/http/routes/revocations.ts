@@ -59,7 +59,9 @@ export function revocationRoutes(app: Hono, b: Broker): void {
         cursor = after!.cursor;
         for (const e of after!.events) await stream.writeSSE({ event: e.type, id: e.id, data: JSON.stringify(e) });
       }
-      let lastBeat = Date.now();
+      // a heartbeat at once after the snapshot or the replay (and what the tail adds to it): the reader
+      // knows it has caught up (the SDK counts a resumed mirror current from there, not from the headers)
+      let lastBeat = 0;
       while (open) {
         try {
           let rows = b.feed.since(cursor); // the process's tail already read them: no Redis round trip

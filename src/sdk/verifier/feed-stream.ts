@@ -6,9 +6,12 @@
  * (the broker lost its store) ends the connection; a `resync` message (the broker trimmed past our
  * cursor) also drops the cursor, and the mirror counts as stale until the next snapshot.
  *
- * Freshness: while connected the mirror is current; once disconnected it stays usable for
- * `maxStalenessMs` after the last sign of life. A connection silent for `idleTimeoutMs` (real time;
- * keep it above the broker's heartbeat, 15 s by default) is treated as dead and replaced.
+ * Freshness: the mirror is current for `maxStalenessMs` after the last sign of life of a caught-up
+ * connection (a message, a heartbeat), connected or not: a connection that has gone silent (a lost
+ * route, a blackholed proxy) stops counting even before `idleTimeoutMs` replaces it, so keep
+ * `maxStalenessMs` above the broker's heartbeat (`feed.heartbeat`, 15 s by default). A connection is
+ * caught up once its snapshot has arrived, or, resuming from a cursor, at the broker's first heartbeat
+ * (sent right after it replayed what was missed): until then the mirror may lack those revocations.
  */
 import { endpoint, jsonOrThrow, request } from '../http.js';
 import { Feed, sleep, type FeedOptions } from './feed.js';
@@ -19,6 +22,8 @@ export class StreamFeed extends Feed {
   private abort = new AbortController();
   private conn: AbortController | undefined;
   private lastHeardAt: number | null = null;
+  /** This connection delivered its snapshot, or (resuming) the heartbeat after its replay. */
+  private caughtUp = false;
   private pruneAt = 0;
 
   constructor(
@@ -36,9 +41,7 @@ export class StreamFeed extends Feed {
   }
 
   isFresh(now: number, maxStalenessMs: number): boolean {
-    if (!this.synced) return false;
-    if (this.state === 'live') return true;
-    return this.lastHeardAt !== null && now - this.lastHeardAt <= maxStalenessMs;
+    return this.synced && this.lastHeardAt !== null && now - this.lastHeardAt <= maxStalenessMs;
   }
 
   protected async loop(): Promise<void> {
@@ -82,8 +85,9 @@ export class StreamFeed extends Feed {
         await res.body?.cancel();
         throw new Error('revocation stream: answer is not text/event-stream');
       }
-      // resuming from a cursor keeps the mirror (the broker replays, or sends a snapshot); without one, wait for the snapshot
-      if (this.synced && this.cursor !== null) this.live();
+      // resuming from a cursor keeps the mirror, but it counts as current only once caught up: the
+      // broker replays what was missed (or sends a snapshot), then a heartbeat
+      this.caughtUp = false;
       const parser = new SseParser();
       const decoder = new TextDecoder();
       const reader = res.body.getReader();
@@ -91,8 +95,12 @@ export class StreamFeed extends Feed {
         const { value, done } = await reader.read();
         if (done) break;
         arm();
-        this.lastHeardAt = this.o.clock.now();
-        for (const m of parser.push(decoder.decode(value, { stream: true }))) this.handle(m);
+        for (const m of parser.push(decoder.decode(value, { stream: true }), true)) {
+          if ('comment' in m) {
+            if (this.synced && this.cursor !== null) this.caughtUp = true;
+          } else this.handle(m);
+        }
+        if (this.caughtUp) this.live();
       }
     } catch (e) {
       if (idleFired) throw new Error(`revocation stream silent for ${this.idleTimeoutMs} ms`);
@@ -100,8 +108,8 @@ export class StreamFeed extends Feed {
     } finally {
       clearTimeout(idle);
       conn.abort(); // release the connection whatever ended the read
-      // a connection that ended on its own was current up to now; a silent one only up to its last byte
-      if (this.state === 'live' && !idleFired) this.lastHeardAt = this.o.clock.now();
+      // a caught-up connection that ended on its own was current up to now; a silent one only up to its last byte
+      if (this.state === 'live' && this.caughtUp && !idleFired) this.lastHeardAt = this.o.clock.now();
       if (this.state !== 'closed') this.state = 'retrying';
     }
   }
@@ -119,6 +127,7 @@ export class StreamFeed extends Feed {
       if (!Array.isArray(s.events) || typeof s.cursor !== 'string') throw new Error('revocation stream: malformed snapshot');
       this.replaceState(s.events as RevocationEvent[]);
       this.cursor = s.cursor;
+      this.caughtUp = true;
       this.live();
       return;
     }
@@ -138,7 +147,7 @@ export class StreamFeed extends Feed {
     if (typeof e.type !== 'string') e.type = m.event;
     this.o.mirror.apply(e);
     if (m.lastEventId) this.cursor = m.lastEventId;
-    if (this.synced && this.cursor !== null) this.live();
+    if (this.caughtUp) this.live();
     const now = this.o.clock.now();
     if (now >= this.pruneAt) {
       this.prune();

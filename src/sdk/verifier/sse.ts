@@ -9,6 +9,11 @@ export interface SseMessage {
   lastEventId: string;
 }
 
+/** A comment line (`:` first: the broker's heartbeats), in order with the messages around it. */
+export interface SseComment {
+  comment: string;
+}
+
 export class SseParser {
   private buf = '';
   private event = '';
@@ -17,8 +22,12 @@ export class SseParser {
   /** The server's `retry:` advice, if any (ms). */
   retryMs: number | undefined;
 
-  push(chunk: string): SseMessage[] {
-    const out: SseMessage[] = [];
+  /** Messages and, with `withComments`, comment lines, in the order they came. */
+  push(chunk: string, withComments?: false): SseMessage[];
+  push(chunk: string, withComments: true): Array<SseMessage | SseComment>;
+  push(chunk: string, withComments = false): Array<SseMessage | SseComment> {
+    const out: Array<SseMessage | SseComment> = [];
+    this.withComments = withComments;
     this.buf += chunk;
     let start = 0;
     for (let i = 0; i < this.buf.length; i++) {
@@ -34,14 +43,19 @@ export class SseParser {
     return out;
   }
 
-  private line(line: string, out: SseMessage[]): void {
+  private withComments = false;
+
+  private line(line: string, out: Array<SseMessage | SseComment>): void {
     if (line === '') {
       if (this.data.length > 0) out.push({ event: this.event || 'message', data: this.data.join('\n'), lastEventId: this.lastId });
       this.event = '';
       this.data = [];
       return;
     }
-    if (line.charCodeAt(0) === 58) return; // ':' comment
+    if (line.charCodeAt(0) === 58) {
+      if (this.withComments) out.push({ comment: line.slice(1).trim() });
+      return;
+    }
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
