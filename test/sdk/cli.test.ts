@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, API, CLIENT, http, id, OPERATOR, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { api, API, CLIENT, http, id, OPERATOR, OTHER_API, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { createClient } from '../../src/sdk/client/index.js';
 
 interface Ran {
@@ -91,6 +91,14 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     const refused = await mayfly(['token', '--task', task, '--scope', 'admin'], { ...env, MAYFLY_TOKEN: await b.attest('agent-a') });
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/invalid_scope/);
+
+    // ceilings left out: the orchestrator's registration's, so the task is usable
+    const bare = await mayfly(['task', 'open', '--agent', id('agent/a'), '--json'], { ...env, MAYFLY_TOKEN: await b.attest('orch') });
+    expect(bare.code, bare.err).toBe(0);
+    expect(JSON.parse(bare.out)).toMatchObject({ scopes: ['read', 'write', 'admin'], audiences: [API, OTHER_API] });
+    expect((await mayfly(['token', '--task', JSON.parse(bare.out).task_id, '--scope', 'read', '--token', await b.attest('agent-a')], env)).code).toBe(0);
+    // an operator token the broker refuses: a configuration error (2), not a verdict
+    expect((await mayfly(['inspect', token], { ...env, MAYFLY_OPERATOR_TOKEN: 'nope-nope-nope' })).code).toBe(2);
 
     const [decoded, intro, inspected, shown] = await Promise.all([
       mayfly(['token', '--decode', '-'], {}, token),
@@ -204,8 +212,9 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(g.out).toMatch(/INACTIVE: not a compact JWT/);
     expect(att.code).toBe(1);
     expect(att.out).toMatch(/INACTIVE: it is signed with a key \(kid main-1\) the broker does not publish/);
-    expect(unchecked.code).toBe(0);
-    expect(unchecked.out).toMatch(/revocation NOT checked/);
+    // never ACTIVE on its signature alone: a closed task's token has a valid one too
+    expect(unchecked.code).toBe(1);
+    expect(unchecked.out).toMatch(/^verdict\s+UNKNOWN: .*revocation NOT checked/m);
     expect(aud.code).toBe(1);
     expect(aud.out).toMatch(/INACTIVE: it is not meant for https:\/\/elsewhere.test/);
   });

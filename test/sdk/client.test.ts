@@ -45,7 +45,11 @@ describe('client', () => {
     expect(exchanges()).toBe(1);
     expect(new Set(burst.map((t) => t.token)).size).toBe(1);
     expect(burst[0]).toMatchObject({ tokenType: 'Bearer', taskId: task, scope: ['read'] });
-    expect(burst[0]!.expiresAt - burst[0]!.issuedAt).toBe(300_000); // agent-b: tokens.default_ttl 5m
+    // agent-b: tokens.default_ttl 5m, counted from the token's iat (whole seconds): its own exp, never later
+    const exp = (JSON.parse(Buffer.from(burst[0]!.token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+    expect(burst[0]!.expiresAt).toBe(exp);
+    expect(burst[0]!.expiresAt - burst[0]!.issuedAt).toBeGreaterThan(299_000);
+    expect(burst[0]!.expiresAt - burst[0]!.issuedAt).toBeLessThanOrEqual(300_000);
 
     expect((await c.token({ task, scope: ['read'], audience: [API] })).token).toBe(burst[0]!.token); // same shape, other spelling
     expect(exchanges()).toBe(1);

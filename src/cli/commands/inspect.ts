@@ -7,7 +7,7 @@ import { BrokerError, jsonOrThrow, request } from '../../sdk/http.js';
 import { createVerifier } from '../../sdk/verifier/verifier.js';
 import type { VerifyFailure, VerifyResult } from '../../sdk/verifier/result.js';
 import type { TaskView } from '../../sdk/client/tasks.js';
-import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, relative, table, tokenArg, type Common, type Io } from './common.js';
+import { COMMON_HELP, EXIT, fromBrokerError, parse, printJson, relative, table, tokenArg, UsageError, type Common, type Io } from './common.js';
 import { decodeJwt, type Decoded } from './decode.js';
 import { call } from './http.js';
 import type { Introspection } from './introspect.js';
@@ -21,7 +21,9 @@ looks up its task and identity with an operator token, and says why it is or is 
 options:
   --audience A   also check that the token is meant for this audience
 
-output: a report ending in a verdict; exit 0 when active, 1 when not (--json: the same as an object)
+output: a report ending in a verdict, ACTIVE, INACTIVE or UNKNOWN (valid, but revocation could not be
+checked: no credentials, or neither the feed nor introspection answered); exit 0 when active, 1 when
+not or unknown (--json: the same as an object)
 
 ${COMMON_HELP}`;
 
@@ -95,7 +97,12 @@ async function metadata(c: Common): Promise<{ issuer: string }> {
   }
 }
 
-const optional = <T>(p: Promise<T>) => p.catch(() => undefined);
+/** An answer that may be missing (a task purged, an endpoint refusing this caller), but not credentials the broker refused (exit 2). */
+const optional = <T>(p: Promise<T>) =>
+  p.catch((e: unknown) => {
+    if (e instanceof UsageError) throw e;
+    return undefined;
+  });
 
 export async function run(args: string[], io: Io): Promise<number> {
   const p = parse(args, { audience: { type: 'string' } }, HELP, io, { positionals: [0, 1] });
@@ -151,7 +158,8 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (!result.ok) [active, verdict, why] = [false, 'INACTIVE', explain(result, d, { task, issuer, audience: str(p.values.audience) })];
   else if (intro && !intro.active) [active, verdict, why] = [false, 'INACTIVE', explain({ ok: false, code: 'revoked', reason: 'introspection_inactive', message: '' }, d, { task })];
   else if (feedChecked || intro?.active) [active, verdict, why] = [true, 'ACTIVE', 'signed by the broker, unexpired, and not revoked'];
-  else if (!canAsk) [active, verdict, why] = [true, 'ACTIVE', 'signature, type, issuer and times are valid; revocation NOT checked (give --client-id/--client-secret or --operator-token)'];
+  // never ACTIVE on the signature alone: a closed task's token has a valid one too
+  else if (!canAsk) [active, verdict, why] = [false, 'UNKNOWN', 'signature, type, issuer and times are valid; revocation NOT checked (give --client-id/--client-secret or --operator-token)'];
   else [active, verdict, why] = [false, 'UNKNOWN', 'signature and times are valid, but neither the revocation feed nor introspection answered (check the credentials)'];
 
   const signature = result.ok ? 'valid' : result.code === 'stale' ? 'unknown' : ['malformed', 'invalid_signature', 'unknown_kid', 'wrong_type', 'wrong_issuer'].includes(result.code) ? 'NOT valid' : 'valid';

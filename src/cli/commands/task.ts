@@ -61,9 +61,10 @@ async function open(args: string[], io: Io): Promise<number> {
   if (!v.agent?.length) throw new UsageError(`task open: at least one --agent is required`);
   const spec = {
     agents: v.agent,
-    scopes: v.scope ?? [],
-    tools: v.tool ?? [],
-    audiences: v.audience ?? [],
+    // one left out: the orchestrator's registration's (the broker decides), never an empty ceiling
+    ...(v.scope ? { scopes: v.scope } : {}),
+    ...(v.tool ? { tools: v.tool } : {}),
+    ...(v.audience ? { audiences: v.audience } : {}),
     ...(v.ttl ? { ttl: v.ttl } : {}),
     ...(v.purpose ? { purpose: v.purpose } : {}),
     ...(v['on-behalf-of'] ? { on_behalf_of: v['on-behalf-of'] } : {}),

@@ -102,7 +102,10 @@ async function post(
   const body = await jsonOrThrow<{ access_token?: unknown; expires_in?: unknown; scope?: unknown; token_type?: unknown }>(res);
   if (typeof body?.access_token !== 'string' || typeof body.expires_in !== 'number' || body.expires_in <= 0) throw new Error('token endpoint answer lacks access_token/expires_in');
   if (proof && body.token_type !== 'DPoP') throw new Error('asked for a DPoP-bound token, got a Bearer one: does the broker support DPoP?');
-  const lifetime = body.expires_in * 1000;
+  // expires_in counts whole seconds from an iat the broker rounded down: the token's own exp, when it
+  // can be read, may be up to a second earlier than sentAt + expires_in
+  const expiresAt = Math.min(sentAt + body.expires_in * 1000, expOf(body.access_token) ?? Infinity);
+  const lifetime = Math.max(0, expiresAt - sentAt);
   return {
     token: body.access_token,
     tokenType: proof ? 'DPoP' : 'Bearer',
@@ -110,8 +113,18 @@ async function post(
     scope: typeof body.scope === 'string' && body.scope ? body.scope.split(' ') : [],
     issuedAt: sentAt,
     renewAt: sentAt + Math.floor(lifetime * renewAt),
-    expiresAt: sentAt + lifetime,
+    expiresAt,
   };
+}
+
+/** The `exp` of a compact JWT in ms, or undefined when it cannot be read (the token stays opaque otherwise). */
+function expOf(token: string): number | undefined {
+  try {
+    const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
