@@ -87,15 +87,20 @@ export function requireClientOrOperator(b: Broker, c: Context): string {
   throw new MayflyError('invalid_client', 'client authentication required (HTTP Basic with a configured client)', { reason: 'client_auth_failed' });
 }
 
-export function requireOperator(b: Broker, c: Context): string {
+/**
+ * An operator. RFC 6750 §3.1: a token that is no credential of this broker at all (a wrong operator
+ * token, garbage) is `invalid_token` (401); a caller it knows (a workload's attestation, one of its
+ * access tokens) that is no operator is refused (403).
+ */
+export async function requireOperator(b: Broker, c: Context): Promise<string> {
   const tok = bearer(c);
   const op = tok ? operatorFor(b, tok) : undefined;
   if (!tok) throw new MayflyError('invalid_token', 'operator bearer token required', { reason: 'no_credentials' });
-  if (!op) {
-    b.audit.record('auth.denied', { path: c.req.path, reason: 'not_operator' });
-    throw new MayflyError('access_denied', 'operator token required', { reason: 'not_operator' });
-  }
-  return op;
+  if (op) return op;
+  const known = b.accessTokens.verify(tok, b.clock.now()).ok || (await b.attestation.attest(tok).then(() => true, () => false));
+  b.audit.record('auth.denied', { path: c.req.path, reason: known ? 'not_operator' : 'bad_operator_token' });
+  if (known) throw new MayflyError('access_denied', 'operator token required', { reason: 'not_operator' });
+  throw new MayflyError('invalid_token', 'not an operator token of this broker', { reason: 'bad_operator_token' });
 }
 
 /** An operator, or a workload attested as an orchestrator. */

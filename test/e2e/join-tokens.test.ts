@@ -86,7 +86,8 @@ describe.each(STORES)('join tokens (%s)', (store) => {
     expect((await exchange(another)).status).toBe(400); // refused before the exchange: spent all the same
     expect((await exchange((await create({ spiffe_id: JOINER })).body.token)).status).toBe(200);
 
-    expect((await create({ spiffe_id: JOINER }, 'not-an-operator')).status).toBe(403);
+    expect((await create({ spiffe_id: JOINER }, 'not-an-operator')).status).toBe(401); // no credential of this broker
+    expect((await create({ spiffe_id: JOINER }, await b.attest('orch'))).status).toBe(403); // a known caller, not an operator
     expect((await http(`${b.url}/v1/join-tokens`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
     expect((await create({ spiffe_id: id('agent/b') })).body.error).toBe('invalid_request'); // registered, but not for join tokens
     expect((await create({ spiffe_id: id('nobody') })).status).toBe(400);

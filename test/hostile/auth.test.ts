@@ -35,12 +35,14 @@ const calls = (): [string, string, string][] => [
 describe('non-operators at operator-only endpoints', () => {
   const who = async (): Promise<[string, Record<string, string>, number, string][]> => [
     ['no Authorization', {}, 401, 'invalid_token'],
-    ['a garbage Bearer', bearer('garbage'), 403, 'access_denied'],
-    ['the operator token plus one character', bearer(`${OPERATOR.token}x`), 403, 'access_denied'],
-    ['the operator name as a Bearer', bearer(OPERATOR.name), 403, 'access_denied'],
+    // RFC 6750 §3.1: no credential of this broker at all is invalid_token (401); a caller it knows
+    // (an attestation, one of its access tokens) without the operator role is refused (403)
+    ['a garbage Bearer', bearer('garbage'), 401, 'invalid_token'],
+    ['the operator token plus one character', bearer(`${OPERATOR.token}x`), 401, 'invalid_token'],
+    ['the operator name as a Bearer', bearer(OPERATOR.name), 401, 'invalid_token'],
     ['client Basic credentials', basic(), 401, 'invalid_token'],
     ['the operator token over Basic', basic(OPERATOR.name, OPERATOR.token), 401, 'invalid_token'],
-    ['the client secret as a Bearer', bearer(CLIENT.secret), 403, 'access_denied'],
+    ['the client secret as a Bearer', bearer(CLIENT.secret), 401, 'invalid_token'],
     ['an orchestrator attestation', bearer(await h.b.attest('orch')), 403, 'access_denied'],
     ['an agent attestation', bearer(await h.b.attest('agent-b')), 403, 'access_denied'],
     ['a Mayfly access token', bearer(accessToken), 403, 'access_denied'],

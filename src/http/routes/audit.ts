@@ -64,7 +64,7 @@ const AUDIT_QUERY = ['after', 'limit', 'log', 'task_id'];
 
 export function auditRoutes(app: Hono, b: Broker): void {
   app.get('/v1/audit', async (c) => {
-    requireOperator(b, c);
+    await requireOperator(b, c);
     rejectRepeated(c, AUDIT_QUERY);
     const after = c.req.query('after') ?? '';
     const limitRaw = c.req.query('limit') ?? '100';

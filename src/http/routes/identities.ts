@@ -26,15 +26,15 @@ function rawParam(path: string, prefix: string, suffix: string): string {
 
 export function identityRoutes(app: Hono, b: Broker): void {
   app.get('/v1/identities', async (c) => {
-    requireOperator(b, c);
+    await requireOperator(b, c);
     return c.json(await lockedIdentities(b), 200, { 'Cache-Control': 'no-store' });
   });
   app.post('/v1/identities/:id{.+}/lock', async (c) => {
-    const op = requireOperator(b, c);
+    const op = await requireOperator(b, c);
     return c.json(await lockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
   });
   app.delete('/v1/identities/:id{.+}/lock', async (c) => {
-    const op = requireOperator(b, c);
+    const op = await requireOperator(b, c);
     return c.json(await unlockIdentity(b, rawParam(c.req.path, '/v1/identities/', '/lock'), `operator:${op}`), 200);
   });
   app.get('/v1/identities/:id{.+}', async (c) => {
@@ -42,15 +42,15 @@ export function identityRoutes(app: Hono, b: Broker): void {
     // SPIFFE ID ends in /lock (that one's "/" would be encoded)
     if (c.req.path.endsWith('/lock'))
       return c.json(errorBody('method_not_allowed', `${c.req.path} answers DELETE, OPTIONS, POST, not GET`), 405, { Allow: 'DELETE, OPTIONS, POST' });
-    requireOperator(b, c);
+    await requireOperator(b, c);
     return c.json(await identityStatus(b, rawParam(c.req.path, '/v1/identities/', '')), 200);
   });
   app.get('/v1/principals', async (c) => {
-    requireOperator(b, c);
+    await requireOperator(b, c);
     return c.json(await revokedPrincipals(b), 200, { 'Cache-Control': 'no-store' });
   });
   app.post('/v1/principals/:principal{.+}/revoke', async (c) => {
-    const op = requireOperator(b, c);
+    const op = await requireOperator(b, c);
     return c.json(await revokePrincipal(b, rawParam(c.req.path, '/v1/principals/', '/revoke'), `operator:${op}`), 200);
   });
 }

@@ -17,7 +17,7 @@ const bad = (msg: string, reason = 'malformed_request') => new MayflyError('inva
 
 export function joinTokenRoutes(app: Hono, b: Broker): void {
   app.post('/v1/join-tokens', async (c) => {
-    const op = requireOperator(b, c);
+    const op = await requireOperator(b, c);
     const body = await readJson(c, ['spiffe_id', 'ttl']);
     if (typeof body.spiffe_id !== 'string' || body.spiffe_id === '') throw bad('spiffe_id: a SPIFFE ID is required');
     const spiffeId = body.spiffe_id;
