@@ -123,7 +123,9 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   // revoked by serial already: no second event, nothing to write
   if ((await b.store.certificateRevokedAt(serial)) === 0) {
     await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
-    if (await b.store.revokeCertificate(rec, now)) {
+    // listed on its own as long as its task's piece could list it (a close after this), so the CRL keeps this date
+    const task = await b.taskCache.get(b.store, rec.taskId);
+    if (await b.store.revokeCertificate(rec, now, task?.expiresAt)) {
       b.crl.refresh();
       b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
     }

@@ -345,9 +345,11 @@ export interface Store {
   holderCertificates(kind: 'identity' | 'principal', id: string, issuedUpTo: number, now: number): Promise<HeldCertificate[]>;
   /**
    * Revokes one certificate by serial until it expires; its task no longer counts it among its
-   * unexpired credentials. False if it already was.
+   * unexpired credentials. False if it already was. It stays in the CRL's per-serial list until
+   * `listUntil` (at least its notAfter): its task's deadline, as long as a closed task's piece lists it,
+   * so the CRL keeps dating it by this, its first revocation.
    */
-  revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean>;
+  revokeCertificate(rec: CertificateRecord, now: number, listUntil?: number): Promise<boolean>;
   /** When the serial was revoked by itself (0: it was not). */
   certificateRevokedAt(serial: string): Promise<number>;
   /** Serials revoked one by one and not yet expired. */

@@ -118,6 +118,22 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     expect(new Set(all).size).toBe(all.length);
   });
 
+  it('keeps dating a serial revoked before its task closed by that first revocation, after the certificate expired', async () => {
+    const task = (await a.openTask({ ...WIDE_TASK, ttl: '30m' })).body.task_id;
+    const serial = await issue(task);
+    (b.clock as ManualClock).advance(1000);
+    expect((await revokeSerial(serial)).status).toBe(200);
+    const first = Date.parse((await certStatus(serial)).revoked_at);
+    (b.clock as ManualClock).advance(2000);
+    expect((await a.close(task)).status).toBe(200);
+    expect((await crlDates()).get(hex(serial))).toBe(Math.floor(first / 1000) * 1000);
+    // past the certificate's notAfter (5 min), before its task's deadline: the closed task still lists it
+    (b.clock as ManualClock).advance(6 * 60_000);
+    const dates = await crlDates();
+    expect(dates.get(hex(serial))).toBe(Math.floor(first / 1000) * 1000);
+    expect(Date.parse((await certStatus(serial)).revoked_at)).toBe(first);
+  });
+
   it('never answers If-Modified-Since 304 for a CRL built in the same second as the one the client holds', async () => {
     const get = (headers: Record<string, string> = {}) => fetch(`${b.url}/v1/ca/crl`, { headers });
     const task = (await a.openTask(WIDE_TASK)).body.task_id;

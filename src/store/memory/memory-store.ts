@@ -398,7 +398,7 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean> {
+  async revokeCertificate(rec: CertificateRecord, now: number, listUntil = rec.notAfter): Promise<boolean> {
     this.open();
     const { serial, notAfter } = rec;
     if (notAfter <= now) return false;
@@ -412,7 +412,7 @@ export class MemoryStore implements Store {
     }
     this.crlVer++;
     if (this.revokedSerials.has(serial)) return false;
-    this.revokedSerials.set(serial, { notAfter, revokedAt: now });
+    this.revokedSerials.set(serial, { notAfter: Math.max(notAfter, listUntil), revokedAt: now });
     return true;
   }
 

@@ -593,13 +593,14 @@ export class RedisStore implements Store {
     return out;
   }
 
-  async revokeCertificate(rec: CertificateRecord, now: number): Promise<boolean> {
+  async revokeCertificate(rec: CertificateRecord, now: number, listUntil = rec.notAfter): Promise<boolean> {
     const { serial, notAfter, taskId: t } = rec;
     if (notAfter <= now) return false;
+    const until = Math.max(notAfter, listUntil);
     const [added] = await this.cmd((r) =>
       Promise.all([
-        r.mfHsetnxUntil(this.crlKey('at'), Date.now(), notAfter, serial, String(now)),
-        r.mfIndexAdd(this.crlKey('serials'), Date.now(), notAfter, serial),
+        r.mfHsetnxUntil(this.crlKey('at'), Date.now(), until, serial, String(now)),
+        r.mfIndexAdd(this.crlKey('serials'), Date.now(), until, serial),
         // also in the certificate's record, which outlives the certificate: its status still says
         // revoked once it has expired and left the CRL's indexes
         r.mfHsetnxIfExists(this.certKey(serial), 'revoked_at', String(now)),
