@@ -75,7 +75,15 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
       issuedAt: now,
       notAfter,
     };
-    const outcome = await b.store.recordCertificate(record, now, issuerState);
+    let outcome;
+    try {
+      outcome = await b.store.recordCertificate(record, now, issuerState);
+    } catch (e) {
+      // the store did not answer (a timeout): the record may still land once it resumes; it is withdrawn
+      // (not waited for: the store is likely still away)
+      void withdraw(b, record);
+      throw e;
+    }
     if (outcome === 'state_changed') {
       b.issuerStates.forget(issuerState);
       continue;
@@ -110,8 +118,8 @@ async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, 
       ocspUrl: `${b.config.issuer}/v1/ca/ocsp`,
     });
   } catch (e) {
-    // recorded but not signed: revoke the serial so it can never be mistaken for a live certificate
-    await b.store.revokeCertificate(r, r.issuedAt).catch(() => undefined);
+    // recorded but not signed: revoked, so it can never be mistaken for a live certificate
+    await withdraw(b, r);
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
@@ -119,7 +127,7 @@ async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, 
     await b.audit.grant('certificate.granted', { serial: r.serial, task_id: r.taskId, agent: r.agent, key: parsed.keyType, not_after: issued.notAfter.toISOString() });
   } catch (e) {
     // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
-    await b.store.revokeCertificate(r, r.issuedAt).catch(() => undefined);
+    await withdraw(b, r);
     throw e;
   }
   return {
@@ -130,4 +138,22 @@ async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, 
     spiffe_id: r.agent,
     task_id: r.taskId,
   };
+}
+
+/**
+ * A serial recorded (or perhaps recorded: the store did not answer in time, and a command it already
+ * took still runs when it resumes) whose certificate was never handed out: revoked from its issue
+ * instant, retried in the background while the store is unreachable, until it takes or the certificate
+ * would have expired. One never recorded gets a CRL entry for a serial nobody holds: harmless.
+ */
+function withdraw(b: Broker, rec: CertificateRecord, delayMs = 250): Promise<void> {
+  // resolves after the first attempt; the retries run on their own
+  return b.store.revokeCertificate(rec, rec.issuedAt).then(
+    (fresh) => {
+      if (fresh) b.audit.record('certificate.revoked', { serial: rec.serial, task_id: rec.taskId, agent: rec.agent, by: 'broker', reason: 'withheld' });
+    },
+    () => {
+      if (b.clock.now() < rec.notAfter) setTimeout(() => void withdraw(b, rec, Math.min(delayMs * 2, 5000)), delayMs).unref();
+    },
+  );
 }

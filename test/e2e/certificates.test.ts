@@ -9,7 +9,8 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StoreUnavailableError } from '../../src/errors.js';
 import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
 import type { ManualClock } from '../../src/clock.js';
 
@@ -176,6 +177,33 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(await creds()).toMatchObject({ issued: 4, active: 1 });
     // the close counts the unexpired credentials not revoked one by one (a lock's, as for tokens, included)
     expect((await a.close(task)).body.revoked).toBe(3);
+  });
+
+  it('a record the store took but answered too late (503) is withdrawn: never good, its withholding audited', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const store = b.running.broker.store;
+    const real = store.recordCertificate.bind(store);
+    let recorded = '';
+    const late = vi.spyOn(store, 'recordCertificate').mockImplementationOnce(async (rec, ...rest) => {
+      await real(rec, ...rest); // it lands...
+      recorded = rec.serial;
+      throw new StoreUnavailableError(new Error('Command timed out')); // ...but the answer never came
+    });
+    try {
+      const r = await request(task, csr(`late-${store.kind}`).pem);
+      expect(r.status).toBe(503);
+      expect(r.body.certificate).toBeUndefined();
+    } finally {
+      late.mockRestore();
+    }
+    expect(recorded).not.toBe('');
+    await vi.waitFor(async () => expect((await http(`${b.url}/v1/certificates/${recorded}`)).body.status).toBe('revoked'), { timeout: 5000 });
+    const listed = (await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: bearer(OPERATOR.token) })).body.certificates as Array<{ status: string }>;
+    expect(listed.map((c) => c.status)).toEqual(['revoked']);
+    expect((await a.getTask(task)).body.credentials).toMatchObject({ active: 0 });
+    const events = (await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; reason?: string }>;
+    expect(events.some((e) => e.type === 'certificate.revoked' && e.reason === 'withheld')).toBe(true);
+    expect(events.some((e) => e.type === 'certificate.granted')).toBe(false);
   });
 
   it('refuses what it must, recording and signing nothing', async () => {
