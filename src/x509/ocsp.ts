@@ -121,7 +121,13 @@ function parseNonce(buf: Uint8Array, exts: Tlv): Buffer | undefined {
     const id = oidKey(buf, f[0] ?? e);
     const value = f[f.length - 1];
     if (f.length < 2 || f.length > 3 || !value || value.tag !== TAG.OCTET_STRING) throw new DerError('bad Extension');
-    if (id !== NONCE) continue; // unknown request extensions are ignored (§4.4)
+    // unknown request extensions are ignored (§4.4), unless marked critical (RFC 5280 §4.2: then the
+    // request cannot be processed without it, and it is refused)
+    const critical = f.length === 3 && f[1]!.tag === TAG.BOOLEAN && content(buf, f[1]!)[0] !== 0;
+    if (id !== NONCE) {
+      if (critical) throw new DerError('unsupported critical request extension');
+      continue;
+    }
     if (nonce) throw new DerError('duplicate nonce');
     const v = content(buf, value);
     // RFC 8954: the nonce is an OCTET STRING of 1..32 octets (some old clients send the raw bytes).

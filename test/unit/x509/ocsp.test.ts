@@ -1,6 +1,8 @@
 /** OCSP: requests made by `openssl ocsp`, responses checked by `openssl ocsp -respin` and asn1-ocsp. */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { BasicOCSPResponse, OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
+import { BasicOCSPResponse, OCSPRequest, OCSPResponse, OCSPResponseStatus } from '@peculiar/asn1-ocsp';
+import { Extension, Extensions } from '@peculiar/asn1-x509';
+import { OctetString } from '@peculiar/asn1-schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDevCa, loadCa, type CertificateAuthority } from '../../../src/x509/ca.js';
 import { issueCertificate, type IssuedCertificate } from '../../../src/x509/certificate.js';
@@ -172,6 +174,23 @@ describe('OCSP errors', () => {
       w.write(`err-${s}.der`, der);
       expect(w.opensslAll(['ocsp', '-respin', `err-${s}.der`, '-resp_text']).out.toLowerCase()).toContain(label);
     }
+  });
+
+  it('an unknown request extension is ignored, unless it is marked critical (RFC 6960 §4.4, RFC 5280 §4.2)', () => {
+    w.openssl(['ocsp', '-issuer', 'ca.pem', '-cert', 'a.pem', '-reqout', 'req-x.der', '-no_nonce']);
+    const withExtension = (critical: boolean) => {
+      const r = AsnConvert.parse(w.read('req-x.der'), OCSPRequest);
+      r.tbsRequest.requestExtensions = new Extensions([new Extension({ extnID: '1.3.6.1.4.1.59470.99', critical, extnValue: new OctetString(Buffer.from('x')) })]);
+      return new Uint8Array(AsnConvert.serialize(r));
+    };
+    expect(parseOcspRequest(withExtension(false)).certIds).toHaveLength(1);
+    let err: unknown;
+    try {
+      parseOcspRequest(withExtension(true));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as X509Error).code).toBe('ocsp_malformed');
   });
 
   it('malformed requests raise ocsp_malformed (to answer with malformedRequest)', () => {
