@@ -182,6 +182,9 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   // no renegotiation may swap it (RFC 5746 aside, TLS 1.2 lets a client renegotiate with another one)
   if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
   answerClientErrors(server);
+  // a connection with nothing sent either way for limits.idle_timeout is closed, one that never sent a
+  // request too (Node's header and request timeouts only start with a first byte)
+  (server as { setTimeout(ms: number): unknown }).setTimeout(config.limits.idleTimeoutMs);
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   // this process's CRL follows every replica's revocations (rebuilt in the background, not on a fetch)

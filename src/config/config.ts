@@ -62,7 +62,8 @@ export interface Config {
   operators: { name: string; token: string }[];
   feed: { heartbeatMs: number };
   dpop: { requireNonce: boolean; nonceLifetimeMs: number };
-  limits: { bodyBytes: number };
+  /** idleTimeoutMs: a connection with nothing sent either way this long is closed (one that never sends a request too). */
+  limits: { bodyBytes: number; idleTimeoutMs: number };
   audit: { streamMaxLen: number };
   log: { level: string };
   dev: boolean;

@@ -130,7 +130,7 @@ function normalise(c: RawConfig, source: string): Config {
     operators: c.operators,
     feed: { heartbeatMs: ms(c.feed.heartbeat) },
     dpop: { requireNonce: c.dpop.require_nonce, nonceLifetimeMs: ms(c.dpop.nonce_lifetime) },
-    limits: { bodyBytes: c.limits.body_bytes },
+    limits: { bodyBytes: c.limits.body_bytes, idleTimeoutMs: ms(c.limits.idle_timeout) },
     audit: { streamMaxLen: c.audit.stream_max_len },
     log: c.log,
     dev: c.dev,

@@ -166,7 +166,10 @@ export const configSchema = z
       })
       .strict()
       .default({ require_nonce: false, nonce_lifetime: '5m' }),
-    limits: z.object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536) }).strict().default({ body_bytes: 65536 }),
+    limits: z
+      .object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536), idle_timeout: duration.default('2m') })
+      .strict()
+      .default({ body_bytes: 65536, idle_timeout: '2m' }),
     audit: z.object({ stream_max_len: z.number().int().min(100).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     /** Dev mode: enables the dev attestor and its mint endpoint; refuses to listen beyond loopback. */
@@ -241,6 +244,8 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['ca', 'chain_file'], message: 'a chain needs the CA it belongs to: set cert_file and key_file' });
     if (c.ca?.key_password_file !== undefined && c.ca.key_file === undefined)
       ctx.addIssue({ code: 'custom', path: ['ca', 'key_password_file'], message: 'a key password needs the key it opens: set cert_file and key_file' });
+    if (parseDuration(c.limits.idle_timeout)! <= parseDuration(c.feed.heartbeat)!)
+      ctx.addIssue({ code: 'custom', path: ['limits', 'idle_timeout'], message: 'must be longer than feed.heartbeat (a revocation stream is quiet between heartbeats)' });
     if (c.workers !== 1 && c.store === 'memory')
       ctx.addIssue({
         code: 'custom',

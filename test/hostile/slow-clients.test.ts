@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/audit/logger.js';
-import { http, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { basic, http, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { openSse } from '../helpers/sse.js';
 
 describe('clients that go away', () => {
   const lines: Array<{ level: number; msg: string }> = [];
@@ -65,6 +66,29 @@ describe('clients that go away', () => {
     expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error).toBe('invalid_request');
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
     expect((await http(`${b.url}/healthz`)).status).toBe(200);
+  });
+
+  it('a connection that never sends a request is closed after limits.idle_timeout; the revocation stream, with its heartbeats, stays', async () => {
+    const idle = await startTestBroker({ store: 'memory', extra: { limits: { idle_timeout: '1500ms' }, feed: { heartbeat: '300ms' } } });
+    try {
+      const { port } = new URL(idle.url);
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const t0 = Date.now();
+        const s = connect(Number(port), '127.0.0.1');
+        s.on('close', () => resolve(Date.now() - t0));
+        s.on('error', reject);
+      });
+      expect(closedAfter).toBeGreaterThanOrEqual(1400);
+      expect(closedAfter).toBeLessThan(10_000);
+      const sse = await openSse(`${idle.url}/v1/revocations/stream`, basic());
+      expect((await sse.next())!.event).toBe('snapshot');
+      // longer than the idle timeout: the heartbeats keep it open (a closed stream would answer null)
+      await expect(sse.next(2500)).rejects.toThrow(/no SSE message/);
+      expect(sse.comments).toBeGreaterThan(3);
+      sse.close();
+    } finally {
+      await idle.close();
+    }
   });
 
   it('a 401 challenges with what the endpoint takes, and an RFC 6750 code only for a refused Bearer credential', async () => {

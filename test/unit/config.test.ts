@@ -48,6 +48,7 @@ describe('config', () => {
     expect(errorOf({ ...minimal, ca: { cert_file: 'ca.pem' } })).toMatch(/ca\.key_file: cert_file and key_file go together/);
     expect(errorOf({ ...minimal, ca: { key_file: 'ca.key' } })).toMatch(/ca\.cert_file: cert_file and key_file go together/);
     expect(errorOf({ ...minimal, ca: { chain_file: 'chain.pem' } })).toMatch(/ca\.chain_file/);
+    expect(errorOf({ ...minimal, limits: { idle_timeout: '10s' } })).toMatch(/limits\.idle_timeout: must be longer than feed\.heartbeat/);
     const op = (name: string, token: string) => ({ name, token });
     expect(errorOf({ ...minimal, operators: [op('a', 't1'), op('b', 't1')] })).toMatch(/operators\.1\.token|operators\[1\]\.token/);
     expect(errorOf({ ...minimal, operators: [op('a', 't1'), op('a', 't2')] })).toMatch(/operators\.1\.name|operators\[1\]\.name/);
