@@ -77,10 +77,17 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
     return new Map([...text.matchAll(/Serial Number: ([0-9A-F]+)\s+Revocation Date: ([^\n]+)/g)].map((m) => [m[1]!.replace(/^0+/, ''), Date.parse(m[2]!)]));
   };
   /** Two broker processes on one store and one CA (the keys directory they share): replicas. */
-  const replicas = async () => {
+  /** Runs `fn` on two broker processes sharing one store and one CA (the keys directory): replicas, which share a store only through Redis. */
+  const onReplicas = async (fn: (one: TestBroker, two: TestBroker) => Promise<void>) => {
+    if (store === 'memory') return;
     const shared = { store, prefix: uniquePrefix(), keysDir: mkdtempSync(join(tmpdir(), 'mayfly-keys-')) };
     const one = await startTestBroker(shared);
-    return { one, two: await startTestBroker({ ...shared, signers: one.signers }) };
+    const two = await startTestBroker({ ...shared, signers: one.signers });
+    try {
+      await fn(one, two);
+    } finally {
+      await closeAll(two, one);
+    }
   };
   const closeAll = async (...brokers: TestBroker[]) => {
     for (const x of brokers) await x.close();
@@ -245,9 +252,7 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
   });
 
   it("every replica has the CRL after another's close, without a fetch: built once, by the closing process, and shared", async () => {
-    if (store === 'memory') return; // replicas share a store only through Redis
-    const { one, two } = await replicas();
-    try {
+    await onReplicas(async (one, two) => {
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
       const serial = await issue(task, one);
       await fetch(`${two.url}/v1/ca/crl`).then((x) => x.arrayBuffer()); // the replica's CRL, built before the close
@@ -279,17 +284,13 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
         taken.mockRestore();
         builtByTwo.mockRestore();
       }
-    } finally {
-      await closeAll(two, one);
-    }
+    });
   });
 
   it("a fetch that races another process's build builds the same CRL: one number and thisUpdate, whichever process answers", async () => {
-    if (store === 'memory') return; // replicas share a store only through Redis
-    const { one, two } = await replicas();
-    const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
-    const numberAndDate = (der: Buffer) => execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-crlnumber', '-lastupdate'], { input: der, encoding: 'utf8' });
-    try {
+    await onReplicas(async (one, two) => {
+      const crlOf = async (x: TestBroker) => Buffer.from(await (await fetch(`${x.url}/v1/ca/crl`)).arrayBuffer());
+      const numberAndDate = (der: Buffer) => execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-crlnumber', '-lastupdate'], { input: der, encoding: 'utf8' });
       const task = (await api(one).openTask(WIDE_TASK)).body.task_id;
       await issue(task, one);
       await crlOf(two);
@@ -316,44 +317,41 @@ describe.each(STORES)('CRL built from reusable pieces (%s)', (store) => {
       } finally {
         claimed.mockRestore();
       }
-    } finally {
-      await closeAll(two, one);
-    }
+    });
   });
 
   it('a CRL built between a lock (or principal revocation) adding its scope and writing its state is never served for it', async () => {
-    if (store === 'memory') return; // replicas share a store only through Redis
-    const { one, two } = await replicas();
-    try {
-      const caFile = join(dir, `bundle-race-${store}.pem`);
-      writeFileSync(caFile, (await http(`${one.url}/v1/ca/bundle`)).text);
-      const principal = `user:crl-race-${store}@example.com`;
-      const forLock = (await api(one).openTask(WIDE_TASK)).body.task_id;
-      const forPrincipal = (await api(one).openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
-      const locked = [await issue(forLock, one), await issue(forLock, one)];
-      const ofPrincipal = [await issue(forPrincipal, one)];
-      await listed(two, caFile);
-      // the replica builds (and shares) a CRL in the window: the scope is added, the state not yet written
-      const storeOne = one.running.broker.store;
-      const lock = storeOne.lockIdentity.bind(storeOne);
-      vi.spyOn(storeOne, 'lockIdentity').mockImplementationOnce(async (...args) => {
+    await onReplicas(async (one, two) => {
+      try {
+        const caFile = join(dir, `bundle-race-${store}.pem`);
+        writeFileSync(caFile, (await http(`${one.url}/v1/ca/bundle`)).text);
+        const principal = `user:crl-race-${store}@example.com`;
+        const forLock = (await api(one).openTask(WIDE_TASK)).body.task_id;
+        const forPrincipal = (await api(one).openTask({ ...WIDE_TASK, on_behalf_of: principal })).body.task_id;
+        const locked = [await issue(forLock, one), await issue(forLock, one)];
+        const ofPrincipal = [await issue(forPrincipal, one)];
         await listed(two, caFile);
-        return lock(...args);
-      });
-      const revoke = storeOne.revokePrincipal.bind(storeOne);
-      vi.spyOn(storeOne, 'revokePrincipal').mockImplementationOnce(async (...args) => {
-        await listed(two, caFile);
-        return revoke(...args);
-      });
-      expect((await api(one).lock(id('agent/b'))).status).toBe(200);
-      for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(locked.map(hex)));
-      expect((await api(one).lock(id('agent/b'), 'DELETE')).status).toBe(200);
-      expect((await api(one).revokePrincipal(principal)).status).toBe(200);
-      for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(ofPrincipal.map(hex)));
-    } finally {
-      vi.restoreAllMocks();
-      await closeAll(two, one);
-    }
+        // the replica builds (and shares) a CRL in the window: the scope is added, the state not yet written
+        const storeOne = one.running.broker.store;
+        const lock = storeOne.lockIdentity.bind(storeOne);
+        vi.spyOn(storeOne, 'lockIdentity').mockImplementationOnce(async (...args) => {
+          await listed(two, caFile);
+          return lock(...args);
+        });
+        const revoke = storeOne.revokePrincipal.bind(storeOne);
+        vi.spyOn(storeOne, 'revokePrincipal').mockImplementationOnce(async (...args) => {
+          await listed(two, caFile);
+          return revoke(...args);
+        });
+        expect((await api(one).lock(id('agent/b'))).status).toBe(200);
+        for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(locked.map(hex)));
+        expect((await api(one).lock(id('agent/b'), 'DELETE')).status).toBe(200);
+        expect((await api(one).revokePrincipal(principal)).status).toBe(200);
+        for (const x of [one, two]) expect(await listed(x, caFile)).toEqual(expect.arrayContaining(ofPrincipal.map(hex)));
+      } finally {
+        vi.restoreAllMocks();
+      }
+    });
   });
 
   it('brokers with different CAs on one store each serve their own CA\'s CRL (the shared build is per CA)', async () => {

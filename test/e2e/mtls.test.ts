@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker, STORES } from '../helpers/broker.js';
+import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker, STORES, useBroker } from '../helpers/broker.js';
 import { CERT_TYPE, corpPki, form, json, startTlsBroker, svidByJwt, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
@@ -169,20 +169,16 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
 });
 
 describe('the certificate token type without TLS', () => {
-  let b: TestBroker;
-  beforeAll(async () => {
-    b = await startTestBroker({ store: 'memory' });
-  });
-  afterAll(() => b.close());
+  const ctx = useBroker('memory');
 
   it('is refused with a clear error, and metadata does not offer it', async () => {
-    const r = await fetch(`${b.url}/oauth/token`, {
+    const r = await fetch(`${ctx.b.url}/oauth/token`, {
       method: 'POST',
       body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: 'A'.repeat(43), subject_token_type: CERT_TYPE, task_id: 'tsk_AAAAAAAAAAAAAAAAAAAAAA' }),
     });
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error_description: string }).error_description).toMatch(/needs mTLS/);
-    const m = (await (await fetch(`${b.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    const m = (await (await fetch(`${ctx.b.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
     expect(m.tls_client_certificate_bound_access_tokens).toBeUndefined();
   });
 });

@@ -146,8 +146,7 @@ export class StreamFeed extends Feed {
     if (!e || typeof e !== 'object') return;
     if (typeof e.type !== 'string') e.type = m.event;
     this.o.mirror.apply(e);
-    if (m.lastEventId) this.cursor = m.lastEventId;
-    if (this.caughtUp) this.live();
+    if (m.lastEventId) this.cursor = m.lastEventId; // (counted as a sign of life with its chunk, connectOnce)
     const now = this.o.clock.now();
     if (now >= this.pruneAt) {
       this.prune();

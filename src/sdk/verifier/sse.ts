@@ -27,7 +27,6 @@ export class SseParser {
   push(chunk: string, withComments: true): Array<SseMessage | SseComment>;
   push(chunk: string, withComments = false): Array<SseMessage | SseComment> {
     const out: Array<SseMessage | SseComment> = [];
-    this.withComments = withComments;
     this.buf += chunk;
     let start = 0;
     for (let i = 0; i < this.buf.length; i++) {
@@ -35,7 +34,7 @@ export class SseParser {
       if (ch !== 10 && ch !== 13) continue;
       // a CR at the very end may be the first half of CRLF: wait for the next chunk
       if (ch === 13 && i === this.buf.length - 1) break;
-      this.line(this.buf.slice(start, i), out);
+      this.line(this.buf.slice(start, i), out, withComments);
       if (ch === 13 && this.buf.charCodeAt(i + 1) === 10) i++;
       start = i + 1;
     }
@@ -43,9 +42,7 @@ export class SseParser {
     return out;
   }
 
-  private withComments = false;
-
-  private line(line: string, out: Array<SseMessage | SseComment>): void {
+  private line(line: string, out: Array<SseMessage | SseComment>, withComments: boolean): void {
     if (line === '') {
       if (this.data.length > 0) out.push({ event: this.event || 'message', data: this.data.join('\n'), lastEventId: this.lastId });
       this.event = '';
@@ -53,7 +50,7 @@ export class SseParser {
       return;
     }
     if (line.charCodeAt(0) === 58) {
-      if (this.withComments) out.push({ comment: line.slice(1).trim() });
+      if (withComments) out.push({ comment: line.slice(1).trim() });
       return;
     }
     const colon = line.indexOf(':');
