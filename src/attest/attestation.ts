@@ -21,6 +21,8 @@ export interface Identity {
   proofExpiresAt: number;
   /** The proof attests only for this task (a task's own X509-SVID presented over mTLS). */
   taskId?: string;
+  /** That X509-SVID's serial (hex): tokens it attests are revoked with it. */
+  certificateSerial?: string;
 }
 
 export class Attestation {

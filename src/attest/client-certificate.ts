@@ -131,7 +131,7 @@ export async function attestCertificate(b: Broker, cert: PresentedCertificate, r
     if (s.status !== 'good') throw new AttestationError('attestation_invalid', `certificate ${own.serial} is ${s.status === 'unknown' ? 'unknown to this broker' : s.status}`);
     // the registration it was issued to: the same SPIFFE ID, registered for certificates
     const reg = pick(b.config.registrations.filter((r) => r.spiffeId === own.spiffeId && r.certificates), role);
-    return { spiffeId: reg.spiffeId, registration: reg, attestor: OWN_CA_ATTESTOR, proofExpiresAt: s.record.notAfter, taskId: s.record.taskId };
+    return { spiffeId: reg.spiffeId, registration: reg, attestor: OWN_CA_ATTESTOR, proofExpiresAt: s.record.notAfter, taskId: s.record.taskId, certificateSerial: own.serial };
   }
   let firstError: AttestationError | undefined;
   for (const a of b.certificateAttestors) {

@@ -94,10 +94,17 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
   });
   const v = verdict(claims, facts, now);
   if (!v.active) return deny('invalid_request', `lineage_${v.reason}`, 'the delegation chain is no longer active');
-  return recordAndSign(b, claims, now, deny, {
-    delegated_from: p.jti,
-    on_behalf_of: p.sub,
-    aud: draft.audiences,
-    ...bindingAudit(req.cnf),
-  });
+  return recordAndSign(
+    b,
+    claims,
+    now,
+    deny,
+    {
+      delegated_from: p.jti,
+      on_behalf_of: p.sub,
+      aud: draft.audiences,
+      ...bindingAudit(req.cnf),
+    },
+    actor.certificateSerial,
+  );
 }

@@ -82,11 +82,18 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   // already be inactive (e.g. minted in the very second an identity was unlocked after a lock).
   const v = verdict(claims, { task: task!, jtiRevoked: false, identity: identityState, principalRevokedBefore: principalCutoff }, now);
   if (!v.active) return deny('temporarily_unavailable', v.reason, 'identity was revoked within the last second; retry shortly');
-  return recordAndSign(b, claims, now, deny, {
-    ...(claims.act ? { on_behalf_of: claims.sub } : {}),
-    aud: draft.audiences,
-    ...bindingAudit(req.cnf),
-  });
+  return recordAndSign(
+    b,
+    claims,
+    now,
+    deny,
+    {
+      ...(claims.act ? { on_behalf_of: claims.sub } : {}),
+      aud: draft.audiences,
+      ...bindingAudit(req.cnf),
+    },
+    identity.certificateSerial,
+  );
 }
 
 /** Audit fields of a binding: the DPoP key or the certificate thumbprint. */
@@ -113,16 +120,29 @@ export function draftClaims(
   });
 }
 
-/** Check-and-record in the task (refused once it is closed), sign, audit the grant. */
+const REFUSED_RECORD: Record<string, string> = {
+  task_unknown: 'unknown task_id',
+  certificate_revoked: 'the client certificate presented was revoked',
+};
+
+/**
+ * Check-and-record in the task (refused once it is closed), sign, audit the grant. `attestedBy`: the
+ * serial of the task's own certificate whose presentation attested the token, which revoking that
+ * certificate revokes too (refused when it already was).
+ */
 export async function recordAndSign(
   b: Broker,
   claims: AccessTokenClaims,
   now: number,
   deny: (code: ConstructorParameters<typeof MayflyError>[0], reason: string, description: string) => never,
   audit: AuditFields,
+  attestedBy?: string,
 ): Promise<ExchangeResult> {
-  const outcome = await b.store.recordIssuance({ taskId: claims.task_id, jti: claims.jti, agent: claims.client_id, exp: claims.exp * 1000, iat: claims.iat * 1000 }, now);
-  if (outcome !== 'ok') return deny('invalid_request', outcome, outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed');
+  const outcome = await b.store.recordIssuance(
+    { taskId: claims.task_id, jti: claims.jti, agent: claims.client_id, exp: claims.exp * 1000, iat: claims.iat * 1000, ...(attestedBy !== undefined ? { attestedBy } : {}) },
+    now,
+  );
+  if (outcome !== 'ok') return deny('invalid_request', outcome, REFUSED_RECORD[outcome] ?? 'task is closed');
   const accessToken = signAccessToken(b.keyring, claims);
   try {
     await b.audit.grant('token.granted', { jti: claims.jti, task_id: claims.task_id, agent: claims.client_id, scope: claims.scope, tools: claims.tools, exp: claims.exp, ...audit });

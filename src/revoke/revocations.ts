@@ -8,6 +8,8 @@ import { MayflyError } from '../errors.js';
 import { isSpiffeId } from '../ids/spiffe.js';
 import { isPrincipal } from '../ids/tokens.js';
 import { publishRevocation } from '../feed/publish.js';
+import type { AuditFields } from '../audit/audit.js';
+import type { CertificateRecord } from '../store/store.js';
 
 /** RFC 7009 §2.2: the answer is the same whether or not the token was valid; only ours are recorded. */
 export async function revokeToken(b: Broker, token: string, by: string): Promise<void> {
@@ -15,11 +17,26 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   const v = b.accessTokens.verify(token, now);
   if (!v.ok) return;
   const c = v.claims;
+  await revokeRecorded(b, { taskId: c.task_id, jti: c.jti, agent: c.client_id, exp: c.exp * 1000, iat: c.iat * 1000 }, now, { by });
+}
+
+/** One recorded token revoked: its feed event first, then the store; audited once. */
+async function revokeRecorded(b: Broker, t: { taskId: string; jti: string; agent: string; exp: number; iat: number }, now: number, audit: AuditFields): Promise<void> {
   // revoked already: no second event (the feed stays one event per jti, however often a client asks)
-  if ((await b.store.facts({ taskId: c.task_id, jti: c.jti, identity: c.client_id })).jtiRevoked) return;
-  await publishRevocation(b, 'token.revoked', { jti: c.jti, task_id: c.task_id });
-  const fresh = await b.store.revokeJti(c.task_id, c.jti, c.exp * 1000, now, c.client_id, c.iat * 1000);
-  if (fresh) b.audit.record('token.revoked', { jti: c.jti, task_id: c.task_id, agent: c.client_id, by });
+  if ((await b.store.facts({ taskId: t.taskId, jti: t.jti, identity: t.agent })).jtiRevoked) return;
+  await publishRevocation(b, 'token.revoked', { jti: t.jti, task_id: t.taskId });
+  const fresh = await b.store.revokeJti(t.taskId, t.jti, t.exp, now, t.agent, t.iat);
+  if (fresh) b.audit.record('token.revoked', { jti: t.jti, task_id: t.taskId, agent: t.agent, ...audit });
+}
+
+/**
+ * The tokens a certificate attested (presented over mTLS, RFC 8705: each bound to it) are revoked with
+ * it. Run after the serial's revocation is stored, it finds them all (store.ts attestedTokens); run
+ * again by a repeated call, it finishes what a failed one left.
+ */
+async function revokeAttestedTokens(b: Broker, rec: CertificateRecord, now: number, by: string): Promise<void> {
+  const tokens = await b.store.attestedTokens(rec.taskId, rec.serial, now);
+  await Promise.all(tokens.map((t) => revokeRecorded(b, { ...t, taskId: rec.taskId, agent: rec.agent }, now, { by, reason: 'certificate_revoked', serial: rec.serial })));
 }
 
 function requireSpiffeId(id: string): void {
@@ -130,6 +147,7 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
       b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
     }
   }
+  await revokeAttestedTokens(b, rec, now, by);
   // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
   const st = await certificateStatus(b, serial);
   return { serial, status: 'revoked' as const, revoked_at: new Date(st.status === 'revoked' ? st.revokedAt : now).toISOString() };

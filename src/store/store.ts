@@ -48,13 +48,27 @@ export interface IssuanceRecord {
   exp: number;
   /** When it was issued (ms; whole seconds for a JWT's iat). Default: the recording instant. */
   iat?: number;
+  /**
+   * The serial (hex) of the task's own certificate whose presentation attested this token: it is
+   * recorded beside the certificate, so revoking the certificate revokes the token (`attestedTokens`),
+   * and refused once the certificate was revoked by serial.
+   */
+  attestedBy?: string;
+}
+
+/** A token attested by one of the task's certificates (IssuanceRecord.attestedBy), as revoking it needs. */
+export interface AttestedToken {
+  jti: string;
+  exp: number;
+  iat: number;
 }
 
 /**
  * Outcome of the atomic check-and-record: the task must exist, be open and not past its deadline.
  * `state_changed`: the issuer's `IssuerState` no longer holds (nothing recorded).
+ * `certificate_revoked`: the certificate that attested the token was revoked by serial (nothing recorded).
  */
-export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expired' | 'state_changed';
+export type IssuanceOutcome = 'ok' | 'task_unknown' | 'task_closed' | 'task_expired' | 'state_changed' | 'certificate_revoked';
 
 /**
  * The states an issuer decided on, asserted by the store in the same atomic step as the record
@@ -352,6 +366,12 @@ export interface Store {
   revokeCertificate(rec: CertificateRecord, now: number, listUntil?: number): Promise<boolean>;
   /** When the serial was revoked by itself (0: it was not). */
   certificateRevokedAt(serial: string): Promise<number>;
+  /**
+   * The unexpired tokens of `taskId` recorded as attested by its certificate `serial`
+   * (IssuanceRecord.attestedBy). Read after `revokeCertificate`, it lists every token that certificate
+   * will ever attest: one recorded after the revocation is refused.
+   */
+  attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]>;
   /** Serials revoked one by one and not yet expired. */
   revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>>;
   /** Marks a task, identity or principal whose certificates the CRL must list, until `until`. */

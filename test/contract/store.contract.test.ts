@@ -521,6 +521,34 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.closeTask(t.id, s0 + 3000, 'closed'))!.revoked).toBe(3);
     });
 
+    it('lists the tokens a certificate attested, and refuses one once the certificate was revoked by serial', async () => {
+      const t = await newTask();
+      const c = { serial: '0d01', taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter: t0 + 5 * MIN };
+      expect(await store.recordCertificate(c, t0)).toBe('ok');
+      const token = (jti: string, exp: number) => ({ taskId: t.id, jti, agent: AGENT_A, exp, iat: t0 + 1000, attestedBy: '0d01' });
+      expect(await store.recordIssuance(token('j-att-1', t0 + 2 * MIN), t0 + 1000)).toBe('ok');
+      expect(await store.recordIssuance(token('j-att-2', t0 + 4 * MIN), t0 + 1000)).toBe('ok');
+      // another certificate's, and one attested otherwise, are not its
+      expect(await store.recordIssuance({ ...token('j-att-other', t0 + 4 * MIN), attestedBy: '0d02' }, t0 + 1000)).toBe('ok');
+      expect(await store.recordIssuance({ taskId: t.id, jti: 'j-jwt', agent: AGENT_A, exp: t0 + 4 * MIN }, t0 + 1000)).toBe('ok');
+      const listed = (now: number) => store.attestedTokens(t.id, '0d01', now).then((l) => [...l].sort((x, y) => x.exp - y.exp));
+      expect(await listed(t0 + MIN)).toEqual([
+        { jti: 'j-att-1', exp: t0 + 2 * MIN, iat: t0 + 1000 },
+        { jti: 'j-att-2', exp: t0 + 4 * MIN, iat: t0 + 1000 },
+      ]);
+      expect(await listed(t0 + 3 * MIN)).toEqual([{ jti: 'j-att-2', exp: t0 + 4 * MIN, iat: t0 + 1000 }]); // the first has expired
+      expect(await store.attestedTokens(t.id, 'ffff', t0)).toEqual([]);
+      expect(await store.attestedTokens('tsk_unknown', '0d01', t0)).toEqual([]);
+      // revoked by serial: no more tokens on it, nothing recorded for the refused one
+      expect(await store.revokeCertificate(c, t0 + 2000)).toBe(true);
+      const issued = (await store.taskCounts(t.id, t0 + 2000)).issued;
+      expect(await store.recordIssuance(token('j-att-3', t0 + 3 * MIN), t0 + 3000)).toBe('certificate_revoked');
+      expect((await store.taskCounts(t.id, t0 + 3000)).issued).toBe(issued);
+      expect((await listed(t0 + 3000)).map((a) => a.jti)).toEqual(['j-att-1', 'j-att-2']);
+      // a token attested by another certificate of the task is not refused
+      expect(await store.recordIssuance({ ...token('j-att-4', t0 + 3 * MIN), attestedBy: '0d02' }, t0 + 3000)).toBe('ok');
+    });
+
     it("keeps each serial's slot as its 20 bytes, big-endian and left-padded, whatever its length", async () => {
       const t = await newTask();
       const serials = ['1', 'abc', '7f'.repeat(8), 'ff'.repeat(20), '00ff00ff00ff00ff00ff00ff00ff00ff00ff00fe', '0123456789abcdefABCDEF0'];

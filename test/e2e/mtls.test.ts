@@ -8,6 +8,7 @@
  *    verifier SDK accepts it only with that certificate.
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker, TOKEN_EXCHANGE, WIDE_TASK, type Res, type TestBroker, STORES, useBroker } from '../helpers/broker.js';
@@ -150,6 +151,35 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const audit = await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) });
     const granted = (audit.body.events as { type: string; cert_x5t?: string; agent?: string }[]).filter((e) => e.type === 'token.granted' && e.cert_x5t === thumbprint(BUILD.cert));
     expect(granted.length).toBeGreaterThan(0);
+  });
+
+  it('revoking a certificate by serial revokes the tokens it attested, once, and it attests no more', async () => {
+    const t = await open();
+    const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const serial = new X509Certificate(own.cert).serialNumber.toLowerCase();
+    const attested = [(await byCertificate(own, t)).body.access_token as string, (await byCertificate(own, t, { scope: 'read' })).body.access_token as string];
+    const byJwt = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: t }));
+    expect(byJwt.status, byJwt.text).toBe(200);
+    for (const tok of attested) expect((await introspect(tok)).body.active).toBe(true);
+
+    const revoke = () => call(`${url}/v1/certificates/${serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    const r = await revoke();
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.status).toBe('revoked');
+    for (const tok of attested) expect((await introspect(tok)).body).toEqual({ active: false });
+    // the agent's token attested otherwise, and the task, are untouched
+    expect((await introspect(byJwt.body.access_token)).body.active).toBe(true);
+    const after = await byCertificate(own, t);
+    expect(after.status).toBe(400);
+    expect(after.body.error_description).toMatch(/revoked/);
+
+    expect((await revoke()).status).toBe(200);
+    const audit = await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) });
+    const events = audit.body.events as Array<Record<string, string>>;
+    const jtis = attested.map((tok) => decodeJwt(tok).jti);
+    const revokedTokens = events.filter((e) => e.type === 'token.revoked' && e.task_id === t);
+    expect(revokedTokens.map((e) => e.jti).sort()).toEqual([...jtis].sort());
+    expect(revokedTokens.map(({ reason, serial: s, by }) => ({ reason, serial: s, by }))).toEqual(jtis.map(() => ({ reason: 'certificate_revoked', serial, by: `operator:${OPERATOR.name}` })));
   });
 
   it('closing the task ends its certificate as an attestation too', async () => {

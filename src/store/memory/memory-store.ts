@@ -9,6 +9,7 @@ import { EventLog } from './event-log.js';
 import { systemClock, type Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
+  AttestedToken,
   AuditLog,
   AuditEntry,
   CertificateRecord,
@@ -46,6 +47,8 @@ interface TaskEntry {
   byAgent: Map<string, number>;
   /** `agent|exp|iat` -> count: mirrors the Redis expiry counts. */
   expiries: Map<string, number>;
+  /** certificate serial -> the tokens it attested: mirrors the Redis attested-tokens zsets. */
+  attested: Map<string, AttestedToken[]>;
 }
 
 interface IdentEntry {
@@ -161,7 +164,7 @@ export class MemoryStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     this.open();
-    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), revokedCerts: new Set(), byAgent: new Map(), expiries: new Map() });
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), revokedCerts: new Set(), byAgent: new Map(), expiries: new Map(), attested: new Map() });
   }
 
   async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
@@ -190,6 +193,11 @@ export class MemoryStore implements Store {
     if (!t) return 'task_unknown';
     if (t.rec.state !== 'open') return 'task_closed';
     if (t.rec.expiresAt <= now) return 'task_expired';
+    if (rec.attestedBy !== undefined) {
+      if (t.revokedCerts.has(rec.attestedBy)) return 'certificate_revoked';
+      const list = (t.attested.get(rec.attestedBy) ?? []).filter((a) => a.exp > now);
+      t.attested.set(rec.attestedBy, [...list, { jti: rec.jti, exp: rec.exp, iat: rec.iat ?? now }]);
+    }
     t.creds.set(rec.jti, rec.exp);
     const f = expiryField(rec.agent, rec.exp, rec.iat ?? now);
     t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
@@ -419,6 +427,11 @@ export class MemoryStore implements Store {
   async certificateRevokedAt(serial: string): Promise<number> {
     this.open();
     return this.revokedSerials.get(serial)?.revokedAt ?? 0;
+  }
+
+  async attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]> {
+    this.open();
+    return (this.task(taskId)?.attested.get(serial) ?? []).filter((a) => a.exp > now).map((a) => ({ ...a }));
   }
 
   async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {

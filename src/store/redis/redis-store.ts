@@ -27,6 +27,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
+  AttestedToken,
   AuditEntry,
   AuditLog,
   CertificateRecord,
@@ -82,7 +83,7 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
-const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed']);
+const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed', 'certificate_revoked']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
 function issuanceOutcome(out: unknown): IssuanceOutcome {
   if (typeof out !== 'string' || !ISSUANCE_OUTCOMES.has(out)) throw new StoreUnavailableError(new Error(`unexpected script reply ${String(out)}`));
@@ -155,6 +156,10 @@ export class RedisStore implements Store {
   /** The task's certificates revoked by serial (serial -> notAfter): its count of unexpired credentials leaves them out. */
   private revokedCertsKey(id: string): string {
     return `${this.taskKey(id)}:rcerts`;
+  }
+  /** The tokens the task's certificate `serial` attested (`jti|iat` -> exp). */
+  private attestedKey(id: string, serial: string): string {
+    return `${this.taskKey(id)}:att:${serial}`;
   }
   private serialSlotsKey(id: string): string {
     return `${this.taskKey(id)}:serials`;
@@ -297,8 +302,11 @@ export class RedisStore implements Store {
 
   async recordIssuance(rec: IssuanceRecord, now: number): Promise<IssuanceOutcome> {
     const t = rec.taskId;
+    const keys = [this.taskKey(t), this.credsKey(t), this.agentsKey(t), this.expiriesKey(t)] as const;
+    const args = [now, rec.jti, rec.exp, rec.agent, rec.iat ?? now] as const;
+    const by = rec.attestedBy;
     const out = await this.cmd((r) =>
-      r.mfRecordIssuance(this.taskKey(t), this.credsKey(t), this.agentsKey(t), this.expiriesKey(t), now, rec.jti, rec.exp, rec.agent, rec.iat ?? now),
+      by === undefined ? r.mfRecordIssuance(...keys, ...args) : r.mfRecordAttestedIssuance(...keys, this.revokedCertsKey(t), this.attestedKey(t, by), ...args, by),
     );
     return issuanceOutcome(out);
   }
@@ -614,6 +622,17 @@ export class RedisStore implements Store {
   async certificateRevokedAt(serial: string): Promise<number> {
     const [own, indexed] = await this.cmd((r) => Promise.all([r.hget(this.certKey(serial), 'revoked_at'), r.hget(this.crlKey('at'), serial)]));
     return Number(own ?? indexed ?? 0);
+  }
+
+  async attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]> {
+    const flat = await this.cmd((r) => r.zrangebyscore(this.attestedKey(taskId, serial), `(${now}`, '+inf', 'WITHSCORES'));
+    const out: AttestedToken[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const m = flat[i]!;
+      const bar = m.lastIndexOf('|');
+      out.push({ jti: m.slice(0, bar), iat: Number(m.slice(bar + 1)), exp: Number(flat[i + 1]) });
+    }
+    return out;
   }
 
   /** One round trip (a CRL build waits on it); the expired ones are then pruned, when there are any. */

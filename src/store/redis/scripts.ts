@@ -64,6 +64,22 @@ return 'ok'
 `;
 
 /**
+ * A token attested by one of the task's own certificates (store.ts IssuanceRecord.attestedBy): as
+ * RECORD_ISSUANCE, refused ('certificate_revoked') once that serial is in the task's revoked
+ * certificates (REVOKE_TASK_CERTIFICATE), else also listed under it (`jti|iat` -> exp), so revoking the
+ * certificate finds every token it attested: one recorded after the revocation is refused here.
+ * KEYS: as RECORD_ISSUANCE, then the task's revoked certificates and the serial's attested tokens.
+ * ARGV: as RECORD_ISSUANCE, then the serial.
+ */
+export const RECORD_ATTESTED_ISSUANCE = `${COUNT_EXPIRY}if redis.call('ZSCORE', KEYS[5], ARGV[6]) then return 'certificate_revoked' end
+${RECORD}count_expiry(KEYS[4], ARGV[4] .. '|' .. ARGV[3] .. '|' .. ARGV[5], t, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[2] .. '|' .. ARGV[5])
+if redis.call('PTTL', KEYS[6]) == -1 then redis.call('PEXPIREAT', KEYS[6], t[3]) end
+return 'ok'
+`;
+
+/**
  * A serial (ARGV, 1-40 hex digits, checked by the caller) as one 20-byte slot: big-endian, left-padded.
  * Made here rather than sent: one binary argument would switch the whole call to ioredis's slower
  * buffer encoding (~16 against ~7.5 µs to build it, measured), where these five words cost ~1 µs.
@@ -373,6 +389,7 @@ export const SCRIPTS = {
   mfHsetnxUntil: { lua: HSETNX_UNTIL, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
+  mfRecordAttestedIssuance: { lua: RECORD_ATTESTED_ISSUANCE, numberOfKeys: 6 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
   mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 10 },
   mfRevokeTaskCertificate: { lua: REVOKE_TASK_CERTIFICATE, numberOfKeys: 4 },
