@@ -64,6 +64,12 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
         : { ...config.store, auditMaxLen: config.audit.streamMaxLen },
       clock,
     );
+  // once per outage and once when it ends: every request in between answers 503 (fail closed)
+  store.onAvailability?.((up, err) =>
+    up
+      ? log.info('store reachable again: issuing and answering as before')
+      : log.error({ err: err?.message }, 'store unreachable: nothing is issued or reported active until it returns (503)'),
+  );
   const keyring = await fromConfig('keys.dir', () => Keyring.open(config.keysDir, config.tokens.alg));
   const attestors: Attestor[] = [];
   for (const [i, a] of config.attestors.entries())

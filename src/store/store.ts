@@ -364,6 +364,11 @@ export interface Store {
    * so the CRL keeps dating it by this, its first revocation.
    */
   revokeCertificate(rec: CertificateRecord, now: number, listUntil?: number): Promise<boolean>;
+  /**
+   * A remote store (Redis) tells `listener` once when its connection is lost (with the error that said
+   * so, if any) and once when it is back: what an operator's log shows of an outage.
+   */
+  onAvailability?(listener: (up: boolean, err?: Error) => void): void;
   /** When the serial was revoked by itself (0: it was not). */
   certificateRevokedAt(serial: string): Promise<number>;
   /**

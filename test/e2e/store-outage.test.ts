@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { tcpProxy, type Proxy } from '../helpers/tcp-proxy.js';
 import { openSse } from '../helpers/sse.js';
 import { buildCsr } from '../unit/x509/helpers.js';
+import { createLogger } from '../../src/audit/logger.js';
 
 async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, ms = 8000): Promise<T> {
   const end = Date.now() + ms;
@@ -188,5 +189,55 @@ describe('audit trail unwritable (its Redis stream key holds another type)', () 
     const events = (await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; jti?: string }>;
     expect(events.filter((e) => e.type === 'token.granted').map((e) => e.jti)).toEqual([(await a.introspect(ex.body.access_token)).body.jti]);
     expect(events.filter((e) => e.type === 'certificate.granted')).toHaveLength(1);
+  });
+});
+
+describe('Redis unreachable, in the log', () => {
+  let proxy: Proxy;
+  let b: TestBroker;
+  const lines: Array<{ level: number; msg: string; err?: string }> = [];
+  beforeAll(async () => {
+    proxy = await tcpProxy(redisUrl());
+    b = await startTestBroker({ redisUrl: proxy.url, logger: createLogger('info', { write: (s: string) => void lines.push(JSON.parse(s)) }) });
+  });
+  afterAll(async () => {
+    await b.close();
+    await proxy.close();
+  });
+
+  it('says once that the store is lost (an error line), and once that it is back', async () => {
+    const outage = () => lines.filter((l) => /store unreachable/.test(l.msg));
+    const back = () => lines.filter((l) => /store reachable again/.test(l.msg));
+    expect(outage()).toEqual([]);
+    proxy.cut();
+    await eventually(() => http(`${b.url}/readyz`), (r) => r.status === 503);
+    // the reconnection attempts in between (several a second) add no line
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(outage().length).toBe(1);
+    expect(outage()[0]!.level).toBe(50); // pino's error level
+    expect(back()).toEqual([]);
+    proxy.restore();
+    await eventually(() => http(`${b.url}/readyz`), (r) => r.status === 200);
+    await eventually(async () => back().length, (n) => n > 0);
+    expect(back().length).toBe(1);
+    expect(outage().length).toBe(1);
+  });
+
+  it('a Redis that hangs (connected, answering nothing) is an outage in the log too', async () => {
+    const count = (re: RegExp) => lines.filter((l) => re.test(l.msg)).length;
+    const [lost, found] = [count(/store unreachable/), count(/store reachable again/)];
+    proxy.stall();
+    try {
+      const r = await http(`${b.url}/readyz`); // its PING times out (1 s)
+      expect(r.status).toBe(503);
+      expect(await eventually(async () => count(/store unreachable/), (n) => n > lost)).toBe(lost + 1);
+      expect(lines.filter((l) => /store unreachable/.test(l.msg)).at(-1)!.err).toMatch(/timed out/);
+      expect(count(/store reachable again/)).toBe(found);
+    } finally {
+      proxy.unstall();
+    }
+    await eventually(() => http(`${b.url}/readyz`), (x) => x.status === 200);
+    expect(count(/store reachable again/)).toBe(found + 1);
+    expect(count(/store unreachable/)).toBe(lost + 1);
   });
 });

@@ -137,7 +137,25 @@ export class RedisStore implements Store {
     this.redis.on('error', (err: Error) => {
       this.lastError = err;
       opts.onError?.(err);
+      this.available(false, err);
     });
+    // a connection that closes without an error (a Redis shut down cleanly) is an outage too
+    this.redis.on('close', () => this.available(false, this.lastError));
+    this.redis.on('ready', () => this.available(true));
+  }
+
+  /** Whether the store was last seen up (undefined: never connected yet), for the listeners' transitions. */
+  private up: boolean | undefined;
+  private readonly availability: Array<(up: boolean, err?: Error) => void> = [];
+  private available(up: boolean, err?: Error): void {
+    const was = this.up;
+    this.up = up;
+    if (this.closed || was === up || (was === undefined && up)) return;
+    for (const l of this.availability) l(up, err);
+  }
+
+  onAvailability(listener: (up: boolean, err?: Error) => void): void {
+    this.availability.push(listener);
   }
 
   /** The task inventory: a sorted set of task ids by purge instant (its own key: one slot). */
@@ -247,11 +265,16 @@ export class RedisStore implements Store {
   /** Every backend call goes through here: any failure surfaces as StoreUnavailableError (fail closed). */
   private async cmd<T>(fn: (r: ScriptedRedis) => Promise<T>): Promise<T> {
     if (this.redis.status !== 'ready') await this.ready(); // (no extra await per call once connected)
+    let out: T;
     try {
-      return await fn(this.redis);
+      out = await fn(this.redis);
     } catch (err) {
+      // a Redis that hangs (connected, answering nothing) is an outage the connection events may never tell
+      if (err instanceof Error && err.message === 'Command timed out') this.available(false, err);
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
+    if (this.up === false) this.available(true); // answering again (over the same connection)
+    return out;
   }
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
