@@ -8,6 +8,7 @@
  * lifts a restriction (identity.unlocked) is published *after* it.
  */
 import type { Broker } from '../broker.js';
+import type { OnceKey } from '../store/store.js';
 
 export type RevocationType = 'task.closed' | 'identity.locked' | 'identity.unlocked' | 'principal.revoked' | 'token.revoked' | 'certificate.revoked';
 
@@ -17,6 +18,8 @@ export interface RevocationSubject {
   principal?: string;
   jti?: string;
   serial?: string;
+  /** Why, when it follows from another revocation (a token revoked with the certificate that attested it). */
+  reason?: string;
   revoked_before?: number; // ms
 }
 
@@ -25,14 +28,18 @@ export function feedWindowMs(b: Broker): number {
   return b.config.tokens.maxTtlMs + 60_000;
 }
 
-export async function publishRevocation(b: Broker, type: RevocationType, subject: RevocationSubject): Promise<string> {
+/**
+ * Publishes one event. With `once`, only the first publication for its key is made (null for a later
+ * one, on any replica): concurrent revocations of one token or serial tell the feed once.
+ */
+export async function publishRevocation(b: Broker, type: RevocationType, subject: RevocationSubject, once?: OnceKey): Promise<string | null> {
   const now = b.clock.now();
   const event: Record<string, string> = { type, at: new Date(now).toISOString() };
   for (const [k, v] of Object.entries(subject)) {
     if (v === undefined) continue;
     event[k] = k === 'revoked_before' ? new Date(v as number).toISOString() : String(v);
   }
-  const id = await b.store.appendRevocation(event, feedWindowMs(b));
-  b.feed.published(id);
+  const id = await b.store.appendRevocation(event, feedWindowMs(b), once);
+  if (id !== null) b.feed.published(id);
   return id;
 }

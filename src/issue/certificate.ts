@@ -90,7 +90,7 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     }
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
-    return signRecorded(b, { record, serial, parsed }, deny);
+    return signRecorded(b, { record, serial, parsed, ...(identity.certificateSerial ? { attestedBy: identity.certificateSerial } : {}) }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
 }
@@ -100,10 +100,12 @@ interface Recorded {
   record: CertificateRecord;
   serial: Buffer;
   parsed: ParsedCsr;
+  /** The task's own certificate that attested the request (a renewal over mTLS), for the audit. */
+  attestedBy?: string;
 }
 
 /** Signs a recorded serial, audits the grant, and answers. */
-async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
+async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
     issued = issueCertificate(b.ca, {
@@ -124,7 +126,14 @@ async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, 
     throw e;
   }
   try {
-    await b.audit.grant('certificate.granted', { serial: r.serial, task_id: r.taskId, agent: r.agent, key: parsed.keyType, not_after: issued.notAfter.toISOString() });
+    await b.audit.grant('certificate.granted', {
+      serial: r.serial,
+      task_id: r.taskId,
+      agent: r.agent,
+      key: parsed.keyType,
+      not_after: issued.notAfter.toISOString(),
+      attested_by: attestedBy,
+    });
   } catch (e) {
     // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
     await withdraw(b, r);

@@ -8,7 +8,6 @@ import { MayflyError } from '../errors.js';
 import { isSpiffeId } from '../ids/spiffe.js';
 import { isPrincipal } from '../ids/tokens.js';
 import { publishRevocation } from '../feed/publish.js';
-import type { AuditFields } from '../audit/audit.js';
 import type { CertificateRecord } from '../store/store.js';
 
 /** RFC 7009 §2.2: the answer is the same whether or not the token was valid; only ours are recorded. */
@@ -17,16 +16,26 @@ export async function revokeToken(b: Broker, token: string, by: string): Promise
   const v = b.accessTokens.verify(token, now);
   if (!v.ok) return;
   const c = v.claims;
-  await revokeRecorded(b, { taskId: c.task_id, jti: c.jti, agent: c.client_id, exp: c.exp * 1000, iat: c.iat * 1000 }, now, { by });
+  await revokeRecorded(b, { taskId: c.task_id, jti: c.jti, agent: c.client_id, exp: c.exp * 1000, iat: c.iat * 1000 }, now, by);
 }
 
-/** One recorded token revoked: its feed event first, then the store; audited once. */
-async function revokeRecorded(b: Broker, t: { taskId: string; jti: string; agent: string; exp: number; iat: number }, now: number, audit: AuditFields): Promise<void> {
-  // revoked already: no second event (the feed stays one event per jti, however often a client asks)
+/**
+ * One recorded token revoked: its feed event first, then the store; audited once. `cause`: the
+ * revocation it follows from, told on the feed and in the audit (a certificate that attested it).
+ */
+async function revokeRecorded(
+  b: Broker,
+  t: { taskId: string; jti: string; agent: string; exp: number; iat: number },
+  now: number,
+  by: string,
+  cause: { reason: string; serial: string } | Record<string, never> = {},
+): Promise<void> {
+  // revoked already: no second event (the feed stays one event per jti, however often a client asks,
+  // and concurrent revocations publish it once)
   if ((await b.store.facts({ taskId: t.taskId, jti: t.jti, identity: t.agent })).jtiRevoked) return;
-  await publishRevocation(b, 'token.revoked', { jti: t.jti, task_id: t.taskId });
+  await publishRevocation(b, 'token.revoked', { jti: t.jti, task_id: t.taskId, ...cause }, { key: `jti:${t.taskId}:${t.jti}`, until: t.exp });
   const fresh = await b.store.revokeJti(t.taskId, t.jti, t.exp, now, t.agent, t.iat);
-  if (fresh) b.audit.record('token.revoked', { jti: t.jti, task_id: t.taskId, agent: t.agent, ...audit });
+  if (fresh) b.audit.record('token.revoked', { jti: t.jti, task_id: t.taskId, agent: t.agent, by, ...cause });
 }
 
 /**
@@ -36,7 +45,7 @@ async function revokeRecorded(b: Broker, t: { taskId: string; jti: string; agent
  */
 async function revokeAttestedTokens(b: Broker, rec: CertificateRecord, now: number, by: string): Promise<void> {
   const tokens = await b.store.attestedTokens(rec.taskId, rec.serial, now);
-  await Promise.all(tokens.map((t) => revokeRecorded(b, { ...t, taskId: rec.taskId, agent: rec.agent }, now, { by, reason: 'certificate_revoked', serial: rec.serial })));
+  await Promise.all(tokens.map((t) => revokeRecorded(b, { ...t, taskId: rec.taskId, agent: rec.agent }, now, by, { reason: 'certificate_revoked', serial: rec.serial })));
 }
 
 function requireSpiffeId(id: string): void {
@@ -139,7 +148,7 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   }
   // revoked by serial already: no second event, nothing to write
   if ((await b.store.certificateRevokedAt(serial)) === 0) {
-    await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId });
+    await publishRevocation(b, 'certificate.revoked', { serial, task_id: rec.taskId }, { key: `serial:${serial}`, until: rec.notAfter });
     // listed on its own as long as its task's piece could list it (a close after this), so the CRL keeps this date
     const task = await b.taskCache.get(b.store, rec.taskId);
     if (await b.store.revokeCertificate(rec, now, task?.expiresAt)) {

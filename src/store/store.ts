@@ -56,6 +56,12 @@ export interface IssuanceRecord {
   attestedBy?: string;
 }
 
+/** What makes a feed event one of a kind (Store.appendRevocation): its subject, until it no longer matters. */
+export interface OnceKey {
+  key: string;
+  until: number;
+}
+
 /** A token attested by one of the task's certificates (IssuanceRecord.attestedBy), as revoking it needs. */
 export interface AttestedToken {
   jti: string;
@@ -318,8 +324,11 @@ export interface Store {
   /**
    * Appends one event to the revocation feed (a stream every replica writes and reads), dropping
    * entries older than `windowMs` before it: older events only concern credentials that have expired.
+   * With `once`, only the first append for `once.key` (until `once.until`, ms) is made, atomically
+   * across replicas: a later one (concurrent revocations of the same token or serial) answers null.
    */
   appendRevocation(event: Record<string, string>, windowMs: number): Promise<string>;
+  appendRevocation(event: Record<string, string>, windowMs: number, once?: OnceKey): Promise<string | null>;
   /** Feed events after `afterId` (exclusive; '' from the oldest retained), oldest first. */
   readRevocations(afterId: string, limit: number): Promise<AuditEntry[]>;
   /**

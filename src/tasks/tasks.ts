@@ -166,7 +166,8 @@ export async function closeTask(b: Broker, opener: Opener, id: string) {
   }
   if (task.state === 'open') {
     // both before the state change (fail closed), sent together: one round trip
-    await Promise.all([publishRevocation(b, 'task.closed', { task_id: id }), b.store.addCrlScope('task', id, task.expiresAt)]);
+    // (concurrent closes publish it once)
+    await Promise.all([publishRevocation(b, 'task.closed', { task_id: id }, { key: `task:${id}`, until: task.expiresAt }), b.store.addCrlScope('task', id, task.expiresAt)]);
   }
   const out = await b.store.closeTask(id, now, reason);
   // one more round trip, O(1): a certificate recorded in a race with the close is in every CRL after the answer

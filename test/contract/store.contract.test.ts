@@ -347,6 +347,17 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.readAudit(ids[4]!, 10)).toEqual([]);
     });
 
+    it('appends a revocation once per key, however many ask at once', async () => {
+      const until = Date.now() + 60_000;
+      const tries = await Promise.all(Array.from({ length: 6 }, (_, i) => store.appendRevocation({ type: 'token.revoked', n: String(i) }, 3_600_000, { key: 'jti:t:j1', until })));
+      const made = tries.filter((id): id is string => id !== null);
+      expect(made).toHaveLength(1);
+      expect(await store.appendRevocation({ type: 'token.revoked' }, 3_600_000, { key: 'jti:t:j2', until })).toMatch(/^\d+-\d+$/);
+      const listed = (await store.readRevocations('', 100)).map((e) => e.id);
+      expect(listed).toContain(made[0]);
+      expect(listed).toHaveLength(2);
+    });
+
     it('feeds revocations in order, resumable by cursor, and wakes waiters', async () => {
       expect(await store.revocationCursor()).toEqual({ latest: '0-0', maxDeleted: '0-0' });
       const ids: string[] = [];

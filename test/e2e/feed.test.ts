@@ -4,7 +4,9 @@
  * from every replica on the same Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, basic, bearer, http, id, OPERATOR, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { api, basic, bearer, http, id, OPERATOR, postJson, startTestBroker, WIDE_TASK, type TestBroker, STORES } from '../helpers/broker.js';
+import { buildCsr } from '../unit/x509/helpers.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { openSse } from '../helpers/sse.js';
 
@@ -66,6 +68,26 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     expect(snap2.events.filter((e: { type: string; identity?: string }) => e.type === 'identity.locked' && e.identity === id('agent/a')).length).toBeGreaterThanOrEqual(1);
     expect(snap2.events.some((e: { type: string; task_id?: string }) => e.type === 'task.closed' && e.task_id === task)).toBe(true);
     await a.lock(id('agent/a'), 'DELETE');
+  });
+
+  it('concurrent revocations of one token, task or serial are one event each', async () => {
+    const start = (await feed()).body.cursor;
+    const orch = await b.attest('orch');
+    const agent = await b.attest('agent-b');
+    const task = (await a.openTask(WIDE_TASK, orch)).body.task_id;
+    const token = (await a.exchange(agent, task)).body.access_token;
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const csr = `-----BEGIN CERTIFICATE REQUEST-----\n${buildCsr(kp.privateKey, kp.publicKey).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const cert = await postJson(`${b.url}/v1/certificates`, { task_id: task, csr }, bearer(agent));
+    expect(cert.status, cert.text).toBe(201);
+    const revokeSerial = () => http(`${b.url}/v1/certificates/${cert.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => [a.revoke(token), revokeSerial()]).flat());
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    const closes = await Promise.all(Array.from({ length: 8 }, () => a.close(task, orch)));
+    expect(closes.map((r) => r.status)).toEqual(closes.map(() => 200));
+    const events = (await feed(`?since=${start}`)).body.events as Array<{ type: string; task_id?: string }>;
+    const mine = events.filter((e) => e.task_id === task).map((e) => e.type).sort();
+    expect(mine).toEqual(['certificate.revoked', 'task.closed', 'token.revoked']);
   });
 
   it('pages with limit and more', async () => {

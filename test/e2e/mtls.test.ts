@@ -95,6 +95,10 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const r = await call(`${url}/v1/certificates`, { ...json({ task_id: taskId, csr: k.csrPem }), client: svid });
     expect(r.status, r.text).toBe(201);
     expect(r.body.spiffe_id).toBe(id('agent/b'));
+    // the renewal names the certificate that asked for it
+    const audit = (await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<Record<string, string>>;
+    const granted = audit.find((e) => e.type === 'certificate.granted' && e.serial === r.body.serial);
+    expect(granted?.attested_by).toBe(new X509Certificate(svid.cert).serialNumber.toLowerCase());
     const other = await call(`${url}/v1/certificates`, { ...json({ task_id: otherTask, csr: k.csrPem }), client: svid });
     expect(other.status).toBe(400);
     expect(other.body.error_description).toMatch(/attests for that task only/);
@@ -180,6 +184,12 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const revokedTokens = events.filter((e) => e.type === 'token.revoked' && e.task_id === t);
     expect(revokedTokens.map((e) => e.jti).sort()).toEqual([...jtis].sort());
     expect(revokedTokens.map(({ reason, serial: s, by }) => ({ reason, serial: s, by }))).toEqual(jtis.map(() => ({ reason: 'certificate_revoked', serial, by: `operator:${OPERATOR.name}` })));
+    // and on the feed, once each, with the same cause
+    const feed = (await call(`${url}/v1/revocations`, { headers: basic() })).body.events as Array<Record<string, string>>;
+    const told = feed.filter((e) => e.type === 'token.revoked' && e.task_id === t);
+    expect(told.map(({ jti, reason, serial: s }) => ({ jti, reason, serial: s })).sort((x, y) => (x.jti! < y.jti! ? -1 : 1))).toEqual(
+      [...jtis].sort().map((jti) => ({ jti, reason: 'certificate_revoked', serial })),
+    );
   });
 
   it('closing the task ends its certificate as an attestation too', async () => {

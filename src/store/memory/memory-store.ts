@@ -10,6 +10,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AttestedToken,
+  OnceKey,
   AuditLog,
   AuditEntry,
   CertificateRecord,
@@ -311,9 +312,12 @@ export class MemoryStore implements Store {
     return this.logOf(log).read(afterId, limit);
   }
 
-  async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {
+  appendRevocation(event: Record<string, string>, windowMs: number): Promise<string>;
+  appendRevocation(event: Record<string, string>, windowMs: number, once?: OnceKey): Promise<string | null>;
+  async appendRevocation(event: Record<string, string>, windowMs: number, once?: OnceKey): Promise<string | null> {
     this.open();
     const now = this.clock.now();
+    if (once && !(await this.useOnce(`feed:${once.key}`, once.until, now))) return null;
     const id = this.revocations.append(event, now);
     this.revocations.trimBefore(now - windowMs);
     return id;

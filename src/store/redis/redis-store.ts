@@ -28,6 +28,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../errors.js';
 import type {
   AttestedToken,
+  OnceKey,
   AuditEntry,
   AuditLog,
   CertificateRecord,
@@ -225,6 +226,10 @@ export class RedisStore implements Store {
   }
   private get revocationsKey(): string {
     return `${this.prefix}revocations`;
+  }
+  /** A feed event's once-marker, in the stream's hash slot (its whole name as the hash tag). */
+  private feedOnceKey(key: string): string {
+    return `{${this.revocationsKey}}:once:${key}`;
   }
   /** The revoked principals, by how long each is remembered (one key: the index behind GET /v1/principals). */
   private get principalsKey(): string {
@@ -487,10 +492,18 @@ export class RedisStore implements Store {
     return rows.map(([id, flat]) => ({ id, event: pairs(flat) }));
   }
 
-  async appendRevocation(event: Record<string, string>, windowMs: number): Promise<string> {
+  appendRevocation(event: Record<string, string>, windowMs: number): Promise<string>;
+  appendRevocation(event: Record<string, string>, windowMs: number, once?: OnceKey): Promise<string | null>;
+  async appendRevocation(event: Record<string, string>, windowMs: number, once?: OnceKey): Promise<string | null> {
     const fields = Object.entries(event).flat();
     if (fields.length === 0) throw new TypeError('a revocation event needs at least one field');
-    const id = await this.cmd((r) => r.mfAppendFeed(this.revocationsKey, Math.max(0, Math.floor(windowMs)), ...fields));
+    const window = Math.max(0, Math.floor(windowMs));
+    const id = await this.cmd((r) =>
+      once
+        ? r.mfAppendFeedOnce(this.revocationsKey, this.feedOnceKey(once.key), Math.max(1, Math.ceil(once.until - Date.now())), window, ...fields)
+        : r.mfAppendFeed(this.revocationsKey, window, ...fields),
+    );
+    if (once && id === null) return null;
     if (typeof id !== 'string') throw new StoreUnavailableError(new Error('feed append returned no id'));
     return id;
   }

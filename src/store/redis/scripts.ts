@@ -228,12 +228,19 @@ export const REVOKE_PRINCIPAL = `${EXTEND}${PRINCIPAL_CUTOFF}return v
  * longer than the window was not told to resync. Revocations are rare next to issuance: exact
  * trimming costs nothing that shows.
  */
-export const APPEND_FEED = `
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+const appendFeed = (windowArg: number) => `local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, ${windowArg + 1}))
 local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('XTRIM', KEYS[1], 'MINID', math.max(0, ms - tonumber(ARGV[1])))
+redis.call('XTRIM', KEYS[1], 'MINID', math.max(0, ms - tonumber(ARGV[${windowArg}])))
 return id
 `;
+export const APPEND_FEED = appendFeed(1);
+
+/**
+ * APPEND_FEED once per subject: KEYS: the stream, then a marker in its hash slot. ARGV: the marker's
+ * lifetime (ms), then as APPEND_FEED. Nothing is appended (nil) while the marker exists.
+ */
+export const APPEND_FEED_ONCE = `if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[1], 'NX') then return false end
+${appendFeed(2)}`;
 
 /** KEYS: a certificate's record hash. ARGV: notAfter (ms), then field, value pairs. Expires with the certificate. */
 export const PUT_CERTIFICATE = `
@@ -388,6 +395,7 @@ export const SCRIPTS = {
   mfIndexAdd: { lua: ADD_TO_INDEX, numberOfKeys: 1 },
   mfHsetnxUntil: { lua: HSETNX_UNTIL, numberOfKeys: 1 },
   mfAppendFeed: { lua: APPEND_FEED, numberOfKeys: 1 },
+  mfAppendFeedOnce: { lua: APPEND_FEED_ONCE, numberOfKeys: 2 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordAttestedIssuance: { lua: RECORD_ATTESTED_ISSUANCE, numberOfKeys: 6 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
