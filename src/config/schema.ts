@@ -98,6 +98,12 @@ const store = z.union([
   z.object({ redis_cluster: z.array(redisUrl).min(1).max(32), prefix: z.string().max(64).optional() }).strict(),
 ]);
 
+/** An integer, or its digits as a string: what `${ENV}` interpolation yields (`port: ${PORT}`). */
+const integer = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string().regex(/^[0-9]{1,16}$/, 'an integer').transform(Number)])
+    .pipe(z.number().int().min(min).max(max));
+
 export const configSchema = z
   .object({
     issuer: z.url().refine((u) => !u.endsWith('/') && !u.includes('?') && !u.includes('#'), {
@@ -107,7 +113,7 @@ export const configSchema = z
     listen: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(8080),
+        port: integer(0, 65535).default(8080),
         /** HTTPS, asking every client for a certificate (optional): mTLS attestation and RFC 8705 bound tokens. */
         tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1), key_password_file: z.string().min(1).optional() }).strict().optional(),
         /**
@@ -167,10 +173,10 @@ export const configSchema = z
       .strict()
       .default({ require_nonce: false, nonce_lifetime: '5m' }),
     limits: z
-      .object({ body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536), idle_timeout: duration.default('2m') })
+      .object({ body_bytes: integer(1024, 16 * 1024 * 1024).default(65536), idle_timeout: duration.default('2m') })
       .strict()
       .default({ body_bytes: 65536, idle_timeout: '2m' }),
-    audit: z.object({ stream_max_len: z.number().int().min(100).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
+    audit: z.object({ stream_max_len: integer(100, Number.MAX_SAFE_INTEGER).default(100_000) }).strict().default({ stream_max_len: 100_000 }),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     /** Dev mode: enables the dev attestor and its mint endpoint; refuses to listen beyond loopback. */
     dev: z.boolean().default(false),

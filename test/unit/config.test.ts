@@ -170,6 +170,19 @@ describe('config', () => {
     expect(errorOf(doc, {})).toMatch(/operators\[0\]\.token: environment variable OP_TOKEN is not set/);
   });
 
+  it('takes numbers from ${ENV} too (port, workers, limits), checked as numbers', () => {
+    const doc = { ...minimal, store: { redis_url: 'redis://127.0.0.1:6379' }, listen: { port: '${PORT}' }, workers: '${WORKERS:-2}', limits: { body_bytes: '${BODY:-4096}' }, audit: { stream_max_len: '${AUDIT_LEN:-500}' } };
+    const c = buildConfig(doc, 'x', { PORT: '9443' });
+    expect(c.listen.port).toBe(9443);
+    expect(c.workers).toBe(2);
+    expect(c.limits.bodyBytes).toBe(4096);
+    expect(c.audit.streamMaxLen).toBe(500);
+    expect(errorOf(doc, { PORT: '70000' })).toMatch(/listen\.port/);
+    expect(errorOf(doc, { PORT: '80a' })).toMatch(/listen\.port/);
+    expect(errorOf(doc, { PORT: '' })).toMatch(/listen\.port/);
+    expect(errorOf({ ...doc, listen: { port: 8443.5 } }, { PORT: '1' })).toMatch(/listen\.port/);
+  });
+
   it('loads YAML and JSON files and reports unreadable or invalid files by path', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mayfly-cfg-'));
     const y = join(dir, 'm.yaml');
