@@ -70,7 +70,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
       ? log.info('store reachable again: issuing and answering as before')
       : log.error({ err: err?.message }, 'store unreachable: nothing is issued or reported active until it returns (503)'),
   );
-  const keyring = await fromConfig('keys.dir', () => Keyring.open(config.keysDir, config.tokens.alg));
+  const keyring = await fromConfig('keys.dir', () => Keyring.open(config.keysDir, config.tokens.alg, { publishAheadMs: config.keysPublishAheadMs, now: () => clock.now() }));
   const attestors: Attestor[] = [];
   for (const [i, a] of config.attestors.entries())
     attestors.push(await fromConfig(`attestors[${i}].${a.jwksFile ? 'jwks_file' : a.jwksUri ? 'jwks_uri' : 'jwks'}`, () => new JwtAttestor(a)));

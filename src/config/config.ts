@@ -54,6 +54,8 @@ export interface Config {
   tokens: { defaultTtlMs: number; maxTtlMs: number; alg: SigningAlg };
   tasks: { defaultTtlMs: number; maxTtlMs: number; retentionMs: number };
   keysDir: string;
+  /** How long a new signing key is published before it signs (keys.publish_ahead). */
+  keysPublishAheadMs: number;
   attestors: AttestorConfig[];
   /** `type: x509` attestors (they need listen.tls). */
   certificateAttestors: CertificateAttestorConfig[];

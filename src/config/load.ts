@@ -100,6 +100,7 @@ function normalise(c: RawConfig, source: string): Config {
     tokens: { defaultTtlMs: ms(c.tokens.default_ttl), maxTtlMs: ms(c.tokens.max_ttl), alg: c.tokens.alg },
     tasks: { defaultTtlMs: ms(c.tasks.default_ttl), maxTtlMs: ms(c.tasks.max_ttl), retentionMs: ms(c.tasks.retention) },
     keysDir: resolve(c.keys?.dir ?? DEFAULT_KEYS_DIR),
+    keysPublishAheadMs: ms(c.keys?.publish_ahead ?? '0s'),
     attestors: c.attestors.flatMap((a) => (a.type !== 'jwt' ? [] : [{
       name: a.name,
       type: a.type,

@@ -154,7 +154,8 @@ export const configSchema = z
       .object({ default_ttl: duration.default('30m'), max_ttl: duration.default('24h'), retention: duration.default('1h') })
       .strict()
       .default({ default_ttl: '30m', max_ttl: '24h', retention: '1h' }),
-    keys: z.object({ dir: z.string().min(1) }).strict().optional(),
+    /** publish_ahead: how long a new key is published before it signs (keys rotate; SPIRE-style pre-publication). */
+    keys: z.object({ dir: z.string().min(1).optional(), publish_ahead: duration.default('0s') }).strict().optional(),
     attestors: z.array(attestor).default([]),
     registrations: z.array(registration).default([]),
     clients: z.array(z.object({ client_id: z.string().min(1).max(256), client_secret: z.string().min(1) }).strict()).default([]),

@@ -1,7 +1,10 @@
 /**
  * Signing keys: a directory of PEM private keys (PKCS#8, SEC1 or PKCS#1). The newest key whose type fits
  * `tokens.alg` signs; every key is published in the JWKS (RFC 7517) so tokens signed by an older key stay
- * verifiable after a rotation. A missing or empty directory gets one fresh key, written 0600 and created
+ * verifiable after a rotation. With `publishAheadMs` (config keys.publish_ahead), a key only signs once
+ * its file is that old: published first, so verifiers that cache the JWKS (the SDK: 10 min) know it
+ * before the first token it signs, as SPIRE prepares its next key ahead of activating it. Every replica
+ * switches at the same instant (the file's mtime plus the delay), without a reload. A missing or empty directory gets one fresh key, written 0600 and created
  * atomically (link(2) of a finished temp file), so replicas sharing the directory sign alike and a restart
  * never invalidates live tokens.
  */
@@ -55,22 +58,49 @@ export function generateKey(alg: SigningAlg): KeyObject {
   }
 }
 
+export interface KeyringOptions {
+  /** How long a new key is published before it signs (ms; default 0). */
+  publishAheadMs?: number;
+  /** The current time (ms); default Date.now. */
+  now?: () => number;
+}
+
 export class Keyring {
+  private signer!: SigningKey;
+  /** When a published key that does not sign yet starts to (Infinity: none waits). */
+  private switchAt = Infinity;
+
   private constructor(
     readonly dir: string,
     readonly alg: SigningAlg,
     private keys: SigningKey[],
-    private signer: SigningKey,
-  ) {}
+    private readonly opts: Required<KeyringOptions>,
+  ) {
+    this.pick();
+  }
 
-  static async open(dir: string, alg: SigningAlg): Promise<Keyring> {
-    const { keys, signer } = await loadDir(dir, alg);
-    return new Keyring(dir, alg, keys, signer);
+  static async open(dir: string, alg: SigningAlg, opts: KeyringOptions = {}): Promise<Keyring> {
+    const keys = await loadDir(dir, alg);
+    return new Keyring(dir, alg, keys, { publishAheadMs: opts.publishAheadMs ?? 0, now: opts.now ?? Date.now });
   }
 
   /** The key that signs new tokens. */
   get signing(): SigningKey {
+    if (this.opts.now() >= this.switchAt) this.pick();
     return this.signer;
+  }
+
+  /** The published keys that do not sign yet, each with the instant it will (ms). */
+  pending(): Array<{ key: SigningKey; signsFrom: number }> {
+    const now = this.opts.now();
+    return this.keys.filter((k) => signsFrom(k, this.opts.publishAheadMs) > now && algsFor(k.privateKey).includes(this.alg)).map((key) => ({ key, signsFrom: signsFrom(key, this.opts.publishAheadMs) }));
+  }
+
+  private pick(): void {
+    const now = this.opts.now();
+    this.signer = pickSigner(this.keys, this.alg, now, this.opts.publishAheadMs)!;
+    // the next instant a newer key becomes eligible
+    this.switchAt = Math.min(Infinity, ...this.pending().filter((p) => p.key.mtimeMs >= this.signer.mtimeMs).map((p) => p.signsFrom));
   }
 
   byKid(kid: string): SigningKey | undefined {
@@ -84,27 +114,32 @@ export class Keyring {
 
   /** Re-reads the directory (after a rotation); keeps the old state if the directory became unusable. */
   async reload(): Promise<void> {
-    const { keys, signer } = await loadDir(this.dir, this.alg);
-    this.keys = keys;
-    this.signer = signer;
+    this.keys = await loadDir(this.dir, this.alg);
+    this.pick();
   }
 }
 
-async function loadDir(dir: string, alg: SigningAlg): Promise<{ keys: SigningKey[]; signer: SigningKey }> {
+async function loadDir(dir: string, alg: SigningAlg): Promise<SigningKey[]> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let keys = await readKeyDir(dir, alg);
-  if (!pickSigner(keys, alg)) {
+  if (!pickSigner(keys, alg, Date.now(), 0)) {
     writeKeyFile(dir, alg, { shared: true });
     keys = await readKeyDir(dir, alg);
   }
-  const signer = pickSigner(keys, alg);
-  if (!signer) throw new KeyringError(`${dir}: no key usable for ${alg}`);
-  return { keys, signer };
+  if (!pickSigner(keys, alg, Date.now(), 0)) throw new KeyringError(`${dir}: no key usable for ${alg}`);
+  return keys;
 }
 
-/** The newest key fitting `alg` (mtime, then file name, so every replica makes the same choice). */
-export function pickSigner(keys: SigningKey[], alg: SigningAlg): SigningKey | undefined {
-  return keys.filter((k) => algsFor(k.privateKey).includes(alg)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1))[0];
+const signsFrom = (k: SigningKey, aheadMs: number) => k.mtimeMs + aheadMs;
+
+/**
+ * The newest key fitting `alg` that has been published `aheadMs` by `now` (mtime, then file name, so
+ * every replica makes the same choice); when none has (every key is new: a first start, or a rotation
+ * soon after it), the oldest, the one published longest.
+ */
+export function pickSigner(keys: SigningKey[], alg: SigningAlg, now: number, aheadMs: number): SigningKey | undefined {
+  const fit = keys.filter((k) => algsFor(k.privateKey).includes(alg)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1));
+  return fit.find((k) => signsFrom(k, aheadMs) <= now) ?? fit.at(-1);
 }
 
 /**

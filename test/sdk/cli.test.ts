@@ -3,7 +3,7 @@
  * against a real broker (real Redis), checking output and exit codes (0 ok, 1 refused/inactive, 2 usage).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -239,6 +239,24 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(human.out).toMatch(new RegExp(`^\\* ${r.kid}\\s+EC P-256 .*\\(signs\\)$`, 'm'));
     expect(human.out).toContain(`  ${before.keys[0].kid}`);
     expect((await mayfly(['keys', 'rotate', '--dir', dir, '--alg', 'HS256'])).code).toBe(2);
+  });
+
+  it('keys rotate with keys.publish_ahead in the config: the new key is published, and says from when it signs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-cli-keys-'));
+    cpSync(b.running.broker.config.keysDir, dir, { recursive: true });
+    const cfg = join(dir, 'mayfly.yaml');
+    writeFileSync(cfg, `issuer: https://m.example\ntrust_domain: example.com\nstore: memory\nkeys: {dir: ${JSON.stringify(dir)}, publish_ahead: 10m}\n`);
+    const before = Date.now();
+    const rotated = await mayfly(['keys', 'rotate', '--config', cfg, '--json']);
+    expect(rotated.code, rotated.err).toBe(0);
+    const r = JSON.parse(rotated.out);
+    const from = Date.parse(r.signs_from);
+    expect(from).toBeGreaterThanOrEqual(before + 600_000 - 2000);
+    expect(from).toBeLessThanOrEqual(Date.now() + 600_000);
+    const list = JSON.parse((await mayfly(['keys', '--config', cfg, '--json'])).out).keys as Array<{ kid: string; signing: boolean; signs_from?: string }>;
+    expect(list.find((k) => k.kid === r.kid)).toMatchObject({ signing: false, signs_from: r.signs_from });
+    expect(list.filter((k) => k.signing)).toHaveLength(1);
+    expect((await mayfly(['keys', '--config', cfg])).out).toMatch(new RegExp(`^  ${r.kid}.*\\(published; signs from ${r.signs_from}\\)$`, 'm'));
   });
 
   it('join-token create without a SPIFFE ID is a usage error (exit 2); an unreachable broker is a configuration error', async () => {

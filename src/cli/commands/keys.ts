@@ -19,9 +19,10 @@ const HELP = `usage: mayfly keys [list] [--dir DIR | --config FILE] [--alg ALG] 
        mayfly keys rotate [--dir DIR | --config FILE] [--alg ALG] [--json]
 
 The broker's signing keys (keys.dir). list shows every key with its kid (RFC 7638 thumbprint), type and
-age, and which one signs new tokens. rotate writes a new private key (PKCS#8 PEM, mode 0600) that will
-sign once the broker re-reads the directory (kill -HUP <pid>, or a restart); older keys stay published
-so tokens they signed remain verifiable until you delete them.
+age, and which one signs new tokens. rotate writes a new private key (PKCS#8 PEM, mode 0600) that the
+broker publishes once it re-reads the directory (kill -HUP <pid>, or a restart) and signs with then, or,
+with keys.publish_ahead in the config, that long after the key was written (verifiers caching the JWKS
+learn it first); older keys stay published so tokens they signed remain verifiable until you delete them.
 
 options:
   --dir DIR       the key directory (default: keys.dir of the config)
@@ -41,13 +42,15 @@ interface KeyInfo {
   file: string;
   modified: string;
   signing: boolean;
+  /** A newer key published ahead (keys.publish_ahead): when it starts to sign. */
+  signs_from?: string;
 }
 
 const typeOf = (k: KeyObject) =>
   k.asymmetricKeyType === 'ec' ? `EC ${k.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'P-256' : k.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : k.asymmetricKeyDetails?.namedCurve}` : k.asymmetricKeyType === 'rsa' ? `RSA ${k.asymmetricKeyDetails?.modulusLength}` : String(k.asymmetricKeyType);
 
 /** Reads the directory without changing it (Keyring.open would create a key in an empty one). */
-export async function listKeys(dir: string, alg: SigningAlg): Promise<KeyInfo[]> {
+export async function listKeys(dir: string, alg: SigningAlg, aheadMs = 0): Promise<KeyInfo[]> {
   if (!existsSync(dir)) return [];
   let keys;
   try {
@@ -55,7 +58,8 @@ export async function listKeys(dir: string, alg: SigningAlg): Promise<KeyInfo[]>
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const signer = pickSigner(keys, alg);
+  const now = Date.now();
+  const signer = pickSigner(keys, alg, now, aheadMs);
   return keys.map((k) => ({
     kid: k.kid,
     type: typeOf(k.privateKey),
@@ -63,14 +67,20 @@ export async function listKeys(dir: string, alg: SigningAlg): Promise<KeyInfo[]>
     file: k.file,
     modified: new Date(k.mtimeMs).toISOString(),
     signing: k === signer,
+    // published, and newer than the one signing: it takes over at this instant (keys.publish_ahead)
+    ...(k !== signer && signer && k.mtimeMs > signer.mtimeMs && algsFor(k.privateKey).includes(alg) ? { signs_from: new Date(k.mtimeMs + aheadMs).toISOString() } : {}),
   }));
 }
 
-function target(values: { dir?: string; config?: string; alg?: string }, io: Io): { dir: string; alg: SigningAlg } {
+function target(values: { dir?: string; config?: string; alg?: string }, io: Io): { dir: string; alg: SigningAlg; aheadMs: number } {
   if (values.alg !== undefined && !ALGS.includes(values.alg as SigningAlg)) throw new UsageError(`--alg: one of ${ALGS.join(', ')}`);
   const cfgFile = values.config ?? (values.dir ? undefined : (io.env.MAYFLY_CONFIG ?? (existsSync(configPath({})) ? configPath({}) : undefined)));
   const cfg = cfgFile ? loadConfigFile(cfgFile) : undefined;
-  return { dir: resolve(values.dir ?? cfg?.keysDir ?? '.mayfly/keys'), alg: (values.alg as SigningAlg | undefined) ?? cfg?.tokens.alg ?? 'ES256' };
+  return {
+    dir: resolve(values.dir ?? cfg?.keysDir ?? '.mayfly/keys'),
+    alg: (values.alg as SigningAlg | undefined) ?? cfg?.tokens.alg ?? 'ES256',
+    aheadMs: cfg?.keysPublishAheadMs ?? 0,
+  };
 }
 
 export async function run(args: string[], io: Io): Promise<number> {
@@ -91,23 +101,33 @@ export async function run(args: string[], io: Io): Promise<number> {
     io.out(HELP);
     return EXIT.ok;
   }
-  const { dir, alg } = target(values, io);
+  const { dir, alg, aheadMs } = target(values, io);
   if (sub === 'rotate') {
     const file = writeKeyFile(dir, alg);
-    // the broker's own reader must accept the directory and pick the new key to sign
-    const ring = await Keyring.open(dir, alg);
-    if (ring.signing.file !== file) throw new UsageError(`${file} written, but ${ring.signing.file} would still sign (its mtime is newer?)`);
-    const k = { kid: ring.signing.kid, alg, file, published: ring.jwks().keys.length };
+    // the broker's own reader must accept the directory and pick the new key to sign (now, or once published ahead)
+    const ring = await Keyring.open(dir, alg, { publishAheadMs: aheadMs });
+    const neu = ring.signing.file === file ? ring.signing : ring.pending().find((p) => p.key.file === file)?.key;
+    if (!neu) throw new UsageError(`${file} written, but ${ring.signing.file} would still sign (its mtime is newer?)`);
+    const signsFrom = new Date(neu.mtimeMs + aheadMs).toISOString();
+    const k = { kid: neu.kid, alg, file, published: ring.jwks().keys.length, signs_from: signsFrom };
     if (values.json) printJson(io, k);
-    else io.out(`new ${alg} key ${k.kid}\n  ${file}\nit signs once the broker re-reads ${dir} (kill -HUP <broker pid>, or restart); ${k.published} keys published`);
+    else
+      io.out(
+        `new ${alg} key ${k.kid}\n  ${file}\nthe broker publishes it once it re-reads ${dir} (kill -HUP <broker pid>, or restart)` +
+          (aheadMs > 0 ? ` and signs with it from ${signsFrom} (keys.publish_ahead)` : ', and signs with it at once') +
+          `; ${k.published} keys published`,
+      );
     return EXIT.ok;
   }
-  const list = await listKeys(dir, alg);
+  const list = await listKeys(dir, alg, aheadMs);
   if (values.json) printJson(io, { dir, alg, keys: list });
   else if (!list.length) io.out(`no keys in ${dir} (the broker generates one at its first start)`);
   else {
     io.out(`${dir} (tokens.alg ${alg})`);
-    for (const k of list) io.out(`${k.signing ? '* ' : '  '}${k.kid}  ${k.type.padEnd(9)} ${k.modified}  ${k.file.slice(dir.length + 1)}${k.signing ? '  (signs)' : k.algs.includes(alg) ? '' : `  (not ${alg}: published only)`}`);
+    for (const k of list)
+      io.out(
+        `${k.signing ? '* ' : '  '}${k.kid}  ${k.type.padEnd(9)} ${k.modified}  ${k.file.slice(dir.length + 1)}${k.signing ? '  (signs)' : k.signs_from ? `  (published; signs from ${k.signs_from})` : k.algs.includes(alg) ? '' : `  (not ${alg}: published only)`}`,
+      );
   }
   return EXIT.ok;
 }
