@@ -92,6 +92,7 @@ export class Keyring {
 
   /** The published keys that do not sign yet, each with the instant it will (ms). */
   pending(): Array<{ key: SigningKey; signsFrom: number }> {
+    if (this.opts.publishAheadMs <= 0) return [];
     const now = this.opts.now();
     return this.keys.filter((k) => signsFrom(k, this.opts.publishAheadMs) > now && algsFor(k.privateKey).includes(this.alg)).map((key) => ({ key, signsFrom: signsFrom(key, this.opts.publishAheadMs) }));
   }
@@ -99,8 +100,8 @@ export class Keyring {
   private pick(): void {
     const now = this.opts.now();
     this.signer = pickSigner(this.keys, this.alg, now, this.opts.publishAheadMs)!;
-    // the next instant a newer key becomes eligible
-    this.switchAt = Math.min(Infinity, ...this.pending().filter((p) => p.key.mtimeMs >= this.signer.mtimeMs).map((p) => p.signsFrom));
+    // the next instant a newer key becomes eligible (never, without a delay)
+    this.switchAt = this.opts.publishAheadMs <= 0 ? Infinity : Math.min(Infinity, ...this.pending().filter((p) => p.key.mtimeMs >= this.signer.mtimeMs).map((p) => p.signsFrom));
   }
 
   byKid(kid: string): SigningKey | undefined {
@@ -139,6 +140,8 @@ const signsFrom = (k: SigningKey, aheadMs: number) => k.mtimeMs + aheadMs;
  */
 export function pickSigner(keys: SigningKey[], alg: SigningAlg, now: number, aheadMs: number): SigningKey | undefined {
   const fit = keys.filter((k) => algsFor(k.privateKey).includes(alg)).sort((a, b) => b.mtimeMs - a.mtimeMs || (a.file < b.file ? 1 : -1));
+  // without a delay, time plays no part (a file stamped ahead of this host's clock signs too)
+  if (aheadMs <= 0) return fit[0];
   return fit.find((k) => signsFrom(k, aheadMs) <= now) ?? fit.at(-1);
 }
 
