@@ -162,14 +162,18 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
       const streams = await Promise.all(Array.from({ length: 30 }, () => openSse(`${b.url}/v1/revocations/stream`, basic())));
       const snaps = await Promise.all(streams.map((s) => s.next()));
       for (const s of streams) s.close();
-      expect(new Set(snaps.map((m) => m!.data)).size).toBe(1);
-      // a shared snapshot may be up to a second old: with what follows its cursor, it holds everything
-      const { events, cursor } = JSON.parse(snaps[0]!.data);
-      const rest = (await feed(`?since=${cursor}`)).body.events;
-      const principals = new Set([...events, ...rest].filter((e: { type: string }) => e.type === 'principal.revoked').map((e: { principal: string }) => e.principal));
-      for (let i = 0; i < 20; i++) expect(principals.has(`user:crowd-${i}@example.com`)).toBe(true);
-      // not one per stream: once per second of connecting (one on a quiet machine, a few on a loaded one)
+      // streams connecting in the same second get the same snapshot, as one string (on a loaded machine
+      // the 30 connections may span a second boundary: one snapshot per read, never one per stream)
+      const distinct = [...new Set(snaps.map((m) => m!.data))];
+      expect(distinct.length).toBeLessThanOrEqual(windowReads);
       expect(windowReads).toBeLessThan(10);
+      // a shared snapshot may be up to a second old: with what follows its cursor, it holds everything
+      for (const data of distinct) {
+        const { events, cursor } = JSON.parse(data);
+        const rest = (await feed(`?since=${cursor}`)).body.events;
+        const principals = new Set([...events, ...rest].filter((e: { type: string }) => e.type === 'principal.revoked').map((e: { principal: string }) => e.principal));
+        for (let i = 0; i < 20; i++) expect(principals.has(`user:crowd-${i}@example.com`)).toBe(true);
+      }
     } finally {
       store.readRevocations = read;
     }
