@@ -159,6 +159,18 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
   return { spiffeId: spiffe[0]!, serial: serialOf(cert.leaf) };
 }
 
+/**
+ * The serial of `cert` when it is one of this broker's certificates for `taskId` (a token bound to it,
+ * whatever attested the token, is then revoked with it); null otherwise. Never throws.
+ */
+export function ownTaskCertificateSerial(b: Broker, cert: PresentedCertificate, taskId: string, now: number): string | null {
+  try {
+    return chained(cert, b.caAnchors, now) && taskIdOf(cert.leaf) === taskId ? serialOf(cert.leaf) : null;
+  } catch {
+    return null;
+  }
+}
+
 export function loadCertificateAttestors(configs: readonly CertificateAttestorConfig[]): CertificateAttestor[] {
   return configs.map((c) => new CertificateAttestor(c));
 }

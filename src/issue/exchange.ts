@@ -26,6 +26,11 @@ export interface ExchangeRequest {
   cnf?: Confirmation;
   /** RFC 8693 §4.4: only these actors (SPIFFE IDs or `/*` prefixes) may receive it by delegation. */
   mayAct?: string[];
+  /**
+   * The serial of the task's own certificate the token is bound to (cnf x5t#S256) when another proof
+   * attested it (a JWT over mTLS): revoking that certificate revokes the token too.
+   */
+  boundCertificateSerial?: string;
 }
 
 export interface ExchangeResult {
@@ -92,7 +97,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
       aud: draft.audiences,
       ...bindingAudit(req.cnf),
     },
-    identity.certificateSerial,
+    identity.certificateSerial ?? req.boundCertificateSerial,
   );
 }
 
@@ -127,8 +132,8 @@ const REFUSED_RECORD: Record<string, string> = {
 
 /**
  * Check-and-record in the task (refused once it is closed), sign, audit the grant. `attestedBy`: the
- * serial of the task's own certificate whose presentation attested the token, which revoking that
- * certificate revokes too (refused when it already was).
+ * serial of the task's own certificate whose presentation attested the token (or that it is bound to),
+ * which revoking that certificate revokes too (refused when it already was).
  */
 export async function recordAndSign(
   b: Broker,

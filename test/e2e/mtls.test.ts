@@ -161,7 +161,10 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const t = await open();
     const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
     const serial = new X509Certificate(own.cert).serialNumber.toLowerCase();
-    const attested = [(await byCertificate(own, t)).body.access_token as string, (await byCertificate(own, t, { scope: 'read' })).body.access_token as string];
+    // two it attested, and one a JWT attested over mTLS with it presented: bound to it
+    const boundByJwt = await call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: t }), client: own });
+    expect(decodeJwt(boundByJwt.body.access_token).cnf).toEqual({ 'x5t#S256': thumbprint(own.cert) });
+    const attested = [(await byCertificate(own, t)).body.access_token as string, (await byCertificate(own, t, { scope: 'read' })).body.access_token as string, boundByJwt.body.access_token as string];
     const byJwt = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: t }));
     expect(byJwt.status, byJwt.text).toBe(200);
     for (const tok of attested) expect((await introspect(tok)).body.active).toBe(true);
@@ -176,6 +179,10 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const after = await byCertificate(own, t);
     expect(after.status).toBe(400);
     expect(after.body.error_description).toMatch(/revoked/);
+    // nor is a token bound to it granted any more, whatever attests it
+    const boundAfter = await call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: t }), client: own });
+    expect(boundAfter.status, boundAfter.text).toBe(400);
+    expect(boundAfter.body.error_description).toMatch(/certificate presented was revoked/);
 
     expect((await revoke()).status).toBe(200);
     const audit = await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) });

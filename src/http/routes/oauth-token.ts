@@ -22,7 +22,7 @@ import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { isJoinToken, JOIN_TOKEN_TYPE, joinTokenHash } from '../../attest/join-token.js';
 import { TASK_ID } from '../../tasks/tasks.js';
-import { CERTIFICATE_TOKEN_TYPE } from '../../attest/client-certificate.js';
+import { CERTIFICATE_TOKEN_TYPE, ownTaskCertificateSerial, type PresentedCertificate } from '../../attest/client-certificate.js';
 import type { Confirmation } from '../../issue/access-token.js';
 import { clientCertificate } from '../client-certificate.js';
 import { sendError } from '../errors.js';
@@ -69,6 +69,12 @@ interface Presented {
  * certificate that does not match) records its denial and spends the join token here. With DPoP nonces
  * required, every answer carries the next one (RFC 9449 §8.2), refusals too.
  */
+/** The serial of the task's own certificate a token is bound to (exchange.ts boundCertificateSerial). */
+function boundTo(b: Broker, cert: PresentedCertificate, taskId: string, now: number): { boundCertificateSerial?: string } {
+  const serial = ownTaskCertificateSerial(b, cert, taskId, now);
+  return serial === null ? {} : { boundCertificateSerial: serial };
+}
+
 export function tokenRoute(app: Hono, b: Broker): void {
   app.post('/oauth/token', async (c) => {
     const seen: Presented = { exchanging: false, joinTokens: [] };
@@ -151,7 +157,13 @@ async function tokenExchange(b: Broker, c: Context, seen: Presented): Promise<Re
   seen.exchanging = true;
   const r = delegation
     ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })
-    : await exchangeToken(b, { subjectToken: proof(subjectToken), taskId: taskId!, ...grants });
+    : await exchangeToken(b, {
+        subjectToken: proof(subjectToken),
+        taskId: taskId!,
+        ...grants,
+        // bound to one of the task's own certificates: revoked with it, whatever attested it
+        ...(cert && !jkt && !byCertificate ? boundTo(b, cert, taskId!, now) : {}),
+      });
   return c.json(
     {
       access_token: r.accessToken,
