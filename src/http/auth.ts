@@ -132,6 +132,9 @@ async function orchestratorBy(b: Broker, c: Context, proof: string | PresentedCe
   try {
     identity = await attestOrRefuse(b, proof, 'orchestrator', { path: c.req.path });
   } catch (e) {
+    // one of this broker's access tokens: a caller it knows, without the role (an agent's token)
+    if (typeof proof === 'string' && b.accessTokens.verify(proof, b.clock.now()).ok)
+      throw new MayflyError('access_denied', 'an access token is no orchestrator attestation (or operator token)', { reason: 'not_orchestrator' });
     throw asCallerError(e, proof, 'orchestrator');
   }
   const identityState = await b.store.identityState(identity.spiffeId);

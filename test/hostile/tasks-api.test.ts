@@ -282,6 +282,17 @@ describe('credentials at POST /v1/tasks', () => {
       await refusedRaw(JSON.stringify(WIDE_TASK), { ...JSON_CT, authorization: value }, 401, 'invalid_token');
     });
   }
+  it("one of the broker's access tokens is a caller it knows without the role: 403 access_denied at every task call", async () => {
+    const task = (await postJson(tasksUrl(), WIDE_TASK, OP())).body.task_id as string;
+    const form = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: await h.b.attest('agent-b'), subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', task_id: task });
+    const access = (await http(`${h.b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() })).body.access_token as string;
+    expect(access).toBeTruthy();
+    await refusedRaw(JSON.stringify(WIDE_TASK), { ...JSON_CT, ...bearer(access) }, 403, 'access_denied');
+    expectError(await http(`${h.b.url}/v1/tasks`, { headers: bearer(access) }), 403, 'access_denied');
+    expectError(await http(`${h.b.url}/v1/tasks/${task}`, { headers: bearer(access) }), 403, 'access_denied');
+    expectError(await http(`${h.b.url}/v1/tasks/${task}/close`, { method: 'POST', headers: bearer(access) }), 403, 'access_denied');
+    expect((await http(`${h.b.url}/v1/tasks/${task}`, { headers: OP() })).body.state).toBe('open');
+  });
   it('a lower-case scheme and extra spaces are tolerated (control)', async () => {
     const r = await raw(h.b.url, { path: '/v1/tasks', body: JSON.stringify(WIDE_TASK), headers: { ...JSON_CT, authorization: `bearer   ${OPERATOR.token}` } });
     expect(r.status, r.text).toBe(201);
