@@ -68,6 +68,9 @@ export async function lockIdentity(b: Broker, id: string, by: string) {
 export async function unlockIdentity(b: Broker, id: string, by: string) {
   requireSpiffeId(id);
   const now = b.clock.now();
+  // not locked: nothing to lift, nothing to tell (no event, no audit entry), the same answer
+  const before = await b.store.identityState(id);
+  if (!before.locked) return { spiffe_id: id, locked: false, revoked_before: iso(before.revokedBefore) };
   const s = await b.store.unlockIdentity(id, now, now + b.config.tokens.maxTtlMs + 60_000);
   await publishRevocation(b, 'identity.unlocked', { identity: id, revoked_before: s.revokedBefore });
   b.audit.record('identity.unlocked', { identity: id, by });

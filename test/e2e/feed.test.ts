@@ -90,6 +90,21 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
     expect(mine).toEqual(['certificate.revoked', 'task.closed', 'token.revoked']);
   });
 
+  it('unlocking an identity that is not locked changes nothing: no event, no audit entry', async () => {
+    const start = (await feed()).body.cursor;
+    const who = id('agent/never-locked');
+    const r = await a.lock(who, 'DELETE');
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ spiffe_id: who, locked: false, revoked_before: null });
+    await a.lock(who);
+    await a.lock(who, 'DELETE');
+    await a.lock(who, 'DELETE'); // already unlocked
+    const types = ((await feed(`?since=${start}`)).body.events as Array<{ type: string; identity?: string }>).filter((e) => e.identity === who).map((e) => e.type);
+    expect(types).toEqual(['identity.locked', 'identity.unlocked']);
+    const audit = (await http(`${b.url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; identity?: string }>;
+    expect(audit.filter((e) => e.identity === who).map((e) => e.type)).toEqual(['identity.locked', 'identity.unlocked']);
+  });
+
   it('pages with limit and more', async () => {
     const start = (await feed()).body.cursor;
     for (let i = 0; i < 3; i++) await a.revokePrincipal(`user:p${i}@example.com`);
