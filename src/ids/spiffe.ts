@@ -41,3 +41,10 @@ export function matchesAgentPattern(pattern: string, id: string): boolean {
   if (pattern.endsWith('/*')) return id.startsWith(pattern.slice(0, -1)) && id.length > pattern.length - 1;
   return pattern === id;
 }
+
+/** Is every ID matched by `inner` also matched by `outer`? (`a/b/*` is within `a/*`; an exact ID within a pattern that matches it) */
+export function patternWithin(inner: string, outer: string): boolean {
+  if (!inner.endsWith('/*')) return matchesAgentPattern(outer, inner);
+  if (!outer.endsWith('/*')) return false;
+  return inner.slice(0, -1).startsWith(outer.slice(0, -1));
+}

@@ -18,7 +18,7 @@ import { checkToken } from '../revoke/introspect.js';
 import { attestOrRefuse, bindingAudit, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import { mayActPatterns, type AccessTokenClaims } from './access-token.js';
-import { matchesAgentPattern } from '../ids/spiffe.js';
+import { patternWithin } from '../ids/spiffe.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 export interface DelegationRequest extends Omit<ExchangeRequest, 'subjectToken' | 'taskId'> {
@@ -54,7 +54,7 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
 
   // RFC 8693 §4.4: the child names who may act with it next; never more than the parent allows
   const parentMayAct = mayActPatterns(p.may_act);
-  if (req.mayAct && parentMayAct && !req.mayAct.every((m) => parentMayAct.some((q) => q === m || (!m.endsWith('/*') && matchesAgentPattern(q, m)))))
+  if (req.mayAct && parentMayAct && !req.mayAct.every((m) => parentMayAct.some((q) => patternWithin(m, q))))
     return deny('invalid_request', 'may_act_widened', 'may_act may only narrow the subject token\'s may_act');
   const childMayAct = req.mayAct ?? parentMayAct;
   const ctx = await issuanceContext(b, actor, p.task_id, {

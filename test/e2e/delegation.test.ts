@@ -82,6 +82,17 @@ describe.each(STORES)('delegation (%s)', (store) => {
     expect(bad.body.error).toBe('invalid_request');
   });
 
+  it('may_act narrows by prefix too: agent/* may become agent/b, agent/b/*, never agent/* of another path', async () => {
+    const t = await task();
+    const parent = await tokenOf('agent-a', t, { may_act: id('agent/*') });
+    expect((await delegate(parent, 'agent-b', { may_act: id('agent/b/*') })).status).toBe(200);
+    expect((await delegate(parent, 'agent-b', { may_act: id('agent/b') })).status).toBe(200);
+    const elsewhere = await delegate(parent, 'agent-b', { may_act: id('other/*') });
+    expect(elsewhere.status).toBe(400);
+    expect(elsewhere.body.error_description).toMatch(/may only narrow/);
+    expect((await delegate(parent, 'agent-b', { may_act: id('agentx/*') })).status).toBe(400);
+  });
+
   it('refuses to exceed the parent: scope, tool, audience', async () => {
     const t = await task();
     const parent = await tokenOf('agent-a', t);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { narrow } from '../../src/policy/rule.js';
 import { decideExchange } from '../../src/policy/exchange.js';
 import { decideTaskOpen } from '../../src/policy/task-open.js';
-import { patternWithin } from '../../src/policy/rules/agents-within-registration.js';
+import { patternWithin } from '../../src/ids/spiffe.js';
 import type { ExchangeContext } from '../../src/policy/exchange-context.js';
 import type { Registration } from '../../src/config/config.js';
 import type { TaskRecord } from '../../src/store/store.js';

@@ -1,13 +1,6 @@
 import { refuse, type Rule } from '../rule.js';
-import { matchesAgentPattern } from '../../ids/spiffe.js';
+import { patternWithin } from '../../ids/spiffe.js';
 import type { TaskOpenContext } from '../task-context.js';
-
-/** Is every ID matched by `inner` also matched by `outer`? */
-export function patternWithin(inner: string, outer: string): boolean {
-  if (!inner.endsWith('/*')) return matchesAgentPattern(outer, inner);
-  if (!outer.endsWith('/*')) return false;
-  return inner.slice(0, -1).startsWith(outer.slice(0, -1));
-}
 
 /** An orchestrator whose registration lists `agents` may name only agents under those patterns. */
 export const agentsWithinRegistration: Rule<TaskOpenContext, unknown> = (ctx) => {
