@@ -178,9 +178,10 @@ describe.each(STORES)('revocation feed (%s)', (store) => {
       const snaps = await Promise.all(streams.map((s) => s.next()));
       for (const s of streams) s.close();
       // streams connecting in the same second get the same snapshot, as one string (on a loaded machine
-      // the 30 connections may span a second boundary: one snapshot per read, never one per stream)
+      // the 30 connections may span a second boundary: one snapshot per read, plus perhaps one shared
+      // from just before; never one per stream)
       const distinct = [...new Set(snaps.map((m) => m!.data))];
-      expect(distinct.length).toBeLessThanOrEqual(windowReads);
+      expect(distinct.length).toBeLessThanOrEqual(windowReads + 1);
       expect(windowReads).toBeLessThan(10);
       // a shared snapshot may be up to a second old: with what follows its cursor, it holds everything
       for (const data of distinct) {

@@ -21,6 +21,8 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   let buf = '';
   const queue: SseMessage[] = [];
   let ended = false;
+  // a read left pending by a call that timed out is the next call's: its chunk is never dropped
+  let pending: ReturnType<typeof reader.read> | undefined;
   const conn: SseConnection = {
     status: res.status,
     comments: 0,
@@ -32,8 +34,12 @@ export async function openSse(url: string, headers: Record<string, string> = {})
         if (ended) return null;
         const left = deadline - Date.now();
         if (left <= 0) throw new Error('no SSE message in time');
-        const chunk = await Promise.race([reader.read(), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), left))]);
+        pending ??= reader.read();
+        let timer: NodeJS.Timeout | undefined;
+        const chunk = await Promise.race([pending, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), left)))]);
+        clearTimeout(timer);
         if (chunk === 'timeout') continue;
+        pending = undefined;
         if (chunk.done) {
           ended = true;
           continue;
