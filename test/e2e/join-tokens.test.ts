@@ -93,6 +93,12 @@ describe.each(STORES)('join tokens (%s)', (store) => {
     expect((await create({ spiffe_id: id('nobody') })).status).toBe(400);
     expect((await create({ spiffe_id: JOINER, ttl: '25h' })).status).toBe(400);
     expect((await create({ spiffe_id: JOINER, ttl: 'soon' })).status).toBe(400);
+    for (const ttl of [0, -5, 1.5, 86_401, '60', true]) expect((await create({ spiffe_id: JOINER, ttl })).status, String(ttl)).toBe(400);
+    // whole seconds as a number, as POST /v1/tasks takes them
+    const secs = await create({ spiffe_id: JOINER, ttl: 90 });
+    expect(secs.status, secs.text).toBe(201);
+    expect(Date.parse(secs.body.expires_at) - b.clock.now()).toBeGreaterThan(80_000);
+    expect(Date.parse(secs.body.expires_at) - b.clock.now()).toBeLessThanOrEqual(90_000);
     expect((await create({ spiffe_id: JOINER, extra: 1 })).status).toBe(400);
     expect((await create({})).status).toBe(400);
     const audit = JSON.stringify((await http(`${b.url}/v1/audit?limit=200`, { headers: bearer(OPERATOR.token) })).body);

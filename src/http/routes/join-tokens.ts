@@ -23,8 +23,10 @@ export function joinTokenRoutes(app: Hono, b: Broker): void {
     const spiffeId = body.spiffe_id;
     let ttlMs = DEFAULT_TTL_MS;
     if (body.ttl !== undefined) {
-      const d = typeof body.ttl === 'string' ? parseDuration(body.ttl) : null;
-      if (d === null || d <= 0) throw bad('ttl: a duration such as "10m"');
+      // a duration string, or whole seconds as a number (as POST /v1/tasks takes it)
+      const d =
+        typeof body.ttl === 'string' ? parseDuration(body.ttl) : typeof body.ttl === 'number' && Number.isSafeInteger(body.ttl) ? body.ttl * 1000 : null;
+      if (d === null || d <= 0) throw bad('ttl: a duration such as "10m", or whole seconds');
       if (d > MAX_TTL_MS) throw bad('ttl: at most 24h');
       ttlMs = d;
     }
