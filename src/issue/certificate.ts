@@ -90,6 +90,10 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     }
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
+    // a renewal over mTLS: revoked with the certificate that asked for it, refused if that one already was
+    const parent = identity.certificateSerial;
+    if (parent !== undefined && !(await linkRenewal(b, record, parent)))
+      return deny(new MayflyError('invalid_request', 'the client certificate presented was revoked', { reason: 'certificate_revoked' }));
     return signRecorded(b, { record, serial, parsed, ...(identity.certificateSerial ? { attestedBy: identity.certificateSerial } : {}) }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
@@ -147,6 +151,19 @@ async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }
     spiffe_id: r.agent,
     task_id: r.taskId,
   };
+}
+
+/** Links a renewal to the certificate that attested it (store.ts linkRenewal); withdraws it when refused or unanswered. */
+async function linkRenewal(b: Broker, rec: CertificateRecord, parent: string): Promise<boolean> {
+  let linked;
+  try {
+    linked = await b.store.linkRenewal(rec.taskId, parent, rec.serial, rec.notAfter, rec.issuedAt);
+  } catch (e) {
+    void withdraw(b, rec);
+    throw e;
+  }
+  if (!linked) await withdraw(b, rec);
+  return linked;
 }
 
 /**

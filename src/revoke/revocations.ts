@@ -137,8 +137,12 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
   return { principal, revoked: true, revoked_before: new Date(before).toISOString() };
 }
 
-/** Revokes one certificate by serial (until it expires): listed in the CRL, `revoked` over OCSP. */
-export async function revokeCertificateSerial(b: Broker, serial: string, by: string) {
+/**
+ * Revokes one certificate by serial (until it expires): listed in the CRL, `revoked` over OCSP; with
+ * it the tokens it attested or that are bound to it, and the certificates it renewed over mTLS (each
+ * in turn with theirs). `cause`: the renewing certificate whose revocation this follows from.
+ */
+export async function revokeCertificateSerial(b: Broker, serial: string, by: string, cause?: { attested_by: string }) {
   const rec = await b.store.getCertificate(serial);
   if (!rec) throw new MayflyError('not_found', 'unknown certificate serial', { reason: 'serial_unknown' });
   const now = b.clock.now();
@@ -156,10 +160,12 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
     const task = await b.taskCache.get(b.store, rec.taskId);
     if (await b.store.revokeCertificate(rec, now, task?.expiresAt)) {
       b.crl.refresh();
-      b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by });
+      b.audit.record('certificate.revoked', { serial, task_id: rec.taskId, agent: rec.agent, by, ...(cause ? { reason: 'attesting_certificate_revoked', ...cause } : {}) });
     }
   }
   await revokeAttestedTokens(b, rec, now, by);
+  // a renewal of a compromised certificate is the compromise's too
+  for (const child of await b.store.renewals(rec.taskId, serial, now)) await revokeCertificateSerial(b, child, by, { attested_by: serial });
   // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
   const st = await certificateStatus(b, serial);
   return { serial, status: 'revoked' as const, revoked_at: new Date(st.status === 'revoked' ? st.revokedAt : now).toISOString() };

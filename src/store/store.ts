@@ -386,6 +386,14 @@ export interface Store {
    * will ever attest: one recorded after the revocation is refused.
    */
   attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]>;
+  /**
+   * Records that the task's certificate `parent` attested the renewal `child` (issued over mTLS with
+   * it), until the child's notAfter, so revoking the parent revokes the child (`renewals`). False, and
+   * nothing recorded, when the parent was revoked by serial already: the child must then be withdrawn.
+   */
+  linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean>;
+  /** The unexpired certificates `parent` attested (linkRenewal); read after revoking it, it lists them all. */
+  renewals(taskId: string, parent: string, now: number): Promise<string[]>;
   /** Serials revoked one by one and not yet expired. */
   revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>>;
   /** Marks a task, identity or principal whose certificates the CRL must list, until `until`. */

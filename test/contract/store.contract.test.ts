@@ -560,6 +560,22 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.recordIssuance({ ...token('j-att-4', t0 + 3 * MIN), attestedBy: '0d02' }, t0 + 3000)).toBe('ok');
     });
 
+    it('lists the renewals a certificate attested, and refuses one once it was revoked by serial', async () => {
+      const t = await newTask();
+      const c = (serial: string, notAfter: number) => ({ serial, taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter });
+      for (const x of [c('0e10', t0 + 5 * MIN), c('0e11', t0 + 5 * MIN), c('0e12', t0 + MIN)]) expect(await store.recordCertificate(x, t0)).toBe('ok');
+      expect(await store.linkRenewal(t.id, '0e10', '0e11', t0 + 5 * MIN, t0)).toBe(true);
+      expect(await store.linkRenewal(t.id, '0e10', '0e12', t0 + MIN, t0)).toBe(true);
+      await store.recordIssuance({ taskId: t.id, jti: 'j-ren', agent: AGENT_A, exp: t0 + 2 * MIN, iat: t0, attestedBy: '0e10' }, t0);
+      expect((await store.renewals(t.id, '0e10', t0)).sort()).toEqual(['0e11', '0e12']);
+      expect(await store.renewals(t.id, '0e10', t0 + 2 * MIN)).toEqual(['0e11']); // 0e12 has expired
+      expect((await store.attestedTokens(t.id, '0e10', t0)).map((a) => a.jti)).toEqual(['j-ren']); // renewals are not tokens
+      expect(await store.renewals(t.id, '0e11', t0)).toEqual([]);
+      expect(await store.revokeCertificate(c('0e10', t0 + 5 * MIN), t0 + 1000)).toBe(true);
+      expect(await store.linkRenewal(t.id, '0e10', '0e13', t0 + 5 * MIN, t0 + 2000)).toBe(false);
+      expect((await store.renewals(t.id, '0e10', t0 + 2000)).sort()).toEqual(['0e11', '0e12']);
+    });
+
     it("keeps each serial's slot as its 20 bytes, big-endian and left-padded, whatever its length", async () => {
       const t = await newTask();
       const serials = ['1', 'abc', '7f'.repeat(8), 'ff'.repeat(20), '00ff00ff00ff00ff00ff00ff00ff00ff00ff00fe', '0123456789abcdefABCDEF0'];

@@ -199,6 +199,65 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     );
   });
 
+  it('revoking a certificate revokes the renewals it asked for over mTLS, down the chain, with their tokens', async () => {
+    const t = await open();
+    const first = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const renew = async (by: Pair): Promise<Pair & { serial: string }> => {
+      const k = newKeyAndCsr();
+      const r = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: by });
+      expect(r.status, r.text).toBe(201);
+      return { cert: r.body.certificate as string, key: k.keyPem, serial: r.body.serial as string };
+    };
+    const second = await renew(first);
+    const third = await renew(second);
+    const byThird = (await byCertificate(third, t)).body.access_token as string;
+    // another certificate of the agent, by JWT: not a renewal of the first
+    const sibling = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toLowerCase();
+    const status = async (serial: string) => (await call(`${url}/v1/certificates/${serial}`)).body.status as string;
+
+    const r = await call(`${url}/v1/certificates/${serialOf(first.cert)}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+    expect(r.status, r.text).toBe(200);
+    expect(await status(second.serial)).toBe('revoked');
+    expect(await status(third.serial)).toBe('revoked');
+    expect(await status(serialOf(sibling.cert))).toBe('good');
+    expect((await introspect(byThird)).body).toEqual({ active: false });
+    // a renewal asked for with a revoked certificate is refused, and nothing stays good
+    const k = newKeyAndCsr();
+    const late = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: third });
+    expect(late.status).toBe(401);
+    const audit = (await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<Record<string, string>>;
+    const cascaded = audit.filter((e) => e.type === 'certificate.revoked' && e.task_id === t && e.reason === 'attesting_certificate_revoked');
+    expect(cascaded.map((e) => [e.serial, e.attested_by])).toEqual([
+      [second.serial, serialOf(first.cert)],
+      [third.serial, second.serial],
+    ]);
+  });
+
+  it('a renewal racing the revocation of the certificate asking for it is withdrawn, never good', async () => {
+    const t = await open();
+    const parent = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const parentSerial = new X509Certificate(parent.cert).serialNumber.toLowerCase();
+    const store = b.running.broker.store;
+    const real = store.linkRenewal.bind(store);
+    // the parent is revoked after its attestation was checked, before the renewal is linked to it
+    store.linkRenewal = async (...args) => {
+      await call(`${url}/v1/certificates/${parentSerial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+      return real(...args);
+    };
+    try {
+      const k = newKeyAndCsr();
+      const r = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: parent });
+      expect(r.status).toBe(400);
+      expect(r.body.error_description).toMatch(/certificate presented was revoked/);
+      expect(r.body.certificate).toBeUndefined();
+    } finally {
+      store.linkRenewal = real;
+    }
+    const listed = (await call(`${url}/v1/tasks/${t}/certificates`, { headers: bearer(OPERATOR.token) })).body.certificates as Array<{ serial: string; status: string }>;
+    expect(listed.map((c) => c.status).sort()).toEqual(['revoked', 'revoked']); // the parent, and the withdrawn renewal
+  });
+
   it('closing the task ends its certificate as an attestation too', async () => {
     const t = await open();
     const own = await svidByJwt(call, url, t, await b.attest('agent-b'));

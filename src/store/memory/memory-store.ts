@@ -50,6 +50,8 @@ interface TaskEntry {
   expiries: Map<string, number>;
   /** certificate serial -> the tokens it attested: mirrors the Redis attested-tokens zsets. */
   attested: Map<string, AttestedToken[]>;
+  /** certificate serial -> the certificates it renewed (serial -> notAfter): mirrors their `cert:` members there. */
+  renewals: Map<string, Map<string, number>>;
 }
 
 interface IdentEntry {
@@ -165,7 +167,7 @@ export class MemoryStore implements Store {
 
   async createTask(task: TaskRecord, purgeAt: number): Promise<void> {
     this.open();
-    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), revokedCerts: new Set(), byAgent: new Map(), expiries: new Map(), attested: new Map() });
+    this.tasks.set(task.id, { rec: copy(task), purgeAt, issued: 0, creds: new Map(), certs: new Map(), revokedCerts: new Set(), byAgent: new Map(), expiries: new Map(), attested: new Map(), renewals: new Map() });
   }
 
   async listTasks(now: number, offset: number, limit: number): Promise<{ ids: string[]; total: number }> {
@@ -436,6 +438,22 @@ export class MemoryStore implements Store {
   async attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]> {
     this.open();
     return (this.task(taskId)?.attested.get(serial) ?? []).filter((a) => a.exp > now).map((a) => ({ ...a }));
+  }
+
+  async linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean> {
+    this.open();
+    const t = this.task(taskId);
+    if (!t) return true; // purged: nothing to link, nothing revoked
+    if (t.revokedCerts.has(parent)) return false;
+    const m = t.renewals.get(parent) ?? new Map<string, number>();
+    for (const [c, exp] of m) if (exp <= now) m.delete(c);
+    t.renewals.set(parent, m.set(child, childNotAfter));
+    return true;
+  }
+
+  async renewals(taskId: string, parent: string, now: number): Promise<string[]> {
+    this.open();
+    return [...(this.task(taskId)?.renewals.get(parent) ?? [])].filter(([, exp]) => exp > now).map(([c]) => c);
   }
 
   async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {

@@ -84,6 +84,8 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
+/** The prefix of a renewal among the members of a certificate's attested zset (LINK_RENEWAL). */
+const RENEWAL = 'cert:';
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed', 'certificate_revoked']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
 function issuanceOutcome(out: unknown): IssuanceOutcome {
@@ -176,7 +178,7 @@ export class RedisStore implements Store {
   private revokedCertsKey(id: string): string {
     return `${this.taskKey(id)}:rcerts`;
   }
-  /** The tokens the task's certificate `serial` attested (`jti|iat` -> exp). */
+  /** What the task's certificate `serial` attested: tokens (`jti|iat` -> exp) and renewals (`cert:<serial>` -> notAfter). */
   private attestedKey(id: string, serial: string): string {
     return `${this.taskKey(id)}:att:${serial}`;
   }
@@ -665,10 +667,21 @@ export class RedisStore implements Store {
     const out: AttestedToken[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const m = flat[i]!;
+      if (m.startsWith(RENEWAL)) continue; // a certificate it renewed (renewals)
       const bar = m.lastIndexOf('|');
       out.push({ jti: m.slice(0, bar), iat: Number(m.slice(bar + 1)), exp: Number(flat[i + 1]) });
     }
     return out;
+  }
+
+  async linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean> {
+    const out = await this.cmd((r) => r.mfLinkRenewal(this.revokedCertsKey(taskId), this.attestedKey(taskId, parent), this.taskKey(taskId), parent, child, childNotAfter, now));
+    return out === 1;
+  }
+
+  async renewals(taskId: string, parent: string, now: number): Promise<string[]> {
+    const members = await this.cmd((r) => r.zrangebyscore(this.attestedKey(taskId, parent), `(${now}`, '+inf'));
+    return members.filter((m) => m.startsWith(RENEWAL)).map((m) => m.slice(RENEWAL.length));
   }
 
   /** One round trip (a CRL build waits on it); the expired ones are then pruned, when there are any. */

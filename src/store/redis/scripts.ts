@@ -387,6 +387,23 @@ index_add(KEYS[3], ARGV[3], ARGV[2], ARGV[4])
 return v
 `;
 
+/**
+ * A renewal attested by the task's certificate ARGV[1] (store.ts linkRenewal): refused (0) once that
+ * certificate is in the task's revoked certificates, else listed beside the tokens it attested as
+ * `cert:<child>` -> the child's notAfter (1). KEYS: the task's revoked certificates, the parent's
+ * attested zset, the task hash. ARGV: parent serial, child serial, child notAfter, now.
+ */
+export const LINK_RENEWAL = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], 'cert:' .. ARGV[2])
+if redis.call('PTTL', KEYS[2]) == -1 then
+  local purge = redis.call('HGET', KEYS[3], 'purge_at')
+  if purge then redis.call('PEXPIREAT', KEYS[2], purge) end
+end
+return 1
+`;
+
 export const SCRIPTS = {
   mfHsetnxIfExists: { lua: HSETNX_IF_EXISTS, numberOfKeys: 1 },
   mfGetOrClaimCrl: { lua: GET_OR_CLAIM_CRL, numberOfKeys: 2 },
@@ -398,6 +415,7 @@ export const SCRIPTS = {
   mfAppendFeedOnce: { lua: APPEND_FEED_ONCE, numberOfKeys: 2 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordAttestedIssuance: { lua: RECORD_ATTESTED_ISSUANCE, numberOfKeys: 6 },
+  mfLinkRenewal: { lua: LINK_RENEWAL, numberOfKeys: 3 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
   mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 10 },
   mfRevokeTaskCertificate: { lua: REVOKE_TASK_CERTIFICATE, numberOfKeys: 4 },
