@@ -234,8 +234,8 @@ describe('who may open, see and close tasks', () => {
       expectError(await h.a.close(task, await h.b.attest('agent-b')), 403, 'access_denied');
       expect((await h.a.introspect(token)).body.active).toBe(true);
     });
-    it('its own access token cannot close it (401)', async () => {
-      expectError(await h.a.close(task, token), 401, 'invalid_token');
+    it('its own access token cannot close it (403: a token of this broker, not an orchestrator attestation)', async () => {
+      expectError(await h.a.close(task, token), 403, 'access_denied');
       expect((await h.a.introspect(token)).body.active).toBe(true);
     });
   });
