@@ -6,11 +6,20 @@
  * req/s, and the server's and Redis's CPU per request, because on this shared machine one round's
  * throughput swings more than most single changes move it (see README, Benchmarks).
  *
- *   options: --variants JSON (default: none vs --max-semi-space-size=32)  --rounds N  --duration S  --pool N
+ * With --baseline-rev REV, one more broker runs REV's src/ (checked out in a temporary git worktree,
+ * compiled the same way) with no flags, so a code change is measured against the code before it in the
+ * same interleaved rounds.
+ *
+ *   options: --variants JSON (default: none vs --max-semi-space-size=32; with --baseline-rev: {"current": []})
+ *            --baseline-rev REV  --rounds N  --duration S  --pool N
  */
-import { dirname, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileBroker } from './lib/build-broker.js';
 import { intOption, prepareBench, runBench, started } from './lib/setup.js';
 import { MayflyClient } from './lib/mayfly-client.js';
 import { runRounds, type ScenarioDef } from './lib/rounds.js';
@@ -22,9 +31,10 @@ import { certificateRequest } from './certs/mayfly-certs.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m: string) => process.stderr.write(`[bench:certs-ab] ${m}\n`);
 const { values: args } = parseArgs({
-  options: { variants: { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, pool: { type: 'string' } },
+  options: { variants: { type: 'string' }, 'baseline-rev': { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, pool: { type: 'string' } },
 });
-const variants = JSON.parse(args.variants ?? '{"default":[],"semi-space-32":["--max-semi-space-size=32"]}') as Record<string, string[]>;
+const BASE_REV = args['baseline-rev'];
+const variants = JSON.parse(args.variants ?? (BASE_REV ? '{"current":[]}' : '{"default":[],"semi-space-32":["--max-semi-space-size=32"]}')) as Record<string, string[]>;
 if (typeof variants !== 'object' || variants === null || !Object.values(variants).every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))
   throw new Error('--variants: a JSON object of name -> array of Node flags');
 const ROUNDS = intOption(args.rounds, 4, 20);
@@ -38,8 +48,19 @@ await runBench('bench:certs-ab', async (cleanup) => {
   const { dir, entry, redis, keys, jwksPath, orchJwt, agentJwt } = await prepareBench(cleanup, { root: ROOT, tmpPrefix: 'mayfly-bench-ab-', tsx: false, log });
   log(`generating ${POOL} P-256 CSRs`);
   const pool = makeCsrPool(POOL);
+  const runs: Array<{ name: string; entry: string; nodeFlags: string[] }> = Object.entries(variants).map(([name, nodeFlags]) => ({ name, entry, nodeFlags }));
+  if (BASE_REV) {
+    const tree = join(tmpdir(), `mayfly-ab-base-${process.pid}`);
+    execFileSync('git', ['worktree', 'add', '--detach', tree, BASE_REV], { cwd: ROOT, stdio: 'ignore' });
+    cleanup.defer('baseline worktree', () => void execFileSync('git', ['worktree', 'remove', '--force', tree], { cwd: ROOT, stdio: 'ignore' }));
+    symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
+    log(`compiling ${BASE_REV}'s src/ as the baseline`);
+    const base = compileBroker(ROOT, cleanup, tree, `.broker-base-${process.pid}`);
+    runs.unshift({ name: `baseline@${BASE_REV}`, entry: base.entry, nodeFlags: [] });
+    variants[`baseline@${BASE_REV}`] = [];
+  }
   const defs: ScenarioDef[] = [];
-  for (const [name, nodeFlags] of Object.entries(variants)) {
+  for (const { name, entry, nodeFlags } of runs) {
     const m = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: `${keys.prefix}${defs.length}:`, jwksPath, certificates: true, workers: 2, nodeFlags }), cleanup, log);
     const client = new MayflyClient(m.baseUrl, orchJwt, agentJwt);
     defs.push({ name, baseUrl: m.baseUrl, serverPid: m.child.pid, prepare: async () => ({ request: certificateRequest(agentJwt, await client.openTask(), pool) }) });

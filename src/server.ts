@@ -1,7 +1,8 @@
 /**
  * Assembling and running a broker: config -> store, keys, attestors, audit -> hono app -> HTTP server.
  */
-import { serve, type ServerType } from '@hono/node-server';
+import { getRequestListener, type ServerType } from '@hono/node-server';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config.js';
 import type { Broker } from './broker.js';
@@ -31,6 +32,7 @@ import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { answerClientErrors } from './http/client-errors.js';
+import { withFastPath } from './http/fast-path.js';
 import { ConfigError } from './config/load.js';
 
 export interface BuildOptions {
@@ -165,18 +167,12 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   try {
     const t = config.listen.tls;
     tls = t ? await fromConfig('listen.tls', () => tlsOptions(broker, t)) : undefined;
+    // the hono app behind the one route node:http answers directly (http/fast-path.ts)
+    const listener = withFastPath(broker, getRequestListener(app.fetch, { hostname: config.listen.host }));
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve(
-        {
-          fetch: app.fetch,
-          port: config.listen.port,
-          hostname: config.listen.host,
-          ...(tls ? { createServer: createHttpsServer } : {}),
-          serverOptions: { ...tls, ...SLOW_CLIENTS },
-        },
-        () => resolve(s),
-      );
+      const s = tls ? createHttpsServer({ ...tls, ...SLOW_CLIENTS }, listener) : createHttpServer(SLOW_CLIENTS, listener);
       s.once('error', reject);
+      s.listen(config.listen.port, config.listen.host, () => resolve(s));
     });
   } catch (e) {
     // not listening (a TLS key that does not open, a port in use): let go of what was opened

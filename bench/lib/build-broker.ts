@@ -17,16 +17,20 @@ export interface BrokerBuild {
   typeErrors: boolean;
 }
 
-export function compileBroker(root: string, cleanup: Cleanup): BrokerBuild {
-  const rel = join('bench', 'results', `.broker-build-${process.pid}`);
+/**
+ * `srcRoot`: where tsconfig.build.json and src/ are read from (default `root`; the A/B bench passes a
+ * git worktree of another revision). The output always lands under `root`, whose node_modules it uses.
+ */
+export function compileBroker(root: string, cleanup: Cleanup, srcRoot = root, name = `.broker-build-${process.pid}`): BrokerBuild {
+  const rel = join('bench', 'results', name);
   const out = join(root, rel);
   cleanup.defer('compiled broker', () => rmSync(out, { recursive: true, force: true }));
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', out], {
-    cwd: root,
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(srcRoot, 'tsconfig.build.json'), '--outDir', out], {
+    cwd: srcRoot,
     encoding: 'utf8',
     timeout: 120_000,
   });
-  spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--copy-to', join(out, 'native')], { cwd: root, stdio: 'inherit', timeout: 180_000 });
+  spawnSync(process.execPath, [join(srcRoot, 'scripts', 'build-native.mjs'), '--copy-to', join(out, 'native')], { cwd: srcRoot, stdio: 'inherit', timeout: 180_000 });
   const entry = join(rel, 'cli', 'main.js');
   if (!existsSync(join(root, entry))) throw new Error(`compiling src/ failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
   return { entry, typeErrors: r.status !== 0 };

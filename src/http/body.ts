@@ -23,13 +23,19 @@ function utf8Declared(c: Context): boolean {
   return true;
 }
 
-async function text(c: Context): Promise<string> {
-  const buf = await c.req.arrayBuffer();
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body's bytes as UTF-8 text; 400 when they are not. */
+export function decodeUtf8(buf: ArrayBuffer | Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return utf8.decode(buf);
   } catch {
     throw bad('request body is not valid UTF-8');
   }
+}
+
+async function text(c: Context): Promise<string> {
+  return decodeUtf8(await c.req.arrayBuffer());
 }
 
 export type Form = Map<string, string[]>;
@@ -65,7 +71,11 @@ export async function readJson(c: Context, only?: readonly string[]): Promise<Re
     throw new MayflyError('unsupported_media_type', 'request body must be application/json', { reason: 'bad_media_type' });
   // JSON is UTF-8 (RFC 8259 §8.1): a body declared otherwise would be misread
   if (!utf8Declared(c)) throw new MayflyError('unsupported_media_type', 'request body must be UTF-8 JSON', { reason: 'bad_media_type' });
-  const t = await text(c);
+  return parseJsonObject(await text(c), only);
+}
+
+/** One JSON object, each member name once; with `only`, any other top-level field is refused by name. */
+export function parseJsonObject(t: string, only?: readonly string[]): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(t);

@@ -27,30 +27,47 @@ export function errorBody(code: string, description: string) {
  * refused (an operator's Bearer token is offered there too); else Bearer, with an RFC 6750 §3.1 code
  * (a refused credential is invalid_token), and no code at all when none was presented.
  */
-function challenge(c: Context, e: MayflyError): string {
-  if (c.req.path.startsWith('/oauth/')) return 'Basic realm="mayfly"';
+function challenge(path: string, e: MayflyError): string {
+  if (path.startsWith('/oauth/')) return 'Basic realm="mayfly"';
   if (e.code === 'invalid_client') return 'Basic realm="mayfly", Bearer realm="mayfly"';
   if (e.reason === 'no_credentials') return 'Bearer realm="mayfly"';
   return `Bearer realm="mayfly", error="${e.code === 'invalid_request' ? 'invalid_request' : 'invalid_token'}"`;
 }
 
-export function sendError(c: Context, e: MayflyError): Response {
+/** An error answer: its status, headers and standard body, whichever HTTP path sends it. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: ReturnType<typeof errorBody>;
+}
+
+export function errorAnswer(path: string, e: MayflyError): ErrorAnswer {
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  if (e.status === 401) headers['WWW-Authenticate'] = challenge(c, e);
+  if (e.status === 401) headers['WWW-Authenticate'] = challenge(path, e);
   if (e.status === 503) headers['Retry-After'] = '1';
-  return c.json(errorBody(e.code, e.message), e.status as ContentfulStatusCode, headers);
+  return { status: e.status, headers, body: errorBody(e.code, e.message) };
+}
+
+/** Anything thrown while answering `path`, as an answer (logged when it is not the caller's error). */
+export function answerFor(path: string, err: unknown, log: Logger): ErrorAnswer {
+  if (err instanceof MayflyError) return errorAnswer(path, err);
+  const e = err as NodeJS.ErrnoException;
+  // the client closed its connection before its request had arrived: nobody reads the answer, and it
+  // is not the broker's error (never an error-level line any client can write at will)
+  if (e.message === 'aborted' || e.code === 'ECONNRESET') {
+    log.info({ path }, 'client went away before its request arrived');
+    return { status: 400, headers: { 'Cache-Control': 'no-store' }, body: errorBody('invalid_request', 'request aborted by the client') };
+  }
+  log.error({ err: { message: e.message, stack: e.stack }, path }, 'unhandled error');
+  return { status: 500, headers: { 'Cache-Control': 'no-store' }, body: errorBody('server_error', 'internal error') };
+}
+
+const send = (c: Context, a: ErrorAnswer): Response => c.json(a.body, a.status as ContentfulStatusCode, a.headers);
+
+export function sendError(c: Context, e: MayflyError): Response {
+  return send(c, errorAnswer(c.req.path, e));
 }
 
 export function onError(log: Logger) {
-  return (err: Error, c: Context): Response => {
-    if (err instanceof MayflyError) return sendError(c, err);
-    // the client closed its connection before its request had arrived: nobody reads the answer, and it
-    // is not the broker's error (never an error-level line any client can write at will)
-    if (err.message === 'aborted' || (err as NodeJS.ErrnoException).code === 'ECONNRESET') {
-      log.info({ path: c.req.path }, 'client went away before its request arrived');
-      return c.json(errorBody('invalid_request', 'request aborted by the client'), 400, { 'Cache-Control': 'no-store' });
-    }
-    log.error({ err: { message: err.message, stack: err.stack }, path: c.req.path }, 'unhandled error');
-    return c.json(errorBody('server_error', 'internal error'), 500, { 'Cache-Control': 'no-store' });
-  };
+  return (err: Error, c: Context): Response => send(c, answerFor(c.req.path, err, log));
 }

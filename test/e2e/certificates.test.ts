@@ -52,6 +52,47 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
   const ocsp = async (cert: string) =>
     (await promisify(execFile)('openssl', ['ocsp', '-issuer', bundle, '-CAfile', bundle, '-cert', cert, '-url', `${b.url}/v1/ca/ocsp`, '-no_nonce'], { timeout: 10_000 })).stdout;
 
+  it('answers alike whether node:http takes the request directly (application/json) or the hono app does (a charset parameter)', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const closed = (await a.openTask(WIDE_TASK)).body.task_id;
+    await a.close(closed);
+    const agent = await b.attest('agent-b');
+    const good = JSON.stringify({ task_id: task, csr: csr(`same-${store}`).pem });
+    const cases: Array<[string, Record<string, string>, string]> = [
+      ['issued', bearer(agent), good],
+      ['not JSON', bearer(agent), '{"task_id":'],
+      ['an array', bearer(agent), '[]'],
+      ['a duplicate key', bearer(agent), `{"task_id":"${task}","task_id":"${task}","csr":"x"}`],
+      ['an unknown field', bearer(agent), JSON.stringify({ task_id: task, csr: 'x', extra: 1 })],
+      ['no csr', bearer(agent), JSON.stringify({ task_id: task })],
+      ['a malformed task id', bearer(agent), JSON.stringify({ task_id: '../x', csr: 'x' })],
+      ['a closed task', bearer(agent), JSON.stringify({ task_id: closed, csr: csr(`closed-${store}`).pem })],
+      ['garbage PEM', bearer(agent), JSON.stringify({ task_id: task, csr: 'not a csr' })],
+      ['a garbage attestation', bearer('garbage'), good],
+      ['a malformed Bearer', { authorization: 'Bearer a b' }, good],
+      ['an orchestrator', bearer(await b.attest('orch')), good],
+      ['invalid UTF-8', bearer(agent), '{"task_id":"\xff"}'],
+    ];
+    for (const [label, auth, body] of cases) {
+      const [fast, viaHono] = await Promise.all(
+        ['application/json', 'application/json; charset=utf-8'].map((ct) =>
+          http(`${b.url}/v1/certificates`, { method: 'POST', headers: { ...auth, 'content-type': ct }, body: label === 'invalid UTF-8' ? Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) : body }),
+        ),
+      );
+      const shape = (r: Awaited<ReturnType<typeof http>>) => ({
+        status: r.status,
+        type: r.headers.get('content-type'),
+        cache: r.headers.get('cache-control'),
+        nosniff: r.headers.get('x-content-type-options'),
+        challenge: r.headers.get('www-authenticate'),
+        keys: Object.keys(r.body ?? {}).sort(),
+        error: r.body?.error,
+        description: r.body?.error_description,
+      });
+      expect(shape(fast!), label).toEqual(shape(viaHono!));
+    }
+  });
+
   it('issues a SPIFFE X509-SVID that openssl verifies, deciding its content itself', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const r = await request(task, csr(`a-${store}`).pem);

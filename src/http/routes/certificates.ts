@@ -29,6 +29,11 @@ function proofOf(b: Broker, c: Context): string | PresentedCertificate {
     const cert = clientCertificate(b, c);
     if (cert) return cert;
   }
+  return bearerProof(h);
+}
+
+/** The attestation of an `Authorization: Bearer` header. */
+export function bearerProof(h: string | undefined): string {
   const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h ?? '');
   if (!m) throw new MayflyError('invalid_token', 'bearer attestation token (or, over mTLS, a client certificate) required', { reason: 'no_credentials' });
   return m[1]!;
@@ -49,10 +54,26 @@ async function readRequest(c: Context): Promise<{ taskId: string; csr: string | 
     });
   // one place for the task: a query parameter beside the JSON body could name another one
   if (inQuery.length > 0) throw bad('with a JSON body, task_id goes in the body only');
-  const body = await readJson(c, ['task_id', 'csr']);
+  return jsonRequest(await readJson(c, CERTIFICATE_FIELDS));
+}
+
+export const CERTIFICATE_FIELDS = ['task_id', 'csr'] as const;
+
+/** The JSON form's fields ({task_id, csr}), checked. */
+export function jsonRequest(body: Record<string, unknown>): { taskId: string; csr: string } {
   if (typeof body.task_id !== 'string' || body.task_id === '') throw bad('task_id: a string is required');
   if (typeof body.csr !== 'string' || body.csr === '') throw bad('csr: a PEM certificate request is required');
   return { taskId: body.task_id, csr: body.csr };
+}
+
+/** Issues on a request read: the task id's shape, then issuance, its refusals as the caller's errors. */
+export async function certificateFor(b: Broker, proof: string | PresentedCertificate, taskId: string, csr: string | Uint8Array) {
+  if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
+  try {
+    return await issueSvid(b, proof, taskId, csr);
+  } catch (e) {
+    throw asCallerError(e, proof, 'agent');
+  }
 }
 
 /** The serial in the URL, in any common hex spelling (upper case, `:`-separated, leading zero bytes). */
@@ -67,14 +88,7 @@ export function certificateRoutes(app: Hono, b: Broker): void {
   app.post('/v1/certificates', async (c) => {
     const proof = proofOf(b, c);
     const { taskId, csr } = await readRequest(c);
-    if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
-    let out;
-    try {
-      out = await issueSvid(b, proof, taskId, csr);
-    } catch (e) {
-      throw asCallerError(e, proof, 'agent');
-    }
-    return c.json(out, 201, { 'Cache-Control': 'no-store' });
+    return c.json(await certificateFor(b, proof, taskId, csr), 201, { 'Cache-Control': 'no-store' });
   });
 
   app.get('/v1/certificates/:serial', async (c) => {
