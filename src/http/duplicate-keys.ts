@@ -16,18 +16,19 @@ export function duplicateKey(text: string): string | undefined {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const start = i;
-      let escaped = false;
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) {
-          escaped = true;
-          i++; // the escaped character, whatever it is, does not end the string
-        } else if (d === 0x22) break;
+      // the closing quote: the next one not escaped (an odd run of backslashes before it), found by
+      // indexOf rather than a loop over every character (a PEM value is hundreds of them)
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i < 0) return undefined; // (not valid JSON: JSON.parse refused it already)
+        let k = i - 1;
+        while (text.charCodeAt(k) === 0x5c /* \ */) k--;
+        if ((i - 1 - k) % 2 === 0) break;
       }
       const names = stack[stack.length - 1];
       if (expectName && names) {
         const raw = text.slice(start, i + 1);
-        const name = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        const name = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
         if (names.has(name)) return name;
         names.add(name);
         expectName = false;
