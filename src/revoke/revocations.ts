@@ -5,7 +5,7 @@
 import { certificateStatus } from '../ca/status.js';
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
-import { isSpiffeId } from '../ids/spiffe.js';
+import { parseSpiffeId } from '../ids/spiffe.js';
 import { isPrincipal } from '../ids/tokens.js';
 import { publishRevocation } from '../feed/publish.js';
 import type { CertificateRecord } from '../store/store.js';
@@ -48,14 +48,18 @@ async function revokeAttestedTokens(b: Broker, rec: CertificateRecord, now: numb
   await Promise.all(tokens.map((t) => revokeRecorded(b, { ...t, taskId: rec.taskId, agent: rec.agent }, now, by, { reason: 'certificate_revoked', serial: rec.serial })));
 }
 
-function requireSpiffeId(id: string): void {
-  if (!isSpiffeId(id)) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
+/** A SPIFFE ID of this broker's trust domain (no other can hold its credentials: a lock of one would change nothing). */
+function requireSpiffeId(b: Broker, id: string): void {
+  const parsed = parseSpiffeId(id);
+  if (!parsed) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
+  if (parsed.trustDomain !== b.config.trustDomain)
+    throw new MayflyError('invalid_request', `not of this broker's trust domain (${b.config.trustDomain}): it holds no credential here`, { reason: 'foreign_trust_domain' });
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 export async function lockIdentity(b: Broker, id: string, by: string) {
-  requireSpiffeId(id);
+  requireSpiffeId(b, id);
   const now = b.clock.now();
   await publishRevocation(b, 'identity.locked', { identity: id, revoked_before: now });
   await b.store.addCrlScope('identity', id, now + b.config.tokens.maxTtlMs + 60_000);
@@ -66,7 +70,7 @@ export async function lockIdentity(b: Broker, id: string, by: string) {
 }
 
 export async function unlockIdentity(b: Broker, id: string, by: string) {
-  requireSpiffeId(id);
+  requireSpiffeId(b, id);
   const now = b.clock.now();
   // not locked: nothing to lift, nothing to tell (no event, no audit entry), the same answer
   const before = await b.store.identityState(id);
@@ -82,7 +86,7 @@ export async function unlockIdentity(b: Broker, id: string, by: string) {
  * expire first, each with its task, principal and status). Its tokens, task by task: GET /v1/tasks?agent=.
  */
 export async function identityStatus(b: Broker, id: string) {
-  requireSpiffeId(id);
+  requireSpiffeId(b, id);
   const now = b.clock.now();
   const [s, held] = await Promise.all([b.store.identityState(id), b.store.holderCertificates('identity', id, Infinity, now)]);
   const shown = [...held].sort((x, y) => x.notAfter - y.notAfter).slice(0, 100);

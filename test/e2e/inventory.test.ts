@@ -135,4 +135,21 @@ describe.each(STORES)('inventory (%s)', (store) => {
     expect((await http(`${b.url}/v1/certificates/${serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) })).status).toBe(200);
     expect((await view()).certificates[0].status).toBe('revoked');
   });
+
+  it('an identity of another trust domain holds nothing here: locking, unlocking or showing it is 400, as is a may_act naming one', async () => {
+    const foreign = encodeURIComponent('spiffe://elsewhere.example/agent/a');
+    for (const method of ['POST', 'DELETE']) {
+      const r = await http(`${b.url}/v1/identities/${foreign}/lock`, { method, headers: bearer(OPERATOR.token) });
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.error_description).toMatch(/trust domain/);
+    }
+    expect((await http(`${b.url}/v1/identities/${foreign}`, { headers: bearer(OPERATOR.token) })).status).toBe(400);
+    expect((await http(`${b.url}/v1/identities`, { headers: bearer(OPERATOR.token) })).body.locked.map((l: { spiffe_id: string }) => l.spiffe_id)).not.toContain('spiffe://elsewhere.example/agent/a');
+    for (const mayAct of ['spiffe://elsewhere.example/agent/b', 'spiffe://elsewhere.example/agents/*']) {
+      const r = await a.exchange(await b.attest('agent-a'), plain, { may_act: mayAct });
+      expect(r.status, mayAct).toBe(400);
+      expect(r.body.error_description).toMatch(/trust domain/);
+    }
+  });
+
 });
