@@ -10,7 +10,8 @@
  *   use): restarting would only repeat the failure;
  * - replaces a worker that dies later, after a delay that doubles while replacements keep dying young
  *   (1 s to 30 s), like a process supervisor;
- * - forwards SIGTERM/SIGINT (each worker drains and closes its store) and SIGHUP (reload signing keys).
+ * - forwards SIGTERM/SIGINT (each worker drains and closes its store) and SIGHUP (reload signing keys),
+ *   and sends SIGHUP to the others when a replacement worker listens (it read the key directory anew).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config/config.js';
@@ -55,6 +56,12 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
 
+  // only to workers that listen: one still starting has no handler yet (SIGHUP would end it), and
+  // reads the key directory as it starts anyway
+  const reloadKeys = (which: (w: Worker) => boolean) => {
+    for (const w of Object.values(cluster.workers ?? {})) if (w && listening.has(w.id) && !w.isDead() && which(w)) w.process.kill('SIGHUP');
+  };
+
   const fork = (): Worker => {
     const w = cluster.fork();
     started.set(w.id, Date.now());
@@ -64,6 +71,10 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
       if (!announced && listening.size === count) {
         announced = true;
         log.info({ url: m.url, workers: count, pid: process.pid }, 'mayfly workers listening');
+      } else if (announced) {
+        // a replacement read the key directory as it is now (a key rotated since, without SIGHUP):
+        // the others re-read it too, so every worker publishes and signs with the same keys
+        reloadKeys((other) => other.id !== w.id);
       }
     });
     return w;
@@ -112,11 +123,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
       log.info({ sig }, 'shutting down workers');
       stopAll(0);
     });
-  // only to workers that listen: one still starting has no handler yet (SIGHUP would end it), and
-  // reads the key directory as it starts anyway
-  process.on('SIGHUP', () => {
-    for (const w of Object.values(cluster.workers ?? {})) if (w && listening.has(w.id) && !w.isDead()) w.process.kill('SIGHUP');
-  });
+  process.on('SIGHUP', () => reloadKeys(() => true));
 
   for (let i = 0; i < count; i++) fork();
   return done;

@@ -5,6 +5,7 @@
  * is replaced; SIGTERM stops everything with exit code 0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -139,7 +140,10 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
     }
   });
 
-  it('replaces a worker that dies, and keeps serving meanwhile', async () => {
+  it('replaces a worker that dies, and keeps serving meanwhile; every worker then publishes the keys the replacement read', async () => {
+    // a key rotated without SIGHUP: only a worker that reads the directory anew knows it
+    const rotated = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' });
+    writeFileSync(join(dir, 'keys', 'zz-rotated.pem'), rotated, { mode: 0o600 });
     const before = childrenOf(child.pid!);
     process.kill(before[0]!, 'SIGKILL');
     const after = await until('a replacement worker', () => {
@@ -150,6 +154,11 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
     await until('the replacement to listen', () => (out.match(/"msg":"mayfly listening"/g) ?? []).length >= 3);
     for (let i = 0; i < 4; i++) expect((await once(`${url}/readyz`, 'GET', {})).status).toBe(200);
     expect(out).toContain('a worker exited; replacing it');
+    await until('the survivor to reload its keys', () => out.includes('signing keys reloaded'));
+    const jwks = await Promise.all(Array.from({ length: 6 }, () => once(`${url}/.well-known/jwks.json`, 'GET', {})));
+    const sets = new Set(jwks.map((j) => (j.body.keys as Array<{ kid: string }>).map((k) => k.kid).sort().join(',')));
+    expect(sets.size).toBe(1);
+    expect(jwks[0]!.body.keys).toHaveLength(2);
   });
 
   it('stops every worker on SIGTERM and exits 0', async () => {
