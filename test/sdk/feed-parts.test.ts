@@ -137,6 +137,31 @@ describe('StreamFeed against a misbehaving server', () => {
     f.close();
   });
 
+  it('a stream the broker ends with an error (its store lost, silent since) is current only up to its last heartbeat', async () => {
+    let end: () => void = () => undefined;
+    const ended = new Promise<void>((r) => (end = r));
+    const url = await serve((_req, res, n) => {
+      sse(res);
+      if (n > 0) return res.end(); // (later reconnections: nothing)
+      snapshot(res, '5-0');
+      res.write(': hb\n\n');
+      // silence, then the broker's error event when it notices its store is gone
+      void ended.then(() => res.end(`event: error\ndata: {"error":"temporarily_unavailable","error_description":"credential store unreachable"}\n\n`));
+    });
+    let t = 1_000_000;
+    const { f } = feed(url, { now: () => t }, 60_000);
+    f.start();
+    await f.whenSynced();
+    await eventually(() => f.isFresh(t, 3000), (x) => x, 3000);
+    t += 2500; // silent for 2.5 s, then the error
+    end();
+    await eventually(() => f.status().lastError ?? '', (e) => /ended by the broker/.test(e), 3000);
+    expect(f.isFresh(t, 3000)).toBe(true); // 2.5 s after the last heartbeat
+    t += 501;
+    expect(f.isFresh(t, 3000)).toBe(false); // 3 s after it: the error did not count as a sign of life
+    f.close();
+  });
+
   it('resuming from a cursor, the mirror counts as current only from the heartbeat after the replay', async () => {
     let release: () => void = () => undefined;
     const replay = new Promise<void>((r) => (release = r));

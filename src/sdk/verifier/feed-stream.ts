@@ -66,6 +66,7 @@ export class StreamFeed extends Feed {
     const signal = AbortSignal.any([conn.signal, this.abort.signal]);
     let idle: NodeJS.Timeout | undefined;
     let idleFired = false;
+    let endedCleanly = false;
     const arm = () => {
       clearTimeout(idle);
       idle = setTimeout(() => {
@@ -93,7 +94,10 @@ export class StreamFeed extends Feed {
       const reader = res.body.getReader();
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) {
+          endedCleanly = true;
+          break;
+        }
         arm();
         for (const m of parser.push(decoder.decode(value, { stream: true }), true)) {
           if ('comment' in m) {
@@ -108,8 +112,9 @@ export class StreamFeed extends Feed {
     } finally {
       clearTimeout(idle);
       conn.abort(); // release the connection whatever ended the read
-      // a caught-up connection that ended on its own was current up to now; a silent one only up to its last byte
-      if (this.state === 'live' && this.caughtUp && !idleFired) this.lastHeardAt = this.o.clock.now();
+      // a caught-up connection the broker closed was current up to now; one that went silent, or that
+      // the broker ended with an `error` (it lost its store: silent since), only up to its last sign of life
+      if (this.state === 'live' && this.caughtUp && endedCleanly) this.lastHeardAt = this.o.clock.now();
       if (this.state !== 'closed') this.state = 'retrying';
     }
   }
