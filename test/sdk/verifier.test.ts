@@ -139,3 +139,12 @@ describe('verifier without a usable feed', () => {
     expect(await v.verify(token, { audience: API })).toMatchObject({ ok: false, code: 'stale' });
   });
 });
+
+describe('verifier options', () => {
+  it('refuses a feed mode that is misspelt or missing, instead of checking no revocation at all', () => {
+    const base = { issuer: 'http://127.0.0.1:9', clientId: 'rs', clientSecret: 'x' };
+    for (const feed of ['Stream', 'sse', undefined, '', 'NONE'])
+      expect(() => createVerifier({ ...base, feed } as unknown as Parameters<typeof createVerifier>[0]), String(feed)).toThrow(/feed must be one of 'stream', 'poll', 'none'/);
+    for (const feed of ['stream', 'poll', 'none'] as const) createVerifier({ ...base, feed }).close();
+  });
+});

@@ -109,6 +109,7 @@ export interface Verifier {
 }
 
 const systemClock = { now: () => Date.now() };
+const FEED_MODES = ['stream', 'poll', 'none'] as const satisfies readonly FeedMode[];
 
 export function createVerifier(o: VerifierOptions): Verifier {
   const brokerUrl = o.brokerUrl ?? o.issuer;
@@ -116,6 +117,8 @@ export function createVerifier(o: VerifierOptions): Verifier {
   const clock = o.clock ?? systemClock;
   const fixedClock = o.clock !== undefined;
   const maxStalenessMs = o.maxStalenessMs ?? 30_000;
+  // a misspelt or missing mode must not quietly mean `none` (no revocation check but at exp)
+  if (!(FEED_MODES as readonly unknown[]).includes(o.feed)) throw new TypeError(`feed must be one of ${FEED_MODES.map((m) => `'${m}'`).join(', ')} (got ${JSON.stringify(o.feed)})`);
   if (o.feed === 'poll' && (o.pollIntervalMs ?? 5000) >= maxStalenessMs) throw new RangeError('pollIntervalMs must be below maxStalenessMs, or the mirror goes stale between polls');
   const credentials: BrokerCredentials = { clientId: o.clientId, clientSecret: o.clientSecret, operatorToken: o.operatorToken };
   const jwks = brokerKeys(o.jwksUri ?? endpoint(brokerUrl, '/.well-known/jwks.json'), f, { cooldownMs: o.jwksCooldownMs ?? 30_000, cacheMaxAgeMs: o.jwksCacheMaxAgeMs ?? 600_000 });
