@@ -3,7 +3,7 @@
  * against a real broker (real Redis), checking output and exit codes (0 ok, 1 refused/inactive, 2 usage).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,20 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(refused.code).toBe(1);
     expect(refused.err).toMatch(/access_denied|not registered for certificates/);
     expect((await mayfly(['cert', '--out', out], env)).code).toBe(2);
+
+    // a key file already there, world-readable: the new key replaces it with mode 0600
+    chmodSync(join(out, 'svid-key.pem'), 0o644);
+    const again = await mayfly(['cert', '--task', task, '--out', out, '--token', await b.attest('agent-b')], env);
+    expect(again.code, again.err).toBe(0);
+    expect(statSync(join(out, 'svid-key.pem')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(out).sort()).toEqual(['bundle.pem', 'svid-key.pem', 'svid.pem']);
+    // a directory it cannot write to: a usage error before anything is asked of the broker
+    const before = (await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: { authorization: `Bearer ${OPERATOR.token}` } })).body.certificates.length;
+    const missing = await mayfly(['cert', '--task', task, '--out', join(out, 'nope'), '--token', await b.attest('agent-b')], env);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--out .*nope: no such directory/);
+    expect(missing.err).not.toMatch(/\n\s+at /); // no stack trace
+    expect((await http(`${b.url}/v1/tasks/${task}/certificates`, { headers: { authorization: `Bearer ${OPERATOR.token}` } })).body.certificates.length).toBe(before);
   });
 
   it('revoke token, identity (and unlock) and principal, and inspect says why', async () => {

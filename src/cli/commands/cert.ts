@@ -1,5 +1,5 @@
 /** `mayfly cert`: an X509-SVID for a task: a fresh P-256 key here, its CSR to the broker, the files written. */
-import { writeFileSync } from 'node:fs';
+import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newKeyAndCsr } from '../../sdk/client/csr.js';
 import type { IssuedSvid } from '../../issue/certificate.js';
@@ -34,20 +34,44 @@ const OWN = {
 } as const;
 
 
+function writableDirectory(dir: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new UsageError(`--out ${dir}: not a directory`);
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`--out ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : 'not writable'}`);
+  }
+}
+
+/** A new file with `mode` renamed over `path`: an existing file's looser mode never carries over to a key. */
+function replaceFile(path: string, content: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, content, { mode, flag: 'wx' });
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new UsageError(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 export async function run(args: string[], io: Io): Promise<number> {
   const p = parse(args, OWN, HELP, io);
   if (!p) return EXIT.ok;
   const v = p.values as { task?: string; out?: string; 'dev-workload'?: string };
   if (!v.task) throw new UsageError('--task is required');
+  const dir = v.out ?? '.';
+  // before asking: a certificate issued for a key that cannot be written is a certificate nobody holds
+  writableDirectory(dir);
   const attestation = await agentAttestation(p.common, v['dev-workload'], 'cert');
   const k = newKeyAndCsr();
   const r = await call<IssuedSvid>(p.common, '/v1/certificates', { bearer: attestation, json: { task_id: v.task, csr: k.csrPem } });
   const bundle = await fetch(`${p.common.url}/v1/ca/bundle`).then((res) => (res.ok ? res.text() : ''));
-  const dir = v.out ?? '.';
   const files = { certificate: join(dir, 'svid.pem'), key: join(dir, 'svid-key.pem'), bundle: join(dir, 'bundle.pem') };
-  writeFileSync(files.key, k.keyPem, { mode: 0o600 });
-  writeFileSync(files.certificate, [r.certificate, ...r.chain].map((x) => (x.endsWith('\n') ? x : `${x}\n`)).join(''));
-  if (bundle) writeFileSync(files.bundle, bundle);
+  replaceFile(files.key, k.keyPem, 0o600);
+  replaceFile(files.certificate, [r.certificate, ...r.chain].map((x) => (x.endsWith('\n') ? x : `${x}\n`)).join(''), 0o644);
+  if (bundle) replaceFile(files.bundle, bundle, 0o644);
   if (p.common.json) printJson(io, { ...r, files });
   else
     io.out(
