@@ -253,6 +253,14 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(human.out).toMatch(new RegExp(`^\\* ${r.kid}\\s+EC P-256 .*\\(signs\\)$`, 'm'));
     expect(human.out).toContain(`  ${before.keys[0].kid}`);
     expect((await mayfly(['keys', 'rotate', '--dir', dir, '--alg', 'HS256'])).code).toBe(2);
+    // a corrupt key in the directory: named, exit 2, and no key written
+    writeFileSync(join(dir, 'broken.pem'), 'not a key');
+    const pems = readdirSync(dir).filter((n) => n.endsWith('.pem')).length;
+    const corrupt = await mayfly(['keys', 'rotate', '--dir', dir]);
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.err).toMatch(/broken\.pem: not a PEM private key/);
+    expect(corrupt.err).not.toMatch(/\n\s+at /);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.pem')).length).toBe(pems);
   });
 
   it('keys rotate with keys.publish_ahead in the config: the new key is published, and says from when it signs', async () => {

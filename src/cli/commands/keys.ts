@@ -103,9 +103,16 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
   const { dir, alg, aheadMs } = target(values, io);
   if (sub === 'rotate') {
+    // a directory the broker could not read (a corrupt or weak key) is named, and nothing is written
+    await listKeys(dir, alg, aheadMs);
     const file = writeKeyFile(dir, alg);
     // the broker's own reader must accept the directory and pick the new key to sign (now, or once published ahead)
-    const ring = await Keyring.open(dir, alg, { publishAheadMs: aheadMs });
+    let ring;
+    try {
+      ring = await Keyring.open(dir, alg, { publishAheadMs: aheadMs });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const neu = ring.signing.file === file ? ring.signing : ring.pending().find((p) => p.key.file === file)?.key;
     if (!neu) throw new UsageError(`${file} written, but ${ring.signing.file} would still sign (its mtime is newer?)`);
     const signsFrom = new Date(neu.mtimeMs + aheadMs).toISOString();
