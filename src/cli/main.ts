@@ -142,6 +142,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mayfly: address already in use (${(e as Error).message}); pick another port\n`);
       return 2;
     }
+    // listen.host names no address of this machine (a typo, another host's address)
+    if (['ENOTFOUND', 'EADDRNOTAVAIL', 'EAI_AGAIN'].includes((e as NodeJS.ErrnoException).code ?? '')) {
+      process.stderr.write(`mayfly: listen.host: cannot listen there (${(e as Error).message})\n`);
+      return 2;
+    }
     process.stderr.write(`mayfly: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   }

@@ -263,6 +263,18 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.pem')).length).toBe(pems);
   });
 
+  it('serve on a listen.host that is no address of this machine: named, exit 2, no stack trace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-cli-host-'));
+    for (const host of ['no-such-host.invalid', '192.0.2.1']) {
+      const cfg = join(dir, 'mayfly.yaml');
+      writeFileSync(cfg, `issuer: https://m.example\ntrust_domain: example.com\nstore: memory\nlisten: {host: ${JSON.stringify(host)}, port: 0}\nkeys: {dir: ${JSON.stringify(join(dir, 'keys'))}}\n`);
+      const r = await mayfly(['serve', '--config', cfg]);
+      expect(r.code, `${host}: ${r.err}`).toBe(2);
+      expect(r.err).toMatch(/listen\.host: cannot listen there/);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
+  });
+
   it('keys rotate with keys.publish_ahead in the config: the new key is published, and says from when it signs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mayfly-cli-keys-'));
     cpSync(b.running.broker.config.keysDir, dir, { recursive: true });
