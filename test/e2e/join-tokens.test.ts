@@ -130,5 +130,11 @@ describe('join tokens through the CLI', () => {
     expect(reused.code).toBe(1);
     expect((await mayfly(['join-token', 'create', id('agent/b')], env)).code).toBe(1);
     expect((await mayfly(['join-token', 'create'], env)).code).toBe(2);
+    // --ttl as whole seconds
+    const secs = await mayfly(['join-token', 'create', JOINER, '--ttl', '90', '--json'], env);
+    expect(secs.code, secs.err).toBe(0);
+    expect(Date.parse(JSON.parse(secs.out).expires_at) - b.clock.now()).toBeLessThanOrEqual(90_000);
+    const task = await mayfly(['task', 'open', '--agent', JOINER, '--ttl', '90', '--json'], env);
+    expect(task.code, task.err).toBe(0);
   });
 });

@@ -187,6 +187,9 @@ export function table(rows: [string, string | undefined | null][]): string {
   return shown.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
 }
 
+/** A --ttl as the API takes it: a duration string (`30m`), or whole seconds as a number (`90`). */
+export const ttlValue = (ttl: string): string | number => (/^[0-9]{1,9}$/.test(ttl) ? Number(ttl) : ttl);
+
 export function printJson(io: Io, v: unknown): void {
   io.out(JSON.stringify(v, null, 2));
 }

@@ -1,6 +1,6 @@
 /** `mayfly task open|show|close`: the orchestrator's (or an operator's) view of tasks. */
 import type { TaskClosed, TaskView } from '../../sdk/client/tasks.js';
-import { COMMON_HELP, EXIT, parse, printJson, relative, table, UsageError, orchestratorBearer, type Common, type Io } from './common.js';
+import { COMMON_HELP, EXIT, parse, printJson, relative, table, ttlValue, UsageError, orchestratorBearer, type Common, type Io } from './common.js';
 import { call } from './http.js';
 
 const HELP = `usage: mayfly task open --agent ID [--agent ID]... [options]
@@ -15,7 +15,7 @@ task open options:
   --scope S            scope ceiling (repeatable)
   --tool T             tool ceiling (repeatable)
   --audience A         audience ceiling (repeatable)
-  --ttl DURATION       lifetime, e.g. 30m (default: the broker's tasks.default_ttl)
+  --ttl DURATION       lifetime, e.g. 30m, or whole seconds (default: the broker's tasks.default_ttl)
   --purpose TEXT       what the task is for (shown in the audit trail)
   --on-behalf-of P     the principal the task acts for, e.g. user:alice@example.com
 
@@ -65,7 +65,7 @@ async function open(args: string[], io: Io): Promise<number> {
     ...(v.scope ? { scopes: v.scope } : {}),
     ...(v.tool ? { tools: v.tool } : {}),
     ...(v.audience ? { audiences: v.audience } : {}),
-    ...(v.ttl ? { ttl: v.ttl } : {}),
+    ...(v.ttl ? { ttl: ttlValue(v.ttl) } : {}),
     ...(v.purpose ? { purpose: v.purpose } : {}),
     ...(v['on-behalf-of'] ? { on_behalf_of: v['on-behalf-of'] } : {}),
   };
