@@ -62,7 +62,7 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
     opts.store ??
     createStore(
       config.store.kind === 'memory'
-        ? { kind: 'memory' }
+        ? { kind: 'memory', auditMaxLen: config.audit.streamMaxLen }
         : { ...config.store, auditMaxLen: config.audit.streamMaxLen },
       clock,
     );

@@ -30,7 +30,8 @@ export class BrokerError extends Error {
     readonly error: string,
     readonly description: string,
   ) {
-    super(`${status} ${error}${description ? `: ${description}` : ''}`);
+    // status 0: no HTTP answer at all (unreachable, timed out)
+    super(`${status ? `${status} ` : ''}${error}${description ? `: ${description}` : ''}`);
   }
 
   /** 5xx, 429 and network-level failures are worth retrying; 4xx refusals are not. */

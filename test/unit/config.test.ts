@@ -231,3 +231,22 @@ describe('config', () => {
     for (const bad of ['', '10', '-5m', '5 m', '5x', '1.5h', 'm5', '0s', '5m ']) expect(parseDuration(bad)).toBeNull();
   });
 });
+
+describe('audit.stream_max_len', () => {
+  it('bounds the embedded (memory) store audit trail too, not only Redis', async () => {
+    const { buildBroker } = await import('../../src/server.js');
+    const { createLogger } = await import('../../src/audit/logger.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-cfg-'));
+    const jwks = join(dir, 'jwks.json');
+    writeFileSync(jwks, '{"keys":[]}');
+    const doc = { ...minimal, store: 'memory', keys: { dir: join(dir, 'keys') }, audit: { stream_max_len: 100 }, attestors: [{ ...minimal.attestors[0], jwks_file: jwks }] };
+    const b = await buildBroker(buildConfig(doc, 'cfg.yaml', {}), { logger: createLogger('silent') });
+    for (let i = 0; i < 300; i++) await b.audit.write('task.opened', { n: i });
+    const kept = await b.store.readAudit('', 1000);
+    expect(kept.length).toBeGreaterThanOrEqual(100);
+    expect(kept.length).toBeLessThan(150); // trimmed in steps, like Redis's MAXLEN ~
+    expect(kept.at(-1)!.event.n).toBe('299');
+    await b.store.close();
+    b.feed.close();
+  });
+});
