@@ -115,13 +115,15 @@ export async function run(args: string[], io: Io): Promise<number> {
     }
     const neu = ring.signing.file === file ? ring.signing : ring.pending().find((p) => p.key.file === file)?.key;
     if (!neu) throw new UsageError(`${file} written, but ${ring.signing.file} would still sign (its mtime is newer?)`);
-    const signsFrom = new Date(neu.mtimeMs + aheadMs).toISOString();
+    // the only key (a first one): it signs at once, there is nothing older to sign with
+    const waits = aheadMs > 0 && ring.signing.file !== file;
+    const signsFrom = new Date(waits ? neu.mtimeMs + aheadMs : Date.now()).toISOString();
     const k = { kid: neu.kid, alg, file, published: ring.jwks().keys.length, signs_from: signsFrom };
     if (values.json) printJson(io, k);
     else
       io.out(
         `new ${alg} key ${k.kid}\n  ${file}\nthe broker publishes it once it re-reads ${dir} (kill -HUP <broker pid>, or restart)` +
-          (aheadMs > 0 ? ` and signs with it from ${signsFrom} (keys.publish_ahead)` : ', and signs with it at once') +
+          (waits ? ` and signs with it from ${signsFrom} (keys.publish_ahead)` : ', and signs with it at once') +
           `; ${k.published} keys published`,
       );
     return EXIT.ok;
