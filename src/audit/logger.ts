@@ -24,7 +24,8 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string, dest?: DestinationStream): Logger {
-  return pino({ level, base: { svc: 'mayfly' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
+  // pid: with several workers, which process a line comes from
+  return pino({ level, base: { svc: 'mayfly', pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
 }
 
 export type { Logger };
