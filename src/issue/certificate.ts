@@ -94,7 +94,7 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     const parent = identity.certificateSerial;
     if (parent !== undefined && !(await linkRenewal(b, record, parent)))
       return deny(new MayflyError('invalid_request', 'the client certificate presented was revoked', { reason: 'certificate_revoked' }));
-    return signRecorded(b, { record, serial, parsed, ...(identity.certificateSerial ? { attestedBy: identity.certificateSerial } : {}) }, deny);
+    return signRecorded(b, { record, serial, parsed, ...(parent !== undefined ? { attestedBy: parent } : {}) }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
 }

@@ -4,9 +4,10 @@
  * verifiable after a rotation. With `publishAheadMs` (config keys.publish_ahead), a key only signs once
  * its file is that old: published first, so verifiers that cache the JWKS (the SDK: 10 min) know it
  * before the first token it signs, as SPIRE prepares its next key ahead of activating it. Every replica
- * switches at the same instant (the file's mtime plus the delay), without a reload. A missing or empty directory gets one fresh key, written 0600 and created
- * atomically (link(2) of a finished temp file), so replicas sharing the directory sign alike and a restart
- * never invalidates live tokens.
+ * switches at the same instant (the file's mtime plus the delay), without a reload.
+ * A missing or empty directory gets one fresh key, written 0600 and created atomically (link(2) of a
+ * finished temp file), so replicas sharing the directory sign alike and a restart never invalidates
+ * live tokens.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
