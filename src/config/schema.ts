@@ -253,13 +253,13 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['ca', 'key_password_file'], message: 'a key password needs the key it opens: set cert_file and key_file' });
     if (parseDuration(c.limits.idle_timeout)! <= parseDuration(c.feed.heartbeat)!)
       ctx.addIssue({ code: 'custom', path: ['limits', 'idle_timeout'], message: 'must be longer than feed.heartbeat (a revocation stream is quiet between heartbeats)' });
-    if (c.workers !== 1 && c.store === 'memory')
+    if ((c.workers === 'auto' || c.workers > 1) && c.store === 'memory')
       ctx.addIssue({
         code: 'custom',
         path: ['workers'],
         message: 'more than one worker needs store.redis_url: the memory store lives inside one process',
       });
-    if (c.dev && c.workers !== 1)
+    if (c.dev && (c.workers === 'auto' || c.workers > 1))
       ctx.addIssue({
         code: 'custom',
         path: ['workers'],

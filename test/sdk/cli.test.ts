@@ -61,6 +61,9 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/needs --client-id and --client-secret, or --operator-token/);
     expect(unknown.code).toBe(2);
+    const empty = await mayfly(['revoke', 'principal', '', '--operator-token', 'x']);
+    expect(empty.code).toBe(2);
+    expect(empty.err).toMatch(/an empty argument/);
     // the two server commands too: help on stdout, a bad option a usage error (never a stack trace)
     for (const cmd of ['serve', 'dev']) {
       const h = await mayfly([cmd, '--help']);

@@ -93,6 +93,9 @@ describe('config', () => {
     expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', {}).workers).toBe(4); // from the environment
     expect(buildConfig({ ...redis, workers: '${W:-4}' }, 'x', { W: 'auto' }).workers).toBe(availableParallelism());
     expect(errorOf({ ...minimal, workers: 2 })).toMatch(/workers: more than one worker needs store\.redis_url/);
+    const zero = errorOf({ ...minimal, workers: 0 });
+    expect(zero).toMatch(/workers/);
+    expect(zero).not.toMatch(/more than one worker/);
     expect(errorOf({ ...minimal, workers: 'auto' })).toMatch(/workers: more than one worker needs store\.redis_url/);
     expect(errorOf({ ...redis, workers: 0 })).toMatch(/workers/);
     expect(errorOf({ ...redis, workers: 1.5 })).toMatch(/workers/);

@@ -106,6 +106,7 @@ export function parse<O extends Options>(args: string[], own: O, help: string, i
   const [min, max] = typeof opts.positionals === 'number' ? [opts.positionals, opts.positionals] : (opts.positionals ?? [0, 0]);
   if (parsed.positionals.length < min || parsed.positionals.length > max)
     throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}`);
+  if (parsed.positionals.some((a) => a.trim() === '')) throw new UsageError('an empty argument');
   const env = (k: string) => io.env[k] || undefined; // an empty variable counts as unset
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const tokenFile = str('token-file') ?? env('MAYFLY_TOKEN_FILE');
