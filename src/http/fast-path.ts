@@ -23,7 +23,22 @@ function takes(req: IncomingMessage, maxBytes: number): boolean {
   if (h['transfer-encoding'] !== undefined || h['content-encoding'] !== undefined || h['content-type'] !== 'application/json') return false;
   const len = h['content-length'];
   if (len === undefined || !/^\d{1,15}$/.test(len) || Number(len) > maxBytes) return false;
-  return typeof h.authorization === 'string' && /^Bearer /i.test(h.authorization);
+  return typeof h.authorization === 'string' && /^Bearer /i.test(h.authorization) && !repeated(req.rawHeaders);
+}
+
+/**
+ * Whether Authorization, Content-Type or Content-Length came more than once: Node keeps the first of
+ * each, the hono app sees them joined (and refuses them), so such a request goes there.
+ */
+function repeated(raw: string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.length === 13 || raw[i]!.length === 12 || raw[i]!.length === 14 ? raw[i]!.toLowerCase() : '';
+    const bit = n === 'authorization' ? 1 : n === 'content-type' ? 2 : n === 'content-length' ? 4 : 0;
+    if (bit & seen) return true;
+    seen |= bit;
+  }
+  return false;
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -5,6 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +92,31 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
       });
       expect(shape(fast!), label).toEqual(shape(viaHono!));
     }
+  });
+
+  it('a repeated Authorization or Content-Type is refused, whichever copy is good (never the first one taken)', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const agent = await b.attest('agent-b');
+    const body = JSON.stringify({ task_id: task, csr: csr(`twice-${store}`).pem });
+    const send = (extra: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(b.url);
+        const sock = connect(Number(u.port), u.hostname, () => {
+          sock.write(['POST /v1/certificates HTTP/1.1', `Host: ${u.host}`, 'Connection: close', `Content-Length: ${Buffer.byteLength(body)}`, ...extra, '', body].join('\r\n'));
+        });
+        let out = '';
+        sock.on('data', (d) => (out += d));
+        sock.on('end', () => resolve(out.split('\r\n')[0]!));
+        sock.on('error', reject);
+      });
+    const json = 'Content-Type: application/json';
+    for (const extra of [
+      [json, `Authorization: Bearer ${agent}`, 'Authorization: Bearer garbage'],
+      [json, 'Authorization: Bearer garbage', `Authorization: Bearer ${agent}`],
+      [json, 'Content-Type: text/plain', `Authorization: Bearer ${agent}`],
+    ])
+      expect(await send(extra), extra.join(' | ').slice(0, 60)).not.toMatch(/ 201 /);
+    expect(await send([json, `Authorization: Bearer ${agent}`])).toMatch(/ 201 /); // (control)
   });
 
   it('issues a SPIFFE X509-SVID that openssl verifies, deciding its content itself', async () => {
