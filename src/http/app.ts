@@ -24,11 +24,12 @@ import { usageRoutes } from './routes/usage.js';
 
 export function createApp(b: Broker): Hono {
   const app = new Hono();
-  app.use('*', limitBody(b.config.limits.bodyBytes));
+  // first, so the answers of every later middleware (a body-limit 413 too) carry it
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set('X-Content-Type-Options', 'nosniff'); // in place: c.header() here would re-wrap the response
   });
+  app.use('*', limitBody(b.config.limits.bodyBytes));
   healthRoutes(app, b);
   wellKnownRoutes(app, b);
   tokenRoute(app, b);
@@ -46,10 +47,10 @@ export function createApp(b: Broker): Hono {
   const allowed = allowedMethods(app);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
-    if (methods.length === 0) return c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404);
+    if (methods.length === 0) return c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404, { 'Cache-Control': 'no-store' });
     const allow = methods.join(', ');
     if (c.req.method === 'OPTIONS') return c.body(null, 204, { Allow: allow });
-    return c.json(errorBody('method_not_allowed', `${c.req.path} answers ${allow}, not ${c.req.method}`), 405, { Allow: allow });
+    return c.json(errorBody('method_not_allowed', `${c.req.path} answers ${allow}, not ${c.req.method}`), 405, { Allow: allow, 'Cache-Control': 'no-store' });
   });
   app.onError(onError(b.log));
   return app;

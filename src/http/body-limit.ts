@@ -11,19 +11,20 @@ import { errorBody } from './errors.js';
 
 export function limitBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = () => errorBody('invalid_request', `request body exceeds ${maxBytes} bytes`);
-  const streaming = bodyLimit({ maxSize: maxBytes, onError: (c) => c.json(tooLarge(), 413) });
+  const noStore = { 'Cache-Control': 'no-store' };
+  const streaming = bodyLimit({ maxSize: maxBytes, onError: (c) => c.json(tooLarge(), 413, noStore) });
   return async (c, next) => {
     const m = c.req.method;
     if (m === 'GET' || m === 'HEAD' || m === 'OPTIONS') return next();
     // no decoder runs on bodies: an encoded one would be read as if it were not (RFC 9110 §8.4: 415)
     const ce = c.req.header('content-encoding');
     if (ce !== undefined && ce.trim().toLowerCase() !== 'identity')
-      return c.json(errorBody('unsupported_media_type', 'request bodies are read as sent: no Content-Encoding'), 415);
+      return c.json(errorBody('unsupported_media_type', 'request bodies are read as sent: no Content-Encoding'), 415, noStore);
     const te = c.req.header('transfer-encoding');
     const cl = c.req.header('content-length');
     if (te === undefined && cl !== undefined) {
       // Node's parser holds the body to exactly this many bytes
-      if (!/^\d{1,15}$/.test(cl) || Number(cl) > maxBytes) return c.json(tooLarge(), 413);
+      if (!/^\d{1,15}$/.test(cl) || Number(cl) > maxBytes) return c.json(tooLarge(), 413, noStore);
       return next();
     }
     if (te === undefined && cl === undefined) return next(); // no body

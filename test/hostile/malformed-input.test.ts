@@ -4,6 +4,7 @@
  * oversized values, path- and key-shaped task ids, invalid UTF-8 and oversized bodies. Every answer is
  * the right 4xx with {error, error_description}, and the task's issued count never moves.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API, JWT_TYPE, OTHER_API, postForm, TOKEN_EXCHANGE, WIDE_TASK, id } from '../helpers/broker.js';
 import { expectError, FORM, hostileBroker, issued, JSON_CT, raw, type HostileBroker } from './support.js';
@@ -361,5 +362,35 @@ describe('wrong methods and paths', () => {
       expect(r.status === 200 || r.status >= 500, `${method} ${path} → ${r.status} ${r.text}`).toBe(false);
     }
     expect(await issued(h, task)).toBe(before);
+  });
+});
+
+describe('every error answer, however early, carries the standard body and no-store / nosniff', () => {
+  const rawBytes = (bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const u = new URL(h.b.url);
+      const sock = connect(Number(u.port), u.hostname, () => sock.write(bytes));
+      let out = '';
+      sock.on('data', (d) => (out += d));
+      sock.on('close', () => resolve(out));
+      sock.on('error', reject);
+    });
+  const check = (r: { status: number; headers: Headers; body: { error?: string } }, status: number) => {
+    expect(r.status).toBe(status);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(typeof r.body.error).toBe('string');
+  };
+  it('413 over the body limit, 415 for a Content-Encoding, 404, 405', async () => {
+    check(await raw(h.b.url, { path: '/v1/certificates', body: 'x'.repeat(70_000), headers: JSON_CT }), 413);
+    check(await raw(h.b.url, { path: '/v1/tasks', body: '{}', headers: { ...JSON_CT, 'content-encoding': 'gzip' } }), 415);
+    check(await raw(h.b.url, { method: 'GET', path: '/v1/nothing-here' }), 404);
+    check(await raw(h.b.url, { method: 'PUT', path: '/v1/tasks', body: '{}', headers: JSON_CT }), 405);
+  });
+  it('a request Node itself refuses (malformed) gets them too', async () => {
+    const out = await rawBytes('GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(out).toMatch(/^HTTP\/1\.1 400 /);
+    expect(out).toMatch(/\r\nCache-Control: no-store\r\n/i);
+    expect(out).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
   });
 });
