@@ -33,13 +33,20 @@ function takes(req: IncomingMessage, maxBytes: number): boolean {
 function repeated(raw: string[]): boolean {
   let seen = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!.length === 13 || raw[i]!.length === 12 || raw[i]!.length === 14 ? raw[i]!.toLowerCase() : '';
-    const bit = n === 'authorization' ? 1 : n === 'content-type' ? 2 : n === 'content-length' ? 4 : 0;
+    const name = raw[i]!;
+    // (names of another length than these three are never lowered)
+    const bit = name.length >= 12 && name.length <= 14 ? (ONCE.get(name.toLowerCase()) ?? 0) : 0;
     if (bit & seen) return true;
     seen |= bit;
   }
   return false;
 }
+
+const ONCE = new Map([
+  ['authorization', 1],
+  ['content-type', 2],
+  ['content-length', 4],
+]);
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
