@@ -31,7 +31,7 @@ import { readConfigFile, readPasswordFile } from './config/files.js';
 import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { answerClientErrors } from './http/client-errors.js';
+import { answerClientErrors, answerExpectations } from './http/client-errors.js';
 import { withFastPath } from './http/fast-path.js';
 import { ConfigError } from './config/load.js';
 
@@ -184,6 +184,7 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   // no renegotiation may swap it (RFC 5746 aside, TLS 1.2 lets a client renegotiate with another one)
   if (tls) server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
   answerClientErrors(server);
+  answerExpectations(server as Parameters<typeof answerExpectations>[0], config.limits.bodyBytes);
   // a connection with nothing sent either way for limits.idle_timeout is closed, one that never sent a
   // request too (Node's header and request timeouts only start with a first byte)
   (server as { setTimeout(ms: number): unknown }).setTimeout(config.limits.idleTimeoutMs);

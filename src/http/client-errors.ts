@@ -3,7 +3,7 @@
  * request that did not arrive in time) get the standard error body too, not Node's bare status line.
  * As Node's own handler does, nothing is written to a connection that is gone or already answering.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorBody } from './errors.js';
 
@@ -29,4 +29,27 @@ export function answerClientErrors(server: { on(event: 'clientError', fn: (err: 
         `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
     );
   });
+}
+
+/**
+ * `Expect` (RFC 9110 §10.1.1): `100-continue` is answered 100 only for a body the broker would read
+ * (a declared length within `maxBytes`), else 413 at once, so a client does not send a body it will
+ * not take; any other expectation is 417. Both with the standard error body.
+ */
+export function answerExpectations(
+  server: { on(event: 'checkContinue' | 'checkExpectation', fn: (req: IncomingMessage, res: ServerResponse) => void): unknown; emit(event: 'request', req: IncomingMessage, res: ServerResponse): boolean },
+  maxBytes: number,
+): void {
+  const refuse = (res: ServerResponse, status: number, code: string, description: string) => {
+    const body = JSON.stringify(errorBody(code, description));
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
+    res.end(body);
+  };
+  server.on('checkContinue', (req, res) => {
+    const len = req.headers['content-length'];
+    if (len !== undefined && (!/^\d{1,15}$/.test(len) || Number(len) > maxBytes)) return refuse(res, 413, 'invalid_request', `request body exceeds ${maxBytes} bytes`);
+    res.writeContinue();
+    server.emit('request', req, res);
+  });
+  server.on('checkExpectation', (_req, res) => refuse(res, 417, 'invalid_request', 'the only expectation answered is 100-continue'));
 }

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, JWT_TYPE, OTHER_API, postForm, TOKEN_EXCHANGE, WIDE_TASK, id } from '../helpers/broker.js';
+import { API, JWT_TYPE, OPERATOR, OTHER_API, postForm, TOKEN_EXCHANGE, WIDE_TASK, id } from '../helpers/broker.js';
 import { expectError, FORM, hostileBroker, issued, JSON_CT, raw, type HostileBroker } from './support.js';
 
 let h: HostileBroker;
@@ -386,6 +386,29 @@ describe('every error answer, however early, carries the standard body and no-st
     check(await raw(h.b.url, { path: '/v1/tasks', body: '{}', headers: { ...JSON_CT, 'content-encoding': 'gzip' } }), 415);
     check(await raw(h.b.url, { method: 'GET', path: '/v1/nothing-here' }), 404);
     check(await raw(h.b.url, { method: 'PUT', path: '/v1/tasks', body: '{}', headers: JSON_CT }), 405);
+  });
+  it('Expect: 100-continue is answered 413 at once for a body over the limit, 100 for one it takes; another expectation is 417', async () => {
+    const u = new URL(h.b.url);
+    const head = (extra: string) => `POST /v1/tasks HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${OPERATOR.token}\r\n${extra}\r\n`;
+    const big = await rawBytes(head('Expect: 100-continue\r\nContent-Length: 1000000\r\n'));
+    expect(big).toMatch(/^HTTP\/1\.1 413 /); // no 100 Continue first: the body is never asked for
+    expect(big).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+    expect(big).toMatch(/"error":"invalid_request"/);
+    const body = JSON.stringify(WIDE_TASK);
+    const small = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname, () => sock.write(head(`Expect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`)));
+      let out = '';
+      sock.on('data', (d) => {
+        out += d;
+        if (/^HTTP\/1\.1 100 /.test(out) && !out.includes('201')) sock.write(body);
+      });
+      sock.on('close', () => resolve(out));
+      sock.on('error', reject);
+    });
+    expect(small).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 /);
+    const odd = await rawBytes(head('Expect: something-else\r\nContent-Length: 2\r\nConnection: close\r\n') + '{}');
+    expect(odd).toMatch(/^HTTP\/1\.1 417 /);
+    expect(odd).toMatch(/"error":"invalid_request"/);
   });
   it('a request Node itself refuses (malformed) gets them too', async () => {
     const out = await rawBytes('GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n');
