@@ -9,8 +9,14 @@ import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { errorBody } from './errors.js';
 
+/** Whether a declared Content-Length is one the broker reads: digits, at most `maxBytes`. */
+export const lengthWithin = (cl: string, maxBytes: number): boolean => /^\d{1,15}$/.test(cl) && Number(cl) <= maxBytes;
+
+/** The 413's body for a body over `maxBytes`, wherever it is refused. */
+export const bodyTooLarge = (maxBytes: number) => errorBody('invalid_request', `request body exceeds ${maxBytes} bytes`);
+
 export function limitBody(maxBytes: number): MiddlewareHandler {
-  const tooLarge = () => errorBody('invalid_request', `request body exceeds ${maxBytes} bytes`);
+  const tooLarge = () => bodyTooLarge(maxBytes);
   const noStore = { 'Cache-Control': 'no-store' };
   const streaming = bodyLimit({ maxSize: maxBytes, onError: (c) => c.json(tooLarge(), 413, noStore) });
   return async (c, next) => {
@@ -24,7 +30,7 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
     const cl = c.req.header('content-length');
     if (te === undefined && cl !== undefined) {
       // Node's parser holds the body to exactly this many bytes
-      if (!/^\d{1,15}$/.test(cl) || Number(cl) > maxBytes) return c.json(tooLarge(), 413, noStore);
+      if (!lengthWithin(cl, maxBytes)) return c.json(tooLarge(), 413, noStore);
       return next();
     }
     if (te === undefined && cl === undefined) return next(); // no body

@@ -5,7 +5,8 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errorBody } from './errors.js';
+import { errorBody, writeJson } from './errors.js';
+import { bodyTooLarge, lengthWithin } from './body-limit.js';
 
 type ClientError = Error & { code?: string };
 
@@ -40,16 +41,12 @@ export function answerExpectations(
   server: { on(event: 'checkContinue' | 'checkExpectation', fn: (req: IncomingMessage, res: ServerResponse) => void): unknown; emit(event: 'request', req: IncomingMessage, res: ServerResponse): boolean },
   maxBytes: number,
 ): void {
-  const refuse = (res: ServerResponse, status: number, code: string, description: string) => {
-    const body = JSON.stringify(errorBody(code, description));
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
-    res.end(body);
-  };
+  const refuse = (res: ServerResponse, status: number, body: ReturnType<typeof errorBody>) => writeJson(res, status, { 'Cache-Control': 'no-store', Connection: 'close' }, body);
   server.on('checkContinue', (req, res) => {
     const len = req.headers['content-length'];
-    if (len !== undefined && (!/^\d{1,15}$/.test(len) || Number(len) > maxBytes)) return refuse(res, 413, 'invalid_request', `request body exceeds ${maxBytes} bytes`);
+    if (len !== undefined && !lengthWithin(len, maxBytes)) return refuse(res, 413, bodyTooLarge(maxBytes));
     res.writeContinue();
     server.emit('request', req, res);
   });
-  server.on('checkExpectation', (_req, res) => refuse(res, 417, 'invalid_request', 'the only expectation answered is 100-continue'));
+  server.on('checkExpectation', (_req, res) => refuse(res, 417, errorBody('invalid_request', 'the only expectation answered is 100-continue')));
 }

@@ -3,6 +3,7 @@
  * {error, error_description} (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 6750 §3). Anything unexpected is
  * logged and answered 500 without detail; store outages are 503 with a clear message.
  */
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { MayflyError } from '../errors.js';
@@ -60,6 +61,13 @@ export function answerFor(path: string, err: unknown, log: Logger): ErrorAnswer 
   }
   log.error({ err: { message: e.message, stack: e.stack }, path }, 'unhandled error');
   return { status: 500, headers: { 'Cache-Control': 'no-store' }, body: errorBody('server_error', 'internal error') };
+}
+
+/** A JSON answer on a bare node:http response (the fast path, what the server answers before the app), with the headers the app's answers carry. */
+export function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', ...headers, 'Content-Length': Buffer.byteLength(json) });
+  res.end(json);
 }
 
 const send = (c: Context, a: ErrorAnswer): Response => c.json(a.body, a.status as ContentfulStatusCode, a.headers);

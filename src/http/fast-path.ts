@@ -10,7 +10,8 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Broker } from '../broker.js';
-import { answerFor } from './errors.js';
+import { answerFor, writeJson } from './errors.js';
+import { lengthWithin } from './body-limit.js';
 import { decodeUtf8, parseJsonObject } from './body.js';
 import { bearerProof, certificateFor, CERTIFICATE_FIELDS, jsonRequest } from './routes/certificates.js';
 
@@ -22,7 +23,7 @@ function takes(req: IncomingMessage, maxBytes: number): boolean {
   const h = req.headers;
   if (h['transfer-encoding'] !== undefined || h['content-encoding'] !== undefined || h['content-type'] !== 'application/json') return false;
   const len = h['content-length'];
-  if (len === undefined || !/^\d{1,15}$/.test(len) || Number(len) > maxBytes) return false;
+  if (len === undefined || !lengthWithin(len, maxBytes)) return false;
   return typeof h.authorization === 'string' && /^Bearer /i.test(h.authorization) && !repeated(req.rawHeaders);
 }
 
@@ -58,20 +59,14 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function answer(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', ...headers, 'Content-Length': Buffer.byteLength(json) });
-  res.end(json);
-}
-
 async function serve(b: Broker, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const proof = bearerProof(req.headers.authorization);
     const { taskId, csr } = jsonRequest(parseJsonObject(decodeUtf8(await readBody(req)), CERTIFICATE_FIELDS));
-    answer(res, 201, { 'Cache-Control': 'no-store' }, await certificateFor(b, proof, taskId, csr));
+    writeJson(res, 201, { 'Cache-Control': 'no-store' }, await certificateFor(b, proof, taskId, csr));
   } catch (e) {
     const a = answerFor(PATH, e, b.log);
-    if (!res.headersSent && !res.destroyed) answer(res, a.status, a.headers, a.body);
+    if (!res.headersSent && !res.destroyed) writeJson(res, a.status, a.headers, a.body);
   }
 }
 
