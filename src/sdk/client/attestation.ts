@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
+import { unverifiedClaims } from './claims.js';
 
 export interface AttestationSource {
   /** What kind of source this is, for messages. */
@@ -31,16 +32,6 @@ export function fileToken(path: string): AttestationSource {
   };
 }
 
-/** The `exp` of a JWT (seconds), without verifying it: only to know when to fetch a new one. */
-function expOf(jwt: string): number | undefined {
-  try {
-    const p = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
-    return typeof p.exp === 'number' ? p.exp : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Fetches through `get` and reuses the token until a minute before its `exp`; concurrent calls share one fetch. */
 function cached(kind: string, get: () => Promise<string>, now: () => number): AttestationSource {
   let current: { token: string; until: number } | undefined;
@@ -51,8 +42,8 @@ function cached(kind: string, get: () => Promise<string>, now: () => number): At
       if (current && now() < current.until) return current.token;
       inflight ??= get()
         .then((t) => {
-          const exp = expOf(t);
-          current = { token: t, until: exp === undefined ? 0 : exp * 1000 - 60_000 };
+          const exp = unverifiedClaims(t)?.exp;
+          current = { token: t, until: typeof exp === 'number' ? exp * 1000 - 60_000 : 0 };
           return t;
         })
         .finally(() => (inflight = undefined));

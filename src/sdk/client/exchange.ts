@@ -1,4 +1,5 @@
 /** RFC 8693 token exchange at POST /oauth/token: an attestation for a task-bound access token. */
+import { unverifiedClaims } from './claims.js';
 import { endpoint, jsonOrThrow, request, type FetchLike } from '../http.js';
 import { isCertificateThumbprint } from './mtls.js';
 
@@ -119,12 +120,8 @@ async function post(
 
 /** The `exp` of a compact JWT in ms, or undefined when it cannot be read (the token stays opaque otherwise). */
 function expOf(token: string): number | undefined {
-  try {
-    const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
+  const exp = unverifiedClaims(token)?.exp;
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
 
 export const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
@@ -158,11 +155,7 @@ export async function delegateExchange(
 
 /** The task_id claim of a token (not verified: the broker checks the token). */
 function taskOf(token: string): string {
-  try {
-    const c = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { task_id?: unknown };
-    if (typeof c.task_id === 'string') return c.task_id;
-  } catch {
-    // fall through
-  }
+  const taskId = unverifiedClaims(token)?.task_id;
+  if (typeof taskId === 'string') return taskId;
   throw new Error('subjectToken is not a Mayfly access token (no task_id claim)');
 }
