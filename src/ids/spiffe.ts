@@ -33,9 +33,16 @@ export const isSpiffeId = (s: unknown): s is string => parseSpiffeId(s) !== null
  * below that path prefix (`spiffe://td/agents/*` matches `spiffe://td/agents/a` and `.../agents/a/b`).
  */
 export function isAgentPattern(p: unknown): p is string {
-  if (typeof p !== 'string') return false;
-  return p.endsWith('/*') ? parseSpiffeId(p.slice(0, -2)) !== null : parseSpiffeId(p) !== null;
+  return typeof p === 'string' && patternId(p) !== null;
 }
+
+/** The SPIFFE ID an agent pattern is, or names the prefix of (null when it is neither). */
+function patternId(p: string): SpiffeId | null {
+  return parseSpiffeId(p.endsWith('/*') ? p.slice(0, -2) : p);
+}
+
+/** The trust domain of a SPIFFE ID or agent pattern (undefined for neither). */
+export const trustDomainOf = (p: string): string | undefined => patternId(p)?.trustDomain;
 
 export function matchesAgentPattern(pattern: string, id: string): boolean {
   if (pattern.endsWith('/*')) return id.startsWith(pattern.slice(0, -1)) && id.length > pattern.length - 1;

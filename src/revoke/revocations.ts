@@ -5,7 +5,7 @@
 import { certificateStatus } from '../ca/status.js';
 import type { Broker } from '../broker.js';
 import { MayflyError } from '../errors.js';
-import { parseSpiffeId } from '../ids/spiffe.js';
+import { isSpiffeId, trustDomainOf } from '../ids/spiffe.js';
 import { isPrincipal } from '../ids/tokens.js';
 import { publishRevocation } from '../feed/publish.js';
 import type { CertificateRecord } from '../store/store.js';
@@ -50,9 +50,8 @@ async function revokeAttestedTokens(b: Broker, rec: CertificateRecord, now: numb
 
 /** A SPIFFE ID of this broker's trust domain (no other can hold its credentials: a lock of one would change nothing). */
 function requireSpiffeId(b: Broker, id: string): void {
-  const parsed = parseSpiffeId(id);
-  if (!parsed) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
-  if (parsed.trustDomain !== b.config.trustDomain)
+  if (!isSpiffeId(id)) throw new MayflyError('invalid_request', 'not a valid SPIFFE ID (spiffe://trust-domain/path, URL-encoded in the path)', { reason: 'bad_spiffe_id' });
+  if (trustDomainOf(id) !== b.config.trustDomain)
     throw new MayflyError('invalid_request', `not of this broker's trust domain (${b.config.trustDomain}): it holds no credential here`, { reason: 'foreign_trust_domain' });
 }
 

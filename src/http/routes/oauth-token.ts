@@ -17,7 +17,7 @@ import { MayflyError } from '../../errors.js';
 import { exchangeToken } from '../../issue/exchange.js';
 import { delegateToken } from '../../issue/delegate.js';
 import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
-import { isAgentPattern, parseSpiffeId } from '../../ids/spiffe.js';
+import { isAgentPattern, trustDomainOf } from '../../ids/spiffe.js';
 import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { isJoinToken, JOIN_TOKEN_TYPE, joinTokenHash } from '../../attest/join-token.js';
@@ -144,7 +144,7 @@ async function tokenExchange(b: Broker, c: Context, seen: Presented): Promise<Re
   if (mayActRaw.length > 16 || !mayActRaw.every(isAgentPattern))
     throw invalid('may_act must be SPIFFE IDs (or prefixes ending in /*), at most 16', 'malformed_request');
   // an actor of another trust domain is none this broker could ever attest
-  if (!mayActRaw.every((p) => parseSpiffeId(p.endsWith('/*') ? p.slice(0, -2) : p)?.trustDomain === b.config.trustDomain))
+  if (!mayActRaw.every((p) => trustDomainOf(p) === b.config.trustDomain))
     throw invalid(`may_act names actors of this broker's trust domain (${b.config.trustDomain}) only`, 'malformed_request');
   const mayAct = mayActRaw.length ? [...new Set(mayActRaw)] : undefined;
 
