@@ -510,6 +510,28 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.holderCertificates('identity', AGENT_A, t0 + 10, t0)).map((c) => c.serial).sort()).toEqual(['0e01', '0e05', '0e07']);
     });
 
+    it('decides certificates recorded together (one event-loop turn) each on its own', async () => {
+      const open = await newTask();
+      const closed = await newTask();
+      await store.closeTask(closed.id, t0, 'done');
+      const cert = (serial: string, taskId: string, agent = AGENT_A) => ({ serial, taskId, agent, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN });
+      await store.lockIdentity(AGENT_B, t0);
+      const seen = (identity: string) => (store.assertsIssuerState ? { identity, revokedBefore: 0, principal: 'user:bob', principalCutoff: 0 } : undefined);
+      const out = await Promise.all([
+        store.recordCertificate(cert('0f01', open.id), t0, seen(AGENT_A)),
+        store.recordCertificate(cert('0f02', closed.id), t0, seen(AGENT_A)),
+        store.recordCertificate(cert('0f03', 'tsk_unknown'), t0, seen(AGENT_A)),
+        store.recordCertificate(cert('0f04', open.id, AGENT_B), t0, seen(AGENT_B)),
+        store.recordCertificate(cert('0f05', open.id), t0, seen(AGENT_A)),
+      ]);
+      expect(out).toEqual(['ok', 'task_closed', 'task_unknown', store.assertsIssuerState ? 'state_changed' : 'ok', 'ok']);
+      const recorded = store.assertsIssuerState ? ['0f01', '0f05'] : ['0f01', '0f04', '0f05'];
+      expect((await store.taskCertificates(open.id, t0)).sort()).toEqual(recorded);
+      expect(await store.taskSerialSlots(open.id, t0)).toEqual(Buffer.concat(recorded.map(serialSlot)));
+      for (const s of ['0f02', '0f03']) expect(await store.getCertificate(s)).toBeNull();
+      expect(await store.getCertificate('0f05')).toEqual(cert('0f05', open.id));
+    });
+
     it('counts unexpired certificates among the credentials, less those revoked by serial or covered by a lock', async () => {
       const t = await newTask();
       const s0 = Math.floor(t0 / 1000) * 1000 + 1000; // a whole second, after t0: cutoffs cover by the whole second

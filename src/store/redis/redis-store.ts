@@ -48,7 +48,8 @@ import type {
   TaskRecord,
   CrlClaim,
 } from '../store.js';
-import { SCRIPTS, type ScriptName } from './scripts.js';
+import { RECORD_CERTIFICATE_KEYS, SCRIPTS, type ScriptName } from './scripts.js';
+import { TurnBatch } from './turn-batch.js';
 import { LOCK_HISTORY, certificateExpiryField, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
 
 export interface RedisStoreOptions {
@@ -83,6 +84,9 @@ const COMMAND_TIMEOUT_MS = 1000;
 const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000);
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
+/** Certificates per RECORD_CERTIFICATES_ALL call, and each one's keys in it (scripts.ts). */
+const CERTIFICATE_BATCH_MAX = 64;
+const RECORD_KEYS = RECORD_CERTIFICATE_KEYS;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 /** The prefix of a renewal among the members of a certificate's attested zset (LINK_RENEWAL). */
 const RENEWAL = 'cert:';
@@ -102,7 +106,10 @@ export class RedisStore implements Store {
   private lastError: Error | undefined;
   /** A Redis Cluster (scripts stay within one hash slot) rather than one server. */
   private readonly clustered: boolean;
-  private readonly auditBatches = new Map<AuditLog, Array<{ fields: string[]; resolve: (id: string) => void; reject: (e: unknown) => void }>>();
+  /** The audit events of one event-loop turn, per log: one XADD_MANY call (appendAudit). */
+  private readonly auditBatches = new Map<AuditLog, TurnBatch<string[], string | null>>();
+  /** The certificates recorded in one event-loop turn, on one server: one RECORD_CERTIFICATES_ALL call (recordCertificate). */
+  private readonly certificateBatch = new TurnBatch<Array<string | number>, unknown>((records) => this.cmd((r) => r.mfRecordCertificatesAll(...recordsArgs(records)) as Promise<unknown[]>), CERTIFICATE_BATCH_MAX);
   /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
   private blocking: Redis | Cluster | undefined;
 
@@ -454,37 +461,20 @@ export class RedisStore implements Store {
     const fields: string[] = [];
     for (const k in event) fields.push(k, event[k]!);
     if (fields.length === 0) return Promise.reject(new TypeError('an audit event needs at least one field'));
-    return new Promise((resolve, reject) => {
-      let batch = this.auditBatches.get(log);
-      if (!batch) {
-        batch = [];
-        this.auditBatches.set(log, batch);
-        setImmediate(() => void this.flushAudit(log));
-      }
-      batch.push({ fields, resolve, reject });
-    });
-  }
-
-  private async flushAudit(log: AuditLog): Promise<void> {
-    const batch = this.auditBatches.get(log) ?? [];
-    this.auditBatches.delete(log);
-    for (let i = 0; i < batch.length; i += AUDIT_BATCH_MAX) {
-      const part = batch.slice(i, i + AUDIT_BATCH_MAX);
-      try {
-        const key = this.logKey(log);
-        const ids: (string | null)[] =
-          part.length === 1
-            ? [await this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...part[0]!.fields))]
-            : ((await this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...xaddManyArgs(part)))) as (string | null)[]);
-        part.forEach((e, k) => {
-          const id = ids[k];
-          if (id == null) e.reject(new StoreUnavailableError(new Error('XADD returned no id')));
-          else e.resolve(id);
-        });
-      } catch (err) {
-        for (const e of part) e.reject(err);
-      }
+    let batch = this.auditBatches.get(log);
+    if (!batch) {
+      const key = this.logKey(log);
+      batch = new TurnBatch((events) =>
+        events.length === 1
+          ? this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...events[0]!)).then((id) => [id])
+          : (this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...xaddManyArgs(events))) as Promise<(string | null)[]>),
+      AUDIT_BATCH_MAX);
+      this.auditBatches.set(log, batch);
     }
+    return batch.add(fields).then((id) => {
+      if (id == null) throw new StoreUnavailableError(new Error('XADD returned no id'));
+      return id;
+    });
   }
 
   async readAudit(afterId: string, limit: number, log: AuditLog = 'audit'): Promise<AuditEntry[]> {
@@ -582,14 +572,13 @@ export class RedisStore implements Store {
       if (expect && expect.principal !== rec.principal) throw new TypeError('the expected principal is not the record\'s');
       const identKey = this.identKey(expect?.identity ?? rec.agent);
       // the record's fields, its kept-until instant and the index member are made by the script (scripts.ts)
-      const out = await this.cmd((r) =>
-        r.mfRecordCertificateAll(
-          this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
-          identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
-          now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
-          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
-        ),
-      );
+      // with the other certificates recorded in this event-loop turn, in one call (RECORD_CERTIFICATES_ALL)
+      const out = await this.certificateBatch.add([
+        this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
+        identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
+        now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
+        expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
+      ]);
       return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
@@ -799,12 +788,20 @@ function pairs(flat: string[]): Record<string, string> {
 }
 
 /** XADD_MANY's entries: each event's field count, then its fields. */
-function xaddManyArgs(events: ReadonlyArray<{ fields: string[] }>): Array<string | number> {
+function xaddManyArgs(events: ReadonlyArray<string[]>): Array<string | number> {
   const out: Array<string | number> = [];
-  for (const e of events) {
-    out.push(e.fields.length);
-    for (const f of e.fields) out.push(f);
+  for (const fields of events) {
+    out.push(fields.length);
+    for (const f of fields) out.push(f);
   }
+  return out;
+}
+
+/** RECORD_CERTIFICATES_ALL's arguments: the key count, every record's keys, then every record's arguments. */
+function recordsArgs(records: ReadonlyArray<ReadonlyArray<string | number>>): Array<string | number> {
+  const out: Array<string | number> = [records.length * RECORD_KEYS];
+  for (const r of records) for (let i = 0; i < RECORD_KEYS; i++) out.push(r[i]!);
+  for (const r of records) for (let i = RECORD_KEYS; i < r.length; i++) out.push(r[i]!);
   return out;
 }
 

@@ -318,7 +318,7 @@ end
  * (`serial|iat`) are made here from those: each argument costs the client ~0.5-1 µs to send (ioredis,
  * measured 28 against 10 arguments), and this call is made for every certificate.
  */
-export const RECORD_CERTIFICATE_ALL = `${HOLDER_ADD}${APPEND_SLOT}${COUNT_CERTIFICATE}local principal = ARGV[7] ~= ''
+const RECORD_CERTIFICATE_ALL = `${HOLDER_ADD}${APPEND_SLOT}${COUNT_CERTIFICATE}local principal = ARGV[7] ~= ''
 if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
   if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
@@ -336,6 +336,24 @@ local member = ARGV[2] .. '|' .. ARGV[5]
 holder_add(KEYS[6], ARGV[1], exp, member, prune)
 if principal then holder_add(KEYS[7], ARGV[1], exp, member, prune) end
 return 'ok'
+`;
+
+/** The keys of one certificate in RECORD_CERTIFICATE_ALL (its arguments: 9). */
+export const RECORD_CERTIFICATE_KEYS = 10;
+
+/**
+ * RECORD_CERTIFICATE_ALL for several certificates (the ones recorded in one event-loop turn,
+ * redis-store.ts): KEYS: each certificate's 10 keys in turn; ARGV: each one's 9 arguments in turn.
+ * Returns each one's reply, in order; each is decided on its own, as if recorded alone.
+ */
+export const RECORD_CERTIFICATES_ALL = `local function record(KEYS, ARGV)
+${RECORD_CERTIFICATE_ALL}end
+local out, n = {}, #KEYS / ${RECORD_CERTIFICATE_KEYS}
+local a = #ARGV / n
+for i = 0, n - 1 do
+  out[i + 1] = record({unpack(KEYS, i * ${RECORD_CERTIFICATE_KEYS} + 1, (i + 1) * ${RECORD_CERTIFICATE_KEYS})}, {unpack(ARGV, i * a + 1, (i + 1) * a)})
+end
+return out
 `;
 
 /**
@@ -452,7 +470,7 @@ export const SCRIPTS = {
   mfRecordAttestedIssuance: { lua: RECORD_ATTESTED_ISSUANCE, numberOfKeys: 6 },
   mfLinkRenewal: { lua: LINK_RENEWAL, numberOfKeys: 3 },
   mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
-  mfRecordCertificateAll: { lua: RECORD_CERTIFICATE_ALL, numberOfKeys: 10 },
+  mfRecordCertificatesAll: { lua: RECORD_CERTIFICATES_ALL },
   mfRevokeTaskCertificate: { lua: REVOKE_TASK_CERTIFICATE, numberOfKeys: 4 },
   mfXaddMany: { lua: XADD_MANY, numberOfKeys: 1 },
   mfCloseTask: { lua: CLOSE_TASK, numberOfKeys: 4 },
