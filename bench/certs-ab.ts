@@ -11,6 +11,7 @@
  * same interleaved rounds.
  *
  *   options: --variants JSON (default: none vs --max-semi-space-size=32; with --baseline-rev: {"current": []})
+ *                                   a variant may also be {"flags": [...], "workers": N} (workers: 2 otherwise)
  *            --baseline-rev REV  --rounds N  --duration S  --pool N
  */
 import { execFileSync } from 'node:child_process';
@@ -34,9 +35,16 @@ const { values: args } = parseArgs({
   options: { variants: { type: 'string' }, 'baseline-rev': { type: 'string' }, rounds: { type: 'string' }, duration: { type: 'string' }, pool: { type: 'string' } },
 });
 const BASE_REV = args['baseline-rev'];
-const variants = JSON.parse(args.variants ?? (BASE_REV ? '{"current":[]}' : '{"default":[],"semi-space-32":["--max-semi-space-size=32"]}')) as Record<string, string[]>;
-if (typeof variants !== 'object' || variants === null || !Object.values(variants).every((f) => Array.isArray(f) && f.every((x) => typeof x === 'string')))
-  throw new Error('--variants: a JSON object of name -> array of Node flags');
+/** A variant: its Node flags, or {flags, workers} (workers: 2 unless said). */
+type Variant = string[] | { flags?: string[]; workers?: number };
+const variants = JSON.parse(args.variants ?? (BASE_REV ? '{"current":[]}' : '{"default":[],"semi-space-32":["--max-semi-space-size=32"]}')) as Record<string, Variant>;
+const flagsOk = (f: unknown) => Array.isArray(f) && f.every((x) => typeof x === 'string');
+if (
+  typeof variants !== 'object' ||
+  variants === null ||
+  !Object.values(variants).every((v) => flagsOk(v) || (typeof v === 'object' && v !== null && (v.flags === undefined || flagsOk(v.flags)) && (v.workers === undefined || (Number.isInteger(v.workers) && v.workers > 0 && v.workers <= 16))))
+)
+  throw new Error('--variants: a JSON object of name -> array of Node flags, or -> {flags, workers}');
 const ROUNDS = intOption(args.rounds, 4, 20);
 const DURATION = intOption(args.duration, 4, 60);
 const POOL = intOption(args.pool, 8000, 200_000);
@@ -48,7 +56,9 @@ await runBench('bench:certs-ab', async (cleanup) => {
   const { dir, entry, redis, keys, jwksPath, orchJwt, agentJwt } = await prepareBench(cleanup, { root: ROOT, tmpPrefix: 'mayfly-bench-ab-', tsx: false, log });
   log(`generating ${POOL} P-256 CSRs`);
   const pool = makeCsrPool(POOL);
-  const runs: Array<{ name: string; entry: string; nodeFlags: string[] }> = Object.entries(variants).map(([name, nodeFlags]) => ({ name, entry, nodeFlags }));
+  const runs: Array<{ name: string; entry: string; nodeFlags: string[]; workers: number }> = Object.entries(variants).map(([name, v]) =>
+    Array.isArray(v) ? { name, entry, nodeFlags: v, workers: 2 } : { name, entry, nodeFlags: v.flags ?? [], workers: v.workers ?? 2 },
+  );
   if (BASE_REV) {
     const tree = join(tmpdir(), `mayfly-ab-base-${process.pid}`);
     execFileSync('git', ['worktree', 'add', '--detach', tree, BASE_REV], { cwd: ROOT, stdio: 'ignore' });
@@ -56,12 +66,12 @@ await runBench('bench:certs-ab', async (cleanup) => {
     symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
     log(`compiling ${BASE_REV}'s src/ as the baseline`);
     const base = compileBroker(ROOT, cleanup, tree, `.broker-base-${process.pid}`);
-    runs.unshift({ name: `baseline@${BASE_REV}`, entry: base.entry, nodeFlags: [] });
+    runs.unshift({ name: `baseline@${BASE_REV}`, entry: base.entry, nodeFlags: [], workers: 2 });
     variants[`baseline@${BASE_REV}`] = [];
   }
   const defs: ScenarioDef[] = [];
-  for (const { name, entry, nodeFlags } of runs) {
-    const m = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: `${keys.prefix}${defs.length}:`, jwksPath, certificates: true, workers: 2, nodeFlags }), cleanup, log);
+  for (const { name, entry, nodeFlags, workers } of runs) {
+    const m = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: `${keys.prefix}${defs.length}:`, jwksPath, certificates: true, workers, nodeFlags }), cleanup, log);
     const client = new MayflyClient(m.baseUrl, orchJwt, agentJwt);
     defs.push({ name, baseUrl: m.baseUrl, serverPid: m.child.pid, prepare: async () => ({ request: certificateRequest(agentJwt, await client.openTask(), pool) }) });
   }
