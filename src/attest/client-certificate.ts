@@ -160,12 +160,15 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
 }
 
 /**
- * The serial of `cert` when it is one of this broker's certificates for `taskId` (a token bound to it,
- * whatever attested the token, is then revoked with it); null otherwise. Never throws.
+ * The serial and task of `cert` when this broker's CA issued it: a token bound to it (RFC 8705),
+ * whatever attested the token, must be of that task, and is revoked with it. Null for any other
+ * certificate (another CA's, or one of ours outside its validity). Never throws.
  */
-export function ownTaskCertificateSerial(b: Broker, cert: PresentedCertificate, taskId: string, now: number): string | null {
+export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): { serial: string; taskId: string } | null {
   try {
-    return chained(cert, b.caAnchors, now) && taskIdOf(cert.leaf) === taskId ? serialOf(cert.leaf) : null;
+    if (!chained(cert, b.caAnchors, now)) return null;
+    const taskId = taskIdOf(cert.leaf);
+    return taskId === undefined ? null : { serial: serialOf(cert.leaf), taskId };
   } catch {
     return null;
   }

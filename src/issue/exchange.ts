@@ -27,10 +27,11 @@ export interface ExchangeRequest {
   /** RFC 8693 §4.4: only these actors (SPIFFE IDs or `/*` prefixes) may receive it by delegation. */
   mayAct?: string[];
   /**
-   * The serial of the task's own certificate the token is bound to (cnf x5t#S256) when another proof
-   * attested it (a JWT over mTLS): revoking that certificate revokes the token too.
+   * This broker's certificate the token is bound to (cnf x5t#S256) when another proof attested it (a
+   * JWT over mTLS): it must be of the token's task (refused otherwise: it dies with its own task, which
+   * would leave the token bound to a revoked certificate), and revoking it revokes the token too.
    */
-  boundCertificateSerial?: string;
+  boundCertificate?: { serial: string; taskId: string };
 }
 
 export interface ExchangeResult {
@@ -81,6 +82,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   const decision = decideExchange(ctx);
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
+  if (req.boundCertificate && req.boundCertificate.taskId !== task!.id) return deny('invalid_request', 'certificate_other_task', OTHER_TASK_CERTIFICATE);
 
   const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}), ...(req.mayAct ? { mayAct: req.mayAct } : {}) });
   // The same definition of "active" that introspection uses: never hand out a credential that would
@@ -97,9 +99,12 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
       aud: draft.audiences,
       ...bindingAudit(req.cnf),
     },
-    identity.certificateSerial ?? req.boundCertificateSerial,
+    identity.certificateSerial ?? req.boundCertificate?.serial,
   );
 }
+
+/** The refusal of a token bound to this broker's certificate of another task. */
+export const OTHER_TASK_CERTIFICATE = "the client certificate is this broker's certificate for another task: a token can be bound only to a certificate of its own task";
 
 /** Audit fields of a binding: the DPoP key or the certificate thumbprint. */
 export const bindingAudit = (cnf: Confirmation | undefined): AuditFields =>

@@ -199,6 +199,41 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     );
   });
 
+  it("a token is bound to one of this broker's certificates only in that certificate's task; delegated over mTLS, it is revoked with it", async () => {
+    const t = await open();
+    const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const serial = new X509Certificate(own.cert).serialNumber.toLowerCase();
+    // a JWT over mTLS presenting the certificate of task t, for another task: refused (it would outlive its binding)
+    const other = await call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: otherTask }), client: own });
+    expect(other.status, other.text).toBe(400);
+    expect(other.body).toMatchObject({ error: 'invalid_request' });
+    expect(other.body.error_description).toMatch(/another task/);
+    // a delegation into task t, the actor attested by its JWT over mTLS with that certificate: bound to it, revoked with it
+    const parent = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: t, scope: 'read' }));
+    expect(parent.status, parent.text).toBe(200);
+    const delegated = await call(`${url}/oauth/token`, {
+      ...form({ grant_type: TOKEN_EXCHANGE, subject_token: parent.body.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', actor_token: await b.attest('agent-b'), actor_token_type: JWT_TYPE }),
+      client: own,
+    });
+    expect(delegated.status, delegated.text).toBe(200);
+    expect(decodeJwt(delegated.body.access_token).cnf).toEqual({ 'x5t#S256': thumbprint(own.cert) });
+    // and delegating a token of another task over it is refused the same way
+    const elsewhere = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: otherTask, scope: 'read' }));
+    const crossed = await call(`${url}/oauth/token`, {
+      ...form({ grant_type: TOKEN_EXCHANGE, subject_token: elsewhere.body.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', actor_token: await b.attest('agent-b'), actor_token_type: JWT_TYPE }),
+      client: own,
+    });
+    expect(crossed.status, crossed.text).toBe(400);
+    expect(crossed.body.error_description).toMatch(/another task/);
+    expect((await introspect(delegated.body.access_token)).body.active).toBe(true);
+    expect((await call(`${url}/v1/certificates/${serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) })).status).toBe(200);
+    expect((await introspect(delegated.body.access_token)).body).toEqual({ active: false });
+    expect((await introspect(parent.body.access_token)).body.active).toBe(true);
+    const audit = await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) });
+    const denied = (audit.body.events as Array<Record<string, string>>).filter((e) => e.type === 'token.denied' && e.reason === 'certificate_other_task');
+    expect(denied.map((e) => e.task_id).sort()).toEqual([otherTask, otherTask]);
+  });
+
   it('revoking a certificate revokes the renewals it asked for over mTLS, down the chain, with their tokens', async () => {
     const t = await open();
     const first = await svidByJwt(call, url, t, await b.attest('agent-b'));

@@ -14,7 +14,7 @@
 import type { Context, Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { MayflyError } from '../../errors.js';
-import { exchangeToken } from '../../issue/exchange.js';
+import { exchangeToken, type ExchangeRequest } from '../../issue/exchange.js';
 import { delegateToken } from '../../issue/delegate.js';
 import { isAudience, isScopeToken, splitList } from '../../ids/tokens.js';
 import { isAgentPattern, trustDomainOf } from '../../ids/spiffe.js';
@@ -22,7 +22,7 @@ import { param, readForm } from '../body.js';
 import { checkDpopProof } from '../../attest/dpop-proof.js';
 import { isJoinToken, JOIN_TOKEN_TYPE, joinTokenHash } from '../../attest/join-token.js';
 import { TASK_ID } from '../../tasks/tasks.js';
-import { CERTIFICATE_TOKEN_TYPE, ownTaskCertificateSerial, type PresentedCertificate } from '../../attest/client-certificate.js';
+import { CERTIFICATE_TOKEN_TYPE, ownCertificate } from '../../attest/client-certificate.js';
 import type { Confirmation } from '../../issue/access-token.js';
 import { clientCertificate } from '../client-certificate.js';
 import { sendError } from '../errors.js';
@@ -69,12 +69,6 @@ interface Presented {
  * certificate that does not match) records its denial and spends the join token here. With DPoP nonces
  * required, every answer carries the next one (RFC 9449 §8.2), refusals too.
  */
-/** The serial of the task's own certificate a token is bound to (exchange.ts boundCertificateSerial). */
-function boundTo(b: Broker, cert: PresentedCertificate, taskId: string, now: number): { boundCertificateSerial?: string } {
-  const serial = ownTaskCertificateSerial(b, cert, taskId, now);
-  return serial === null ? {} : { boundCertificateSerial: serial };
-}
-
 export function tokenRoute(app: Hono, b: Broker): void {
   app.post('/oauth/token', async (c) => {
     const seen: Presented = { exchanging: false, joinTokens: [] };
@@ -155,8 +149,12 @@ async function tokenExchange(b: Broker, c: Context, seen: Presented): Promise<Re
 
   // RFC 9449: bound to the DPoP key when a proof came; else RFC 8705 §3: to the client certificate
   const cnf: Confirmation | undefined = jkt ? { jkt } : cert ? { 'x5t#S256': cert.thumbprint } : undefined;
-  const grants = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}), ...(mayAct ? { mayAct } : {}) };
+  const grants: Omit<ExchangeRequest, 'subjectToken' | 'taskId'> = { ...(scopes ? { scopes } : {}), ...(tools ? { tools } : {}), ...(audiences ? { audiences } : {}), ...(cnf ? { cnf } : {}), ...(mayAct ? { mayAct } : {}) };
   const proof = (token: string) => (byCertificate ? cert! : token);
+  // bound to one of this broker's certificates, attested otherwise (a JWT over mTLS): the exchange
+  // checks it is of the token's task, and the token is revoked with it (exchange.ts boundCertificate)
+  const own = cert && !jkt && !byCertificate ? ownCertificate(b, cert, now) : null;
+  if (own) grants.boundCertificate = own;
   seen.exchanging = true;
   const r = delegation
     ? await delegateToken(b, { subjectToken, actorToken: proof(actorToken!), ...(taskId ? { taskId } : {}), ...grants })
@@ -164,8 +162,6 @@ async function tokenExchange(b: Broker, c: Context, seen: Presented): Promise<Re
         subjectToken: proof(subjectToken),
         taskId: taskId!,
         ...grants,
-        // bound to one of the task's own certificates: revoked with it, whatever attested it
-        ...(cert && !jkt && !byCertificate ? boundTo(b, cert, taskId!, now) : {}),
       });
   return c.json(
     {
