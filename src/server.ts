@@ -31,7 +31,7 @@ import { readConfigFile, readPasswordFile } from './config/files.js';
 import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { answerClientErrors, answerExpectations } from './http/client-errors.js';
+import { answerClientErrors, answerExpectations, requireHost } from './http/client-errors.js';
 import { withFastPath } from './http/fast-path.js';
 import { ConfigError } from './config/load.js';
 
@@ -158,6 +158,8 @@ export interface Running {
  * that long (Node's defaults: 300 s and 60 s). Answers (the SSE stream) are not limited.
  */
 const SLOW_CLIENTS = { requestTimeout: 30_000, headersTimeout: 20_000, connectionsCheckingInterval: 5_000 };
+/** Node's own answer to a request without Host has no body: http/client-errors.ts requireHost answers it instead. */
+const SERVER_OPTIONS = { ...SLOW_CLIENTS, requireHostHeader: false };
 
 export async function startBroker(config: Config, opts: BuildOptions = {}): Promise<Running> {
   const broker = await buildBroker(config, opts);
@@ -168,9 +170,9 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     const t = config.listen.tls;
     tls = t ? await fromConfig('listen.tls', () => tlsOptions(broker, t)) : undefined;
     // the hono app behind the one route node:http answers directly (http/fast-path.ts)
-    const listener = withFastPath(broker, getRequestListener(app.fetch, { hostname: config.listen.host }));
+    const listener = requireHost(withFastPath(broker, getRequestListener(app.fetch, { hostname: config.listen.host })));
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = tls ? createHttpsServer({ ...tls, ...SLOW_CLIENTS }, listener) : createHttpServer(SLOW_CLIENTS, listener);
+      const s = tls ? createHttpsServer({ ...tls, ...SERVER_OPTIONS }, listener) : createHttpServer(SERVER_OPTIONS, listener);
       s.once('error', reject);
       s.listen(config.listen.port, config.listen.host, () => resolve(s));
     });

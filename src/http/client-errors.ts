@@ -1,9 +1,10 @@
 /**
  * Requests Node refuses before the app sees them (headers over 16 KiB, a malformed request line, a
- * request that did not arrive in time) get the standard error body too, not Node's bare status line.
+ * request that did not arrive in time, CONNECT, an HTTP/1.1 request without Host) get the standard
+ * error body too, not Node's bare status line or a closed connection.
  * As Node's own handler does, nothing is written to a connection that is gone or already answering.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorBody, writeJson } from './errors.js';
 import { bodyTooLarge, lengthWithin } from './body-limit.js';
@@ -16,7 +17,21 @@ function answerFor(err: ClientError): [number, string, string] {
   return [400, 'invalid_request', 'malformed HTTP request'];
 }
 
-export function answerClientErrors(server: { on(event: 'clientError', fn: (err: ClientError, socket: Duplex) => void): unknown }): void {
+/** A whole answer with the standard error body, written on the socket itself, which is then closed. */
+function answerRaw(socket: Duplex, status: number, code: string, description: string): void {
+  const body = JSON.stringify(errorBody(code, description));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+type RawEvents = {
+  on(event: 'clientError', fn: (err: ClientError, socket: Duplex) => void): unknown;
+  on(event: 'connect', fn: (req: IncomingMessage, socket: Duplex) => void): unknown;
+};
+
+export function answerClientErrors(server: RawEvents): void {
   server.on('clientError', (err: ClientError, socket: Duplex) => {
     const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
     if (err.code === 'ECONNRESET' || !socket.writable || answering) {
@@ -24,12 +39,25 @@ export function answerClientErrors(server: { on(event: 'clientError', fn: (err: 
       return;
     }
     const [status, code, description] = answerFor(err);
-    const body = JSON.stringify(errorBody(code, description));
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
-    );
+    answerRaw(socket, status, code, description);
   });
+  // (without a listener Node closes the connection without a word)
+  server.on('connect', (_req, socket) => {
+    if (socket.writable) answerRaw(socket, 501, 'invalid_request', 'CONNECT is not served: the broker is no proxy');
+    else socket.destroy();
+  });
+}
+
+/**
+ * RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400, here with the standard body (the
+ * server is made with `requireHostHeader: false`, where Node would answer it bare).
+ */
+export function requireHost(next: RequestListener): RequestListener {
+  return (req, res) => {
+    if (req.headers.host === undefined && req.httpVersion === '1.1')
+      writeJson(res, 400, { 'Cache-Control': 'no-store', Connection: 'close' }, errorBody('invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)'));
+    else next(req, res);
+  };
 }
 
 /**

@@ -416,4 +416,16 @@ describe('every error answer, however early, carries the standard body and no-st
     expect(out).toMatch(/\r\nCache-Control: no-store\r\n/i);
     expect(out).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
   });
+  it('CONNECT and an HTTP/1.1 request without Host get the standard body (501, 400); HTTP/1.0 needs no Host', async () => {
+    const standard = (out: string, status: number) => {
+      expect(out).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(out).toMatch(/\r\nCache-Control: no-store\r\n/i);
+      expect(out).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+      expect(JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'invalid_request', error_description: expect.any(String) });
+    };
+    standard(await rawBytes('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), 501);
+    standard(await rawBytes('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400);
+    standard(await rawBytes(`POST /v1/certificates HTTP/1.1\r\nContent-Type: application/json\r\nAuthorization: Bearer x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`), 400);
+    expect(await rawBytes('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+  });
 });
