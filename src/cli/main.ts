@@ -134,6 +134,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mayfly ${cmd}: refused: ${e.message}\n`);
       return 1;
     }
+    // the broker took the connection and did not answer in time (commands/common.ts timedFetch)
+    if ((e as Error)?.name === 'TimeoutError') {
+      process.stderr.write(`mayfly ${cmd}: ${(e as Error).message}\n`);
+      return 2;
+    }
     if ((e as Error)?.name === 'ConfigError') {
       process.stderr.write(`mayfly: ${(e as Error).message}\n`);
       return 2;

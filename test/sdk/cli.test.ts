@@ -296,6 +296,35 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
     expect((await mayfly(['keys', '--config', cfg])).out).toMatch(new RegExp(`^  ${r.kid}.*\\(published; signs from ${r.signs_from}\\)$`, 'm'));
   });
 
+  it('a broker that takes the connection and never answers: --timeout (or $MAYFLY_TIMEOUT) seconds, then exit 2 naming it; a bad --timeout is a usage error', async () => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    const mute = createServer((s) => void held.push(s)); // reads nothing, answers nothing
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(mute.address() as { port: number }).port}`;
+    try {
+      const started = Date.now();
+      const [flag, byEnv, dev] = await Promise.all([
+        mayfly(['task', 'show', 'tsk_0000000000000000', '--timeout', '1'], { MAYFLY_URL: url, MAYFLY_OPERATOR_TOKEN: OPERATOR.token }),
+        mayfly(['introspect', 'x.y.z'], { MAYFLY_URL: url, MAYFLY_TIMEOUT: '1', MAYFLY_CLIENT_ID: CLIENT.id, MAYFLY_CLIENT_SECRET: CLIENT.secret }),
+        mayfly(['cert', '--task', 'tsk_0000000000000000', '--dev-workload', 'agent-a', '--out', mkdtempSync(join(tmpdir(), 'mayfly-cli-')), '--timeout', '1'], { MAYFLY_URL: url }),
+      ]);
+      for (const r of [flag, byEnv, dev]) {
+        expect(r.code, r.err).toBe(2);
+        expect(r.err).toContain(`no answer from the broker at ${url} within 1 s (--timeout)`);
+      }
+      expect(Date.now() - started).toBeLessThan(20_000); // not the default 30 s
+    } finally {
+      for (const s of held) s.destroy();
+      mute.close();
+    }
+    for (const bad of ['0', '1.5', 'soon', '3601']) {
+      const r = await mayfly(['task', 'show', 'tsk_0000000000000000', '--timeout', bad], { MAYFLY_URL: b.url, MAYFLY_OPERATOR_TOKEN: OPERATOR.token });
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/--timeout: whole seconds from 1 to 3600/);
+    }
+  });
+
   it('join-token create without a SPIFFE ID is a usage error (exit 2); an unreachable broker is a configuration error', async () => {
     const [jt, down] = await Promise.all([mayfly(['join-token', 'create'], op()), mayfly(['task', 'show', 'tsk_0000000000000000'], { MAYFLY_URL: 'http://127.0.0.1:9', MAYFLY_OPERATOR_TOKEN: OPERATOR.token })]);
     expect(jt).toMatchObject({ code: 2, out: '' });

@@ -67,7 +67,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   const attestation = await agentAttestation(p.common, v['dev-workload'], 'cert');
   const k = newKeyAndCsr();
   const r = await call<IssuedSvid>(p.common, '/v1/certificates', { bearer: attestation, json: { task_id: v.task, csr: k.csrPem } });
-  const bundle = await fetch(`${p.common.url}/v1/ca/bundle`).then((res) => (res.ok ? res.text() : ''));
+  const bundle = await p.common.fetch(`${p.common.url}/v1/ca/bundle`).then((res) => (res.ok ? res.text() : ''));
   const files = { certificate: join(dir, 'svid.pem'), key: join(dir, 'svid-key.pem'), bundle: join(dir, 'bundle.pem') };
   replaceFile(files.key, k.keyPem, 0o600);
   replaceFile(files.certificate, [r.certificate, ...r.chain].map((x) => (x.endsWith('\n') ? x : `${x}\n`)).join(''), 0o644);

@@ -5,7 +5,7 @@
 import { devAttestor, staticToken, type AttestationSource } from '../../sdk/client/attestation.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BrokerError, type BrokerCredentials } from '../../sdk/http.js';
+import { BrokerError, type BrokerCredentials, type FetchLike } from '../../sdk/http.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2 } as const;
 
@@ -44,8 +44,13 @@ export const COMMON_OPTIONS = {
   'client-secret': { type: 'string' },
   'operator-token': { type: 'string' },
   json: { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
+
+/** How long a call waits for the broker's answer unless --timeout / $MAYFLY_TIMEOUT says otherwise (whole seconds). */
+const DEFAULT_TIMEOUT_S = 30;
+const MAX_TIMEOUT_S = 3600;
 
 export const COMMON_HELP = `common options:
   --url URL               broker URL (default: $MAYFLY_URL or http://127.0.0.1:8080)
@@ -55,6 +60,7 @@ export const COMMON_HELP = `common options:
   --client-secret SECRET  its secret ($MAYFLY_CLIENT_SECRET)
   --operator-token TOKEN  operator bearer token ($MAYFLY_OPERATOR_TOKEN)
   --json                  machine-readable output
+  --timeout SECONDS       how long to wait for the broker's answer, 1-${MAX_TIMEOUT_S} ($MAYFLY_TIMEOUT; default ${DEFAULT_TIMEOUT_S})
   -h, --help              this help
 
 exit codes: 0 ok, 1 refused or inactive, 2 usage or configuration error: bad options, an unreachable
@@ -64,6 +70,8 @@ broker, or credentials it does not accept (errors go to stderr)
 export interface Common {
   url: string;
   json: boolean;
+  /** fetch that gives up after --timeout: a TimeoutError naming the broker and the wait (exit 2). */
+  fetch: FetchLike;
   io: Io;
   /** The caller's attestation JWT, if given. */
   attestation(): string | undefined;
@@ -76,7 +84,7 @@ export interface Common {
  */
 export async function agentAttestation(c: Common, devWorkload: string | undefined, command: string): Promise<string> {
   let source: AttestationSource;
-  if (devWorkload) source = devAttestor(c.url, devWorkload);
+  if (devWorkload) source = devAttestor(c.url, devWorkload, { fetch: c.fetch });
   else {
     const att = c.attestation();
     if (!att) throw new UsageError(`${command}: no attestation: pass --token, --token-file, $MAYFLY_TOKEN, or --dev-workload NAME`);
@@ -88,6 +96,31 @@ export async function agentAttestation(c: Common, devWorkload: string | undefine
     if (e instanceof BrokerError) throw fromBrokerError(e, c.url);
     throw e;
   }
+}
+
+/**
+ * fetch that waits `seconds` at most for the broker (a hung process, a blackholed route): then a
+ * TimeoutError (which request() passes on and main.ts answers with exit 2) that says so.
+ */
+function timedFetch(url: string, seconds: number): FetchLike {
+  return async (input, init) => {
+    try {
+      return await fetch(input, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+    } catch (e) {
+      if ((e as Error).name !== 'TimeoutError') throw e;
+      const err = new Error(`no answer from the broker at ${url} within ${seconds} s (--timeout)`);
+      err.name = 'TimeoutError';
+      throw err;
+    }
+  };
+}
+
+/** --timeout / $MAYFLY_TIMEOUT: whole seconds, 1 to MAX_TIMEOUT_S. */
+function timeoutSeconds(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_TIMEOUT_S;
+  const n = /^[0-9]{1,4}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= MAX_TIMEOUT_S)) throw new UsageError(`--timeout: whole seconds from 1 to ${MAX_TIMEOUT_S}, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** Parses `args` with the common options plus the command's own; --help prints `help` and returns null. */
@@ -110,9 +143,11 @@ export function parse<O extends Options>(args: string[], own: O, help: string, i
   const env = (k: string) => io.env[k] || undefined; // an empty variable counts as unset
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   const tokenFile = str('token-file') ?? env('MAYFLY_TOKEN_FILE');
+  const url = (str('url') ?? env('MAYFLY_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const common: Common = {
-    url: (str('url') ?? env('MAYFLY_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+    url,
     json: values.json === true,
+    fetch: timedFetch(url, timeoutSeconds(str('timeout') ?? env('MAYFLY_TIMEOUT'))),
     io,
     attestation: () => {
       const direct = str('token') ?? str('attestation');

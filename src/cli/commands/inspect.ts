@@ -88,7 +88,7 @@ export function explain(f: VerifyFailure, d: Decoded, extra: { task?: TaskView |
 
 async function metadata(c: Common): Promise<{ issuer: string }> {
   try {
-    const m = await jsonOrThrow<{ issuer?: unknown }>(await request(fetch, `${c.url}/.well-known/oauth-authorization-server`, { headers: { accept: 'application/json' } }));
+    const m = await jsonOrThrow<{ issuer?: unknown }>(await request(c.fetch, `${c.url}/.well-known/oauth-authorization-server`, { headers: { accept: 'application/json' } }));
     if (typeof m?.issuer !== 'string') throw new BrokerError(502, 'bad_metadata', 'the broker metadata has no issuer');
     return { issuer: m.issuer };
   } catch (e) {
