@@ -54,15 +54,29 @@ export class Audit {
 
   /** Records an event and resolves once the store holds it (rejects with the store's error). */
   write(type: AuditEventType, fields: AuditFields): Promise<string> {
-    // no `at` field: the stream id carries the time (GET /v1/audit shows it), pino lines carry their own
-    const flat: Record<string, string> = { type };
-    for (const [k, v] of Object.entries(fields)) {
-      if (v === undefined) continue;
-      flat[k] = Array.isArray(v) ? v.join(' ') : String(v);
-    }
-    const denied = type.endsWith('.denied') || type.endsWith('.refused');
-    this.log[denied ? 'warn' : 'info']({ audit: flat }, type);
+    const e = entry(type, fields);
+    this.logged(e);
     // resource servers' reports go to a log of their own: they can never crowd out the broker's decisions
-    return this.store.appendAudit(flat, type === 'token.used' || type === 'token.refused' ? 'usage' : 'audit');
+    return this.store.appendAudit(e, type === 'token.used' || type === 'token.refused' ? 'usage' : 'audit');
   }
+
+  /** The pino line of an event the store was given by another call (a certificate's grant, written with its record). */
+  logged(e: AuditEntryFields): void {
+    const type = e.type as AuditEventType;
+    const denied = type.endsWith('.denied') || type.endsWith('.refused');
+    this.log[denied ? 'warn' : 'info']({ audit: e }, type);
+  }
+}
+
+/** An event as the store keeps it: `type`, then its fields as strings (lists space-separated), the undefined ones left out. */
+export type AuditEntryFields = Record<string, string> & { type: string };
+
+export function entry(type: AuditEventType, fields: AuditFields): AuditEntryFields {
+  // no `at` field: the stream id carries the time (GET /v1/audit shows it), pino lines carry their own
+  const flat: AuditEntryFields = { type };
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    flat[k] = Array.isArray(v) ? v.join(' ') : String(v);
+  }
+  return flat;
 }

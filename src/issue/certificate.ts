@@ -1,7 +1,7 @@
 /**
  * X.509-SVID issuance for a task: attestation -> task policy (policy/certificate.ts) -> CSR (strict
  * parse, its own signature verified) -> CSR policy (no CA flag, no name but the agent's own) ->
- * check-and-record the serial in the task -> sign -> audit.
+ * check-and-record the serial in the task, with its grant's audit event -> sign.
  * Nothing else the CSR asks beyond its public key reaches the certificate: the broker decides the content.
  */
 import type { Broker } from '../broker.js';
@@ -13,6 +13,7 @@ import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import { verdict } from '../revoke/active.js';
 import type { CertificateRecord } from '../store/store.js';
+import { entry, type AuditFields } from '../audit/audit.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 const csrs = new CsrCache();
@@ -75,9 +76,13 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
       issuedAt: now,
       notAfter,
     };
+    // the grant's audit event goes with the record, in one store call (Store.recordCertificate), unless
+    // this is a renewal over mTLS: its grant follows the link to the certificate that asked for it
+    const parent = identity.certificateSerial;
+    const grant = parent === undefined ? entry('certificate.granted', grantFields(record, parsed.keyType)) : undefined;
     let outcome;
     try {
-      outcome = await b.store.recordCertificate(record, now, issuerState);
+      outcome = await b.store.recordCertificate(record, now, issuerState, grant);
     } catch (e) {
       // the store did not answer (a timeout): the record may still land once it resumes; it is withdrawn
       // (not waited for: the store is likely still away)
@@ -90,8 +95,8 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     }
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
+    if (grant) b.audit.logged(grant);
     // a renewal over mTLS: revoked with the certificate that asked for it, refused if that one already was
-    const parent = identity.certificateSerial;
     if (parent !== undefined && !(await linkRenewal(b, record, parent)))
       return deny(new MayflyError('invalid_request', 'the client certificate presented was revoked', { reason: 'certificate_revoked' }));
     return signRecorded(b, { record, serial, parsed, ...(parent !== undefined ? { attestedBy: parent } : {}) }, deny);
@@ -104,11 +109,24 @@ interface Recorded {
   record: CertificateRecord;
   serial: Buffer;
   parsed: ParsedCsr;
-  /** The task's own certificate that attested the request (a renewal over mTLS), for the audit. */
+  /**
+   * The task's own certificate that attested the request (a renewal over mTLS): its grant is audited
+   * here, after the link, naming it. Any other grant was written with the record.
+   */
   attestedBy?: string;
 }
 
-/** Signs a recorded serial, audits the grant, and answers. */
+/** The audit fields of a certificate's grant. */
+const grantFields = (r: CertificateRecord, key: string, attestedBy?: string): AuditFields => ({
+  serial: r.serial,
+  task_id: r.taskId,
+  agent: r.agent,
+  key,
+  not_after: new Date(r.notAfter).toISOString(),
+  attested_by: attestedBy,
+});
+
+/** Signs a recorded serial, audits a renewal's grant (the others' was written with the record), and answers. */
 async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
@@ -129,19 +147,14 @@ async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  try {
-    await b.audit.grant('certificate.granted', {
-      serial: r.serial,
-      task_id: r.taskId,
-      agent: r.agent,
-      key: parsed.keyType,
-      not_after: issued.notAfter.toISOString(),
-      attested_by: attestedBy,
-    });
-  } catch (e) {
-    // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
-    await withdraw(b, r);
-    throw e;
+  if (attestedBy !== undefined) {
+    try {
+      await b.audit.grant('certificate.granted', grantFields(r, parsed.keyType, attestedBy));
+    } catch (e) {
+      // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
+      await withdraw(b, r);
+      throw e;
+    }
   }
   return {
     certificate: issued.pem,

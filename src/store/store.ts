@@ -346,7 +346,12 @@ export interface Store {
    * the serial joins the task's certificate index and its issued counts), then indexes the serial, its
    * holder and principal for status and CRL queries; those indexes live until `notAfter`.
    */
-  recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome>;
+  /**
+   * `grant`: the grant's audit event (audit.ts entry), appended to the audit log when the record is
+   * 'ok': in the same step on one server and in memory (one call for both), just after it on a Cluster
+   * (where a failure to write it fails the call, the record standing: the caller withdraws it).
+   */
+  recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome>;
   /**
    * Whether `recordCertificate` asserts its `expect` atomically (the memory store and a single Redis
    * server; not a Redis Cluster, where the identity's key lies in another hash slot than the task's).

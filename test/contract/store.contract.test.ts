@@ -510,22 +510,27 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.holderCertificates('identity', AGENT_A, t0 + 10, t0)).map((c) => c.serial).sort()).toEqual(['0e01', '0e05', '0e07']);
     });
 
-    it('decides certificates recorded together (one event-loop turn) each on its own', async () => {
+    it('decides certificates recorded together (one event-loop turn) each on its own, and writes the grant of each one recorded', async () => {
       const open = await newTask();
       const closed = await newTask();
       await store.closeTask(closed.id, t0, 'done');
       const cert = (serial: string, taskId: string, agent = AGENT_A) => ({ serial, taskId, agent, principal: 'user:bob', issuedAt: t0, notAfter: t0 + 5 * MIN });
       await store.lockIdentity(AGENT_B, t0);
       const seen = (identity: string) => (store.assertsIssuerState ? { identity, revokedBefore: 0, principal: 'user:bob', principalCutoff: 0 } : undefined);
+      // each with its grant's audit event (but the last), written only when it is recorded
+      const grant = (serial: string) => ({ type: 'certificate.granted', serial, task_id: open.id });
       const out = await Promise.all([
-        store.recordCertificate(cert('0f01', open.id), t0, seen(AGENT_A)),
-        store.recordCertificate(cert('0f02', closed.id), t0, seen(AGENT_A)),
-        store.recordCertificate(cert('0f03', 'tsk_unknown'), t0, seen(AGENT_A)),
-        store.recordCertificate(cert('0f04', open.id, AGENT_B), t0, seen(AGENT_B)),
+        store.recordCertificate(cert('0f01', open.id), t0, seen(AGENT_A), grant('0f01')),
+        store.recordCertificate(cert('0f02', closed.id), t0, seen(AGENT_A), grant('0f02')),
+        store.recordCertificate(cert('0f03', 'tsk_unknown'), t0, seen(AGENT_A), grant('0f03')),
+        store.recordCertificate(cert('0f04', open.id, AGENT_B), t0, seen(AGENT_B), grant('0f04')),
         store.recordCertificate(cert('0f05', open.id), t0, seen(AGENT_A)),
       ]);
       expect(out).toEqual(['ok', 'task_closed', 'task_unknown', store.assertsIssuerState ? 'state_changed' : 'ok', 'ok']);
       const recorded = store.assertsIssuerState ? ['0f01', '0f05'] : ['0f01', '0f04', '0f05'];
+      const granted = (await store.readAudit('', 100)).map((e) => e.event).filter((e) => e.type === 'certificate.granted');
+      expect(granted.map((e) => e.serial).sort()).toEqual(recorded.filter((x) => x !== '0f05'));
+      expect(granted.find((e) => e.serial === '0f01')).toEqual(grant('0f01'));
       expect((await store.taskCertificates(open.id, t0)).sort()).toEqual(recorded);
       expect(await store.taskSerialSlots(open.id, t0)).toEqual(Buffer.concat(recorded.map(serialSlot)));
       for (const s of ['0f02', '0f03']) expect(await store.getCertificate(s)).toBeNull();

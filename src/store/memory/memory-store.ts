@@ -355,7 +355,7 @@ export class MemoryStore implements Store {
     return expect.principal === undefined || (this.principal(expect.principal)?.revokedBefore ?? 0) === expect.principalCutoff;
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome> {
     if (expect && !this.holds(expect)) return 'state_changed';
     const t = this.task(rec.taskId);
     if (!t) return 'task_unknown';
@@ -373,6 +373,7 @@ export class MemoryStore implements Store {
       set.add(rec.serial);
       this.holderCerts.set(key, set);
     }
+    if (grant) this.audit.append(grant, this.clock.now());
     return 'ok';
   }
 

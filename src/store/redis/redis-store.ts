@@ -84,9 +84,8 @@ const COMMAND_TIMEOUT_MS = 1000;
 const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 4), 1000);
 /** Audit events per XADD_MANY call (its ARGV stays far below Lua's unpack limit). */
 const AUDIT_BATCH_MAX = 256;
-/** Certificates per RECORD_CERTIFICATES_ALL call, and each one's keys in it (scripts.ts). */
+/** Certificates per RECORD_CERTIFICATES_ALL call. */
 const CERTIFICATE_BATCH_MAX = 64;
-const RECORD_KEYS = RECORD_CERTIFICATE_KEYS;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 /** The prefix of a renewal among the members of a certificate's attested zset (LINK_RENEWAL). */
 const RENEWAL = 'cert:';
@@ -109,7 +108,10 @@ export class RedisStore implements Store {
   /** The audit events of one event-loop turn, per log: one XADD_MANY call (appendAudit). */
   private readonly auditBatches = new Map<AuditLog, TurnBatch<string[], string | null>>();
   /** The certificates recorded in one event-loop turn, on one server: one RECORD_CERTIFICATES_ALL call (recordCertificate). */
-  private readonly certificateBatch = new TurnBatch<Array<string | number>, unknown>((records) => this.cmd((r) => r.mfRecordCertificatesAll(...recordsArgs(records)) as Promise<unknown[]>), CERTIFICATE_BATCH_MAX);
+  private readonly certificateBatch = new TurnBatch<BatchedRecord, unknown>(
+    (records) => this.cmd((r) => r.mfRecordCertificatesAll(...recordsArgs(this.logKey('audit'), this.auditMaxLen, records)) as Promise<unknown[]>),
+    CERTIFICATE_BATCH_MAX,
+  );
   /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
   private blocking: Redis | Cluster | undefined;
 
@@ -457,9 +459,7 @@ export class RedisStore implements Store {
    * with its own id once that call has, so `await` still means "written".
    */
   appendAudit(event: Record<string, string>, log: AuditLog = 'audit'): Promise<string> {
-    // (loops, not Object.entries().flat(): V8's flat() costs ~0.15 µs per element, and this runs per grant)
-    const fields: string[] = [];
-    for (const k in event) fields.push(k, event[k]!);
+    const fields = fieldsOf(event);
     if (fields.length === 0) return Promise.reject(new TypeError('an audit event needs at least one field'));
     let batch = this.auditBatches.get(log);
     if (!batch) {
@@ -562,7 +562,7 @@ export class RedisStore implements Store {
     return !this.clustered;
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState): Promise<IssuanceOutcome> {
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome> {
     checkSlotSerial(rec.serial); // the record scripts make its slot
     const t = rec.taskId;
     const identityIndex = this.holderCertsKey('identity', rec.agent);
@@ -572,13 +572,16 @@ export class RedisStore implements Store {
       if (expect && expect.principal !== rec.principal) throw new TypeError('the expected principal is not the record\'s');
       const identKey = this.identKey(expect?.identity ?? rec.agent);
       // the record's fields, its kept-until instant and the index member are made by the script (scripts.ts)
-      // with the other certificates recorded in this event-loop turn, in one call (RECORD_CERTIFICATES_ALL)
-      const out = await this.certificateBatch.add([
-        this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
-        identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
-        now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
-        expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
-      ]);
+      // with the other certificates recorded in this event-loop turn, and the grants, in one call (RECORD_CERTIFICATES_ALL)
+      const out = await this.certificateBatch.add({
+        call: [
+          this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
+          identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
+          now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
+          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
+        ],
+        grant: grant ? fieldsOf(grant) : [],
+      });
       return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
@@ -596,6 +599,7 @@ export class RedisStore implements Store {
       if (rec.principal) writes.push(r.mfIndexAdd(this.holderCertsKey('principal', rec.principal), now, rec.notAfter, member));
       return Promise.all(writes);
     });
+    if (grant) await this.appendAudit(grant);
     return 'ok';
   }
 
@@ -797,11 +801,32 @@ function xaddManyArgs(events: ReadonlyArray<string[]>): Array<string | number> {
   return out;
 }
 
-/** RECORD_CERTIFICATES_ALL's arguments: the key count, every record's keys, then every record's arguments. */
-function recordsArgs(records: ReadonlyArray<ReadonlyArray<string | number>>): Array<string | number> {
-  const out: Array<string | number> = [records.length * RECORD_KEYS];
-  for (const r of records) for (let i = 0; i < RECORD_KEYS; i++) out.push(r[i]!);
-  for (const r of records) for (let i = RECORD_KEYS; i < r.length; i++) out.push(r[i]!);
+/** An event's fields as XADD takes them (loops, not Object.entries().flat(): V8's flat() costs ~0.15 µs per element, and this runs per grant). */
+function fieldsOf(event: Record<string, string>): string[] {
+  const fields: string[] = [];
+  for (const k in event) fields.push(k, event[k]!);
+  return fields;
+}
+
+/** One certificate in RECORD_CERTIFICATES_ALL: its keys then its arguments, and its grant's event fields (none: empty). */
+interface BatchedRecord {
+  call: Array<string | number>;
+  grant: string[];
+}
+
+/**
+ * RECORD_CERTIFICATES_ALL's arguments: the key count, the audit stream and every record's keys, then
+ * the stream's MAXLEN, every record's arguments, and every record's event (field count, fields).
+ */
+function recordsArgs(auditKey: string, maxLen: number, records: readonly BatchedRecord[]): Array<string | number> {
+  const out: Array<string | number> = [1 + records.length * RECORD_CERTIFICATE_KEYS, auditKey];
+  for (const r of records) for (let i = 0; i < RECORD_CERTIFICATE_KEYS; i++) out.push(r.call[i]!);
+  out.push(maxLen);
+  for (const r of records) for (let i = RECORD_CERTIFICATE_KEYS; i < r.call.length; i++) out.push(r.call[i]!);
+  for (const r of records) {
+    out.push(r.grant.length);
+    for (const f of r.grant) out.push(f);
+  }
   return out;
 }
 

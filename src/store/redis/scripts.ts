@@ -338,20 +338,28 @@ if principal then holder_add(KEYS[7], ARGV[1], exp, member, prune) end
 return 'ok'
 `;
 
-/** The keys of one certificate in RECORD_CERTIFICATE_ALL (its arguments: 9). */
+/** The keys of one certificate in RECORD_CERTIFICATE_ALL, and its arguments. */
 export const RECORD_CERTIFICATE_KEYS = 10;
+const RECORD_CERTIFICATE_ARGS = 9;
 
 /**
  * RECORD_CERTIFICATE_ALL for several certificates (the ones recorded in one event-loop turn,
- * redis-store.ts): KEYS: each certificate's 10 keys in turn; ARGV: each one's 9 arguments in turn.
+ * redis-store.ts), each with its grant's audit event, appended (XADD, MAXLEN ~) when it is recorded.
+ * KEYS: the audit stream, then each certificate's 10 keys in turn. ARGV: the stream's MAXLEN, each
+ * certificate's 9 arguments in turn, then each one's event as its field count (0: none) and fields.
  * Returns each one's reply, in order; each is decided on its own, as if recorded alone.
  */
 export const RECORD_CERTIFICATES_ALL = `local function record(KEYS, ARGV)
 ${RECORD_CERTIFICATE_ALL}end
-local out, n = {}, #KEYS / ${RECORD_CERTIFICATE_KEYS}
-local a = #ARGV / n
+local nk, na = ${RECORD_CERTIFICATE_KEYS}, ${RECORD_CERTIFICATE_ARGS}
+local n = (#KEYS - 1) / nk
+local out, e = {}, 2 + n * na
 for i = 0, n - 1 do
-  out[i + 1] = record({unpack(KEYS, i * ${RECORD_CERTIFICATE_KEYS} + 1, (i + 1) * ${RECORD_CERTIFICATE_KEYS})}, {unpack(ARGV, i * a + 1, (i + 1) * a)})
+  local r = record({unpack(KEYS, 2 + i * nk, 1 + (i + 1) * nk)}, {unpack(ARGV, 2 + i * na, 1 + (i + 1) * na)})
+  local c = tonumber(ARGV[e])
+  if r == 'ok' and c > 0 then redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, e + 1, e + c)) end
+  e = e + c + 1
+  out[i + 1] = r
 end
 return out
 `;
