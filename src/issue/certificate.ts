@@ -47,7 +47,7 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
     // policy first: a refused request never pays for the CSR's signature check
     const ctx = await issuanceContext(b, identity, taskId, {}, remembered);
     const { task, now, identityState, principalCutoff, issuerState } = ctx;
-    const decision = decideCertificate(ctx);
+    const decision = decideCertificate({ ...ctx, caNotAfterMs: b.ca.notAfter.getTime() });
     if ('refusal' in decision) {
       const r = decision.refusal;
       return deny(new MayflyError(r.code, r.description, { reason: r.reason }));

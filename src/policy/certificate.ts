@@ -13,21 +13,28 @@ import { ttlClampedToDeadline } from './rules/ttl-clamped-to-deadline.js';
 import { csrAsksNoCa } from './rules/csr-asks-no-ca.js';
 import { csrNamesOnlyItsIdentity } from './rules/csr-names-only-its-identity.js';
 import type { CsrContext } from './csr-context.js';
+import { withinCaValidity } from './rules/within-ca-validity.js';
+
+/** What the certificate rules look at: the exchange's, and the signing CA's notAfter (ms). */
+export interface CertificateContext extends ExchangeContext {
+  caNotAfterMs: number;
+}
 
 /** Only registrations with `certificates: true` may ask for an X.509 certificate. */
 export const certificatesAllowed: Rule<ExchangeContext, ExchangeDraft> = (ctx) =>
   ctx.identity.registration.certificates ? undefined : refuse('access_denied', 'certificates_not_allowed', `${ctx.identity.spiffeId} is not registered for certificates`);
 
-export const certificateRules: readonly Rule<ExchangeContext, ExchangeDraft>[] = [
+export const certificateRules: readonly Rule<CertificateContext, ExchangeDraft>[] = [
   certificatesAllowed,
   identityNotLocked,
   taskIsOpen,
   proofForThisTask,
   agentInTask,
   ttlClampedToDeadline,
+  withinCaValidity,
 ];
 
-export function decideCertificate(ctx: ExchangeContext): { draft: ExchangeDraft } | { refusal: Refusal } {
+export function decideCertificate(ctx: CertificateContext): { draft: ExchangeDraft } | { refusal: Refusal } {
   const draft: ExchangeDraft = { scopes: [], tools: [], audiences: [], ttlMs: 0 };
   const refusal = applyRules(certificateRules, ctx, draft);
   return refusal ? { refusal } : { draft };

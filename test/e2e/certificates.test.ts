@@ -492,3 +492,46 @@ describe('certificates from a configured intermediate CA whose key is encrypted 
     expect(ossl('verify', '-x509_strict', '-CAfile', file('cfg-root.pem'), '-untrusted', file('cfg-chain.pem'), file('cfg-leaf.pem'))).toContain('OK');
   });
 });
+
+describe('a CA near its notAfter: certificates stop at it, and an expired one issues nothing', () => {
+  let b: TestBroker;
+  const ext = file('short-ext.cnf', '[v3_int]\nbasicConstraints = critical,CA:TRUE,pathlen:0\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n');
+  beforeAll(async () => {
+    ossl('req', '-x509', '-new', ...P256, '-nodes', '-keyout', file('short-ca.key'), '-subj', '/O=Test/CN=short-lived CA', '-days', '1', '-config', ext, '-extensions', 'v3_int', '-out', file('short-ca.pem'));
+    b = await startTestBroker({ store: 'memory', extra: { ca: { cert_file: file('short-ca.pem'), key_file: file('short-ca.key') } } });
+  });
+  afterAll(() => b?.close());
+
+  it('the certificate, its record and status end at the CA notAfter (OCSP then says good: known, not revoked); past it, 503 ca_expired, audited, nothing recorded', async () => {
+    const caNotAfter = Date.parse(new X509Certificate(readFileSync(file('short-ca.pem'))).validTo);
+    const clock = b.clock as ManualClock;
+    clock.set(caNotAfter - 60_000); // a minute left: less than any lifetime the registration allows
+    const task = (await api(b).openTask(WIDE_TASK)).body.task_id;
+    const ask = async (name: string) =>
+      http(`${b.url}/v1/certificates`, { method: 'POST', headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' }, body: JSON.stringify({ task_id: task, csr: csr(name).pem }) });
+    const r = await ask('short-1');
+    expect(r.status, r.text).toBe(201);
+    expect(Date.parse(new X509Certificate(r.body.certificate).validTo)).toBe(caNotAfter);
+    expect(Date.parse(r.body.not_after)).toBe(caNotAfter);
+    const status = await http(`${b.url}/v1/certificates/${r.body.serial}`);
+    expect(Date.parse(status.body.not_after)).toBe(caNotAfter);
+    clock.set(caNotAfter + 1000);
+    const late = await ask('short-2');
+    expect(late.status, late.text).toBe(503);
+    expect(late.body).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(late.body.error_description).toMatch(/CA certificate expires/);
+    expect((await http(`${b.url}/v1/certificates/${r.body.serial}`)).body.status).toBe('expired');
+    // OCSP still knows it, and never revoked it: good (RFC 6960 §2.2), not unknown
+    file('short-leaf.pem', r.body.certificate);
+    ossl('ocsp', '-issuer', file('short-ca.pem'), '-cert', file('short-leaf.pem'), '-reqout', file('short-req.der'), '-no_nonce');
+    const resp = await fetch(`${b.url}/v1/ca/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: readFileSync(file('short-req.der')) });
+    file('short-resp.der', Buffer.from(await resp.arrayBuffer()));
+    expect(ossl('ocsp', '-respin', file('short-resp.der'), '-resp_text', '-noverify')).toMatch(/Cert Status: good/);
+    const events = (await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; reason?: string }>;
+    expect(events.filter((e) => e.type.startsWith('certificate.')).map((e) => [e.type, e.reason])).toEqual([
+      ['certificate.granted', undefined],
+      ['certificate.denied', 'ca_expired'],
+    ]);
+    expect((await api(b).getTask(task)).body.credentials).toMatchObject({ issued: 1 });
+  });
+});

@@ -46,7 +46,9 @@ async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
         if (!certIdMatchesCa(b.ca, certId)) return { certId, status: 'unknown', thisUpdate: now };
         const s = await certificateStatus(b, certId.serialHex);
         if (s.status === 'revoked') return { certId, status: 'revoked', revokedAt: new Date(s.revokedAt), thisUpdate: now, nextUpdate: new Date(now.getTime() + 60_000) };
-        if (s.status === 'good') return { certId, status: 'good', thisUpdate: now, nextUpdate: new Date(now.getTime() + 60_000) };
+        // RFC 6960 §2.2: `good` says no certificate of that serial is revoked, `unknown` that the responder
+        // does not know it: an expired one it still keeps and never revoked is good (as JSON says expired)
+        if (s.status === 'good' || s.status === 'expired') return { certId, status: 'good', thisUpdate: now, nextUpdate: new Date(now.getTime() + 60_000) };
         return { certId, status: 'unknown', thisUpdate: now };
       }),
     );
