@@ -13,7 +13,7 @@ import { attestOrRefuse } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import { verdict } from '../revoke/active.js';
 import type { CertificateRecord } from '../store/store.js';
-import { entry, type AuditFields } from '../audit/audit.js';
+import { entry, type AuditEntryFields, type AuditFields } from '../audit/audit.js';
 import type { PresentedCertificate } from '../attest/client-certificate.js';
 
 const csrs = new CsrCache();
@@ -184,15 +184,27 @@ async function linkRenewal(b: Broker, rec: CertificateRecord, parent: string): P
  * took still runs when it resumes) whose certificate was never handed out: revoked from its issue
  * instant, retried in the background while the store is unreachable, until it takes or the certificate
  * would have expired. One never recorded gets a CRL entry for a serial nobody holds: harmless.
+ * Its audit event (`certificate.revoked`, reason `withheld`) is written once it takes, also when a
+ * retry finds it already revoked (an earlier attempt that timed out ran after all), and is itself
+ * retried while the store is away: every withdrawal is in the trail.
  */
-function withdraw(b: Broker, rec: CertificateRecord, delayMs = 250): Promise<void> {
+function withdraw(b: Broker, rec: CertificateRecord, delayMs = 250, retried = false): Promise<void> {
   // resolves after the first attempt; the retries run on their own
   return b.store.revokeCertificate(rec, rec.issuedAt).then(
     (fresh) => {
-      if (fresh) b.audit.record('certificate.revoked', { serial: rec.serial, task_id: rec.taskId, agent: rec.agent, by: 'broker', reason: 'withheld' });
+      if (fresh || retried) auditWithheld(b, rec, entry('certificate.revoked', { serial: rec.serial, task_id: rec.taskId, agent: rec.agent, by: 'broker', reason: 'withheld' }));
     },
     () => {
-      if (b.clock.now() < rec.notAfter) setTimeout(() => void withdraw(b, rec, Math.min(delayMs * 2, 5000)), delayMs).unref();
+      if (b.clock.now() < rec.notAfter) setTimeout(() => void withdraw(b, rec, Math.min(delayMs * 2, 5000), true), delayMs).unref();
     },
   );
+}
+
+/** Writes a withdrawal's audit event (its pino line once), retrying while the store is away, until the certificate would have expired. */
+function auditWithheld(b: Broker, rec: CertificateRecord, e: AuditEntryFields, delayMs = 250, logged = false): void {
+  if (!logged) b.audit.logged(e);
+  b.store.appendAudit(e).catch(() => {
+    if (b.clock.now() < rec.notAfter) setTimeout(() => auditWithheld(b, rec, e, Math.min(delayMs * 2, 5000), true), delayMs).unref();
+    else b.log.warn({ serial: rec.serial }, 'audit event of a withheld certificate not written to the store');
+  });
 }

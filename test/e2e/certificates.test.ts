@@ -246,6 +246,47 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect((await a.close(task)).body.revoked).toBe(3);
   });
 
+  it('a withdrawal whose revocation landed but answered too late, and whose audit write failed once, is still audited once', async () => {
+    const task = (await a.openTask(WIDE_TASK)).body.task_id;
+    const store = b.running.broker.store;
+    const real = { record: store.recordCertificate.bind(store), revoke: store.revokeCertificate.bind(store), append: store.appendAudit.bind(store) };
+    let recorded = '';
+    let auditFailed = false;
+    const late = new StoreUnavailableError(new Error('Command timed out'));
+    const spies = [
+      vi.spyOn(store, 'recordCertificate').mockImplementationOnce(async (rec, ...rest) => {
+        await real.record(rec, ...rest);
+        recorded = rec.serial;
+        throw late;
+      }),
+      vi.spyOn(store, 'revokeCertificate').mockImplementationOnce(async (...args) => {
+        await real.revoke(...args); // the withdrawal lands, its answer does not: the retry finds it done
+        throw late;
+      }),
+      vi.spyOn(store, 'appendAudit').mockImplementation(async (e, log) => {
+        if (e.reason === 'withheld' && !auditFailed) {
+          auditFailed = true; // the withdrawal's audit write fails once
+          throw late;
+        }
+        return real.append(e, log);
+      }),
+    ];
+    try {
+      expect((await request(task, csr(`late2-${store.kind}`).pem)).status).toBe(503);
+      const withheld = async () =>
+        ((await http(`${b.url}/v1/audit?task_id=${task}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; reason?: string; serial?: string }>).filter(
+          (e) => e.serial === recorded && e.type === 'certificate.revoked',
+        );
+      await vi.waitFor(async () => expect(await withheld()).toHaveLength(1), { timeout: 5000 });
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await withheld()).map((e) => e.reason)).toEqual(['withheld']);
+      expect((await http(`${b.url}/v1/certificates/${recorded}`)).body.status).toBe('revoked');
+      expect(auditFailed).toBe(true);
+    } finally {
+      for (const x of spies) x.mockRestore();
+    }
+  });
+
   it('a record the store took but answered too late (503) is withdrawn: never good, its withholding audited after its grant', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const store = b.running.broker.store;
