@@ -13,7 +13,7 @@ import type { Broker } from '../broker.js';
 import { answerFor, writeJson } from './errors.js';
 import { lengthWithin } from './body-limit.js';
 import { decodeUtf8, parseJsonObject } from './body.js';
-import { bearerProof, certificateFor, CERTIFICATE_FIELDS, jsonRequest } from './routes/certificates.js';
+import { bearerProof, certificateAsk, certificateFor, CERTIFICATE_FIELDS, jsonRequest } from './routes/certificates.js';
 
 const PATH = '/v1/certificates';
 
@@ -61,9 +61,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 async function serve(b: Broker, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const proof = bearerProof(req.headers.authorization);
-    const { taskId, csr } = jsonRequest(parseJsonObject(decodeUtf8(await readBody(req)), CERTIFICATE_FIELDS));
-    writeJson(res, 201, { 'Cache-Control': 'no-store' }, await certificateFor(b, proof, taskId, csr));
+    const ask = await certificateAsk(b, async () => ({
+      proof: bearerProof(req.headers.authorization),
+      ...jsonRequest(parseJsonObject(decodeUtf8(await readBody(req)), CERTIFICATE_FIELDS)),
+    }));
+    writeJson(res, 201, { 'Cache-Control': 'no-store' }, await certificateFor(b, ask));
   } catch (e) {
     const a = answerFor(PATH, e, b.log);
     if (!res.headersSent && !res.destroyed) writeJson(res, a.status, a.headers, a.body);

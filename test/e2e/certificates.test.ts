@@ -246,6 +246,34 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect((await a.close(task)).body.revoked).toBe(3);
   });
 
+  it('every refusal before issuance is audited too: no credentials, a malformed task id or body, another media type', async () => {
+    // the whole log after `after`, page by page
+    const audit = async (after = '') => {
+      const all: Array<{ id: string; type: string; reason?: string }> = [];
+      for (;;) {
+        const page = (await http(`${b.url}/v1/audit?limit=1000${after ? `&after=${after}` : ''}`, { headers: bearer(OPERATOR.token) })).body as { events: typeof all };
+        all.push(...page.events);
+        if (page.events.length < 1000) return all;
+        after = page.events.at(-1)!.id;
+      }
+    };
+    const since = (await audit()).at(-1)?.id ?? '';
+    const pem = csr(`pre-${store}`).pem;
+    const post = async (headers: Record<string, string>, body: string | Buffer, query = '') => http(`${b.url}/v1/certificates${query}`, { method: 'POST', headers, body });
+    const json = { 'content-type': 'application/json' };
+    const agent = bearer(await b.attest('agent-b'));
+    const answers = [
+      await post(json, JSON.stringify({ task_id: 'tsk_x', csr: pem })), // no credentials (the fast path does not take it)
+      await post({ ...agent, ...json }, JSON.stringify({ task_id: 'not a task id', csr: pem })), // fast path
+      await post({ ...agent, ...json }, JSON.stringify({ csr: pem })),
+      await post({ ...agent, 'content-type': 'text/plain' }, 'hello'),
+      await post({ ...agent, 'content-type': 'application/pkcs10' }, csr(`pre-der-${store}`).der), // no ?task_id=
+    ];
+    expect(answers.map((r) => r.status)).toEqual([401, 400, 400, 415, 400]);
+    const events = await audit(since);
+    expect(events.filter((e) => e.type === 'certificate.denied').map((e) => e.reason)).toEqual(['no_credentials', 'malformed_request', 'malformed_request', 'bad_media_type', 'malformed_request']);
+  });
+
   it('a withdrawal whose revocation landed but answered too late, and whose audit write failed once, is still audited once', async () => {
     const task = (await a.openTask(WIDE_TASK)).body.task_id;
     const store = b.running.broker.store;

@@ -66,9 +66,31 @@ export function jsonRequest(body: Record<string, unknown>): { taskId: string; cs
   return { taskId: body.task_id, csr: body.csr };
 }
 
-/** Issues on a request read: the task id's shape, then issuance, its refusals as the caller's errors. */
-export async function certificateFor(b: Broker, proof: string | PresentedCertificate, taskId: string, csr: string | Uint8Array) {
-  if (!TASK_ID.test(taskId)) throw bad('unknown task_id');
+/** A certificate request as read: the proof, the task and the CSR. */
+export interface CertificateAsk {
+  proof: string | PresentedCertificate;
+  taskId: string;
+  csr: string | Uint8Array;
+}
+
+/**
+ * The request `read` reads, and the task id's shape: a refusal here (no credentials, a malformed body or
+ * task id, a body of another type) is audited `certificate.denied` with its reason, as issuance audits
+ * its own, so every denial is in the trail.
+ */
+export async function certificateAsk(b: Broker, read: () => Promise<CertificateAsk>): Promise<CertificateAsk> {
+  try {
+    const ask = await read();
+    if (!TASK_ID.test(ask.taskId)) throw bad('unknown task_id');
+    return ask;
+  } catch (e) {
+    if (e instanceof MayflyError) b.audit.record('certificate.denied', { reason: e.reason });
+    throw e;
+  }
+}
+
+/** Issues on a request read (certificateAsk), its refusals as the caller's errors. */
+export async function certificateFor(b: Broker, { proof, taskId, csr }: CertificateAsk) {
   try {
     return await issueSvid(b, proof, taskId, csr);
   } catch (e) {
@@ -86,9 +108,8 @@ function serialParam(c: Context): string {
 
 export function certificateRoutes(app: Hono, b: Broker): void {
   app.post('/v1/certificates', async (c) => {
-    const proof = proofOf(b, c);
-    const { taskId, csr } = await readRequest(c);
-    return c.json(await certificateFor(b, proof, taskId, csr), 201, { 'Cache-Control': 'no-store' });
+    const ask = await certificateAsk(b, async () => ({ proof: proofOf(b, c), ...(await readRequest(c)) }));
+    return c.json(await certificateFor(b, ask), 201, { 'Cache-Control': 'no-store' });
   });
 
   app.get('/v1/certificates/:serial', async (c) => {
