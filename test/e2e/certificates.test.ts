@@ -259,7 +259,7 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     };
     const since = (await audit()).at(-1)?.id ?? '';
     const pem = csr(`pre-${store}`).pem;
-    const post = async (headers: Record<string, string>, body: string | Buffer, query = '') => http(`${b.url}/v1/certificates${query}`, { method: 'POST', headers, body });
+    const post = async (headers: Record<string, string>, body: string | Buffer, query = '') => http(`${b.url}/v1/certificates${query}`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
     const json = { 'content-type': 'application/json' };
     const agent = bearer(await b.attest('agent-b'));
     const answers = [
@@ -459,6 +459,13 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
     expect(anchor.publicKey.export({ format: 'jwk' }).x).toBe(jwks.keys[0].x);
     expect(jwks.spiffe_sequence).toBe(Math.floor(Date.parse(anchor.validFrom) / 1000));
     expect((await http(`${b.url}/v1/ca/bundle?format=jwks`)).body).toEqual(jwks);
+    expect((await http(`${b.url}/v1/ca/bundle?format=pem`, { headers: { accept: 'application/json' } })).text).toBe(readFileSync(bundle, 'utf8'));
+    // a format it does not serve is refused, not answered in another one
+    for (const q of ['format=der', 'format=xyz', 'format=', 'format=jwks&format=pem']) {
+      const r = await http(`${b.url}/v1/ca/bundle?${q}`);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error, q).toBe('invalid_request');
+    }
     // content negotiation: JSON only when the client asks for nothing PEM would also satisfy
     for (const accept of ['application/jwk-set+json', 'application/json', 'application/json; q=1.0', 'text/html, application/jwk-set+json;q=0.9'])
       expect((await http(`${b.url}/v1/ca/bundle`, { headers: { accept } })).body, accept).toEqual(jwks);

@@ -9,6 +9,8 @@ import type { Context, Hono } from 'hono';
 import type { Broker } from '../../broker.js';
 import { certificateStatus } from '../../ca/status.js';
 import { buildOcspResponse, certIdMatchesCa, ocspError, OCSP_MAX_REQUEST, parseOcspRequest, X509Error, type OcspSingleResponse } from '../../x509/index.js';
+import { MayflyError } from '../../errors.js';
+import { rejectRepeated } from '../query.js';
 
 function anchorsPem(b: Broker): string {
   return b.ca.rootPem ?? b.ca.cert.pem;
@@ -117,7 +119,10 @@ function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | 
 
 export function caRoutes(app: Hono, b: Broker): void {
   app.get('/v1/ca/bundle', (c) => {
+    rejectRepeated(c, ['format']);
     const format = c.req.query('format');
+    if (format !== undefined && format !== 'jwks' && format !== 'pem')
+      throw new MayflyError('invalid_request', 'format must be pem (the default) or jwks (the SPIFFE trust bundle)', { reason: 'malformed_request' });
     if (format === 'jwks' || (format === undefined && wantsJwks(c.req.header('accept'))))
       return c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
     return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
