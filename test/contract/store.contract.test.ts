@@ -852,6 +852,23 @@ describe('RedisStore on a real server', () => {
     expect((await store.taskCounts(t.id, t0 + 2000)).unexpired).toBe(29);
   });
 
+  it("a certificates zset a prune emptied is made again with the task's purge instant", async () => {
+    const { store, prefix } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    const cert = (i: number, notAfter: number) => ({ serial: (0xe000 + i).toString(16), taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter });
+    for (let i = 0; i < 32; i++) expect(await store.recordCertificate(cert(i, t0 + 1000), t0)).toBe('ok');
+    const key = `${prefix}task:{${t.id}}:certs`;
+    expect(await admin.zcard(key)).toBe(32);
+    // the 33rd, after all 32 expired: its prune empties the zset (Redis deletes it), its ZADD makes it anew
+    expect(await store.recordCertificate(cert(32, t0 + 10 * MIN), t0 + 2000)).toBe('ok');
+    expect(await admin.zcard(key)).toBe(1);
+    const pttl = await admin.pttl(key);
+    expect(pttl).toBeGreaterThan(19 * MIN);
+    expect(pttl).toBeLessThanOrEqual(20 * MIN);
+  });
+
   it('keeps a locked identity forever and an unlocked one until retainUntil', async () => {
     const { store, prefix } = make();
     const t0 = Date.now();

@@ -38,16 +38,17 @@ if tonumber(t[2]) <= tonumber(ARGV[1]) then return 'task_expired' end
  * certificate in PRUNE_EVERY (RECORD_CERTIFICATE_ALL): every reader selects by score, so an expired
  * member waiting for the next prune changes no answer.
  */
-const recordIn = (prune: string) => `if ${prune} then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1]) end
+const recordIn = (prune: string, mayBeNew: string) => `if ${prune} then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1]) end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'issued', 1)
--- keys created (or re-created after a prune emptied them) inherit the task's purge instant; the agents
--- hash is never pruned, so its first count says it was just made (or that a new agent joined it: the
--- same instant again, harmless), without a PTTL per call
-if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
+-- keys created (or re-created after a prune or a revocation emptied them) inherit the task's purge
+-- instant, checked when \`mayBeNew\` holds; the agents hash is never pruned, so its first count says it
+-- was just made (or that a new agent joined it: the same instant again, harmless), without a PTTL per call
+if ${mayBeNew} and redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIREAT', KEYS[2], t[3]) end
 if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then redis.call('PEXPIREAT', KEYS[3], t[3]) end
 `;
-const RECORD = `${TASK_OPEN}${recordIn('true')}`;
+// a token's zset may have been emptied by a revocation (REVOKE_JTI) as well as by a prune: checked every time
+const RECORD = `${TASK_OPEN}${recordIn('true', 'true')}`;
 
 /**
  * The task's expiry counts per agent (hash `agent|exp|iat` -> how many of the agent's credentials were
@@ -116,10 +117,12 @@ end
 
 /**
  * A certificate's part of RECORD, and `prune`: whether this one prunes the task's certificates zset
- * and its holders' indexes, on one certificate in PRUNE_EVERY of the task (counted by its slots).
+ * and its holders' indexes, on one certificate in PRUNE_EVERY of the task (counted by its slots), the
+ * first included. Only that prune empties the certificates zset (a revocation by serial leaves it), so
+ * only then, or at the first, can it lack its TTL.
  */
 const RECORD_CERT = `${TASK_OPEN}local prune = append_slot(t) % ${PRUNE_EVERY} == 1
-${recordIn('prune')}`;
+${recordIn('prune', 'prune')}`;
 /** The expiry count of the certificate ARGV[2] (agent ARGV[4], notAfter ARGV[3], issued at `iat` ms), its issuance in whole seconds as a lock's cutoff covers it (store.ts certificateExpiryField). */
 const COUNT_CERTIFICATE = `${COUNT_EXPIRY}local function count_certificate(key, t, iat)
   count_expiry(key, ARGV[4] .. '|' .. ARGV[3] .. '|' .. string.format('%.0f', math.floor(tonumber(iat) / 1000) * 1000), t, ARGV[1])
