@@ -467,7 +467,7 @@ export class RedisStore implements Store {
       batch = new TurnBatch((events) =>
         events.length === 1
           ? this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...events[0]!)).then((id) => [id])
-          : (this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...xaddManyArgs(events))) as Promise<(string | null)[]>),
+          : (this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...pushEvents([], events))) as Promise<(string | null)[]>),
       AUDIT_BATCH_MAX);
       this.auditBatches.set(log, batch);
     }
@@ -791,9 +791,8 @@ function pairs(flat: string[]): Record<string, string> {
   return out;
 }
 
-/** XADD_MANY's entries: each event's field count, then its fields. */
-function xaddManyArgs(events: ReadonlyArray<string[]>): Array<string | number> {
-  const out: Array<string | number> = [];
+/** Events as XADD_MANY and RECORD_CERTIFICATES_ALL take them, onto `out`: each one's field count, then its fields. */
+function pushEvents(out: Array<string | number>, events: Iterable<readonly string[]>): Array<string | number> {
   for (const fields of events) {
     out.push(fields.length);
     for (const f of fields) out.push(f);
@@ -823,11 +822,7 @@ function recordsArgs(auditKey: string, maxLen: number, records: readonly Batched
   for (const r of records) for (let i = 0; i < RECORD_CERTIFICATE_KEYS; i++) out.push(r.call[i]!);
   out.push(maxLen);
   for (const r of records) for (let i = RECORD_CERTIFICATE_KEYS; i < r.call.length; i++) out.push(r.call[i]!);
-  for (const r of records) {
-    out.push(r.grant.length);
-    for (const f of r.grant) out.push(f);
-  }
-  return out;
+  return pushEvents(out, records.map((r) => r.grant));
 }
 
 /** An identity's hash fields, as identityFrom reads them (one HMGET). */
