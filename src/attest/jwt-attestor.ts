@@ -11,8 +11,38 @@ import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerif
 import type { AttestorConfig } from '../config/config.js';
 import { AttestationError, type AttestedWorkload, type Attestor } from './attestor.js';
 
+/**
+ * Public keys of examples whose private halves are printed in RFCs (RFC 7515 Appendix A.3's ES256 key,
+ * RFC 8037 Appendix A's Ed25519 key) and copied into many a sample config: anyone can sign with them,
+ * so an attestor that trusts one is refused at start (by `x`).
+ */
+const PUBLISHED_PRIVATE_KEYS = new Set(['f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo']);
+
+/** A local key set, refused when it holds a key whose private half is public. */
+function localKeySet(cfg: AttestorConfig, doc: unknown, source: string): JWTVerifyGetKey {
+  const keys = (doc as { keys?: unknown })?.keys;
+  if (Array.isArray(keys) && keys.some((k) => PUBLISHED_PRIVATE_KEYS.has((k as { x?: unknown })?.x as string)))
+    throw new Error(`attestor "${cfg.name}": ${source} holds an example key whose private half is published (RFC 7515 A.3 / RFC 8037 A): anyone could sign as any workload; put your issuer's keys there`);
+  try {
+    return createLocalJWKSet(doc as JSONWebKeySet);
+  } catch (e) {
+    throw new Error(`attestor "${cfg.name}": ${source} is not a JWK Set: ${(e as Error).message}`);
+  }
+}
+
+/** How many keys an attestor's local key set holds (inline `jwks` or `jwks_file`); undefined for a `jwks_uri` or an unreadable file. */
+export function localKeyCount(cfg: AttestorConfig): number | undefined {
+  try {
+    const doc = cfg.jwks ?? (cfg.jwksFile ? JSON.parse(readFileSync(cfg.jwksFile, 'utf8')) : undefined);
+    const keys = (doc as { keys?: unknown } | undefined)?.keys;
+    return Array.isArray(keys) ? keys.length : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function loadKeySet(cfg: AttestorConfig): JWTVerifyGetKey {
-  if (cfg.jwks) return createLocalJWKSet(cfg.jwks as unknown as JSONWebKeySet);
+  if (cfg.jwks) return localKeySet(cfg, cfg.jwks, 'jwks');
   if (cfg.jwksFile) {
     let doc: unknown;
     try {
@@ -20,11 +50,7 @@ export function loadKeySet(cfg: AttestorConfig): JWTVerifyGetKey {
     } catch (e) {
       throw new Error(`attestor "${cfg.name}": cannot read jwks_file ${cfg.jwksFile}: ${(e as Error).message}`);
     }
-    try {
-      return createLocalJWKSet(doc as JSONWebKeySet);
-    } catch (e) {
-      throw new Error(`attestor "${cfg.name}": jwks_file ${cfg.jwksFile} is not a JWK Set: ${(e as Error).message}`);
-    }
+    return localKeySet(cfg, doc, `jwks_file ${cfg.jwksFile}`);
   }
   if (cfg.jwksUri) return createRemoteJWKSet(new URL(cfg.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
   throw new Error(`attestor "${cfg.name}": no key source`);

@@ -391,3 +391,22 @@ describe('odd subject_token transport', () => {
     expectError(r, 400, 'invalid_request');
   });
 });
+
+describe('attestor key sets that would let anyone sign, or nobody', () => {
+  const cfg = (jwks: unknown) => ({ name: 'k8s', type: 'jwt' as const, issuer: ATTEST_ISS, audience: 'mayfly', jwks: jwks as Record<string, unknown> });
+  it("refuses at start a key set holding RFC 7515 A.3's or RFC 8037's example key (their private halves are published)", async () => {
+    const { JwtAttestor } = await import('../../src/attest/jwt-attestor.js');
+    const rfc7515 = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' };
+    const rfc8037 = { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' };
+    for (const k of [rfc7515, rfc8037]) expect(() => new JwtAttestor(cfg({ keys: [k] }) as never)).toThrow(/private half is published/);
+  });
+  it('an empty key set starts, and attests nobody', async () => {
+    const { JwtAttestor, localKeyCount } = await import('../../src/attest/jwt-attestor.js');
+    const a = new JwtAttestor(cfg({ keys: [] }) as never);
+    expect(localKeyCount(cfg({ keys: [] }) as never)).toBe(0);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { SignJWT } = await import('jose');
+    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setIssuer(ATTEST_ISS).setAudience('mayfly').setSubject('x').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    await expect(a.verify(jwt, Date.now())).rejects.toThrow();
+  });
+});
