@@ -161,12 +161,14 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
 
 /**
  * The serial and task of `cert` when this broker's CA issued it: a token bound to it (RFC 8705),
- * whatever attested the token, must be of that task, and is revoked with it. Null for any other
- * certificate (another CA's, or one of ours outside its validity). Never throws.
+ * whatever attested the token, must be of that task and the certificate good, and is revoked with it.
+ * Null for any other certificate (another CA's). Never throws.
  */
 export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): { serial: string; taskId: string } | null {
   try {
-    if (!chained(cert, b.caAnchors, now)) return null;
+    // ours whenever it chains to our CA, also outside its validity (the exchange then refuses to bind it)
+    const path = chainTo(cert.leaf, b.caAnchors, cert.intermediates, now);
+    if (!path.ok && path.code !== 'expired' && path.code !== 'not_yet_valid') return null;
     const taskId = taskIdOf(cert.leaf);
     return taskId === undefined ? null : { serial: serialOf(cert.leaf), taskId };
   } catch {

@@ -15,7 +15,7 @@ import { MayflyError } from '../errors.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { checkToken } from '../revoke/introspect.js';
-import { attestOrRefuse, bindingAudit, draftClaims, OTHER_TASK_CERTIFICATE, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
+import { attestOrRefuse, bindingAudit, boundCertificateRefusal, draftClaims, recordAndSign, type ExchangeRequest, type ExchangeResult } from './exchange.js';
 import { issuanceContext } from './issuance-context.js';
 import { mayActPatterns, type AccessTokenClaims } from './access-token.js';
 import { patternWithin } from '../ids/spiffe.js';
@@ -51,7 +51,8 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
     throw new MayflyError(code, description, { reason });
   };
   if (req.taskId !== undefined && req.taskId !== p.task_id) return deny('invalid_request', 'task_mismatch', "task_id differs from the subject token's task");
-  if (req.boundCertificate && req.boundCertificate.taskId !== p.task_id) return deny('invalid_request', 'certificate_other_task', OTHER_TASK_CERTIFICATE);
+  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, p.task_id));
+  if (unbound) return deny('invalid_request', ...unbound);
 
   // RFC 8693 §4.4: the child names who may act with it next; never more than the parent allows
   const parentMayAct = mayActPatterns(p.may_act);

@@ -10,6 +10,7 @@ import type { Identity } from '../attest/attestation.js';
 import { attestCertificate, type PresentedCertificate } from '../attest/client-certificate.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
+import { certificateStatus } from '../ca/status.js';
 import { issuanceContext } from './issuance-context.js';
 import { claimsFor, signAccessToken, type AccessTokenClaims, type Confirmation } from './access-token.js';
 import type { ExchangeDraft } from '../policy/exchange-context.js';
@@ -82,7 +83,8 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   const decision = decideExchange(ctx);
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
-  if (req.boundCertificate && req.boundCertificate.taskId !== task!.id) return deny('invalid_request', 'certificate_other_task', OTHER_TASK_CERTIFICATE);
+  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, task!.id));
+  if (unbound) return deny('invalid_request', ...unbound);
 
   const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}), ...(req.mayAct ? { mayAct: req.mayAct } : {}) });
   // The same definition of "active" that introspection uses: never hand out a credential that would
@@ -103,8 +105,20 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   );
 }
 
-/** The refusal of a token bound to this broker's certificate of another task. */
-export const OTHER_TASK_CERTIFICATE = "the client certificate is this broker's certificate for another task: a token can be bound only to a certificate of its own task";
+/**
+ * Why a token may not be bound to this broker's certificate `bound` (exchange.ts boundCertificate) in
+ * `taskId`: a certificate of another task (it dies with its own), or one whose status is not good
+ * (revoked by its serial, a lock, its principal or its task; expired; unknown): [reason, description],
+ * or undefined when it may.
+ */
+export async function boundCertificateRefusal(b: Broker, bound: { serial: string; taskId: string }, taskId: string): Promise<[string, string] | undefined> {
+  if (bound.taskId !== taskId)
+    return ['certificate_other_task', "the client certificate is this broker's certificate for another task: a token can be bound only to a certificate of its own task"];
+  const s = await certificateStatus(b, bound.serial);
+  if (s.status !== 'good')
+    return [`certificate_${s.status}`, `the client certificate presented ${s.status === 'revoked' ? 'was revoked' : s.status === 'expired' ? 'has expired' : 'is unknown to this broker'}: no token is bound to it`];
+  return undefined;
+}
 
 /** Audit fields of a binding: the DPoP key or the certificate thumbprint. */
 export const bindingAudit = (cnf: Confirmation | undefined): AuditFields =>

@@ -15,6 +15,7 @@ import { API, basic, bearer, id, JWT_TYPE, OPERATOR, OTHER_API, startTestBroker,
 import { CERT_TYPE, corpPki, form, json, startTlsBroker, svidByJwt, thumbprint, type Pair } from '../helpers/mtls.js';
 import { newKeyAndCsr } from '../../src/sdk/client/csr.js';
 import { createVerifier } from '../../src/sdk/verifier/index.js';
+import type { ManualClock } from '../../src/clock.js';
 
 // the broker's own TLS certificate, and two PKIs: one an x509 attestor trusts, one it does not
 const { p, build: BUILD, call } = corpPki('mayfly-mtls-');
@@ -306,6 +307,53 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     const renew = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: own });
     expect(renew.status).toBe(401);
     expect(renew.body.error).toBe('invalid_token');
+  });
+});
+
+describe("a token is never bound to this broker's certificate once it is not good (revoked by a lock, expired)", () => {
+  let b: TestBroker;
+  let url: string;
+  beforeAll(async () => {
+    b = await startTlsBroker('memory', p, []);
+    url = b.url;
+  });
+  afterAll(() => b.close());
+  const open = async () => (await call(`${url}/v1/tasks`, json(WIDE_TASK, bearer(await b.attest('orch'))))).body.task_id as string;
+  const boundJwt = async (client: Pair, task: string) =>
+    call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: task }), client });
+
+  it('a certificate revoked by a lock of its identity (still revoked after the unlock) binds nothing', async () => {
+    const t = await open();
+    const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    expect((await boundJwt(own, t)).status).toBe(200);
+    const clock = b.clock as ManualClock;
+    const lock = (method: string) => call(`${url}/v1/identities/${encodeURIComponent(id('agent/b'))}/lock`, { method, headers: bearer(OPERATOR.token) });
+    expect((await lock('POST')).status).toBe(200);
+    clock.advance(1000);
+    expect((await lock('DELETE')).status).toBe(200);
+    clock.advance(1000); // a new grant in a later second than the lock's
+    const serial = new X509Certificate(own.cert).serialNumber.toLowerCase();
+    expect((await call(`${url}/v1/certificates/${serial}`)).body).toMatchObject({ status: 'revoked', reason: 'identity_revoked' });
+    const r = await boundJwt(own, t);
+    expect(r.status, r.text).toBe(400);
+    expect(r.body.error_description).toMatch(/was revoked: no token is bound to it/);
+    // the same JWT without that certificate still gets its token: only the binding is refused
+    expect((await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-b'), subject_token_type: JWT_TYPE, task_id: t }))).status).toBe(200);
+  });
+
+  it('an expired certificate of this broker binds nothing, in its own task or another', async () => {
+    const t = await open();
+    const own = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const notAfter = Date.parse(new X509Certificate(own.cert).validTo);
+    (b.clock as ManualClock).set(notAfter + 1000);
+    const t2 = await open(); // (the task t outlives the certificate)
+    for (const [task, reason] of [[t, /has expired/], [t2, /another task/]] as const) {
+      const r = await boundJwt(own, task);
+      expect(r.status, r.text).toBe(400);
+      expect(r.body.error_description).toMatch(reason);
+    }
+    const events = (await call(`${url}/v1/audit?limit=1000`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; reason?: string }>;
+    expect(events.filter((e) => e.type === 'token.denied').map((e) => e.reason)).toEqual(expect.arrayContaining(['certificate_revoked', 'certificate_expired', 'certificate_other_task']));
   });
 });
 
