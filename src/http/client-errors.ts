@@ -48,15 +48,29 @@ export function answerClientErrors(server: RawEvents): void {
   });
 }
 
+/** How many Host fields the request has (Node keeps only the first in `headers`). */
+function hostFields(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
 /**
- * RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400, here with the standard body (the
- * server is made with `requireHostHeader: false`, where Node would answer it bare).
+ * RFC 9112 section 3.2: an HTTP/1.1 request without Host, or with more than one, is answered 400, here
+ * with the standard body (the server is made with `requireHostHeader: false`, where Node would answer
+ * the first bare and serve the second). A request for `*` (asterisk-form, RFC 9112 section 3.2.4) is
+ * OPTIONS of the server itself: 204 with the methods it serves; any other method for it is 400.
  */
 export function requireHost(next: RequestListener): RequestListener {
+  const refuse = (res: ServerResponse, description: string) => writeJson(res, 400, { 'Cache-Control': 'no-store', Connection: 'close' }, errorBody('invalid_request', description));
   return (req, res) => {
-    if (req.headers.host === undefined && req.httpVersion === '1.1')
-      writeJson(res, 400, { 'Cache-Control': 'no-store', Connection: 'close' }, errorBody('invalid_request', 'an HTTP/1.1 request needs a Host header (RFC 9112 §3.2)'));
-    else next(req, res);
+    const hosts = hostFields(req.rawHeaders);
+    if (hosts === 0 && req.httpVersion === '1.1') refuse(res, 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)');
+    else if (hosts > 1) refuse(res, 'more than one Host header (RFC 9112 section 3.2)');
+    else if (req.url === '*') {
+      if (req.method === 'OPTIONS') res.writeHead(204, { Allow: 'DELETE, GET, HEAD, OPTIONS, POST', 'Cache-Control': 'no-store' }).end();
+      else refuse(res, `the request target * goes with OPTIONS only, not ${req.method}`);
+    } else next(req, res);
   };
 }
 

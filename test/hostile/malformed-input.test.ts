@@ -427,5 +427,11 @@ describe('every error answer, however early, carries the standard body and no-st
     standard(await rawBytes('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400);
     standard(await rawBytes(`POST /v1/certificates HTTP/1.1\r\nContent-Type: application/json\r\nAuthorization: Bearer x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`), 400);
     expect(await rawBytes('GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+    // two Host fields (RFC 9112 section 3.2: 400), and the request target * (OPTIONS only)
+    standard(await rawBytes('GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n'), 400);
+    standard(await rawBytes('GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 400);
+    const star = await rawBytes('OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(star).toMatch(/^HTTP\/1\.1 204 /);
+    expect(star).toMatch(/\r\nAllow: DELETE, GET, HEAD, OPTIONS, POST\r\n/i);
   });
 });
