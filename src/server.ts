@@ -30,6 +30,7 @@ import { X509Certificate } from 'node:crypto';
 import { readConfigFile, readPasswordFile } from './config/files.js';
 import { openPemPrivateKey, PrivateKeyError } from './x509/index.js';
 import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { answerClientErrors, answerExpectations, requireHost } from './http/client-errors.js';
 import { withFastPath } from './http/fast-path.js';
@@ -150,7 +151,13 @@ function tlsOptions(b: Broker, t: { certFile: string; keyFile: string; keyPasswo
     );
   }
   // node:tls gets the same PEM and passphrase (empty without one: never a prompt)
-  return { cert: readConfigFile(t.certFile, 'listen.tls.cert_file'), key: keyPem, passphrase: password ?? '', ca, requestCert: true, rejectUnauthorized: false };
+  const options = { cert: readConfigFile(t.certFile, 'listen.tls.cert_file'), key: keyPem, passphrase: password ?? '', ca, requestCert: true, rejectUnauthorized: false };
+  try {
+    createSecureContext(options); // what the server will make: a certificate that is none, or not the key's, is said here
+  } catch (e) {
+    throw new Error(`listen.tls.cert_file and listen.tls.key_file do not make a TLS server (${(e as Error).message.split('\n')[0]}): the certificate must be PEM and the key's own`, { cause: e });
+  }
+  return options;
 }
 
 export interface Running {

@@ -76,7 +76,7 @@ const registration = z
         message: 'at least one claim to match is required',
       })
       .optional(),
-    owner: z.string().trim().min(1, 'every registration needs an accountable owner'),
+    owner: z.string({ error: 'every registration needs an accountable owner' }).trim().min(1, 'every registration needs an accountable owner'),
     roles: z.array(z.enum(['agent', 'orchestrator'])).min(1).default(['agent']),
     scopes: scopeList.default([]),
     tools: scopeList.default([]),

@@ -595,7 +595,7 @@ describe('a CA near its notAfter: certificates stop at it, and an expired one is
     const late = await ask('short-2');
     expect(late.status, late.text).toBe(503);
     expect(late.body).toMatchObject({ error: 'temporarily_unavailable' });
-    expect(late.body.error_description).toMatch(/CA certificate expires/);
+    expect(late.body.error_description).toMatch(/CA certificate expired at/);
     expect((await http(`${b.url}/v1/certificates/${r.body.serial}`)).body.status).toBe('expired');
     // OCSP still knows it, and never revoked it: good (RFC 6960 §2.2), not unknown
     file('short-leaf.pem', r.body.certificate);

@@ -395,5 +395,8 @@ describe('listen.tls with an encrypted key (listen.tls.key_password_file)', () =
     await expect(start({ key_file: tp.file('server.enc.key'), key_password_file: tp.file('wrong.pass') })).rejects.toThrow(/cannot be decrypted with the password in listen\.tls\.key_password_file/);
     await expect(start({ key_file: tp.file('server.enc.key'), key_password_file: tp.file('missing.pass') })).rejects.toThrow(/listen\.tls\.key_password_file: cannot read/);
     await expect(start({ key_file: tp.file('server.pem') })).rejects.toThrow(/listen\.tls\.key_file is not a private key PEM/);
+    // a key that is not the certificate's
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tp.file('other.key')], { stdio: 'ignore' });
+    await expect(start({ key_file: tp.file('other.key') })).rejects.toThrow(/listen\.tls\.cert_file and listen\.tls\.key_file do not make a TLS server/);
   });
 });

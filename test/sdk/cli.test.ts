@@ -318,10 +318,26 @@ describe('mayfly CLI', { timeout: 60_000 }, () => {
       for (const s of held) s.destroy();
       mute.close();
     }
+    // headers sent, then the body stalls: the same deadline and the same message
+    const { createServer: createHttp } = await import('node:http');
+    const stalling = createHttp((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"task_id":');
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', () => r()));
+    const slowUrl = `http://127.0.0.1:${(stalling.address() as { port: number }).port}`;
+    try {
+      const r = await mayfly(['task', 'show', 'tsk_0000000000000000', '--timeout', '1'], { MAYFLY_URL: slowUrl, MAYFLY_OPERATOR_TOKEN: OPERATOR.token });
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(`no answer from the broker at ${slowUrl} within 1 s (--timeout)`);
+    } finally {
+      stalling.closeAllConnections();
+      stalling.close();
+    }
     for (const bad of ['0', '1.5', 'soon', '3601']) {
       const r = await mayfly(['task', 'show', 'tsk_0000000000000000', '--timeout', bad], { MAYFLY_URL: b.url, MAYFLY_OPERATOR_TOKEN: OPERATOR.token });
       expect(r.code).toBe(2);
-      expect(r.err).toMatch(/--timeout: whole seconds from 1 to 3600/);
+      expect(r.err).toMatch(/--timeout \(\$MAYFLY_TIMEOUT\): whole seconds from 1 to 3600/);
     }
   });
 

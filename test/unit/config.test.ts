@@ -158,7 +158,8 @@ describe('config', () => {
 
   it('requires an owner on every registration', () => {
     const { owner: _o, ...noOwner } = minimal.registrations[0]!;
-    expect(errorOf({ ...minimal, registrations: [noOwner] })).toMatch(/registrations\[0\]\.owner/);
+    expect(errorOf({ ...minimal, registrations: [noOwner] })).toMatch(/registrations\[0\]\.owner: every registration needs an accountable owner/);
+    expect(errorOf({ ...minimal, registrations: [{ ...noOwner, owner: ' ' }] })).toMatch(/registrations\[0\]\.owner: every registration needs an accountable owner/);
   });
 
   it('dev mode never listens beyond loopback', () => {

@@ -103,15 +103,22 @@ export async function agentAttestation(c: Common, devWorkload: string | undefine
  * TimeoutError (which request() passes on and main.ts answers with exit 2) that says so.
  */
 function timedFetch(url: string, seconds: number): FetchLike {
+  const noAnswer = () => Object.assign(new Error(`no answer from the broker at ${url} within ${seconds} s (--timeout)`), { name: 'TimeoutError' });
   return async (input, init) => {
+    let res: Response;
     try {
-      return await fetch(input, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      res = await fetch(input, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
     } catch (e) {
-      if ((e as Error).name !== 'TimeoutError') throw e;
-      const err = new Error(`no answer from the broker at ${url} within ${seconds} s (--timeout)`);
-      err.name = 'TimeoutError';
-      throw err;
+      throw (e as Error).name === 'TimeoutError' ? noAnswer() : e;
     }
+    // the body can stall after the headers: read it under the same deadline, its timeout said the same way
+    let body: ArrayBuffer;
+    try {
+      body = await res.arrayBuffer();
+    } catch (e) {
+      throw (e as Error).name === 'TimeoutError' ? noAnswer() : e;
+    }
+    return new Response(res.status === 204 || res.status === 304 ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }
 
@@ -119,7 +126,7 @@ function timedFetch(url: string, seconds: number): FetchLike {
 function timeoutSeconds(v: string | undefined): number {
   if (v === undefined) return DEFAULT_TIMEOUT_S;
   const n = /^[0-9]{1,4}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= 1 && n <= MAX_TIMEOUT_S)) throw new UsageError(`--timeout: whole seconds from 1 to ${MAX_TIMEOUT_S}, got ${JSON.stringify(v)}`);
+  if (!(n >= 1 && n <= MAX_TIMEOUT_S)) throw new UsageError(`--timeout ($MAYFLY_TIMEOUT): whole seconds from 1 to ${MAX_TIMEOUT_S}, got ${JSON.stringify(v)}`);
   return n;
 }
 

@@ -12,6 +12,6 @@ import { MIN_TTL_MS } from './ttl-clamped-to-deadline.js';
 export const withinCaValidity: Rule<CertificateContext, ExchangeDraft> = (ctx, draft) => {
   draft.ttlMs = Math.min(draft.ttlMs, ctx.caNotAfterMs - ctx.now);
   if (draft.ttlMs < MIN_TTL_MS)
-    return refuse('temporarily_unavailable', 'ca_expired', `the CA certificate expires at ${new Date(ctx.caNotAfterMs).toISOString()}: nothing is issued until it is replaced (ca.cert_file)`);
+    return refuse('temporarily_unavailable', 'ca_expired', `the CA certificate ${ctx.caNotAfterMs <= ctx.now ? 'expired' : 'expires'} at ${new Date(ctx.caNotAfterMs).toISOString()}: nothing is issued until it is replaced (ca.cert_file)`);
   return undefined;
 };
