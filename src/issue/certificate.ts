@@ -76,13 +76,14 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
       issuedAt: now,
       notAfter,
     };
-    // the grant's audit event goes with the record, in one store call (Store.recordCertificate), unless
-    // this is a renewal over mTLS: its grant follows the link to the certificate that asked for it
+    // the grant's audit event goes with the record, in one store call (Store.recordCertificate); a
+    // renewal over mTLS is linked to the certificate that asked for it in that call too (revoked with
+    // it), and refused with nothing written if that one was revoked meanwhile
     const parent = identity.certificateSerial;
-    const grant = parent === undefined ? entry('certificate.granted', grantFields(record, parsed.keyType)) : undefined;
+    const grant = entry('certificate.granted', grantFields(record, parsed.keyType, parent));
     let outcome;
     try {
-      outcome = await b.store.recordCertificate(record, now, issuerState, grant);
+      outcome = await b.store.recordCertificate(record, now, issuerState, grant, parent);
     } catch (e) {
       // the store did not answer (a timeout): the record may still land once it resumes; it is withdrawn
       // (not waited for: the store is likely still away)
@@ -93,30 +94,23 @@ export async function issueSvid(b: Broker, proof: string | PresentedCertificate,
       b.issuerStates.forget(issuerState);
       continue;
     }
+    if (outcome === 'certificate_revoked') return deny(new MayflyError('invalid_request', 'the client certificate presented was revoked', { reason: outcome }));
     if (outcome !== 'ok') return deny(new MayflyError('invalid_request', outcome === 'task_unknown' ? 'unknown task_id' : 'task is closed', { reason: outcome }));
     b.issuerStates.confirmed(issuerState);
-    if (grant) b.audit.logged(grant);
-    // a renewal over mTLS: revoked with the certificate that asked for it, refused if that one already was
-    if (parent !== undefined && !(await linkRenewal(b, record, parent)))
-      return deny(new MayflyError('invalid_request', 'the client certificate presented was revoked', { reason: 'certificate_revoked' }));
-    return signRecorded(b, { record, serial, parsed, ...(parent !== undefined ? { attestedBy: parent } : {}) }, deny);
+    b.audit.logged(grant);
+    return signRecorded(b, { record, serial, parsed }, deny);
   }
   return deny(new MayflyError('temporarily_unavailable', 'the identity or principal changed state during issuance; retry shortly', { reason: 'state_changed' }));
 }
 
 interface Recorded {
-  /** As the store holds it (its serial in hex; issued now). */
+  /** As the store holds it (its serial in hex; issued now), with its grant. */
   record: CertificateRecord;
   serial: Buffer;
   parsed: ParsedCsr;
-  /**
-   * The task's own certificate that attested the request (a renewal over mTLS): its grant is audited
-   * here, after the link, naming it. Any other grant was written with the record.
-   */
-  attestedBy?: string;
 }
 
-/** The audit fields of a certificate's grant. */
+/** The audit fields of a certificate's grant (`attested_by`: the certificate that asked for this renewal over mTLS). */
 const grantFields = (r: CertificateRecord, key: string, attestedBy?: string): AuditFields => ({
   serial: r.serial,
   task_id: r.taskId,
@@ -126,8 +120,8 @@ const grantFields = (r: CertificateRecord, key: string, attestedBy?: string): Au
   attested_by: attestedBy,
 });
 
-/** Signs a recorded serial, audits a renewal's grant (the others' was written with the record), and answers. */
-async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
+/** Signs a recorded serial (its grant written with the record), and answers. */
+async function signRecorded(b: Broker, { record: r, serial, parsed }: Recorded, deny: (e: MayflyError) => never): Promise<IssuedSvid> {
   let issued;
   try {
     issued = issueCertificate(b.ca, {
@@ -147,15 +141,6 @@ async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }
     if (e instanceof X509Error) return deny(x509Refusal(e));
     throw e;
   }
-  if (attestedBy !== undefined) {
-    try {
-      await b.audit.grant('certificate.granted', grantFields(r, parsed.keyType, attestedBy));
-    } catch (e) {
-      // withheld: signed but never handed out; revoked, so no status or OCSP answer calls it good
-      await withdraw(b, r);
-      throw e;
-    }
-  }
   return {
     certificate: issued.pem,
     chain: [...b.ca.chainPem],
@@ -164,19 +149,6 @@ async function signRecorded(b: Broker, { record: r, serial, parsed, attestedBy }
     spiffe_id: r.agent,
     task_id: r.taskId,
   };
-}
-
-/** Links a renewal to the certificate that attested it (store.ts linkRenewal); withdraws it when refused or unanswered. */
-async function linkRenewal(b: Broker, rec: CertificateRecord, parent: string): Promise<boolean> {
-  let linked;
-  try {
-    linked = await b.store.linkRenewal(rec.taskId, parent, rec.serial, rec.notAfter, rec.issuedAt);
-  } catch (e) {
-    void withdraw(b, rec);
-    throw e;
-  }
-  if (!linked) await withdraw(b, rec);
-  return linked;
 }
 
 /**

@@ -350,8 +350,11 @@ export interface Store {
    * `grant`: the grant's audit event (audit.ts entry), appended to the audit log when the record is
    * 'ok': in the same step on one server and in memory (one call for both), just after it on a Cluster
    * (where a failure to write it fails the call, the record standing: the caller withdraws it).
+   * `renewalOf`: the task's own certificate that asked for this one over mTLS: refused
+   * ('certificate_revoked', nothing written) once that serial is revoked, else listed among its
+   * renewals (`renewals`) in the same step, so revoking it finds this one.
    */
-  recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome>;
+  recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>, renewalOf?: string): Promise<IssuanceOutcome>;
   /**
    * Whether `recordCertificate` asserts its `expect` atomically (the memory store and a single Redis
    * server; not a Redis Cluster, where the identity's key lies in another hash slot than the task's).
@@ -391,13 +394,7 @@ export interface Store {
    * will ever attest: one recorded after the revocation is refused.
    */
   attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]>;
-  /**
-   * Records that the task's certificate `parent` attested the renewal `child` (issued over mTLS with
-   * it), until the child's notAfter, so revoking the parent revokes the child (`renewals`). False, and
-   * nothing recorded, when the parent was revoked by serial already: the child must then be withdrawn.
-   */
-  linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean>;
-  /** The unexpired certificates `parent` attested (linkRenewal); read after revoking it, it lists them all. */
+  /** The unexpired certificates `parent` attested (recordCertificate's `renewalOf`); read after revoking it, it lists them all. */
   renewals(taskId: string, parent: string, now: number): Promise<string[]>;
   /** Serials revoked one by one and not yet expired. */
   revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>>;

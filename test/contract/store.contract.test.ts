@@ -587,20 +587,26 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.recordIssuance({ ...token('j-att-4', t0 + 3 * MIN), attestedBy: '0d02' }, t0 + 3000)).toBe('ok');
     });
 
-    it('lists the renewals a certificate attested, and refuses one once it was revoked by serial', async () => {
+    it('lists the renewals a certificate attested, and refuses one once it was revoked by serial, recording nothing', async () => {
       const t = await newTask();
       const c = (serial: string, notAfter: number) => ({ serial, taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter });
-      for (const x of [c('0e10', t0 + 5 * MIN), c('0e11', t0 + 5 * MIN), c('0e12', t0 + MIN)]) expect(await store.recordCertificate(x, t0)).toBe('ok');
-      expect(await store.linkRenewal(t.id, '0e10', '0e11', t0 + 5 * MIN, t0)).toBe(true);
-      expect(await store.linkRenewal(t.id, '0e10', '0e12', t0 + MIN, t0)).toBe(true);
+      expect(await store.recordCertificate(c('0e10', t0 + 5 * MIN), t0)).toBe('ok');
+      expect(await store.recordCertificate(c('0e11', t0 + 5 * MIN), t0, undefined, undefined, '0e10')).toBe('ok');
+      expect(await store.recordCertificate(c('0e12', t0 + MIN), t0, undefined, undefined, '0e10')).toBe('ok');
       await store.recordIssuance({ taskId: t.id, jti: 'j-ren', agent: AGENT_A, exp: t0 + 2 * MIN, iat: t0, attestedBy: '0e10' }, t0);
       expect((await store.renewals(t.id, '0e10', t0)).sort()).toEqual(['0e11', '0e12']);
       expect(await store.renewals(t.id, '0e10', t0 + 2 * MIN)).toEqual(['0e11']); // 0e12 has expired
       expect((await store.attestedTokens(t.id, '0e10', t0)).map((a) => a.jti)).toEqual(['j-ren']); // renewals are not tokens
       expect(await store.renewals(t.id, '0e11', t0)).toEqual([]);
       expect(await store.revokeCertificate(c('0e10', t0 + 5 * MIN), t0 + 1000)).toBe(true);
-      expect(await store.linkRenewal(t.id, '0e10', '0e13', t0 + 5 * MIN, t0 + 2000)).toBe(false);
+      const granted = { type: 'certificate.granted', serial: '0e13' };
+      expect(await store.recordCertificate(c('0e13', t0 + 5 * MIN), t0 + 2000, undefined, granted, '0e10')).toBe('certificate_revoked');
       expect((await store.renewals(t.id, '0e10', t0 + 2000)).sort()).toEqual(['0e11', '0e12']);
+      // nothing of the refused one was written: no record, no slot, no count, no grant
+      expect(await store.getCertificate('0e13')).toBeNull();
+      expect(await store.taskSerialSlots(t.id, t0)).toEqual(Buffer.concat(['0e10', '0e11', '0e12'].map(serialSlot)));
+      expect((await store.taskCounts(t.id, t0 + 2000)).issued).toBe(4); // three certificates and the token
+      expect((await store.readAudit('', 100)).some((e) => e.event.serial === '0e13')).toBe(false);
     });
 
     it("keeps each serial's slot as its 20 bytes, big-endian and left-padded, whatever its length", async () => {

@@ -270,14 +270,14 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     ]);
   });
 
-  it('a renewal racing the revocation of the certificate asking for it is withdrawn, never good', async () => {
+  it('a renewal racing the revocation of the certificate asking for it is refused, nothing recorded', async () => {
     const t = await open();
     const parent = await svidByJwt(call, url, t, await b.attest('agent-b'));
     const parentSerial = new X509Certificate(parent.cert).serialNumber.toLowerCase();
     const store = b.running.broker.store;
-    const real = store.linkRenewal.bind(store);
-    // the parent is revoked after its attestation was checked, before the renewal is linked to it
-    store.linkRenewal = async (...args) => {
+    const real = store.recordCertificate.bind(store);
+    // the parent is revoked after its attestation was checked, before the renewal is recorded and linked to it
+    store.recordCertificate = async (...args) => {
       await call(`${url}/v1/certificates/${parentSerial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
       return real(...args);
     };
@@ -288,10 +288,16 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
       expect(r.body.error_description).toMatch(/certificate presented was revoked/);
       expect(r.body.certificate).toBeUndefined();
     } finally {
-      store.linkRenewal = real;
+      store.recordCertificate = real;
     }
     const listed = (await call(`${url}/v1/tasks/${t}/certificates`, { headers: bearer(OPERATOR.token) })).body.certificates as Array<{ serial: string; status: string }>;
-    expect(listed.map((c) => c.status).sort()).toEqual(['revoked', 'revoked']); // the parent, and the withdrawn renewal
+    expect(listed.map((c) => [c.serial, c.status])).toEqual([[parentSerial, 'revoked']]); // the parent only
+    const events = (await call(`${url}/v1/audit?task_id=${t}&limit=100`, { headers: bearer(OPERATOR.token) })).body.events as Array<{ type: string; reason?: string }>;
+    expect(events.filter((e) => e.type.startsWith('certificate.')).map((e) => [e.type, e.reason])).toEqual([
+      ['certificate.granted', undefined],
+      ['certificate.revoked', undefined],
+      ['certificate.denied', 'certificate_revoked'],
+    ]);
   });
 
   it('closing the task ends its certificate as an attestation too', async () => {

@@ -355,12 +355,18 @@ export class MemoryStore implements Store {
     return expect.principal === undefined || (this.principal(expect.principal)?.revokedBefore ?? 0) === expect.principalCutoff;
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome> {
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>, renewalOf?: string): Promise<IssuanceOutcome> {
     if (expect && !this.holds(expect)) return 'state_changed';
     const t = this.task(rec.taskId);
     if (!t) return 'task_unknown';
     if (t.rec.state !== 'open') return 'task_closed';
     if (t.rec.expiresAt <= now) return 'task_expired';
+    if (renewalOf !== undefined && t.revokedCerts.has(renewalOf)) return 'certificate_revoked';
+    if (renewalOf !== undefined) {
+      const m = t.renewals.get(renewalOf) ?? new Map<string, number>();
+      for (const [c, exp] of m) if (exp <= now) m.delete(c);
+      t.renewals.set(renewalOf, m.set(rec.serial, rec.notAfter));
+    }
     t.certs.set(rec.serial, rec.notAfter);
     const f = certificateExpiryField(rec);
     t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
@@ -439,17 +445,6 @@ export class MemoryStore implements Store {
   async attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]> {
     this.open();
     return (this.task(taskId)?.attested.get(serial) ?? []).filter((a) => a.exp > now).map((a) => ({ ...a }));
-  }
-
-  async linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean> {
-    this.open();
-    const t = this.task(taskId);
-    if (!t) return true; // purged: nothing to link, nothing revoked
-    if (t.revokedCerts.has(parent)) return false;
-    const m = t.renewals.get(parent) ?? new Map<string, number>();
-    for (const [c, exp] of m) if (exp <= now) m.delete(c);
-    t.renewals.set(parent, m.set(child, childNotAfter));
-    return true;
   }
 
   async renewals(taskId: string, parent: string, now: number): Promise<string[]> {

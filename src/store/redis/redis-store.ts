@@ -87,7 +87,7 @@ const AUDIT_BATCH_MAX = 256;
 /** Certificates per RECORD_CERTIFICATES_ALL call. */
 const CERTIFICATE_BATCH_MAX = 64;
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
-/** The prefix of a renewal among the members of a certificate's attested zset (LINK_RENEWAL). */
+/** The prefix of a renewal among the members of a certificate's attested zset (scripts.ts LINK_RENEWAL). */
 const RENEWAL = 'cert:';
 const ISSUANCE_OUTCOMES = new Set<string>(['ok', 'task_unknown', 'task_closed', 'task_expired', 'state_changed', 'certificate_revoked']);
 /** A check-and-record script's reply; anything else is a store failure (fail closed). */
@@ -562,9 +562,11 @@ export class RedisStore implements Store {
     return !this.clustered;
   }
 
-  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>): Promise<IssuanceOutcome> {
+  async recordCertificate(rec: CertificateRecord, now: number, expect?: IssuerState, grant?: Record<string, string>, renewalOf?: string): Promise<IssuanceOutcome> {
     checkSlotSerial(rec.serial); // the record scripts make its slot
     const t = rec.taskId;
+    // a renewal is refused once its parent is revoked, else listed among the parent's (RECORD_CERTIFICATE's renewalRefused, link_renewal)
+    const renewalKey = renewalOf ? this.attestedKey(t, renewalOf) : this.revokedCertsKey(t);
     const identityIndex = this.holderCertsKey('identity', rec.agent);
     if (!this.clustered) {
       // one server: everything in one atomic call (on a Cluster the keys span slots: the steps below)
@@ -576,16 +578,19 @@ export class RedisStore implements Store {
       const out = await this.certificateBatch.add({
         call: [
           this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.certKey(rec.serial), identityIndex, principalIndex,
-          identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t),
+          identKey, rec.principal ? this.prinKey(rec.principal) : identKey, this.expiriesKey(t), this.revokedCertsKey(t), renewalKey,
           now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, t, rec.principal ?? '',
-          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-',
+          expect ? String(expect.revokedBefore) : '-', expect ? String(expect.principalCutoff) : '-', renewalOf ?? '',
         ],
         grant: grant ? fieldsOf(grant) : [],
       });
       return issuanceOutcome(out);
     }
     const out = await this.cmd((r) =>
-      r.mfRecordCertificate(this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.expiriesKey(t), now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt),
+      r.mfRecordCertificate(
+        this.taskKey(t), this.certsKey(t), this.agentsKey(t), this.serialSlotsKey(t), this.expiriesKey(t), this.revokedCertsKey(t), renewalKey,
+        now, rec.serial, rec.notAfter, rec.agent, rec.issuedAt, renewalOf ?? '',
+      ),
     );
     const outcome = issuanceOutcome(out);
     if (outcome !== 'ok') return outcome;
@@ -665,11 +670,6 @@ export class RedisStore implements Store {
       out.push({ jti: m.slice(0, bar), iat: Number(m.slice(bar + 1)), exp: Number(flat[i + 1]) });
     }
     return out;
-  }
-
-  async linkRenewal(taskId: string, parent: string, child: string, childNotAfter: number, now: number): Promise<boolean> {
-    const out = await this.cmd((r) => r.mfLinkRenewal(this.revokedCertsKey(taskId), this.attestedKey(taskId, parent), this.taskKey(taskId), parent, child, childNotAfter, now));
-    return out === 1;
   }
 
   async renewals(taskId: string, parent: string, now: number): Promise<string[]> {

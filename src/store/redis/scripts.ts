@@ -116,12 +116,35 @@ end
 `;
 
 /**
- * A certificate's part of RECORD, and `prune`: whether this one prunes the task's certificates zset
- * and its holders' indexes, on one certificate in PRUNE_EVERY of the task (counted by its slots), the
- * first included. Only that prune empties the certificates zset (a revocation by serial leaves it), so
- * only then, or at the first, can it lack its TTL.
+ * A renewal (a certificate the task's certificate `parent` asked for over mTLS): refused
+ * ('certificate_revoked', before anything is written) once `parent` is in the task's revoked
+ * certificates `revoked` (REVOKE_TASK_CERTIFICATE), so a renewal racing its parent's revocation is
+ * either recorded and linked before it (and the revocation's cascade finds it) or not at all.
+ * `parent` '' for a certificate that is no renewal.
  */
-const RECORD_CERT = `${TASK_OPEN}local prune = append_slot(t) % ${PRUNE_EVERY} == 1
+const renewalRefused = (revoked: string, parent: string) => `if ${parent} ~= '' and redis.call('ZSCORE', ${revoked}, ${parent}) then return 'certificate_revoked' end
+`;
+
+/**
+ * link_renewal(key, parent, t): a renewal listed beside the tokens its parent attested (the parent's
+ * attested zset `key`) as `cert:<serial>` -> its notAfter (redis-store.ts renewals), for as long as the
+ * task (t: TASK_OPEN's HMGET of it).
+ */
+const LINK_RENEWAL = `local function link_renewal(key, parent, t)
+  if parent == '' then return end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  redis.call('ZADD', key, ARGV[3], 'cert:' .. ARGV[2])
+  if redis.call('PTTL', key) == -1 then redis.call('PEXPIREAT', key, t[3]) end
+end
+`;
+
+/**
+ * A certificate's part of RECORD, after `beforeWrites` (a check that may still refuse), and `prune`:
+ * whether this one prunes the task's certificates zset and its holders' indexes, on one certificate in
+ * PRUNE_EVERY of the task (counted by its slots), the first included. Only that prune empties the
+ * certificates zset (a revocation by serial leaves it), so only then, or at the first, can it lack its TTL.
+ */
+const recordCert = (beforeWrites: string) => `${TASK_OPEN}${beforeWrites}local prune = append_slot(t) % ${PRUNE_EVERY} == 1
 ${recordIn('prune', 'prune')}`;
 /** The expiry count of the certificate ARGV[2] (agent ARGV[4], notAfter ARGV[3], issued at `iat` ms), its issuance in whole seconds as a lock's cutoff covers it (store.ts certificateExpiryField). */
 const COUNT_CERTIFICATE = `${COUNT_EXPIRY}local function count_certificate(key, t, iat)
@@ -130,11 +153,14 @@ end
 `;
 
 /**
- * KEYS: as RECORD (with the certs zset), then the task's serial slots string and its expiry counts.
- * ARGV: as RECORD (the jti is the serial, in hex), then the issue instant. The serial's slot, appended
- * in the same step, lets a CRL rebuild read a task's serials as one binary string.
+ * KEYS: as RECORD (with the certs zset), then the task's serial slots string, its expiry counts, its
+ * revoked certificates and the renewal's parent's attested zset (any task key for no renewal).
+ * ARGV: as RECORD (the jti is the serial, in hex), then the issue instant and the renewal's parent
+ * ('' for none). The serial's slot, appended in the same step, lets a CRL rebuild read a task's serials
+ * as one binary string.
  */
-export const RECORD_CERTIFICATE = `${APPEND_SLOT}${COUNT_CERTIFICATE}${RECORD_CERT}count_certificate(KEYS[5], t, ARGV[5])
+export const RECORD_CERTIFICATE = `${APPEND_SLOT}${COUNT_CERTIFICATE}${LINK_RENEWAL}${recordCert(renewalRefused('KEYS[6]', 'ARGV[6]'))}count_certificate(KEYS[5], t, ARGV[5])
+link_renewal(KEYS[7], ARGV[6], t)
 return 'ok'
 `;
 
@@ -314,20 +340,23 @@ end
  * otherwise nothing is written and the reply is 'state_changed'.
  * KEYS: as RECORD_CERTIFICATE, then the serial's record hash, the identity's certificates index, the
  * principal's (any key without a principal), the identity's state hash, the principal's cutoff (any key
- * without a principal), the task's expiry counts.
+ * without a principal), the task's expiry counts, its revoked certificates, and the renewal's parent's
+ * attested zset (any key for no renewal).
  * ARGV: as RECORD_CERTIFICATE (now, serial, notAfter, agent), then the issue instant, the task id, the
- * principal ('' for none), the expected revoked_before and principal cutoff (or '-').
+ * principal ('' for none), the expected revoked_before and principal cutoff (or '-'), and the renewal's
+ * parent ('' for none: see renewalRefused and LINK_RENEWAL).
  * The record's fields, its kept-until instant (store.ts certificateKeptUntil) and the index member
  * (`serial|iat`) are made here from those: each argument costs the client ~0.5-1 µs to send (ioredis,
  * measured 28 against 10 arguments), and this call is made for every certificate.
  */
-const RECORD_CERTIFICATE_ALL = `${HOLDER_ADD}${APPEND_SLOT}${COUNT_CERTIFICATE}local principal = ARGV[7] ~= ''
+const RECORD_CERTIFICATE_ALL = `${HOLDER_ADD}${APPEND_SLOT}${COUNT_CERTIFICATE}${LINK_RENEWAL}local principal = ARGV[7] ~= ''
 if ARGV[8] ~= '-' then
   local s = redis.call('HMGET', KEYS[8], 'locked', 'revoked_before')
   if s[1] == '1' or tonumber(s[2] or '0') ~= tonumber(ARGV[8]) then return 'state_changed' end
   if principal and tonumber(redis.call('GET', KEYS[9]) or '0') ~= tonumber(ARGV[9]) then return 'state_changed' end
 end
-${RECORD_CERT}count_certificate(KEYS[10], t, ARGV[5])
+${recordCert(renewalRefused('KEYS[11]', 'ARGV[10]'))}count_certificate(KEYS[10], t, ARGV[5])
+link_renewal(KEYS[12], ARGV[10], t)
 local exp, iat = tonumber(ARGV[3]), tonumber(ARGV[5])
 if principal then
   redis.call('HSET', KEYS[5], 'task', ARGV[6], 'agent', ARGV[4], 'iat', ARGV[5], 'exp', ARGV[3], 'obo', ARGV[7])
@@ -342,14 +371,14 @@ return 'ok'
 `;
 
 /** The keys of one certificate in RECORD_CERTIFICATE_ALL, and its arguments. */
-export const RECORD_CERTIFICATE_KEYS = 10;
-const RECORD_CERTIFICATE_ARGS = 9;
+export const RECORD_CERTIFICATE_KEYS = 12;
+const RECORD_CERTIFICATE_ARGS = 10;
 
 /**
  * RECORD_CERTIFICATE_ALL for several certificates (the ones recorded in one event-loop turn,
  * redis-store.ts), each with its grant's audit event, appended (XADD, MAXLEN ~) when it is recorded.
- * KEYS: the audit stream, then each certificate's 10 keys in turn. ARGV: the stream's MAXLEN, each
- * certificate's 9 arguments in turn, then each one's event as its field count (0: none) and fields.
+ * KEYS: the audit stream, then each certificate's 12 keys in turn. ARGV: the stream's MAXLEN, each
+ * certificate's 10 arguments in turn, then each one's event as its field count (0: none) and fields.
  * Returns each one's reply, in order; each is decided on its own, as if recorded alone.
  */
 export const RECORD_CERTIFICATES_ALL = `local function record(KEYS, ARGV)
@@ -451,23 +480,6 @@ index_add(KEYS[3], ARGV[3], ARGV[2], ARGV[4])
 return v
 `;
 
-/**
- * A renewal attested by the task's certificate ARGV[1] (store.ts linkRenewal): refused (0) once that
- * certificate is in the task's revoked certificates, else listed beside the tokens it attested as
- * `cert:<child>` -> the child's notAfter (1). KEYS: the task's revoked certificates, the parent's
- * attested zset, the task hash. ARGV: parent serial, child serial, child notAfter, now.
- */
-export const LINK_RENEWAL = `
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], 'cert:' .. ARGV[2])
-if redis.call('PTTL', KEYS[2]) == -1 then
-  local purge = redis.call('HGET', KEYS[3], 'purge_at')
-  if purge then redis.call('PEXPIREAT', KEYS[2], purge) end
-end
-return 1
-`;
-
 export const SCRIPTS = {
   mfHsetnxIfExists: { lua: HSETNX_IF_EXISTS, numberOfKeys: 1 },
   mfGetOrClaimCrl: { lua: GET_OR_CLAIM_CRL, numberOfKeys: 2 },
@@ -479,8 +491,7 @@ export const SCRIPTS = {
   mfAppendFeedOnce: { lua: APPEND_FEED_ONCE, numberOfKeys: 2 },
   mfRecordIssuance: { lua: RECORD_ISSUANCE, numberOfKeys: 4 },
   mfRecordAttestedIssuance: { lua: RECORD_ATTESTED_ISSUANCE, numberOfKeys: 6 },
-  mfLinkRenewal: { lua: LINK_RENEWAL, numberOfKeys: 3 },
-  mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 5 },
+  mfRecordCertificate: { lua: RECORD_CERTIFICATE, numberOfKeys: 7 },
   mfRecordCertificatesAll: { lua: RECORD_CERTIFICATES_ALL },
   mfRevokeTaskCertificate: { lua: REVOKE_TASK_CERTIFICATE, numberOfKeys: 4 },
   mfXaddMany: { lua: XADD_MANY, numberOfKeys: 1 },
