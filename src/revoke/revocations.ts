@@ -143,10 +143,12 @@ export async function revokePrincipal(b: Broker, principal: string, by: string) 
 /**
  * Revokes one certificate by serial (until it expires): listed in the CRL, `revoked` over OCSP; with
  * it the tokens it attested or that are bound to it, and the certificates it renewed over mTLS (each
- * in turn with theirs). `cause`: the renewing certificate whose revocation this follows from.
+ * in turn with theirs). `cause`: the renewing certificate whose revocation this follows from, and
+ * `linked`: what its link says of this renewal, standing in for its record by serial when that is not
+ * written (yet): on a Cluster the link is written with the task's record, the record by serial after.
  */
-export async function revokeCertificateSerial(b: Broker, serial: string, by: string, cause?: { attested_by: string }) {
-  const rec = await b.store.getCertificate(serial);
+export async function revokeCertificateSerial(b: Broker, serial: string, by: string, cause?: { attested_by: string }, linked?: CertificateRecord) {
+  const rec = (await b.store.getCertificate(serial)) ?? linked;
   if (!rec) throw new MayflyError('not_found', 'unknown certificate serial', { reason: 'serial_unknown' });
   const now = b.clock.now();
   // already over: nothing to revoke, nothing to tell the relying parties (one revoked before it ended
@@ -168,7 +170,8 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   }
   await revokeAttestedTokens(b, rec, now, by);
   // a renewal of a compromised certificate is the compromise's too
-  for (const child of await b.store.renewals(rec.taskId, serial, now)) await revokeCertificateSerial(b, child, by, { attested_by: serial });
+  for (const child of await b.store.renewals(rec.taskId, serial, now))
+    await revokeCertificateSerial(b, child.serial, by, { attested_by: serial }, { ...rec, serial: child.serial, issuedAt: now, notAfter: child.notAfter });
   // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
   const st = await certificateStatus(b, serial);
   return { serial, status: 'revoked' as const, revoked_at: new Date(st.status === 'revoked' ? st.revokedAt : now).toISOString() };

@@ -394,8 +394,12 @@ export interface Store {
    * will ever attest: one recorded after the revocation is refused.
    */
   attestedTokens(taskId: string, serial: string, now: number): Promise<AttestedToken[]>;
-  /** The unexpired certificates `parent` attested (recordCertificate's `renewalOf`); read after revoking it, it lists them all. */
-  renewals(taskId: string, parent: string, now: number): Promise<string[]>;
+  /**
+   * The unexpired certificates `parent` attested (recordCertificate's `renewalOf`), with their notAfter;
+   * read after revoking it, it lists them all. (On a Cluster one may be listed a moment before its record
+   * by serial is written, or without it when that write failed.)
+   */
+  renewals(taskId: string, parent: string, now: number): Promise<Array<{ serial: string; notAfter: number }>>;
   /** Serials revoked one by one and not yet expired. */
   revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>>;
   /** Marks a task, identity or principal whose certificates the CRL must list, until `until`. */

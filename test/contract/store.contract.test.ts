@@ -594,14 +594,14 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect(await store.recordCertificate(c('0e11', t0 + 5 * MIN), t0, undefined, undefined, '0e10')).toBe('ok');
       expect(await store.recordCertificate(c('0e12', t0 + MIN), t0, undefined, undefined, '0e10')).toBe('ok');
       await store.recordIssuance({ taskId: t.id, jti: 'j-ren', agent: AGENT_A, exp: t0 + 2 * MIN, iat: t0, attestedBy: '0e10' }, t0);
-      expect((await store.renewals(t.id, '0e10', t0)).sort()).toEqual(['0e11', '0e12']);
-      expect(await store.renewals(t.id, '0e10', t0 + 2 * MIN)).toEqual(['0e11']); // 0e12 has expired
+      expect((await store.renewals(t.id, '0e10', t0)).sort((x, y) => (x.serial < y.serial ? -1 : 1))).toEqual([{ serial: '0e11', notAfter: t0 + 5 * MIN }, { serial: '0e12', notAfter: t0 + MIN }]);
+      expect((await store.renewals(t.id, '0e10', t0 + 2 * MIN)).map((r) => r.serial)).toEqual(['0e11']); // 0e12 has expired
       expect((await store.attestedTokens(t.id, '0e10', t0)).map((a) => a.jti)).toEqual(['j-ren']); // renewals are not tokens
       expect(await store.renewals(t.id, '0e11', t0)).toEqual([]);
       expect(await store.revokeCertificate(c('0e10', t0 + 5 * MIN), t0 + 1000)).toBe(true);
       const granted = { type: 'certificate.granted', serial: '0e13' };
       expect(await store.recordCertificate(c('0e13', t0 + 5 * MIN), t0 + 2000, undefined, granted, '0e10')).toBe('certificate_revoked');
-      expect((await store.renewals(t.id, '0e10', t0 + 2000)).sort()).toEqual(['0e11', '0e12']);
+      expect((await store.renewals(t.id, '0e10', t0 + 2000)).map((r) => r.serial).sort()).toEqual(['0e11', '0e12']);
       // nothing of the refused one was written: no record, no slot, no count, no grant
       expect(await store.getCertificate('0e13')).toBeNull();
       expect(await store.taskSerialSlots(t.id, t0)).toEqual(Buffer.concat(['0e10', '0e11', '0e12'].map(serialSlot)));

@@ -270,6 +270,28 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     ]);
   });
 
+  it('a renewal whose record by serial is not written (a Cluster writes it after the link) is still revoked with its parent, and its siblings', async () => {
+    const t = await open();
+    const first = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const renew = async () => {
+      const r = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: newKeyAndCsr().csrPem }), client: first });
+      expect(r.status, r.text).toBe(201);
+      return r.body.serial as string;
+    };
+    const [missing, sibling] = [await renew(), await renew()];
+    const store = b.running.broker.store;
+    const real = store.getCertificate.bind(store);
+    // the revocation finds the link, but no record by serial for one renewal
+    store.getCertificate = async (serial) => (serial === missing ? null : real(serial));
+    try {
+      const r = await call(`${url}/v1/certificates/${new X509Certificate(first.cert).serialNumber.toLowerCase()}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) });
+      expect(r.status, r.text).toBe(200);
+    } finally {
+      store.getCertificate = real;
+    }
+    for (const serial of [missing, sibling]) expect((await call(`${url}/v1/certificates/${serial}`)).body.status, serial).toBe('revoked');
+  });
+
   it('a renewal racing the revocation of the certificate asking for it is refused, nothing recorded', async () => {
     const t = await open();
     const parent = await svidByJwt(call, url, t, await b.attest('agent-b'));

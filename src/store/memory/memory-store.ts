@@ -447,9 +447,9 @@ export class MemoryStore implements Store {
     return (this.task(taskId)?.attested.get(serial) ?? []).filter((a) => a.exp > now).map((a) => ({ ...a }));
   }
 
-  async renewals(taskId: string, parent: string, now: number): Promise<string[]> {
+  async renewals(taskId: string, parent: string, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
     this.open();
-    return [...(this.task(taskId)?.renewals.get(parent) ?? [])].filter(([, exp]) => exp > now).map(([c]) => c);
+    return [...(this.task(taskId)?.renewals.get(parent) ?? [])].filter(([, exp]) => exp > now).map(([serial, notAfter]) => ({ serial, notAfter }));
   }
 
   async revokedCertificates(now: number): Promise<Array<{ serial: string; revokedAt: number }>> {

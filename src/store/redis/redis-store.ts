@@ -672,9 +672,11 @@ export class RedisStore implements Store {
     return out;
   }
 
-  async renewals(taskId: string, parent: string, now: number): Promise<string[]> {
-    const members = await this.cmd((r) => r.zrangebyscore(this.attestedKey(taskId, parent), `(${now}`, '+inf'));
-    return members.filter((m) => m.startsWith(RENEWAL)).map((m) => m.slice(RENEWAL.length));
+  async renewals(taskId: string, parent: string, now: number): Promise<Array<{ serial: string; notAfter: number }>> {
+    const flat = await this.cmd((r) => r.zrangebyscore(this.attestedKey(taskId, parent), `(${now}`, '+inf', 'WITHSCORES'));
+    const out: Array<{ serial: string; notAfter: number }> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i]!.startsWith(RENEWAL)) out.push({ serial: flat[i]!.slice(RENEWAL.length), notAfter: Number(flat[i + 1]) });
+    return out;
   }
 
   /** One round trip (a CRL build waits on it); the expired ones are then pruned, when there are any. */
