@@ -160,17 +160,19 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
 }
 
 /**
- * The serial and task of `cert` when this broker's CA issued it: a token bound to it (RFC 8705),
- * whatever attested the token, must be of that task and the certificate good, and is revoked with it.
+ * The serial, task and SPIFFE ID of `cert` when this broker's CA issued it: a token bound to it (RFC
+ * 8705), whatever attested the token, must be its agent's, of that task, and the certificate good; it
+ * is then revoked with it.
  * Null for any other certificate (another CA's). Never throws.
  */
-export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): { serial: string; taskId: string } | null {
+export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): { serial: string; taskId: string; spiffeId: string } | null {
   try {
     // ours whenever it chains to our CA, also outside its validity (the exchange then refuses to bind it)
     const path = chainTo(cert.leaf, b.caAnchors, cert.intermediates, now);
     if (!path.ok && path.code !== 'expired' && path.code !== 'not_yet_valid') return null;
     const taskId = taskIdOf(cert.leaf);
-    return taskId === undefined ? null : { serial: serialOf(cert.leaf), taskId };
+    const spiffe = uriSans(cert.leaf).filter((u) => u.startsWith('spiffe://'));
+    return taskId === undefined || spiffe.length !== 1 ? null : { serial: serialOf(cert.leaf), taskId, spiffeId: spiffe[0]! };
   } catch {
     return null;
   }

@@ -51,7 +51,7 @@ export async function delegateToken(b: Broker, req: DelegationRequest): Promise<
     throw new MayflyError(code, description, { reason });
   };
   if (req.taskId !== undefined && req.taskId !== p.task_id) return deny('invalid_request', 'task_mismatch', "task_id differs from the subject token's task");
-  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, p.task_id));
+  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, p.task_id, actor.spiffeId));
   if (unbound) return deny('invalid_request', ...unbound);
 
   // RFC 8693 §4.4: the child names who may act with it next; never more than the parent allows

@@ -32,7 +32,7 @@ export interface ExchangeRequest {
    * JWT over mTLS): it must be of the token's task (refused otherwise: it dies with its own task, which
    * would leave the token bound to a revoked certificate), and revoking it revokes the token too.
    */
-  boundCertificate?: { serial: string; taskId: string };
+  boundCertificate?: { serial: string; taskId: string; spiffeId: string };
 }
 
 export interface ExchangeResult {
@@ -83,7 +83,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
   const decision = decideExchange(ctx);
   if ('refusal' in decision) return deny(decision.refusal.code, decision.refusal.reason, decision.refusal.description);
   const draft = decision.draft;
-  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, task!.id));
+  const unbound = req.boundCertificate && (await boundCertificateRefusal(b, req.boundCertificate, task!.id, identity.spiffeId));
   if (unbound) return deny('invalid_request', ...unbound);
 
   const claims = draftClaims(b, { agent: identity.spiffeId, taskId: task!.id, ...(task!.onBehalfOf ? { onBehalfOf: task!.onBehalfOf } : {}), draft, now, ...(req.cnf ? { cnf: req.cnf } : {}), ...(req.mayAct ? { mayAct: req.mayAct } : {}) });
@@ -106,14 +106,17 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
 }
 
 /**
- * Why a token may not be bound to this broker's certificate `bound` (exchange.ts boundCertificate) in
- * `taskId`: a certificate of another task (it dies with its own), or one whose status is not good
+ * Why a token of `agent` may not be bound to this broker's certificate `bound` (exchange.ts
+ * boundCertificate) in `taskId`: a certificate of another task (it dies with its own) or of another
+ * identity (its lock would not reach this token), or one whose status is not good
  * (revoked by its serial, a lock, its principal or its task; expired; unknown): [reason, description],
  * or undefined when it may.
  */
-export async function boundCertificateRefusal(b: Broker, bound: { serial: string; taskId: string }, taskId: string): Promise<[string, string] | undefined> {
+export async function boundCertificateRefusal(b: Broker, bound: { serial: string; taskId: string; spiffeId: string }, taskId: string, agent: string): Promise<[string, string] | undefined> {
   if (bound.taskId !== taskId)
     return ['certificate_other_task', "the client certificate is this broker's certificate for another task: a token can be bound only to a certificate of its own task"];
+  // a lock of that other identity would revoke the certificate and leave this token bound to it
+  if (bound.spiffeId !== agent) return ['certificate_other_identity', `the client certificate is ${bound.spiffeId}'s: a token is bound only to its own agent's certificate`];
   const s = await certificateStatus(b, bound.serial);
   if (s.status !== 'good')
     return [`certificate_${s.status}`, `the client certificate presented ${s.status === 'revoked' ? 'was revoked' : s.status === 'expired' ? 'has expired' : 'is unknown to this broker'}: no token is bound to it`];

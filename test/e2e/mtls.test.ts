@@ -218,6 +218,10 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
     });
     expect(delegated.status, delegated.text).toBe(200);
     expect(decodeJwt(delegated.body.access_token).cnf).toEqual({ 'x5t#S256': thumbprint(own.cert) });
+    // another agent presenting it (its key in other hands) gets no token bound to it: a lock of agent-b would not reach that token
+    const foreign = await call(`${url}/oauth/token`, { ...form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: t }), client: own });
+    expect(foreign.status, foreign.text).toBe(400);
+    expect(foreign.body.error_description).toMatch(/a token is bound only to its own agent's certificate/);
     // and delegating a token of another task over it is refused the same way
     const elsewhere = await call(`${url}/oauth/token`, form({ grant_type: TOKEN_EXCHANGE, subject_token: await b.attest('agent-a'), subject_token_type: JWT_TYPE, task_id: otherTask, scope: 'read' }));
     const crossed = await call(`${url}/oauth/token`, {
