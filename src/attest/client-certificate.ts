@@ -165,7 +165,14 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
  * is then revoked with it.
  * Null for any other certificate (another CA's). Never throws.
  */
-export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): { serial: string; taskId: string; spiffeId: string } | null {
+/** One of this broker's X509-SVIDs, as a client presented it (ownCertificate). */
+export interface OwnCertificate {
+  serial: string;
+  taskId: string;
+  spiffeId: string;
+}
+
+export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): OwnCertificate | null {
   try {
     // ours whenever it chains to our CA, also outside its validity (the exchange then refuses to bind it)
     const path = chainTo(cert.leaf, b.caAnchors, cert.intermediates, now);

@@ -7,7 +7,7 @@ import { MayflyError } from '../errors.js';
 import { AttestationError } from '../attest/attestor.js';
 import { isJoinToken, redeemJoinToken } from '../attest/join-token.js';
 import type { Identity } from '../attest/attestation.js';
-import { attestCertificate, type PresentedCertificate } from '../attest/client-certificate.js';
+import { attestCertificate, type OwnCertificate, type PresentedCertificate } from '../attest/client-certificate.js';
 import { decideExchange } from '../policy/exchange.js';
 import { verdict } from '../revoke/active.js';
 import { certificateStatus } from '../ca/status.js';
@@ -29,10 +29,10 @@ export interface ExchangeRequest {
   mayAct?: string[];
   /**
    * This broker's certificate the token is bound to (cnf x5t#S256) when another proof attested it (a
-   * JWT over mTLS): it must be of the token's task (refused otherwise: it dies with its own task, which
-   * would leave the token bound to a revoked certificate), and revoking it revokes the token too.
+   * JWT over mTLS): it must be the token's agent's, of the token's task, and good (boundCertificateRefusal),
+   * and revoking it revokes the token too.
    */
-  boundCertificate?: { serial: string; taskId: string; spiffeId: string };
+  boundCertificate?: OwnCertificate;
 }
 
 export interface ExchangeResult {
@@ -112,7 +112,7 @@ export async function exchangeToken(b: Broker, req: ExchangeRequest): Promise<Ex
  * (revoked by its serial, a lock, its principal or its task; expired; unknown): [reason, description],
  * or undefined when it may.
  */
-export async function boundCertificateRefusal(b: Broker, bound: { serial: string; taskId: string; spiffeId: string }, taskId: string, agent: string): Promise<[string, string] | undefined> {
+export async function boundCertificateRefusal(b: Broker, bound: OwnCertificate, taskId: string, agent: string): Promise<[string, string] | undefined> {
   if (bound.taskId !== taskId)
     return ['certificate_other_task', "the client certificate is this broker's certificate for another task: a token can be bound only to a certificate of its own task"];
   // a lock of that other identity would revoke the certificate and leave this token bound to it
