@@ -25,12 +25,17 @@ export function secretEquals(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), knownDigest(expected));
 }
 
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1); undefined for any other header. */
+export function bearerToken(h: string): string | undefined {
+  return /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h)?.[1];
+}
+
 function bearer(c: Context): string | undefined {
   const h = c.req.header('authorization');
   if (!h) return undefined;
-  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h);
-  if (!m) throw new MayflyError('invalid_token', 'malformed Authorization header (expected Bearer)', { reason: 'malformed_auth' });
-  return m[1];
+  const t = bearerToken(h);
+  if (!t) throw new MayflyError('invalid_token', 'malformed Authorization header (expected Bearer)', { reason: 'malformed_auth' });
+  return t;
 }
 
 export function operatorFor(b: Broker, token: string): string | undefined {

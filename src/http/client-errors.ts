@@ -55,6 +55,9 @@ function hostFields(raw: string[]): number {
   return n;
 }
 
+/** A refusal on a bare node:http response, and the connection closed after it. */
+const refuse = (res: ServerResponse, status: number, body: ReturnType<typeof errorBody>) => writeJson(res, status, { 'Cache-Control': 'no-store', Connection: 'close' }, body);
+
 /**
  * RFC 9112 section 3.2: an HTTP/1.1 request without Host, or with more than one, is answered 400, here
  * with the standard body (the server is made with `requireHostHeader: false`, where Node would answer
@@ -62,14 +65,14 @@ function hostFields(raw: string[]): number {
  * OPTIONS of the server itself: 204 with the methods it serves; any other method for it is 400.
  */
 export function requireHost(next: RequestListener): RequestListener {
-  const refuse = (res: ServerResponse, description: string) => writeJson(res, 400, { 'Cache-Control': 'no-store', Connection: 'close' }, errorBody('invalid_request', description));
+  const bad = (res: ServerResponse, description: string) => refuse(res, 400, errorBody('invalid_request', description));
   return (req, res) => {
     const hosts = hostFields(req.rawHeaders);
-    if (hosts === 0 && req.httpVersion === '1.1') refuse(res, 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)');
-    else if (hosts > 1) refuse(res, 'more than one Host header (RFC 9112 section 3.2)');
+    if (hosts === 0 && req.httpVersion === '1.1') bad(res, 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)');
+    else if (hosts > 1) bad(res, 'more than one Host header (RFC 9112 section 3.2)');
     else if (req.url === '*') {
       if (req.method === 'OPTIONS') res.writeHead(204, { Allow: 'DELETE, GET, HEAD, OPTIONS, POST', 'Cache-Control': 'no-store' }).end();
-      else refuse(res, `the request target * goes with OPTIONS only, not ${req.method}`);
+      else bad(res, `the request target * goes with OPTIONS only, not ${req.method}`);
     } else next(req, res);
   };
 }
@@ -83,7 +86,6 @@ export function answerExpectations(
   server: { on(event: 'checkContinue' | 'checkExpectation', fn: (req: IncomingMessage, res: ServerResponse) => void): unknown; emit(event: 'request', req: IncomingMessage, res: ServerResponse): boolean },
   maxBytes: number,
 ): void {
-  const refuse = (res: ServerResponse, status: number, body: ReturnType<typeof errorBody>) => writeJson(res, status, { 'Cache-Control': 'no-store', Connection: 'close' }, body);
   server.on('checkContinue', (req, res) => {
     const len = req.headers['content-length'];
     if (len !== undefined && !lengthWithin(len, maxBytes)) return refuse(res, 413, bodyTooLarge(maxBytes));

@@ -13,7 +13,7 @@ import { issueSvid } from '../../issue/certificate.js';
 import { certificateStatus, SERIAL_HEX } from '../../ca/status.js';
 import { revokeCertificateSerial } from '../../revoke/revocations.js';
 import { TASK_ID } from '../../tasks/tasks.js';
-import { asCallerError, requireClientOrOperator } from '../auth.js';
+import { asCallerError, bearerToken, requireClientOrOperator } from '../auth.js';
 import { readJson } from '../body.js';
 import { rejectRepeated } from '../query.js';
 import { clientCertificate } from '../client-certificate.js';
@@ -34,9 +34,9 @@ function proofOf(b: Broker, c: Context): string | PresentedCertificate {
 
 /** The attestation of an `Authorization: Bearer` header. */
 export function bearerProof(h: string | undefined): string {
-  const m = /^Bearer[ ]+([\x21-\x7E]+)[ ]*$/i.exec(h ?? '');
-  if (!m) throw new MayflyError('invalid_token', 'bearer attestation token (or, over mTLS, a client certificate) required', { reason: 'no_credentials' });
-  return m[1]!;
+  const t = h === undefined ? undefined : bearerToken(h);
+  if (!t) throw new MayflyError('invalid_token', 'bearer attestation token (or, over mTLS, a client certificate) required', { reason: 'no_credentials' });
+  return t;
 }
 
 async function readRequest(c: Context): Promise<{ taskId: string; csr: string | Uint8Array }> {
