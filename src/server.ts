@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './audit/logger.js';
 import { Audit } from './audit/audit.js';
 import { Attestation } from './attest/attestation.js';
 import type { Attestor } from './attest/attestor.js';
-import { JwtAttestor, localKeyCount } from './attest/jwt-attestor.js';
+import { JwtAttestor } from './attest/jwt-attestor.js';
 import { createDevAttestor } from './attest/dev-attestor.js';
 import { AccessTokenVerifier } from './issue/access-token.js';
 import { createApp } from './http/app.js';
@@ -77,9 +77,10 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
   const attestors: Attestor[] = [];
   for (const [i, a] of config.attestors.entries()) {
     const key = `attestors[${i}].${a.jwksFile ? 'jwks_file' : a.jwksUri ? 'jwks_uri' : 'jwks'}`;
-    attestors.push(await fromConfig(key, () => new JwtAttestor(a)));
+    const attestor = await fromConfig(key, () => new JwtAttestor(a));
+    attestors.push(attestor);
     // fails closed (no workload attests with it), but is most likely a placeholder not yet filled in
-    if (localKeyCount(a) === 0) log.warn(`${key}: the key set is empty: no workload attests with attestor "${a.name}" until it holds its issuer's keys`);
+    if (attestor.keyCount === 0) log.warn(`${key}: the key set is empty: no workload attests with attestor "${a.name}" until it holds its issuer's keys`);
   }
   let devMint: Broker['devMint'];
   if (config.dev) {

@@ -18,30 +18,25 @@ import { AttestationError, type AttestedWorkload, type Attestor } from './attest
  */
 const PUBLISHED_PRIVATE_KEYS = new Set(['f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo']);
 
+/** A key source: its keys, and how many a local set holds (undefined for a `jwks_uri`). */
+interface KeySource {
+  getKey: JWTVerifyGetKey;
+  count?: number;
+}
+
 /** A local key set, refused when it holds a key whose private half is public. */
-function localKeySet(cfg: AttestorConfig, doc: unknown, source: string): JWTVerifyGetKey {
+function localKeySet(cfg: AttestorConfig, doc: unknown, source: string): KeySource {
   const keys = (doc as { keys?: unknown })?.keys;
   if (Array.isArray(keys) && keys.some((k) => PUBLISHED_PRIVATE_KEYS.has((k as { x?: unknown })?.x as string)))
     throw new Error(`attestor "${cfg.name}": ${source} holds an example key whose private half is published (RFC 7515 A.3 / RFC 8037 A): anyone could sign as any workload; put your issuer's keys there`);
   try {
-    return createLocalJWKSet(doc as JSONWebKeySet);
+    return { getKey: createLocalJWKSet(doc as JSONWebKeySet), count: (keys as unknown[]).length };
   } catch (e) {
     throw new Error(`attestor "${cfg.name}": ${source} is not a JWK Set: ${(e as Error).message}`);
   }
 }
 
-/** How many keys an attestor's local key set holds (inline `jwks` or `jwks_file`); undefined for a `jwks_uri` or an unreadable file. */
-export function localKeyCount(cfg: AttestorConfig): number | undefined {
-  try {
-    const doc = cfg.jwks ?? (cfg.jwksFile ? JSON.parse(readFileSync(cfg.jwksFile, 'utf8')) : undefined);
-    const keys = (doc as { keys?: unknown } | undefined)?.keys;
-    return Array.isArray(keys) ? keys.length : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function loadKeySet(cfg: AttestorConfig): JWTVerifyGetKey {
+function loadKeySet(cfg: AttestorConfig): KeySource {
   if (cfg.jwks) return localKeySet(cfg, cfg.jwks, 'jwks');
   if (cfg.jwksFile) {
     let doc: unknown;
@@ -52,19 +47,23 @@ export function loadKeySet(cfg: AttestorConfig): JWTVerifyGetKey {
     }
     return localKeySet(cfg, doc, `jwks_file ${cfg.jwksFile}`);
   }
-  if (cfg.jwksUri) return createRemoteJWKSet(new URL(cfg.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  if (cfg.jwksUri) return { getKey: createRemoteJWKSet(new URL(cfg.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }) };
   throw new Error(`attestor "${cfg.name}": no key source`);
 }
 
 export class JwtAttestor implements Attestor {
   readonly name: string;
   readonly issuer: string;
+  /** How many keys its local key set (`jwks`, `jwks_file`) holds; undefined for a `jwks_uri` or keys given. */
+  readonly keyCount: number | undefined;
   private keys: JWTVerifyGetKey;
 
   constructor(private cfg: AttestorConfig, keys?: JWTVerifyGetKey) {
     this.name = cfg.name;
     this.issuer = cfg.issuer;
-    this.keys = keys ?? loadKeySet(cfg);
+    const source = keys ? { getKey: keys } : loadKeySet(cfg);
+    this.keys = source.getKey;
+    this.keyCount = source.count;
   }
 
   async verify(token: string, nowMs: number): Promise<AttestedWorkload> {
