@@ -105,20 +105,14 @@ export async function agentAttestation(c: Common, devWorkload: string | undefine
 function timedFetch(url: string, seconds: number): FetchLike {
   const noAnswer = () => Object.assign(new Error(`no answer from the broker at ${url} within ${seconds} s (--timeout)`), { name: 'TimeoutError' });
   return async (input, init) => {
-    let res: Response;
     try {
-      res = await fetch(input, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      const res = await fetch(input, { ...init, signal: AbortSignal.timeout(seconds * 1000) });
+      // the body can stall after the headers: read here, under the same deadline
+      const body = await res.arrayBuffer();
+      return new Response(res.status === 204 || res.status === 304 ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
     } catch (e) {
       throw (e as Error).name === 'TimeoutError' ? noAnswer() : e;
     }
-    // the body can stall after the headers: read it under the same deadline, its timeout said the same way
-    let body: ArrayBuffer;
-    try {
-      body = await res.arrayBuffer();
-    } catch (e) {
-      throw (e as Error).name === 'TimeoutError' ? noAnswer() : e;
-    }
-    return new Response(res.status === 204 || res.status === 304 ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }
 
