@@ -5,6 +5,8 @@
  * an IPC channel and announce itself with a `{type: 'ready'}` message.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { waitForHttp } from './net.js';
 
 export interface ChildSpec {
@@ -56,6 +58,13 @@ export async function startChild(spec: ChildSpec, cwd: string): Promise<Child> {
   };
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
+  // BENCH_CHILD_LOG=DIR: also the whole output of each child, in DIR/<name>.log (for --trace-gc and the like)
+  const logDir = process.env.BENCH_CHILD_LOG;
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `${spec.name.replace(/[^\w.-]+/g, '_')}.log`), { flags: 'a' });
+    proc.stdout?.pipe(file);
+    proc.stderr?.pipe(file);
+  }
   let exited = proc.exitCode !== null;
   const exit = new Promise<void>((r) => {
     proc.once('exit', () => ((exited = true), r()));

@@ -18,7 +18,11 @@ export interface LoadResult {
   rps: number;
   /** Latency percentiles in ms (autocannon records whole milliseconds). */
   p50: number;
+  p90: number;
+  p97_5: number;
   p99: number;
+  p99_9: number;
+  maxMs: number;
   avgLatencyMs: number;
   total: number;
   ok2xx: number;
@@ -74,7 +78,11 @@ function summarise(name: string, r: autocannon.Result, connections: number, veri
     name,
     rps: r.requests.average,
     p50: r.latency.p50,
+    p90: r.latency.p90,
+    p97_5: r.latency.p97_5,
     p99: r.latency.p99,
+    p99_9: r.latency.p99_9,
+    maxMs: r.latency.max,
     avgLatencyMs: r.latency.average,
     total: r.requests.total,
     ok2xx: r['2xx'],
