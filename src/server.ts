@@ -21,7 +21,7 @@ import { createApp } from './http/app.js';
 import { FeedHub } from './feed/hub.js';
 import { IssuerStates } from './issue/issuer-states.js';
 import { TaskCache } from './tasks/cache.js';
-import { loadAuthority } from './ca/authority.js';
+import { caValidity, loadAuthority } from './ca/authority.js';
 import { CrlService } from './ca/crl-service.js';
 import { loadCertificateAttestors } from './attest/client-certificate.js';
 import { DpopNonces } from './attest/dpop-nonce.js';
@@ -95,9 +95,9 @@ export async function buildBroker(config: Config, opts: BuildOptions = {}): Prom
         'relying parties that need a root (openssl verify without -partial_chain, most TLS stacks) must get it elsewhere: add it to chain_file',
     );
   // a CA past its notAfter issues nothing (policy/rules/within-ca-validity.ts); said at start, and a day ahead
-  const caLeftMs = ca.notAfter.getTime() - clock.now();
-  if (caLeftMs <= 86_400_000)
-    log[caLeftMs <= 0 ? 'error' : 'warn']({ not_after: ca.notAfter.toISOString() }, caLeftMs <= 0 ? 'ca: the CA certificate has expired: no certificate is issued until it is replaced' : 'ca: the CA certificate expires within a day: certificates are cut short to it, then none is issued');
+  const caState = caValidity(ca, clock.now());
+  if (caState !== 'valid')
+    log[caState === 'expired' ? 'error' : 'warn']({ not_after: ca.notAfter.toISOString() }, caState === 'expired' ? 'ca: the CA certificate has expired: no certificate is issued until it is replaced' : 'ca: the CA certificate expires within a day: certificates are cut short to it, then none is issued');
   const native = nativeStatus();
   if (!native.ecdsa && process.env.MAYFLY_NATIVE !== '0')
     log.warn({ reason: native.reason }, 'csr: src/native is not loaded; EC CSR signatures are checked with node:crypto (about 2x the CPU per new agent key)');

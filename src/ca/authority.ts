@@ -10,6 +10,15 @@ import type { Config } from '../config/config.js';
 import { readConfigFile, readPasswordFile } from '../config/files.js';
 import { generateDevCa, loadCa, type CertificateAuthority } from '../x509/index.js';
 
+/** How long before its notAfter the CA is said to be expiring (a warning at start, `ca.status` in GET /readyz). */
+export const CA_EXPIRY_WARNING_MS = 86_400_000;
+
+/** The CA's validity at `now`: past its notAfter it issues nothing (policy/rules/within-ca-validity.ts). */
+export function caValidity(ca: Pick<CertificateAuthority, 'notAfter'>, now: number): 'valid' | 'expiring' | 'expired' {
+  const left = ca.notAfter.getTime() - now;
+  return left <= 0 ? 'expired' : left <= CA_EXPIRY_WARNING_MS ? 'expiring' : 'valid';
+}
+
 const read = (path: string, what: string): string => readConfigFile(path, `ca.${what}`).toString('utf8');
 
 export function loadAuthority(config: Config, now = new Date()): CertificateAuthority {

@@ -585,6 +585,9 @@ describe('a CA near its notAfter: certificates stop at it, and an expired one is
     const task = (await api(b).openTask(WIDE_TASK)).body.task_id;
     const ask = async (name: string) =>
       http(`${b.url}/v1/certificates`, { method: 'POST', headers: { ...bearer(await b.attest('agent-b')), 'content-type': 'application/json' }, body: JSON.stringify({ task_id: task, csr: csr(name).pem }) });
+    const ready = await http(`${b.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(ready.body.ca).toEqual({ status: 'expiring', not_after: new Date(caNotAfter).toISOString() });
     const r = await ask('short-1');
     expect(r.status, r.text).toBe(201);
     expect(Date.parse(new X509Certificate(r.body.certificate).validTo)).toBe(caNotAfter);
@@ -596,6 +599,10 @@ describe('a CA near its notAfter: certificates stop at it, and an expired one is
     expect(late.status, late.text).toBe(503);
     expect(late.body).toMatchObject({ error: 'temporarily_unavailable' });
     expect(late.body.error_description).toMatch(/CA certificate expired at/);
+    // still ready (tokens are issued), and says why certificates are not
+    const expiredReady = await http(`${b.url}/readyz`);
+    expect(expiredReady.status).toBe(200);
+    expect(expiredReady.body.ca.status).toBe('expired');
     expect((await http(`${b.url}/v1/certificates/${r.body.serial}`)).body.status).toBe('expired');
     // OCSP still knows it, and never revoked it: good (RFC 6960 §2.2), not unknown
     file('short-leaf.pem', r.body.certificate);

@@ -160,5 +160,7 @@ describe.each(STORES)('core flow on the %s store', (store) => {
     const ready = await http(`${ctx.b.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(ready.body.store).toBe(store === 'cluster' ? 'redis' : store); // a cluster is the Redis store too
+    expect(ready.body.ca).toMatchObject({ status: 'valid' });
+    expect(Date.parse(ready.body.ca.not_after)).toBeGreaterThan(ctx.b.clock.now() + 86_400_000);
   });
 });
