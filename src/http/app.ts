@@ -19,7 +19,7 @@ import { devRoutes } from './routes/dev.js';
 import { revocationRoutes } from './routes/revocations.js';
 import { certificateRoutes } from './routes/certificates.js';
 import { joinTokenRoutes } from './routes/join-tokens.js';
-import { caRoutes } from './routes/ca.js';
+import { caRoutes, ocspBodyLimit } from './routes/ca.js';
 import { usageRoutes } from './routes/usage.js';
 
 export function createApp(b: Broker): Hono {
@@ -29,6 +29,7 @@ export function createApp(b: Broker): Hono {
     await next();
     c.res.headers.set('X-Content-Type-Options', 'nosniff'); // in place: c.header() here would re-wrap the response
   });
+  app.use('/v1/ca/ocsp', ocspBodyLimit(b)); // before the app-wide cap: OCSP clients are answered in OCSP form
   app.use('*', limitBody(b.config.limits.bodyBytes));
   healthRoutes(app, b);
   wellKnownRoutes(app, b);

@@ -150,6 +150,26 @@ describe('OCSP over HTTP: hostile requests get an OCSP answer, never a 5xx, and 
     );
   });
 
+  it('a body over the OCSP cap (16 KiB) or over the app-wide one (64 KiB), declared or chunked, or encoded: still an OCSP malformedRequest', async () => {
+    const over = (n: number) => Buffer.concat([requests[0]!, Buffer.alloc(n)]);
+    const asked: Array<Buffer> = [];
+    for (const body of [over(16 * 1024), over(70_000)]) asked.push(await ocspPost(body));
+    // chunked: no Content-Length, the cap counts bytes as they arrive
+    const chunked = new ReadableStream<Uint8Array>({
+      start(ctl) {
+        for (let i = 0; i < 5; i++) ctl.enqueue(new Uint8Array(16 * 1024));
+        ctl.close();
+      },
+    });
+    asked.push(await checked(await fetch(`${h.b.url}/v1/ca/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body: chunked, duplex: 'half' } as RequestInit)));
+    asked.push(await checked(await fetch(`${h.b.url}/v1/ca/ocsp`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request', 'content-encoding': 'gzip' }, body: new Uint8Array(requests[0]!) })));
+    for (const der of asked) expect(AsnConvert.parse(der, OCSPResponse).responseStatus).toBe(OCSPResponseStatus.malformedRequest);
+    // the cap is the OCSP route's alone: elsewhere a body over 64 KiB is the JSON 413
+    const elsewhere = await fetch(`${h.b.url}/oauth/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=' + 'a'.repeat(70_000) });
+    expect(elsewhere.status).toBe(413);
+    expect((await elsewhere.json()).error).toBe('invalid_request');
+  });
+
   it('the fixtures survived: the real requests still get good', async () => {
     for (const req of requests) expect(responses(await ocspPost(req)).map((s) => s.status)).toEqual(['good']);
   });

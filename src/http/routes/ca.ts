@@ -5,12 +5,13 @@
  * request for the CRL the client holds), POST /v1/ca/ocsp and GET /v1/ca/ocsp/{base64} (RFC 6960 §A.1).
  */
 import { X509Certificate } from 'node:crypto';
-import type { Context, Hono } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import type { Broker } from '../../broker.js';
 import { certificateStatus } from '../../ca/status.js';
 import { buildOcspResponse, certIdMatchesCa, ocspError, OCSP_MAX_REQUEST, parseOcspRequest, X509Error, type OcspSingleResponse } from '../../x509/index.js';
 import { MayflyError } from '../../errors.js';
 import { rejectRepeated } from '../query.js';
+import { limitBody } from '../body-limit.js';
 
 function anchorsPem(b: Broker): string {
   return b.ca.rootPem ?? b.ca.cert.pem;
@@ -30,6 +31,15 @@ function spiffeBundle(b: Broker) {
     spiffe_sequence: Math.floor(Date.parse(cert.validFrom) / 1000),
   };
 }
+
+/** RFC 6960 §2.3 malformedRequest: what an OCSP client is told of a request it cannot have meant (an OCSP answer, HTTP 200, as a responder's errors are). */
+const ocspMalformed = (c: Context): Response => c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' });
+
+/**
+ * The body cap of POST /v1/ca/ocsp, ahead of the app-wide one (app.ts): an OCSP request over
+ * OCSP_MAX_REQUEST, or encoded, is answered malformedRequest in OCSP form rather than with the JSON 413/415.
+ */
+export const ocspBodyLimit = (b: Broker): MiddlewareHandler => limitBody(Math.min(OCSP_MAX_REQUEST, b.config.limits.bodyBytes), ocspMalformed);
 
 async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
   const reply = (body: Buffer, status = 200) =>
@@ -142,11 +152,11 @@ export function caRoutes(app: Hono, b: Broker): void {
     const mt = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
     const body = new Uint8Array(await c.req.arrayBuffer());
     if (mt !== 'application/ocsp-request' || body.length === 0 || body.length > OCSP_MAX_REQUEST)
-      return c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+      return ocspMalformed(c);
     return ocsp(b, c, body);
   });
   app.get('/v1/ca/ocsp/:req{.+}', async (c) => {
-    const malformed = () => c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response' });
+    const malformed = () => ocspMalformed(c);
     const encoded = c.req.path.slice('/v1/ca/ocsp/'.length);
     if (encoded.length > OCSP_MAX_REQUEST * 6) return malformed(); // before decoding: at most 3 characters per decoded one
     let raw: string;
