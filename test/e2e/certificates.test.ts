@@ -467,8 +467,12 @@ describe.each(STORES)('certificates for tasks (%s)', (store) => {
       expect(r.body.error, q).toBe('invalid_request');
     }
     // content negotiation: JSON only when the client asks for nothing PEM would also satisfy
-    for (const accept of ['application/jwk-set+json', 'application/json', 'application/json; q=1.0', 'text/html, application/jwk-set+json;q=0.9'])
-      expect((await http(`${b.url}/v1/ca/bundle`, { headers: { accept } })).body, accept).toEqual(jwks);
+    for (const accept of ['application/jwk-set+json', 'application/json', 'application/json; q=1.0', 'text/html, application/jwk-set+json;q=0.9']) {
+      const r = await http(`${b.url}/v1/ca/bundle`, { headers: { accept } });
+      expect(r.body, accept).toEqual(jwks);
+      // answered in the media type asked for: the JWK Set's own (RFC 7517 §8.5) when named
+      expect(r.headers.get('content-type'), accept).toBe(accept.includes('jwk-set') ? 'application/jwk-set+json' : 'application/json');
+    }
     for (const accept of ['*/*', 'application/json, text/plain, */*', 'application/x-pem-file', 'application/pem-certificate-chain', 'text/plain', 'application/json, application/x-pem-file']) {
       const pem = await http(`${b.url}/v1/ca/bundle`, { headers: { accept } });
       expect(pem.headers.get('content-type'), accept).toBe('application/x-pem-file');

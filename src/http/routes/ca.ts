@@ -75,11 +75,12 @@ async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
  * naming `application/jwk-set+json`, or `application/json` with nothing that PEM would also satisfy
  * (a PEM type, `text/plain`, or a wildcard, as in most HTTP clients' defaults).
  */
-function wantsJwks(accept: string | undefined): boolean {
+function wantsJwks(accept: string | undefined): false | 'application/json' | 'application/jwk-set+json' {
   if (!accept) return false;
   const types = accept.toLowerCase().split(',').map((t) => t.split(';')[0]!.trim());
-  if (types.includes('application/jwk-set+json')) return true;
-  return types.includes('application/json') && !types.some((t) => t.includes('pem') || t === 'text/plain' || t.endsWith('/*'));
+  // the JWK Set's own media type (RFC 7517 §8.5) when the client names it
+  if (types.includes('application/jwk-set+json')) return 'application/jwk-set+json';
+  return types.includes('application/json') && !types.some((t) => t.includes('pem') || t === 'text/plain' || t.endsWith('/*')) && 'application/json';
 }
 
 /**
@@ -133,8 +134,8 @@ export function caRoutes(app: Hono, b: Broker): void {
     const format = c.req.query('format');
     if (format !== undefined && format !== 'jwks' && format !== 'pem')
       throw new MayflyError('invalid_request', 'format must be pem (the default) or jwks (the SPIFFE trust bundle)', { reason: 'malformed_request' });
-    if (format === 'jwks' || (format === undefined && wantsJwks(c.req.header('accept'))))
-      return c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
+    const json = format === 'jwks' ? 'application/json' : format === undefined && wantsJwks(c.req.header('accept'));
+    if (json) return c.json(spiffeBundle(b), 200, { 'Content-Type': json, 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
     return c.body(anchorsPem(b), 200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'public, max-age=300', Vary: 'Accept' });
   });
   app.get('/v1/ca/spiffe-bundle', (c) => c.json(spiffeBundle(b), 200, { 'Cache-Control': 'public, max-age=300' }));
