@@ -9,7 +9,7 @@ import { identityRevokedAt, issuedUpToCutoff, principalRevokedAt, type Certifica
 export type CertificateStatus =
   | { status: 'unknown' }
   | { status: 'good' | 'expired'; record: CertificateRecord }
-  | { status: 'revoked'; record: CertificateRecord; reason: string; revokedAt: number };
+  | { status: 'revoked'; record: CertificateRecord; reason: string; revokedAt: number; attestedBy?: string };
 
 export const SERIAL_HEX = /^[0-9a-f]{2,40}$/;
 
@@ -20,15 +20,23 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
   // one that expired stays revoked if it was revoked before it expired (the CRL keeps listing it, and
   // OCSP says so too); otherwise it is expired
   const expired = record.notAfter <= now;
-  const [facts, revokedAt] = await Promise.all([
+  const [facts, revokedAt, parentRevokedAt] = await Promise.all([
     b.store.facts({ taskId: record.taskId, identity: record.agent, ...(record.principal ? { principal: record.principal } : {}) }),
     b.store.certificateRevokedAt(serial),
+    record.renewalOf ? b.store.certificateRevokedAt(record.renewalOf) : 0,
   ]);
   const v = verdict({ iat: Math.floor(record.issuedAt / 1000), exp: Math.floor(record.notAfter / 1000) }, facts, expired ? record.notAfter - 1 : now);
   // every revocation that covers it, the earliest first: its time and reason are the certificate's
   // (RFC 5280 §5.3.2), whatever came after it; the CRL dates its entry the same way (crl-service.ts)
-  const found: Array<{ reason: string; at: number }> = [];
-  if (revokedAt) found.push({ reason: 'certificate_revoked', at: revokedAt });
+  const found: Array<{ reason: string; at: number; attestedBy?: string }> = [];
+  // a renewal revoked by serial with (or after) the certificate that asked for it: by that cascade
+  // (revoke/revocations.ts revokeCertificateSerial), as its audit event says
+  if (revokedAt)
+    found.push(
+      parentRevokedAt && parentRevokedAt <= revokedAt
+        ? { reason: 'attesting_certificate_revoked', at: revokedAt, attestedBy: record.renewalOf! }
+        : { reason: 'certificate_revoked', at: revokedAt },
+    );
   if (!v.active) {
     const task = facts.task;
     if (task?.state === 'closed') found.push({ reason: 'task_closed', at: (await b.store.getTask(record.taskId))?.closedAt ?? now });
@@ -43,7 +51,7 @@ export async function certificateStatus(b: Broker, serial: string): Promise<Cert
     }
   }
   const first = found.filter((r) => r.at < record.notAfter).sort((x, y) => x.at - y.at)[0];
-  if (first) return { status: 'revoked', record, reason: first.reason, revokedAt: first.at };
+  if (first) return { status: 'revoked', record, reason: first.reason, revokedAt: first.at, ...(first.attestedBy ? { attestedBy: first.attestedBy } : {}) };
   if (expired) return { status: 'expired', record };
   if (v.active) return { status: 'good', record };
   return { status: 'revoked', record, reason: v.reason, revokedAt: now }; // (a task gone, or past its deadline, before its certificate ends)

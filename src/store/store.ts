@@ -186,6 +186,8 @@ export interface CertificateRecord {
   principal?: string;
   issuedAt: number;
   notAfter: number;
+  /** A renewal: the serial of the task's certificate that asked for it over mTLS (recordCertificate's renewalOf). */
+  renewalOf?: string;
 }
 
 /** An expiry-count field: `agent|exp|iat` (ms each). */

@@ -598,6 +598,9 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       expect((await store.renewals(t.id, '0e10', t0 + 2 * MIN)).map((r) => r.serial)).toEqual(['0e11']); // 0e12 has expired
       expect((await store.attestedTokens(t.id, '0e10', t0)).map((a) => a.jti)).toEqual(['j-ren']); // renewals are not tokens
       expect(await store.renewals(t.id, '0e11', t0)).toEqual([]);
+      // a renewal's record names the certificate that asked for it; one that is no renewal, none
+      expect(await store.getCertificate('0e11')).toEqual({ ...c('0e11', t0 + 5 * MIN), renewalOf: '0e10' });
+      expect(await store.getCertificate('0e10')).toEqual(c('0e10', t0 + 5 * MIN));
       expect(await store.revokeCertificate(c('0e10', t0 + 5 * MIN), t0 + 1000)).toBe(true);
       const granted = { type: 'certificate.granted', serial: '0e13' };
       expect(await store.recordCertificate(c('0e13', t0 + 5 * MIN), t0 + 2000, undefined, granted, '0e10')).toBe('certificate_revoked');

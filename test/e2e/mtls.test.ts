@@ -272,6 +272,24 @@ describe.each(STORES)('mTLS attestation and certificate-bound tokens (%s)', (sto
       [second.serial, serialOf(first.cert)],
       [third.serial, second.serial],
     ]);
+    // the JSON status says the same of each: revoked with the certificate that asked for it
+    for (const [serial, parent] of [[second.serial, serialOf(first.cert)], [third.serial, second.serial]])
+      expect((await call(`${url}/v1/certificates/${serial}`)).body, serial).toMatchObject({ status: 'revoked', reason: 'attesting_certificate_revoked', attested_by: parent });
+    expect((await call(`${url}/v1/certificates/${serialOf(first.cert)}`)).body).toMatchObject({ status: 'revoked', reason: 'certificate_revoked' });
+    expect((await call(`${url}/v1/certificates/${serialOf(first.cert)}`)).body.attested_by).toBeUndefined();
+  });
+
+  it('a renewal revoked on its own, its parent still good: certificate_revoked, no attested_by', async () => {
+    const t = await open();
+    const first = await svidByJwt(call, url, t, await b.attest('agent-b'));
+    const k = newKeyAndCsr();
+    const renewed = await call(`${url}/v1/certificates`, { ...json({ task_id: t, csr: k.csrPem }), client: first });
+    expect(renewed.status, renewed.text).toBe(201);
+    expect((await call(`${url}/v1/certificates/${renewed.body.serial}/revoke`, { method: 'POST', headers: bearer(OPERATOR.token) })).status).toBe(200);
+    const st = (await call(`${url}/v1/certificates/${renewed.body.serial}`)).body;
+    expect(st).toMatchObject({ status: 'revoked', reason: 'certificate_revoked' });
+    expect(st.attested_by).toBeUndefined();
+    expect((await call(`${url}/v1/certificates/${new X509Certificate(first.cert).serialNumber.toLowerCase()}`)).body.status).toBe('good');
   });
 
   it('a renewal whose record by serial is not written (a Cluster writes it after the link) is still revoked with its parent, and its siblings', async () => {

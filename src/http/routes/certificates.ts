@@ -124,7 +124,7 @@ export function certificateRoutes(app: Hono, b: Broker): void {
         task_id: s.record.taskId,
         issued_at: new Date(s.record.issuedAt).toISOString(),
         not_after: new Date(s.record.notAfter).toISOString(),
-        ...(s.status === 'revoked' ? { reason: s.reason, revoked_at: new Date(s.revokedAt).toISOString() } : {}),
+        ...(s.status === 'revoked' ? { reason: s.reason, revoked_at: new Date(s.revokedAt).toISOString(), ...(s.attestedBy ? { attested_by: s.attestedBy } : {}) } : {}),
       },
       200,
       { 'Cache-Control': 'no-store' },

@@ -372,7 +372,7 @@ export class MemoryStore implements Store {
     t.expiries.set(f, (t.expiries.get(f) ?? 0) + 1);
     t.issued += 1;
     t.byAgent.set(rec.agent, (t.byAgent.get(rec.agent) ?? 0) + 1);
-    this.certificates.set(rec.serial, { ...rec });
+    this.certificates.set(rec.serial, { ...rec, ...(renewalOf !== undefined && renewalOf !== '' ? { renewalOf } : {}) });
     for (const key of [`identity ${rec.agent}`, rec.principal ? `principal ${rec.principal}` : undefined]) {
       if (!key) continue;
       const set = this.holderCerts.get(key) ?? new Set<string>();

@@ -596,6 +596,7 @@ export class RedisStore implements Store {
     if (outcome !== 'ok') return outcome;
     const fields = ['task', t, 'agent', rec.agent, 'iat', String(rec.issuedAt), 'exp', String(rec.notAfter)];
     if (rec.principal) fields.push('obo', rec.principal);
+    if (renewalOf) fields.push('parent', renewalOf);
     const member = `${rec.serial}|${rec.issuedAt}`;
     // one single-key script per key (each in its own hash slot, so Cluster-safe), sent together in one
     // write by auto-pipelining: the record by serial, and the holder indexes that lock/principal revocation expand
@@ -611,7 +612,15 @@ export class RedisStore implements Store {
   async getCertificate(serial: string): Promise<CertificateRecord | null> {
     const h = await this.cmd((r) => r.hgetall(this.certKey(serial)));
     if (h.task === undefined) return null;
-    return { serial, taskId: h.task, agent: h.agent ?? '', ...(h.obo ? { principal: h.obo } : {}), issuedAt: Number(h.iat), notAfter: Number(h.exp) };
+    return {
+      serial,
+      taskId: h.task,
+      agent: h.agent ?? '',
+      ...(h.obo ? { principal: h.obo } : {}),
+      issuedAt: Number(h.iat),
+      notAfter: Number(h.exp),
+      ...(h.parent ? { renewalOf: h.parent } : {}),
+    };
   }
 
   async taskCertificates(taskId: string, now: number): Promise<string[]> {

@@ -363,6 +363,7 @@ if principal then
 else
   redis.call('HSET', KEYS[5], 'task', ARGV[6], 'agent', ARGV[4], 'iat', ARGV[5], 'exp', ARGV[3])
 end
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[5], 'parent', ARGV[10]) end
 redis.call('PEXPIREAT', KEYS[5], string.format('%.0f', exp + math.max(0, exp - iat)))
 local member = ARGV[2] .. '|' .. ARGV[5]
 holder_add(KEYS[6], ARGV[1], exp, member, prune)
