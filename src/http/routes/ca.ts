@@ -32,8 +32,11 @@ function spiffeBundle(b: Broker) {
   };
 }
 
-/** RFC 6960 §2.3 malformedRequest: what an OCSP client is told of a request it cannot have meant (an OCSP answer, HTTP 200, as a responder's errors are). */
-const ocspMalformed = (c: Context): Response => c.body(new Uint8Array(ocspError('malformedRequest')), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' });
+/** An OCSP answer: HTTP 200 whatever its status, as a responder's errors are (RFC 6960 §2.3, §A.1). */
+const ocspAnswer = (c: Context, body: Buffer): Response => c.body(new Uint8Array(body), 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' });
+
+/** malformedRequest: what an OCSP client is told of a request it cannot have meant. */
+const ocspMalformed = (c: Context): Response => ocspAnswer(c, ocspError('malformedRequest'));
 
 /**
  * The body cap of POST /v1/ca/ocsp, ahead of the app-wide one (app.ts): an OCSP request over
@@ -42,13 +45,12 @@ const ocspMalformed = (c: Context): Response => c.body(new Uint8Array(ocspError(
 export const ocspBodyLimit = (b: Broker): MiddlewareHandler => limitBody(Math.min(OCSP_MAX_REQUEST, b.config.limits.bodyBytes), ocspMalformed);
 
 async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
-  const reply = (body: Buffer, status = 200) =>
-    c.body(new Uint8Array(body), status as 200, { 'Content-Type': 'application/ocsp-response', 'Cache-Control': 'no-store' });
+  const reply = (body: Buffer) => ocspAnswer(c, body);
   let req;
   try {
     req = parseOcspRequest(der);
   } catch (e) {
-    if (e instanceof X509Error) return reply(ocspError('malformedRequest'));
+    if (e instanceof X509Error) return ocspMalformed(c);
     throw e;
   }
   const now = new Date(b.clock.now());
@@ -157,16 +159,15 @@ export function caRoutes(app: Hono, b: Broker): void {
     return ocsp(b, c, body);
   });
   app.get('/v1/ca/ocsp/:req{.+}', async (c) => {
-    const malformed = () => ocspMalformed(c);
     const encoded = c.req.path.slice('/v1/ca/ocsp/'.length);
-    if (encoded.length > OCSP_MAX_REQUEST * 6) return malformed(); // before decoding: at most 3 characters per decoded one
+    if (encoded.length > OCSP_MAX_REQUEST * 6) return ocspMalformed(c); // before decoding: at most 3 characters per decoded one
     let raw: string;
     try {
       raw = decodeURIComponent(encoded);
     } catch {
-      return malformed(); // a broken percent-encoding (`%ZZ`, invalid UTF-8) is a malformed request, not an error of ours
+      return ocspMalformed(c); // a broken percent-encoding (`%ZZ`, invalid UTF-8) is a malformed request, not an error of ours
     }
-    if (raw.length > OCSP_MAX_REQUEST * 2 || !/^[A-Za-z0-9+/=_-]+$/.test(raw)) return malformed();
+    if (raw.length > OCSP_MAX_REQUEST * 2 || !/^[A-Za-z0-9+/=_-]+$/.test(raw)) return ocspMalformed(c);
     return ocsp(b, c, Buffer.from(raw, 'base64'));
   });
 }
