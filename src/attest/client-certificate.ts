@@ -159,12 +159,6 @@ function ownSvid(b: Broker, cert: PresentedCertificate, now: number): { spiffeId
   return { spiffeId: spiffe[0]!, serial: serialOf(cert.leaf) };
 }
 
-/**
- * The serial, task and SPIFFE ID of `cert` when this broker's CA issued it: a token bound to it (RFC
- * 8705), whatever attested the token, must be its agent's, of that task, and the certificate good; it
- * is then revoked with it.
- * Null for any other certificate (another CA's). Never throws.
- */
 /** One of this broker's X509-SVIDs, as a client presented it (ownCertificate). */
 export interface OwnCertificate {
   serial: string;
@@ -172,6 +166,12 @@ export interface OwnCertificate {
   spiffeId: string;
 }
 
+/**
+ * The serial, task and SPIFFE ID of `cert` when this broker's CA issued it: a token bound to it (RFC
+ * 8705), whatever attested the token, must be its agent's, of that task, and the certificate good; it
+ * is then revoked with it.
+ * Null for any other certificate (another CA's). Never throws.
+ */
 export function ownCertificate(b: Broker, cert: PresentedCertificate, now: number): OwnCertificate | null {
   try {
     // ours whenever it chains to our CA, also outside its validity (the exchange then refuses to bind it)

@@ -171,7 +171,7 @@ export async function revokeCertificateSerial(b: Broker, serial: string, by: str
   await revokeAttestedTokens(b, rec, now, by);
   // a renewal of a compromised certificate is the compromise's too
   for (const child of await b.store.renewals(rec.taskId, serial, now))
-    await revokeCertificateSerial(b, child.serial, by, { attested_by: serial }, { ...rec, serial: child.serial, issuedAt: now, notAfter: child.notAfter });
+    await revokeCertificateSerial(b, child.serial, by, { attested_by: serial }, { ...rec, serial: child.serial, issuedAt: now, notAfter: child.notAfter, renewalOf: serial });
   // when it was revoked: by this call, or earlier (a close, a lock, a principal revocation), as its status says
   const st = await certificateStatus(b, serial);
   return { serial, status: 'revoked' as const, revoked_at: new Date(st.status === 'revoked' ? st.revokedAt : now).toISOString() };

@@ -347,8 +347,6 @@ export interface Store {
    * Certificates. Recording checks the task like `recordIssuance` (one Lua script in the task's slot:
    * the serial joins the task's certificate index and its issued counts), then indexes the serial, its
    * holder and principal for status and CRL queries; those indexes live until `notAfter`.
-   */
-  /**
    * `grant`: the grant's audit event (audit.ts entry), appended to the audit log when the record is
    * 'ok': in the same step on one server and in memory (one call for both), just after it on a Cluster
    * (where a failure to write it fails the call, the record standing: the caller withdraws it).
