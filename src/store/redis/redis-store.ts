@@ -86,6 +86,14 @@ const backoff = (times: number): number => Math.min(100 * 2 ** Math.min(times - 
 const AUDIT_BATCH_MAX = 256;
 /** Certificates per RECORD_CERTIFICATES_ALL call. */
 const CERTIFICATE_BATCH_MAX = 64;
+/**
+ * The calls a TurnBatch already gathers per event-loop turn (the audit stream's, the certificates'
+ * records), which ioredis's auto-pipelining would otherwise hold one turn more: it queues a command
+ * and writes it at a setImmediate, which, queued from the TurnBatch's own setImmediate, runs only
+ * after the next turn's I/O (every request in flight then gets its CSR checked first). Sent at once,
+ * A/B of 6 interleaved rounds (bench:certs-ab, new keys): mean 6,590 -> 7,063 req/s.
+ */
+const TURN_BATCHED = ['xadd', 'mfXaddMany', 'mfRecordCertificatesAll'];
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 /** The prefix of a renewal among the members of a certificate's attested zset (scripts.ts LINK_RENEWAL). */
 const RENEWAL = 'cert:';
@@ -137,13 +145,14 @@ export class RedisStore implements Store {
         {
           enableOfflineQueue: false,
           enableAutoPipelining: true,
+          autoPipeliningIgnoredCommands: TURN_BATCHED,
           scripts: SCRIPTS,
           clusterRetryStrategy: backoff,
           redisOptions: { ...fast, ...nodes[0]!.options },
         },
       ) as ScriptedRedis;
     } else {
-      this.redis = new Redis(opts.url!, { ...fast, enableAutoPipelining: true, scripts: SCRIPTS }) as ScriptedRedis;
+      this.redis = new Redis(opts.url!, { ...fast, enableAutoPipelining: true, autoPipeliningIgnoredCommands: TURN_BATCHED, scripts: SCRIPTS }) as ScriptedRedis;
     }
     // Without a listener a down Redis would crash the process with an unhandled 'error' event.
     this.redis.on('error', (err: Error) => {
