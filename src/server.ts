@@ -35,6 +35,7 @@ import type { TLSSocket } from 'node:tls';
 import { answerClientErrors, answerExpectations, requireHost } from './http/client-errors.js';
 import { withFastPath } from './http/fast-path.js';
 import { ConfigError } from './config/load.js';
+import { primaryAddress, serveHandedConnections } from './balancer.js';
 
 export interface BuildOptions {
   clock?: Clock;
@@ -182,16 +183,20 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   const app = createApp(broker);
   let tls: ReturnType<typeof tlsOptions> | undefined;
   let server: ServerType;
+  const behind = primaryAddress();
   try {
     const t = config.listen.tls;
     tls = t ? await fromConfig('listen.tls', () => tlsOptions(broker, t)) : undefined;
     // the hono app behind the one route node:http answers directly (http/fast-path.ts)
     const listener = requireHost(withFastPath(broker, getRequestListener(app.fetch, { hostname: config.listen.host })));
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = tls ? createHttpsServer({ ...tls, ...SERVER_OPTIONS }, listener) : createHttpServer(SERVER_OPTIONS, listener);
-      s.once('error', reject);
-      s.listen(config.listen.port, config.listen.host, () => resolve(s));
-    });
+    const s = tls ? createHttpsServer({ ...tls, ...SERVER_OPTIONS }, listener) : createHttpServer(SERVER_OPTIONS, listener);
+    // a worker behind a primary serves the connections it hands over (balancer.ts); otherwise, listen
+    server = behind
+      ? s
+      : await new Promise<ServerType>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen(config.listen.port, config.listen.host, () => resolve(s));
+        });
   } catch (e) {
     // not listening (a TLS key that does not open, a port in use): let go of what was opened
     broker.feed.close();
@@ -206,7 +211,8 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
   // a connection with nothing sent either way for limits.idle_timeout is closed, one that never sent a
   // request too (Node's header and request timeouts only start with a first byte)
   (server as { setTimeout(ms: number): unknown }).setTimeout(config.limits.idleTimeoutMs);
-  const addr = server.address() as AddressInfo;
+  const stopTaking = behind ? serveHandedConnections(server as Parameters<typeof serveHandedConnections>[0]) : () => undefined;
+  const addr = behind ?? (server.address() as AddressInfo);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   // this process's CRL follows every replica's revocations (rebuilt in the background, not on a fetch)
   const unwatch = broker.crl.watch(broker.feed);
@@ -215,6 +221,7 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     server,
     url: `${tls ? 'https' : 'http'}://${host}:${addr.port}`,
     close: async () => {
+      stopTaking();
       unwatch();
       broker.feed.close();
       const closing = new Promise<void>((r) => server.close(() => r()));

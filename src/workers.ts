@@ -2,8 +2,8 @@
  * Several broker processes on one address (config `workers`), with node:cluster: the primary prepares
  * what the workers share on disk (signing keys, the generated CA), forks the workers, and supervises
  * them; each worker is a whole broker (server.ts) and a replica of the others through Redis, exactly as
- * separate hosts would be. Connections are handed to workers by the primary (round-robin), requests on
- * a connection stay with its worker.
+ * separate hosts would be. The primary listens and hands each connection to the worker holding the
+ * fewest (balancer.ts); requests on a connection stay with its worker.
  *
  * The primary:
  * - exits with a worker's code when a first worker dies before all have listened (bad config, port in
@@ -14,10 +14,12 @@
  *   and sends SIGHUP to the others when a replacement worker listens (it read the key directory anew).
  */
 import cluster, { type Worker } from 'node:cluster';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Config } from './config/config.js';
 import type { Logger } from './audit/logger.js';
 import { Keyring } from './keys/keyring.js';
 import { loadAuthority } from './ca/authority.js';
+import { Balancer, workerEnv } from './balancer.js';
 
 /** The message a worker sends its primary once its server listens. */
 export interface ListeningMessage {
@@ -46,6 +48,19 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   // shared state first, so workers starting together find it instead of racing to create it
   await Keyring.open(config.keysDir, config.tokens.alg);
   loadAuthority(config);
+  // the primary listens (a port in use fails here, before any worker starts), the workers serve what it hands them
+  const balancer = new Balancer();
+  const listener = createServer({ pauseOnConnect: true }, (socket) => balancer.hand(socket));
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(config.listen.port, config.listen.host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  // a failed accept (EMFILE) is that connection's, not the listener's
+  listener.on('error', (err) => log.error({ err: err.message }, 'accepting a connection failed'));
+  const env = workerEnv(listener.address() as AddressInfo);
 
   const count = config.workers;
   const started = new Map<number, number>(); // worker id -> fork time
@@ -63,11 +78,12 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   };
 
   const fork = (): Worker => {
-    const w = cluster.fork();
+    const w = cluster.fork(env);
     started.set(w.id, Date.now());
     w.on('message', (m: unknown) => {
       if (!isListeningMessage(m)) return;
       listening.add(w.id);
+      balancer.add(w);
       if (!announced && listening.size === count) {
         announced = true;
         log.info({ url: m.url, workers: count, pid: process.pid }, 'mayfly workers listening');
@@ -83,6 +99,8 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   const stopAll = (code: number) => {
     if (stopping) return;
     stopping = true;
+    listener.close();
+    balancer.stop();
     const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
     if (alive.length === 0) return finish(code);
     for (const w of alive) w.process.kill('SIGTERM');
@@ -103,6 +121,7 @@ export async function supervise(config: Config, log: Logger): Promise<number> {
   cluster.on('exit', (w, code, signal) => {
     const age = Date.now() - (started.get(w.id) ?? 0);
     const wasListening = listening.delete(w.id);
+    balancer.remove(w);
     started.delete(w.id);
     if (stopping) return;
     if (!announced && !wasListening) {

@@ -1,19 +1,20 @@
 /**
  * `workers: 2`: the real CLI (`mayfly serve`) as a primary with two broker processes on one port and a
- * real Redis. Requests on separate connections land on different workers (round-robin), so a token
- * minted by one is introspected by another, and a close through one is seen by all. A killed worker
- * is replaced; SIGTERM stops everything with exit code 0.
+ * real Redis. Requests on separate connections land on different workers (the primary hands each to the
+ * worker holding the fewest), so a token minted by one is introspected by another, and a close through
+ * one is seen by all. A killed worker is replaced; SIGTERM stops everything with exit code 0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTEST_ISS, AUD, CLIENT, JWT_TYPE, TOKEN_EXCHANGE, WIDE_TASK, baseDoc, freePort, newSigner, type Signer } from '../helpers/broker.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { corpPki } from '../helpers/mtls.js';
 
 interface Answer {
   status: number;
@@ -37,6 +38,41 @@ function once(url: string, method: string, headers: Record<string, string>, body
 const form = (p: Record<string, string>) => new URLSearchParams(p).toString();
 const FORM = 'application/x-www-form-urlencoded';
 const basicAuth = `Basic ${Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64')}`;
+
+/** A GET on one of `agent`'s connections (kept open after the answer). */
+function get(url: string, agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** How many established TCP connections on local `port` a process holds (its sockets' inodes, looked up in /proc/net/tcp). */
+function connectionsOn(pid: number, port: number): number {
+  const dir = `/proc/${pid}/fd`;
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(dir)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(join(dir, fd)));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  let n = 0;
+  for (const table of ['tcp', 'tcp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local address, state (01: established), inode
+      if (f.length > 9 && parseInt(f[1]!.split(':')[1]!, 16) === port && f[3] === '01' && inodes.has(f[9]!)) n++;
+    }
+  }
+  return n;
+}
 
 /** The broker workers among a process's children (tsx's loader may have a helper child of its own). */
 function childrenOf(pid: number): number[] {
@@ -62,6 +98,14 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 20_00
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `mayfly serve` on `doc` (written into `dir`), its output piped. */
+function serve(dir: string, doc: object): { child: ChildProcess; exit: Promise<number | null> } {
+  const file = join(dir, 'mayfly.yaml');
+  writeFileSync(file, JSON.stringify(doc)); // JSON is YAML
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, exit: new Promise((r) => child.once('exit', (code) => r(code))) };
 }
 
 describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis)', () => {
@@ -95,12 +139,11 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
       keys: { dir: join(dir, 'keys') },
       log: { level: 'info' },
     });
-    const file = join(dir, 'mayfly.yaml');
-    writeFileSync(file, JSON.stringify(doc)); // JSON is YAML
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = serve(dir, doc);
+    child = cli.child;
+    exit = cli.exit;
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    exit = new Promise((r) => child.once('exit', (code) => r(code)));
     await until('the workers to listen', () => out.includes('mayfly workers listening'), 60_000);
   }, 90_000);
 
@@ -161,10 +204,69 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
     expect(jwks[0]!.body.keys).toHaveLength(2);
   });
 
+  it('hands each connection to the worker holding the fewest: a replacement takes the new ones until both hold as many', async () => {
+    const port = Number(new URL(url).port);
+    const agents: Agent[] = [];
+    // `n` new connections at once (an agent of their own), each kept open after its answer
+    const hold = (n: number) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: n });
+      agents.push(agent);
+      return Promise.all(Array.from({ length: n }, () => get(`${url}/readyz`, agent)));
+    };
+    const held = (...pids: number[]) => pids.map((pid) => connectionsOn(pid, port)).join('/');
+    try {
+      const [a, b] = childrenOf(child.pid!) as [number, number];
+      await hold(8);
+      await until('8 connections held, 4 by each worker', () => held(a, b) === '4/4');
+      process.kill(a, 'SIGKILL'); // its 4 connections go with it
+      const c = await until('a replacement worker', () => childrenOf(child.pid!).find((p) => p !== a && p !== b));
+      await until('the replacement to listen', () => (out.match(/"msg":"mayfly listening"/g) ?? []).length >= 4);
+      await hold(4);
+      // round-robin would give each 2 (6 against 2); fewest-first gives the replacement all 4
+      await until('the 4 new connections held by the replacement', () => held(b, c) === '4/4');
+    } finally {
+      for (const agent of agents) agent.destroy();
+    }
+  }, 60_000);
+
   it('stops every worker on SIGTERM and exits 0', async () => {
     const workers = childrenOf(child.pid!);
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('workers: 2 with listen.tls', () => {
+  // the primary hands over the TCP connection; the handshake, and the client certificate, are the worker's
+  const { p, build, call } = corpPki('mayfly-workers-tls-');
+  let child: ChildProcess;
+  let out = '';
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const doc = baseDoc(port, { main: await newSigner('main-1'), other: await newSigner('other-1') }, {
+      workers: 2,
+      store: { redis_url: redisUrl(), prefix: uniquePrefix() },
+      keys: { dir: p.file('keys') },
+      log: { level: 'info' },
+    }) as Record<string, unknown> & { listen: object; attestors: unknown[] };
+    Object.assign(doc.listen, { tls: { cert_file: p.file('server.pem'), key_file: p.file('server.key') } });
+    doc.attestors.push({ name: 'corp', type: 'x509', trust_bundle_file: p.file('corp-ca.pem') });
+    child = serve(p.file('.'), doc).child;
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await until('the workers to listen', () => out.includes('mayfly workers listening'), 60_000);
+  }, 90_000);
+
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('answers over HTTPS on connections handed to either worker, with and without a client certificate', async () => {
+    const url = JSON.parse(out.split('\n').find((l) => l.includes('mayfly workers listening'))!).url as string;
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => call(`${url}/readyz`, i % 2 ? { client: build } : {})));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
   });
 });
