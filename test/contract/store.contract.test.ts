@@ -766,6 +766,25 @@ describe('RedisStore on a real server', () => {
     expect(markerTtl).toBeLessThanOrEqual(5 * MIN);
   });
 
+  it('sends a batched script again in full when the server no longer holds it (SCRIPT FLUSH): the records and events land once', async () => {
+    const { store } = make();
+    const t0 = Date.now();
+    const t = taskAt(t0);
+    await store.createTask(t, t0 + 20 * MIN);
+    const cert = (serial: string) => ({ serial, taskId: t.id, agent: AGENT_A, issuedAt: t0, notAfter: t0 + 5 * MIN });
+    const first = await store.appendAudit({ type: 'before' });
+    for (let round = 0; round < 2; round++) {
+      await admin.script('FLUSH');
+      // one event-loop turn: one RECORD_CERTIFICATES_ALL call and one XADD_MANY call
+      const serials = [`0e${round}1`, `0e${round}2`];
+      expect(await Promise.all(serials.map((s) => store.recordCertificate(cert(s), t0)))).toEqual(['ok', 'ok']);
+      await Promise.all([store.appendAudit({ type: `r${round}a` }), store.appendAudit({ type: `r${round}b` })]);
+      for (const s of serials) expect(await store.getCertificate(s)).toMatchObject({ serial: s, taskId: t.id });
+    }
+    expect((await store.readAudit(first, 10)).map((e) => e.event.type)).toEqual(['r0a', 'r0b', 'r1a', 'r1b']);
+    expect(await store.taskCertificates(t.id, t0)).toHaveLength(4);
+  });
+
   it('the CRL version counter lives as long as it is read, and the shared CRL never outlives it', async () => {
     const { store, prefix } = make();
     await store.bumpCrlVersion();

@@ -48,7 +48,8 @@ import type {
   TaskRecord,
   CrlClaim,
 } from '../store.js';
-import { RECORD_CERTIFICATE_KEYS, SCRIPTS, type ScriptName } from './scripts.js';
+import { RECORD_CERTIFICATE_KEYS, RECORD_CERTIFICATES_ALL, SCRIPTS, XADD_MANY, type ScriptName } from './scripts.js';
+import { evalNow, evalScript } from './eval-now.js';
 import { TurnBatch } from './turn-batch.js';
 import { LOCK_HISTORY, certificateExpiryField, certificateKeptUntil, checkSlotSerial, combineIdentities, countRevokedByIdentity, issuedUpToCutoff, serialSlot } from '../store.js';
 
@@ -87,13 +88,14 @@ const AUDIT_BATCH_MAX = 256;
 /** Certificates per RECORD_CERTIFICATES_ALL call. */
 const CERTIFICATE_BATCH_MAX = 64;
 /**
- * The calls a TurnBatch already gathers per event-loop turn (the audit stream's, the certificates'
- * records), which ioredis's auto-pipelining would otherwise hold one turn more: it queues a command
- * and writes it at a setImmediate, which, queued from the TurnBatch's own setImmediate, runs only
- * after the next turn's I/O (every request in flight then gets its CSR checked first). Sent at once,
- * A/B of 6 interleaved rounds (bench:certs-ab, new keys): mean 6,590 -> 7,063 req/s.
+ * ioredis's auto-pipelining would hold a call a TurnBatch sends one turn more (eval-now.ts): the
+ * single-event XADD is left out of it; the batched scripts go through evalNow. A/B of 6 interleaved
+ * rounds (bench:certs-ab, new keys), before evalNow, with the scripts also left out: mean 6,590 ->
+ * 7,063 req/s.
  */
-const TURN_BATCHED = ['xadd', 'mfXaddMany', 'mfRecordCertificatesAll'];
+const TURN_BATCHED = ['xadd'];
+const RECORD_ALL = evalScript(RECORD_CERTIFICATES_ALL);
+const APPEND_MANY = evalScript(XADD_MANY);
 const CRL_VERSION_TTL_MS = 7 * 86_400_000;
 /** The prefix of a renewal among the members of a certificate's attested zset (scripts.ts LINK_RENEWAL). */
 const RENEWAL = 'cert:';
@@ -117,7 +119,7 @@ export class RedisStore implements Store {
   private readonly auditBatches = new Map<AuditLog, TurnBatch<string[], string | null>>();
   /** The certificates recorded in one event-loop turn, on one server: one RECORD_CERTIFICATES_ALL call (recordCertificate). */
   private readonly certificateBatch = new TurnBatch<BatchedRecord, unknown>(
-    (records) => this.cmd((r) => r.mfRecordCertificatesAll(...recordsArgs(this.logKey('audit'), this.auditMaxLen, records)) as Promise<unknown[]>),
+    (records) => this.cmd((r) => evalNow(r, RECORD_ALL, recordsArgs(this.logKey('audit'), this.auditMaxLen, records)) as Promise<unknown[]>),
     CERTIFICATE_BATCH_MAX,
   );
   /** A second connection for blocking reads (XREAD BLOCK would stall the shared, pipelined one). */
@@ -476,7 +478,7 @@ export class RedisStore implements Store {
       batch = new TurnBatch((events) =>
         events.length === 1
           ? this.cmd((r) => r.xadd(key, 'MAXLEN', '~', this.auditMaxLen, '*', ...events[0]!)).then((id) => [id])
-          : (this.cmd((r) => r.mfXaddMany(key, this.auditMaxLen, ...pushEvents([], events))) as Promise<(string | null)[]>),
+          : (this.cmd((r) => evalNow(r, APPEND_MANY, pushEvents([1, key, this.auditMaxLen], events))) as Promise<(string | null)[]>),
       AUDIT_BATCH_MAX);
       this.auditBatches.set(log, batch);
     }
