@@ -6,8 +6,9 @@
  * fewest (balancer.ts); requests on a connection stay with its worker.
  *
  * The primary:
- * - exits with a worker's code when a first worker dies before all have listened (bad config, port in
- *   use): restarting would only repeat the failure;
+ * - fails at once when it cannot listen (a port in use), before any worker starts;
+ * - exits with a worker's code when a first worker dies before all have started serving (bad config):
+ *   restarting would only repeat the failure;
  * - replaces a worker that dies later, after a delay that doubles while replacements keep dying young
  *   (1 s to 30 s), like a process supervisor;
  * - forwards SIGTERM/SIGINT (each worker drains and closes its store) and SIGHUP (reload signing keys),

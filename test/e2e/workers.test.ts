@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -235,6 +236,32 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
     expect(await exit).toBe(0);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
   });
+});
+
+describe.skipIf(process.platform !== 'linux')('workers: 2 on a port in use', () => {
+  it('exits 2 at once, saying so, before any worker starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mayfly-workers-busy-'));
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      const doc = baseDoc(port, { main: await newSigner('main-1'), other: await newSigner('other-1') }, {
+        workers: 2,
+        store: { redis_url: redisUrl(), prefix: uniquePrefix() },
+        keys: { dir: join(dir, 'keys') },
+      });
+      const { child, exit } = serve(dir, doc);
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout!.resume();
+      expect(await exit).toBe(2);
+      expect(err).toMatch(/address already in use/);
+      expect(err).not.toMatch(/worker/);
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe.skipIf(process.platform !== 'linux')('workers: 2 with listen.tls', () => {
