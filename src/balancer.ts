@@ -9,8 +9,10 @@
  * share.
  *
  * Both halves of the exchange are here:
- * - the primary sends `{mayfly: 'connection'}` with the socket, still paused, so no byte was read yet;
- * - the worker answers `{mayfly: 'closed'}` when that connection closes.
+ * - the primary sends `{mayfly: 'connection', seq}` with the socket, still paused, so no byte was read yet;
+ * - the worker says `{mayfly: 'holding', open, seq}` whenever it received one or one closed, so the
+ *   primary's counts follow what the worker holds, even for a handoff lost on the way;
+ * - a worker that shuts down says `{mayfly: 'draining'}`, and gets no more.
  * TLS is the worker's: the primary only passes the TCP connection.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -28,13 +30,23 @@ export function primaryAddress(): AddressInfo | undefined {
   return raw ? (JSON.parse(raw) as AddressInfo) : undefined;
 }
 
-/** Primary -> worker, with the connection's socket as the handle. */
+/** Primary -> worker, with the connection's socket as the handle; `seq` numbers the handoffs to that worker. */
 interface ConnectionMessage {
   mayfly: 'connection';
+  seq: number;
 }
-/** Worker -> primary: one connection it was handed has closed. */
-interface ClosedMessage {
-  mayfly: 'closed';
+/**
+ * Worker -> primary, after each handoff it received and each connection that closed: how many it
+ * holds, and the last handoff it received (any before it that never came was lost on the way).
+ */
+interface HoldingMessage {
+  mayfly: 'holding';
+  open: number;
+  seq: number;
+}
+/** Worker -> primary: it takes no more connections (it is shutting down). */
+interface DrainingMessage {
+  mayfly: 'draining';
 }
 
 const isMessage = <T extends { mayfly: string }>(m: unknown, kind: T['mayfly']): m is T =>
@@ -43,32 +55,61 @@ const isMessage = <T extends { mayfly: string }>(m: unknown, kind: T['mayfly']):
 /** Connections accepted while no worker is ready (at start, or all being replaced) wait, up to this many. */
 const MAX_WAITING = 1024;
 
+/** What the primary knows of one worker's connections. */
+interface Holding {
+  /** As the worker last said. */
+  open: number;
+  /**
+   * Handed since, not yet said received, by seq: the primary keeps its own copy of each (`keepOpen`)
+   * until then. Node sends one handle at a time and queues the rest; a worker that dies leaves them
+   * unsent or unread, and Node then closes none (a dead channel with a handle awaiting its
+   * acknowledgement is never torn down): closing its copy is what ends such a connection for its client.
+   */
+  unconfirmed: Map<number, Socket>;
+  nextSeq: number;
+}
+
 export class Balancer {
-  /** Ready workers, each with how many of the connections it was handed are still open. */
-  private readonly open = new Map<Worker, number>();
+  private readonly workers = new Map<Worker, Holding>();
   private readonly waiting: Socket[] = [];
   /** The worker handed the last connection: ties go to the next one, so equal workers take turns. */
   private last: Worker | undefined;
   private stopped = false;
 
-  /** A worker that serves: it takes connections from now on. */
+  /** A worker that serves: it takes connections from now on, until it drains or its channel closes. */
   add(w: Worker): void {
-    if (this.stopped || this.open.has(w)) return;
-    this.open.set(w, 0);
+    if (this.stopped || this.workers.has(w)) return;
+    const h: Holding = { open: 0, unconfirmed: new Map(), nextSeq: 1 };
+    this.workers.set(w, h);
     w.on('message', (m: unknown) => {
-      const n = this.open.get(w);
-      if (n !== undefined && isMessage<ClosedMessage>(m, 'closed')) this.open.set(w, Math.max(0, n - 1));
+      if (isMessage<HoldingMessage>(m, 'holding') && Number.isInteger(m.open) && Number.isInteger(m.seq)) {
+        h.open = m.open;
+        // received (or lost on the way): the worker's copy is the connection now
+        for (const [seq, s] of h.unconfirmed)
+          if (seq <= m.seq) {
+            h.unconfirmed.delete(seq);
+            s.destroy();
+          }
+      } else if (isMessage<DrainingMessage>(m, 'draining')) this.remove(w);
     });
-    while (this.waiting.length > 0 && this.open.size > 0) this.hand(this.waiting.shift()!);
+    w.once('disconnect', () => this.remove(w));
+    while (this.waiting.length > 0 && this.least()) this.hand(this.waiting.shift()!);
   }
 
-  /** A worker that exited: its connections went with it. */
+  /**
+   * A worker that drains, or went away: no more connections to it. Those it did not say it received are
+   * closed: it may have read a request from one before it died, so another worker could not answer it.
+   */
   remove(w: Worker): void {
-    this.open.delete(w);
+    const h = this.workers.get(w);
+    if (!h) return;
+    this.workers.delete(w);
     if (this.last === w) this.last = undefined;
+    for (const s of h.unconfirmed.values()) s.destroy();
+    h.unconfirmed.clear();
   }
 
-  /** An accepted connection: to the ready worker with the fewest open, or to wait for one. */
+  /** An accepted connection: to the ready worker holding the fewest, or to wait for one. */
   hand(socket: Socket): void {
     if (this.stopped) return void socket.destroy();
     const w = this.least();
@@ -81,21 +122,20 @@ export class Balancer {
       });
       return;
     }
+    const h = this.workers.get(w)!;
+    const seq = h.nextSeq++;
+    h.unconfirmed.set(seq, socket);
     this.last = w;
-    this.open.set(w, this.open.get(w)! + 1);
-    w.send({ mayfly: 'connection' } satisfies ConnectionMessage, socket, (err: Error | null) => {
-      if (!err) return;
-      // the worker is going away (its exit removes it): this connection is lost, as it would be with it
-      const n = this.open.get(w);
-      if (n !== undefined) this.open.set(w, Math.max(0, n - 1));
-      socket.destroy();
+    w.send({ mayfly: 'connection', seq } satisfies ConnectionMessage, socket, { keepOpen: true }, (err: Error | null) => {
+      // not sent (the channel closed meanwhile), so unread: to another worker, unless its removal closed it
+      if (err && h.unconfirmed.delete(seq)) this.hand(socket);
     });
   }
 
-  /** Open connections per ready worker, by pid. */
+  /** Connections per ready worker (said open, and handed since), by pid. */
   counts(): Record<number, number> {
     const out: Record<number, number> = {};
-    for (const [w, n] of this.open) out[w.process.pid!] = n;
+    for (const [w, h] of this.workers) out[w.process.pid!] = h.open + h.unconfirmed.size;
     return out;
   }
 
@@ -106,15 +146,16 @@ export class Balancer {
   }
 
   private least(): Worker | undefined {
-    const ws = [...this.open.keys()];
-    if (ws.length === 0) return undefined;
+    const ws = [...this.workers.keys()];
     // start after the last one handed a connection, so a tie goes to the next in turn
     const start = this.last ? ws.indexOf(this.last) + 1 : 0;
     let best: Worker | undefined;
     let bestN = Infinity;
     for (let k = 0; k < ws.length; k++) {
       const w = ws[(start + k) % ws.length]!;
-      const n = this.open.get(w)!;
+      if (!w.isConnected()) continue; // dying: its 'disconnect' is on its way
+      const h = this.workers.get(w)!;
+      const n = h.open + h.unconfirmed.size;
       if (n < bestN) {
         best = w;
         bestN = n;
@@ -133,27 +174,37 @@ export interface PrimaryChannel {
 
 /**
  * In a worker: serves on `server` the connections the primary hands over (instead of listening), and
- * tells the primary when each closes. Returns a function that stops taking them (any handed later is
- * closed).
+ * tells the primary how many it holds. Returns a function that stops taking them: the primary is told,
+ * and any handed meanwhile is closed.
  */
 export function serveHandedConnections(server: Server, channel: PrimaryChannel = process): () => void {
   let taking = true;
+  let open = 0;
+  let lastSeq = 0;
   // node:http starts tracking its connections (the header and request timeouts) when it listens: as
   // this server never does, it is told it serves now
   server.emit('listening');
-  const closed = () => {
-    if (channel.connected) channel.send?.({ mayfly: 'closed' } satisfies ClosedMessage);
+  const report = () => {
+    if (channel.connected) channel.send?.({ mayfly: 'holding', open, seq: lastSeq } satisfies HoldingMessage);
   };
   channel.on('message', (m: unknown, handle: unknown) => {
     if (!isMessage<ConnectionMessage>(m, 'connection')) return;
+    if (Number.isInteger(m.seq) && m.seq > lastSeq) lastSeq = m.seq;
     const socket = handle as Socket | undefined;
-    if (!socket) return closed(); // it closed between the primary's send and now: counted back all the same
-    socket.once('close', closed);
+    if (!socket) return report(); // it closed on the way
+    open++;
+    socket.once('close', () => {
+      open--;
+      report();
+    });
+    report();
     if (!taking) return void socket.destroy();
     server.emit('connection', socket);
     socket.resume(); // the primary accepted it paused (pauseOnConnect)
   });
   return () => {
+    if (!taking) return;
     taking = false;
+    if (channel.connected) channel.send?.({ mayfly: 'draining' } satisfies DrainingMessage);
   };
 }

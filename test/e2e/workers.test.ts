@@ -230,6 +230,30 @@ describe.skipIf(process.platform !== 'linux')('workers: 2 (node:cluster on Redis
     }
   }, 60_000);
 
+  it('a worker killed while connections pour in: each one is answered or closed, none waits, the primary keeps none', async () => {
+    const port = Number(new URL(url).port);
+    const [a] = childrenOf(child.pid!) as [number, number];
+    process.kill(a, 'SIGKILL');
+    // 60 connections at once, each given 10 s: an answer, or an error (those the killed worker had taken)
+    const settled = await Promise.all(
+      Array.from({ length: 60 }, () =>
+        new Promise<string>((resolve) => {
+          const req = request(`${url}/healthz`, { headers: { connection: 'close' }, agent: false, timeout: 10_000 }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(String(res.statusCode)));
+          });
+          req.on('timeout', () => (req.destroy(), resolve('hung')));
+          req.on('error', () => resolve('closed'));
+          req.end();
+        }),
+      ),
+    );
+    expect(settled.filter((x) => x === 'hung')).toEqual([]);
+    expect(settled.filter((x) => x === '200').length).toBeGreaterThan(30);
+    await until('the primary to hold no client connection', () => connectionsOn(child.pid!, port) === 0);
+    await until('a replacement worker', () => childrenOf(child.pid!).length === 2 && !childrenOf(child.pid!).includes(a));
+  }, 60_000);
+
   it('stops every worker on SIGTERM and exits 0', async () => {
     const workers = childrenOf(child.pid!);
     child.kill('SIGTERM');
