@@ -189,7 +189,10 @@ export async function startBroker(config: Config, opts: BuildOptions = {}): Prom
     tls = t ? await fromConfig('listen.tls', () => tlsOptions(broker, t)) : undefined;
     // the hono app behind the one route node:http answers directly (http/fast-path.ts)
     const listener = requireHost(withFastPath(broker, getRequestListener(app.fetch, { hostname: config.listen.host })));
-    const s = tls ? createHttpsServer({ ...tls, ...SERVER_OPTIONS }, listener) : createHttpServer(SERVER_OPTIONS, listener);
+    // a TLS handshake must end within limits.idle_timeout (at most the header timeout): the idle timeout
+    // starts only with the HTTP connection, after it (node:tls's own default is 120 s)
+    const handshakeTimeout = Math.min(config.limits.idleTimeoutMs, SLOW_CLIENTS.headersTimeout);
+    const s = tls ? createHttpsServer({ ...tls, ...SERVER_OPTIONS, handshakeTimeout }, listener) : createHttpServer(SERVER_OPTIONS, listener);
     // a worker behind a primary serves the connections it hands over (balancer.ts); otherwise, listen
     server = behind
       ? s

@@ -34,7 +34,10 @@ type RawEvents = {
 export function answerClientErrors(server: RawEvents): void {
   server.on('clientError', (err: ClientError, socket: Duplex) => {
     const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-    if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+    // a TLS handshake that failed or timed out (https.Server passes those on here): no HTTP was spoken
+    // on it, so nothing to answer, and a listener must close what it does not answer
+    const tlsHandshake = /^ERR_(TLS|SSL)_/.test(err.code ?? '');
+    if (err.code === 'ECONNRESET' || tlsHandshake || !socket.writable || answering) {
       socket.destroy();
       return;
     }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/audit/logger.js';
 import { basic, http, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { openSse } from '../helpers/sse.js';
+import { corpPki } from '../helpers/mtls.js';
 
 describe('clients that go away', () => {
   const lines: Array<{ level: number; msg: string }> = [];
@@ -86,6 +87,32 @@ describe('clients that go away', () => {
       await expect(sse.next(2500)).rejects.toThrow(/no SSE message/);
       expect(sse.comments).toBeGreaterThan(3);
       sse.close();
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('over TLS, a connection that never finishes its handshake (silent, or a first byte only) is closed after limits.idle_timeout', async () => {
+    const tlsPki = corpPki('mayfly-slow-tls-');
+    const idle = await startTestBroker({
+      store: 'memory',
+      extra: { limits: { idle_timeout: '1500ms' }, feed: { heartbeat: '300ms' } },
+      edit: (doc) => void Object.assign(doc.listen as object, { tls: { cert_file: tlsPki.p.file('server.pem'), key_file: tlsPki.p.file('server.key') } }),
+    });
+    try {
+      const { port } = new URL(idle.url);
+      const closedAfter = (first: string) =>
+        new Promise<number>((resolve, reject) => {
+          const t0 = Date.now();
+          const s = connect(Number(port), '127.0.0.1', () => first && s.write(first, 'latin1'));
+          s.on('close', () => resolve(Date.now() - t0));
+          s.on('error', reject);
+        });
+      for (const ms of await Promise.all([closedAfter(''), closedAfter('\x16\x03\x01')])) {
+        expect(ms).toBeGreaterThanOrEqual(1400);
+        expect(ms).toBeLessThan(10_000);
+      }
+      expect((await tlsPki.call(`${idle.url}/healthz`)).status).toBe(200);
     } finally {
       await idle.close();
     }
