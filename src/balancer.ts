@@ -153,7 +153,7 @@ export class Balancer {
     let bestN = Infinity;
     for (let k = 0; k < ws.length; k++) {
       const w = ws[(start + k) % ws.length]!;
-      if (!w.isConnected()) continue; // dying: its 'disconnect' is on its way
+      if (!w.isConnected()) continue; // dying: its exit (workers.ts) or 'disconnect' removes it
       const h = this.workers.get(w)!;
       const n = h.open + h.unconfirmed.size;
       if (n < bestN) {
