@@ -45,7 +45,6 @@ const ocspMalformed = (c: Context): Response => ocspAnswer(c, ocspError('malform
 export const ocspBodyLimit = (b: Broker): MiddlewareHandler => limitBody(Math.min(OCSP_MAX_REQUEST, b.config.limits.bodyBytes), ocspMalformed);
 
 async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
-  const reply = (body: Buffer) => ocspAnswer(c, body);
   let req;
   try {
     req = parseOcspRequest(der);
@@ -66,9 +65,9 @@ async function ocsp(b: Broker, c: Context, der: Uint8Array): Promise<Response> {
         return { certId, status: 'unknown', thisUpdate: now };
       }),
     );
-    return reply(buildOcspResponse(b.ca, responses, { ...(req.nonce ? { nonce: req.nonce } : {}), producedAt: now }));
+    return ocspAnswer(c, buildOcspResponse(b.ca, responses, { ...(req.nonce ? { nonce: req.nonce } : {}), producedAt: now }));
   } catch {
-    return reply(ocspError('tryLater'));
+    return ocspAnswer(c, ocspError('tryLater'));
   }
 }
 
