@@ -81,7 +81,7 @@ await runBench('bench:certs-ab', async (cleanup) => {
   for (const s of out) {
     const rps = s.rounds.map((r) => Math.round(r.rps));
     const mean = Math.round(rps.reduce((a, b) => a + b, 0) / rps.length);
-    log(`${s.name} ${JSON.stringify(variants[s.name])}: req/s ${rps.join(' ')} (mean ${mean}, best ${Math.round(s.best.rps)}, its latency p50/p90/p97.5/p99/p99.9/max ${[s.best.p50, s.best.p90, s.best.p97_5, s.best.p99, s.best.p99_9, s.best.maxMs].join('/')} ms) | p99 ms ${s.rounds.map((r) => r.p99).join(' ')} | server µs/req ${s.rounds.map((r) => usPerReq(r, 'server')).join(' ')} | redis µs/req ${s.rounds.map((r) => usPerReq(r, 'redis')).join(' ')}`);
+    log(`${s.name} ${JSON.stringify(variants[s.name])}: req/s ${rps.join(' ')} (mean ${mean}, best ${Math.round(s.best.rps)}, its latency p50/p90/p97.5/p99/p99.9/max ${[s.best.p50, s.best.p90, s.best.p97_5, s.best.p99, s.best.p99_9, s.best.maxMs].join('/')} ms) | p99 ms ${s.rounds.map((r) => r.p99).join(' ')} | server µs/req ${s.rounds.map((r) => usPerReq(r, 'server')).join(' ')} | redis µs/req ${s.rounds.map((r) => usPerReq(r, 'redis')).join(' ')} | load generator µs/req ${s.rounds.map((r) => usPerReq(r, 'loadgen')).join(' ')}`);
   }
   return out.every((s) => s.best.valid) ? 0 : 1;
 });

@@ -199,6 +199,9 @@ export function serveHandedConnections(server: Server, channel: PrimaryChannel =
     });
     report();
     if (!taking) return void socket.destroy();
+    // as node:http does to each connection it accepts itself (its noDelay option, on by default): no
+    // Nagle delay, which would hold an answer's second write back until the client acknowledged the first
+    socket.setNoDelay(true);
     server.emit('connection', socket);
     socket.resume(); // the primary accepted it paused (pauseOnConnect)
   });

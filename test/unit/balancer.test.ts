@@ -6,8 +6,8 @@
 import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:cluster';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { connect, createServer, Socket, type Server } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Balancer, serveHandedConnections } from '../../src/balancer.js';
 
 /**
@@ -216,11 +216,19 @@ describe('serveHandedConnections (a worker)', () => {
   it('serves a handed connection, applies the header timeout (as a listening server would), and closes those handed after it stops', async () => {
     const server = createHttpServer({ headersTimeout: 500, requestTimeout: 1000, connectionsCheckingInterval: 100 }, (_q, r) => r.end('served'));
     open.push(server);
+    // each served connection gets TCP_NODELAY, as node:http's own accepted ones do
+    const spy = vi.spyOn(Socket.prototype, 'setNoDelay');
+    const served: Socket[] = [];
+    server.on('connection', (s: Socket) => served.push(s));
     const stop = serveHandedConnections(server, channel);
     const port = await primary();
     expect(await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*served$/);
     // headers that never end: answered 408 by node:http's connection tracking
     expect(await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n')).toMatch(/^HTTP\/1\.1 408 /);
+    const noDelay = spy.mock.contexts.filter((_, i) => spy.mock.calls[i]![0] !== false);
+    spy.mockRestore();
+    expect(served).toHaveLength(2);
+    expect(served.every((s) => noDelay.includes(s))).toBe(true);
     stop();
     expect(await exchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toBe('');
     // what it held, after each one came and each one closed, then that it drains (before the third came)

@@ -13,6 +13,7 @@ import { issueSvid } from '../../issue/certificate.js';
 import { certificateStatus, SERIAL_HEX } from '../../ca/status.js';
 import { revokeCertificateSerial } from '../../revoke/revocations.js';
 import { TASK_ID } from '../../tasks/tasks.js';
+import { workPhase } from '../../turn.js';
 import { asCallerError, bearerToken, requireClientOrOperator } from '../auth.js';
 import { readJson } from '../body.js';
 import { rejectRepeated } from '../query.js';
@@ -92,6 +93,8 @@ export async function certificateAsk(b: Broker, read: () => Promise<CertificateA
 /** Issues on a request read (certificateAsk), its refusals as the caller's errors. */
 export async function certificateFor(b: Broker, { proof, taskId, csr }: CertificateAsk) {
   try {
+    // the CSR check and the signing wait for the turn's check phase, after the answers due (turn.ts)
+    await workPhase();
     return await issueSvid(b, proof, taskId, csr);
   } catch (e) {
     throw asCallerError(e, proof, 'agent');

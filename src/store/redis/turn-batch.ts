@@ -1,10 +1,11 @@
 import { StoreUnavailableError } from '../../errors.js';
+import { atTurnEnd } from '../../turn.js';
 
 /**
- * Calls made within one event-loop turn, sent together when it ends (setImmediate): one Redis call for
- * every request in flight that asked, where each would otherwise pay ioredis's fixed cost per command
- * (~20 µs of client CPU here, measured) and Redis its own dispatch. Up to `max` items per call; the
- * calls of one turn go in order, one after the other.
+ * Calls made within one event-loop turn, sent together when it ends (turn.ts atTurnEnd: after the
+ * turn's work, in its check phase): one Redis call for every request in flight that asked, where each
+ * would otherwise pay ioredis's fixed cost per command (~20 µs of client CPU here, measured) and Redis
+ * its own dispatch. Up to `max` items per call; the calls of one turn go in order, one after the other.
  * Each caller's promise settles with its own item's answer once the call that carried it has, so
  * `await` still means "written"; a failed call rejects every item it carried.
  */
@@ -21,7 +22,7 @@ export class TurnBatch<I, O> {
     return new Promise((resolve, reject) => {
       if (!this.pending) {
         this.pending = [];
-        setImmediate(() => void this.flush());
+        atTurnEnd(() => void this.flush());
       }
       this.pending.push({ item, resolve, reject });
     });
