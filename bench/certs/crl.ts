@@ -137,7 +137,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
 
     await sleep(300); // the broker's fire-and-forget audit writes drain: time on an idle server
     await o.beforeTiming?.();
-    collectGarbage();
+    await collectGarbage();
     const hz: number[] = [];
     for (let k = 0; k < 5; k++) hz.push((await http.send({ method: 'GET', path: '/healthz' })).ms);
     const { value: closed, ms: closeHttpMs } = await http.json<{ revoked: number }>(client.closeRequest(taskId), 200);
@@ -158,7 +158,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
 
     const cachedMs: number[] = [];
     let identical = true;
-    collectGarbage();
+    await collectGarbage();
     for (let i = 0; i < o.cachedFetches; i++) {
       const r = await crl('cached');
       cachedMs.push(r.ms);
@@ -170,7 +170,7 @@ export async function measureCrl(client: MayflyClient, redis: Redis, o: CrlOptio
     for (const serial of someSerials) {
       await sleep(100);
       await o.beforeTiming?.();
-      collectGarbage();
+      await collectGarbage();
       const rv = await client.send({ method: 'POST', path: `/v1/certificates/${serial}/revoke`, headers: { authorization: `Bearer ${o.operatorToken}` }, body: '' }, 200);
       // at once, before the replica's feed-triggered rebuild (25 ms after the event): rebuilt in the request
       const r = await crlFrom(replica, 'replica, rebuild after a serial revocation');
