@@ -9,13 +9,15 @@
  *     take the new CRL in the background 25 ms later (src/ca/crl-service.ts watch); a fetch this early
  *     finds the closing process still building it and does the whole build itself (the task's N
  *     serials expanded, DER written, signed) inside the request, or takes the closing process's shared
- *     build if it is already stored. The target is judged on this one; with SLOWLOG, its Redis side;
+ *     build if it is already stored. With SLOWLOG, its Redis side;
  *   - the first fetch from the process that closed the task, on the connection that closed it: it
  *     started its rebuild when it closed the task, so this fetch joins or finds it;
  *   - K more fetches: served from the closing process's cache (checked: byte-identical), median, p90;
  *   - R fetches from the replica, each at once after revoking (through the other process, which
  *     rebuilds and shares) one serial that the CRL already lists (the CRL still lists exactly N
  *     serials): a rebuild in the request, or the shared build.
+ * The target is judged on the median of the replica's fetches (its first after the close and the R
+ * after a revocation: certs/report.ts), each of them shown.
  * `openssl crl -inform DER -noout -text` must count N "Serial Number" lines in the first CRLs of both
  * and the last one, and `openssl crl -CAfile <bundle>` must verify their signatures. Fetches before the
  * close (the CRL without this task) warm both, so no timed fetch is JIT start-up.
