@@ -62,7 +62,8 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   // every server up at once (idle ones cost nothing), so rounds can interleave the scenarios
   const bare = await started(startBareHono(ROOT), cleanup, log);
-  const bareMw = await started(startBareHono(ROOT, ['--mayfly-middleware']), cleanup, log);
+  // the shapes src/http/app.ts installs now (--fixed-middleware); --mayfly-middleware is the old ones
+  const bareMw = await started(startBareHono(ROOT, ['--fixed-middleware']), cleanup, log);
   const oidc = await started(startOidcProvider(ROOT), cleanup, log);
   const mayfly = await started(startMayfly({ root: ROOT, entry, dir, redisUrl: redis.url, prefix: keys.prefix, jwksPath }), cleanup, log);
   const client = new MayflyClient(mayfly.baseUrl, orchJwt, agentJwt);

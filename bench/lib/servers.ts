@@ -16,7 +16,7 @@ export interface Target {
   baseUrl: string;
 }
 
-/** `flags`: e.g. ['--mayfly-middleware'] (see bench/servers/bare-hono.ts). */
+/** `flags`: e.g. ['--fixed-middleware'] (see bench/servers/bare-hono.ts). */
 export async function startBareHono(root: string, flags: string[] = []): Promise<Target & { request: HttpRequestSpec }> {
   const port = await freePort();
   const baseUrl = `http://${LOOPBACK}:${port}`;

@@ -3,10 +3,11 @@
  * does the same I/O shape as an OAuth endpoint, and answers a small JSON. Run as its own process:
  *   node --import tsx bench/servers/bare-hono.ts <port> [flags]
  * Flags add app-wide middleware, to isolate what it costs:
- *   --mayfly-middleware  both middlewares src/http/app.ts installs (= --body-limit --late-header)
+ *   --mayfly-middleware  the two middlewares src/http/app.ts used to install (= --body-limit --late-header)
  *   --body-limit         hono's bodyLimit (reads c.req.raw.body: materialises an undici Request)
  *   --late-header        c.header(...) after `await next()` (materialises and re-wraps the Response)
- *   --fixed-middleware   the same two behaviours written so that neither happens (a proposed fix)
+ *   --fixed-middleware   the same two behaviours written so that neither happens, as app.ts has them
+ *                        now (limitBody, the header set in place): bench/run.ts's reference row
  */
 import { serve } from '@hono/node-server';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
