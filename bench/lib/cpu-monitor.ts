@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { sleep } from './net.js';
 
 export interface CpuWindow {
   /** Percent of one core, summed over all cores (2 cores fully busy = 200). */
@@ -110,7 +111,7 @@ export async function waitForQuiet(benchPids: Record<string, number>, maxOtherPc
   for (;;) {
     const s = mon.start();
     if (!s) return { waitedMs: 0, quiet: true, lastOther: null };
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     last = mon.stop(s);
     const waitedMs = performance.now() - t0;
     if (last && last.other + last.steal < maxOtherPct) return { waitedMs, quiet: true, lastOther: last.other + last.steal };

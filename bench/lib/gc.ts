@@ -5,6 +5,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { sleep } from './net.js';
 
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;
@@ -18,7 +19,7 @@ const gc = runInNewContext('gc') as () => void;
  */
 export async function collectGarbage(): Promise<void> {
   gc();
-  await new Promise((r) => setTimeout(r, SWEEP_SETTLE_MS));
+  await sleep(SWEEP_SETTLE_MS);
 }
 
 const SWEEP_SETTLE_MS = 150;
